@@ -1,0 +1,181 @@
+//! Credentials and the types that keep their secret parts out of logs.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+/// A secret string (secret access key, session token). `Debug` and `Display` never show it;
+/// the value is reachable only through [`Secret::expose`], so every use is visible in review.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("** redacted **")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("** redacted **")
+    }
+}
+
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Secret)
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        // Best effort: overwrite the bytes in place (the capacity already holds `len`, so
+        // nothing reallocates) before the allocation is freed.
+        let len = self.0.len();
+        self.0.clear();
+        self.0.extend(std::iter::repeat_n('\0', len));
+    }
+}
+
+/// An access key id shown to people: the first and last four characters (`AKIA…WXYZ`).
+pub fn mask_key_id(key_id: &str) -> String {
+    let chars: Vec<char> = key_id.chars().collect();
+    if chars.len() <= 8 {
+        return "…".to_string();
+    }
+    let head: String = chars[..4].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}…{tail}")
+}
+
+/// A set of AWS credentials: long-lived keys (no token, no expiration) or a session.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    pub session_token: Option<Secret>,
+    pub expiration: Option<SystemTime>,
+}
+
+impl Credentials {
+    pub fn is_session(&self) -> bool {
+        self.session_token.is_some()
+    }
+
+    /// A session is usable while more than `min_ttl` remains; long-lived keys always are.
+    pub fn is_valid_at(&self, now: SystemTime, min_ttl: Duration) -> bool {
+        match self.expiration {
+            None => true,
+            Some(exp) => exp
+                .duration_since(now)
+                .map(|left| left > min_ttl)
+                .unwrap_or(false),
+        }
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_key_id", &mask_key_id(&self.access_key_id))
+            .field("secret_access_key", &self.secret_access_key)
+            .field("session_token", &self.session_token)
+            .field(
+                "expiration",
+                &self.expiration.map(humantime::format_rfc3339_seconds),
+            )
+            .finish()
+    }
+}
+
+/// Credentials together with the label the child sees in `STSEXEC_ACCOUNT`.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub label: String,
+    pub credentials: Credentials,
+}
+
+/// Labels in the seed's words: `work` for long-lived keys, `work-MFA-STS` for the MFA
+/// session, `work-role-admin-STS` for a role.
+pub fn label_for_keys(account: &str) -> String {
+    account.to_string()
+}
+
+pub fn label_for_mfa(account: &str) -> String {
+    format!("{account}-MFA-STS")
+}
+
+pub fn label_for_role(account: &str, role_name: &str) -> String {
+    format!("{account}-role-{role_name}-STS")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MARKER: &str = "SECRETMARKER-do-not-print";
+
+    fn sample() -> Credentials {
+        Credentials {
+            access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
+            secret_access_key: Secret::new(format!("{MARKER}-secret")),
+            session_token: Some(Secret::new(format!("{MARKER}-token"))),
+            expiration: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
+        }
+    }
+
+    #[test]
+    fn debug_and_display_never_show_secrets() {
+        let creds = sample();
+        let debug = format!(
+            "{creds:?} {:?}",
+            Session {
+                label: "x".into(),
+                credentials: creds.clone()
+            }
+        );
+        assert!(!debug.contains(MARKER), "{debug}");
+        assert!(!debug.contains("AKIAIOSFODNN7EXAMPLE"), "{debug}");
+        assert!(debug.contains("AKIA…MPLE"), "{debug}");
+        assert!(debug.contains("** redacted **"));
+        let display = format!("{}", creds.secret_access_key);
+        assert_eq!(display, "** redacted **");
+    }
+
+    #[test]
+    fn masks_key_ids_to_first_and_last_four() {
+        assert_eq!(mask_key_id("AKIAIOSFODNN7EXAMPLE"), "AKIA…MPLE");
+        assert_eq!(mask_key_id("ASIA12345678WXYZ"), "ASIA…WXYZ");
+        assert_eq!(mask_key_id("SHORT"), "…");
+    }
+
+    #[test]
+    fn validity_honours_the_window() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let mut creds = sample();
+        creds.expiration = Some(now + Duration::from_secs(301));
+        assert!(creds.is_valid_at(now, Duration::from_secs(300)));
+        creds.expiration = Some(now + Duration::from_secs(300));
+        assert!(!creds.is_valid_at(now, Duration::from_secs(300)));
+        creds.expiration = Some(now - Duration::from_secs(1));
+        assert!(!creds.is_valid_at(now, Duration::ZERO));
+        creds.expiration = None;
+        assert!(creds.is_valid_at(now, Duration::from_secs(300)));
+    }
+}
