@@ -201,7 +201,7 @@ impl Provider {
         let account = self.account.to_string();
         if !request.no_session
             && let Some(slot) = self.mfa_slot().ok()
-            && let Some(credentials) = self.lookup(&slot, true, true)
+            && let Some(credentials) = self.lookup(&slot, true, Pass::Report)
         {
             self.report
                 .status(format!("Cache is valid for account {account}"));
@@ -266,7 +266,7 @@ impl Provider {
             let cached_mfa_session = if request.mfa || request.no_session {
                 None
             } else {
-                p.mfa_slot().ok().and_then(|s| p.lookup(&s, true, true))
+                p.mfa_slot().ok().and_then(|s| p.lookup(&s, true, Pass::Report))
             };
             let (source, with_mfa) = if request.mfa {
                 (p.mfa_session(request, false)?, true)
@@ -324,12 +324,12 @@ impl Provider {
         operation: &str,
         fetch: impl FnOnce(&mut Self) -> Result<CachedSession>,
     ) -> Result<Credentials> {
-        if !refresh && let Some(hit) = self.lookup(slot, require_mfa, false) {
+        if !refresh && let Some(hit) = self.lookup(slot, require_mfa, Pass::Quiet) {
             self.report_hit(slot);
             return Ok(hit);
         }
         self.take_lock()?;
-        if !refresh && let Some(hit) = self.lookup(slot, require_mfa, true) {
+        if !refresh && let Some(hit) = self.lookup(slot, require_mfa, Pass::Report) {
             self.report_hit(slot);
             return Ok(hit);
         }
@@ -381,47 +381,49 @@ impl Provider {
     }
 
     /// A cached session for the slot that is valid for longer than the window.
-    fn lookup(&self, slot: &Slot, require_mfa: bool, warn: bool) -> Option<Credentials> {
+    fn lookup(&self, slot: &Slot, require_mfa: bool, pass: Pass) -> Option<Credentials> {
         let path = self.cache.path_for(slot);
-        match self.cache.load(slot) {
+        let miss = match self.cache.load(slot) {
             Lookup::Hit(hit) if require_mfa && !hit.with_mfa => {
-                self.report.debug(format!(
+                format!(
                     "{}: made without an MFA code; --mfa needs a new one",
                     path.display()
-                ));
-                None
+                )
             }
             Lookup::Hit(hit) if hit.credentials.is_valid_at(SystemTime::now(), self.min_ttl) => {
-                Some(hit.credentials)
+                return Some(hit.credentials);
             }
-            Lookup::Hit(hit) => {
-                self.report.debug(format!(
-                    "{}: expires {} (within the {} window)",
-                    path.display(),
-                    hit.credentials
-                        .expiration
-                        .map(|e| humantime::format_rfc3339_seconds(e).to_string())
-                        .unwrap_or_default(),
-                    humantime::format_duration(self.min_ttl)
-                ));
-                None
-            }
-            Lookup::Absent => {
-                self.report
-                    .debug(format!("{}: no cached session", path.display()));
-                None
-            }
+            Lookup::Hit(hit) => format!(
+                "{}: expires {} (within the {} window)",
+                path.display(),
+                hit.credentials
+                    .expiration
+                    .map(|e| humantime::format_rfc3339_seconds(e).to_string())
+                    .unwrap_or_default(),
+                humantime::format_duration(self.min_ttl)
+            ),
+            Lookup::Absent => format!("{}: no cached session", path.display()),
             Lookup::Unusable(why) => {
-                let line = format!("ignoring cache file {}: it {why}", path.display());
-                if warn {
-                    self.report.warn(line);
-                } else {
-                    self.report.debug(line);
+                if pass == Pass::Report {
+                    self.report
+                        .warn(format!("ignoring cache file {}: it {why}", path.display()));
                 }
-                None
+                return None;
             }
+        };
+        if pass == Pass::Report {
+            self.report.debug(miss);
         }
+        None
     }
+}
+
+/// How much a cache lookup tells: the lock-free first look stays quiet about misses, which
+/// the look under the lock then reports once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    Quiet,
+    Report,
 }
 
 /// The STS connection, made on first use only: the cached path never starts a runtime.

@@ -277,6 +277,10 @@ fn describe_service_error(
             "STS at {} failed {} for {target} (HTTP {}) after {MAX_ATTEMPTS} attempts; try again later",
             ctx.endpoint, f.operation, status
         ),
+        "" if (200..300).contains(&status) => format!(
+            "STS at {} sent a response to {} that stsexec cannot read ({target}); is AWS_ENDPOINT_URL_STS an STS endpoint?",
+            ctx.endpoint, f.operation
+        ),
         "" => format!("STS refused {} for {target} (HTTP {status})", f.operation),
         _ => format!(
             "STS refused {} for {target}: {code}: {message}",

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every test of stsexec. Installs the pinned test peers (moto's STS server and the AWS
+# CLI, tests/requirements.txt) into .venv first when they are missing or out of date.
+# Extra arguments go to `cargo test` (e.g. a test name filter).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv="${STSEXEC_TEST_VENV:-$PWD/.venv}"
+stamp="$venv/.requirements.sha256"
+want=$(sha256sum tests/requirements.txt | cut -d' ' -f1)
+if [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/aws" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "scripts/test.sh: installing moto and awscli into $venv" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
+  echo "$want" > "$stamp"
+fi
+for tool in script setsid; do
+  command -v "$tool" >/dev/null || { echo "scripts/test.sh: '$tool' (util-linux) is required by the prompt tests" >&2; exit 1; }
+done
+
+export STSEXEC_TEST_VENV="$venv"
+cargo test --locked "$@"

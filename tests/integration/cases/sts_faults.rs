@@ -1,0 +1,127 @@
+//! What moto can't do, from the fault server: rejected codes, throttling, 5xx, hangs.
+
+use crate::support::fault::{FaultServer, Reply, SESSION_TOKEN};
+use crate::support::*;
+use std::time::{Duration, Instant};
+
+fn no_cache_written(sandbox: &Sandbox) {
+    let names: Vec<String> = std::fs::read_dir(&sandbox.creds)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json") && n.starts_with(".cache."))
+        .collect();
+    assert!(names.is_empty(), "cache written after a failure: {names:?}");
+}
+
+#[test]
+fn rejected_mfa_code_is_a_sentence_and_caches_nothing() {
+    let sts = FaultServer::start(&[Reply::RejectMfa]);
+    let sandbox = Sandbox::new().with_sts(&sts.url);
+    sandbox
+        .run(&["work", "-v", "-t", CODE, "--", "true"])
+        .assert_code(125)
+        .assert_stderr("rejected the MFA code for account work")
+        .assert_stderr("wait for the next code")
+        .assert_no_secret();
+    assert_eq!(sts.hits(), 1, "a rejected code is not retried");
+    let body = &sts.bodies()[0];
+    assert!(
+        body.contains("Action=GetSessionToken") && body.contains("TokenCode=123456"),
+        "{body}"
+    );
+    assert!(body.contains("DurationSeconds=43200"), "{body}");
+    no_cache_written(&sandbox);
+}
+
+#[test]
+fn throttling_and_server_errors_are_retried() {
+    for first in [Reply::Throttle, Reply::ServerError] {
+        let sts = FaultServer::start(&[first, Reply::Ok]);
+        let sandbox = Sandbox::new().with_sts(&sts.url);
+        let (run, env) = sandbox.child_env(&["work", "-t", CODE]);
+        run.assert_ok().assert_no_secret();
+        assert_eq!(env["AWS_SESSION_TOKEN"], SESSION_TOKEN);
+        assert_eq!(sts.hits(), 2, "{first:?}");
+    }
+}
+
+#[test]
+fn persistent_server_errors_give_up_after_bounded_attempts() {
+    let sts = FaultServer::start(&[Reply::ServerError]);
+    let sandbox = Sandbox::new().with_sts(&sts.url);
+    sandbox
+        .run(&["work", "-t", CODE, "--", "true"])
+        .assert_code(125)
+        .assert_stderr("HTTP 500")
+        .assert_stderr("after 3 attempts");
+    assert_eq!(sts.hits(), 3);
+    no_cache_written(&sandbox);
+}
+
+#[test]
+fn a_hanging_sts_gives_up_within_twenty_seconds() {
+    let sts = FaultServer::start(&[Reply::Hang]);
+    let sandbox = Sandbox::new().with_sts(&sts.url);
+    let started = Instant::now();
+    sandbox
+        .run(&["work", "-t", CODE, "--", "true"])
+        .assert_code(125)
+        .assert_stderr("did not answer")
+        .assert_stderr(&sts.url);
+    assert!(
+        started.elapsed() <= Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    no_cache_written(&sandbox);
+}
+
+#[test]
+fn unreachable_sts_names_the_url() {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let sandbox = Sandbox::new().with_sts(&url);
+    sandbox
+        .run(&["work", "-t", CODE, "--", "true"])
+        .assert_code(125)
+        .assert_stderr(&format!("STS unreachable at {url}"));
+    no_cache_written(&sandbox);
+}
+
+#[test]
+fn refused_keys_and_roles_are_named() {
+    let sts = FaultServer::start(&[Reply::InvalidKey]);
+    let sandbox = Sandbox::new().with_sts(&sts.url);
+    sandbox
+        .run(&["work", "-v", "-t", CODE, "--", "true"])
+        .assert_code(125)
+        .assert_stderr("AKIA…MPLE")
+        .assert_stderr("inactive")
+        .assert_no_secret();
+    assert!(
+        !sandbox
+            .run(&["work", "-t", CODE, "--", "true"])
+            .stderr
+            .contains(ACCESS_KEY)
+    );
+
+    let sts = FaultServer::start(&[Reply::DenyRole]);
+    let sandbox = Sandbox::new().with_sts(&sts.url);
+    sandbox
+        .run(&["work", "--role", "admin", "--", "true"])
+        .assert_code(125)
+        .assert_stderr("may not assume arn:aws:iam::123456789012:role/admin")
+        .assert_stderr("account work");
+    no_cache_written(&sandbox);
+}
+
+#[test]
+fn malformed_responses_are_reported() {
+    let sts = FaultServer::start(&[Reply::Malformed]);
+    let sandbox = Sandbox::new().with_sts(&sts.url);
+    sandbox
+        .run(&["work", "-t", CODE, "--", "true"])
+        .assert_code(125)
+        .assert_stderr("cannot read");
+    no_cache_written(&sandbox);
+}

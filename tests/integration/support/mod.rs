@@ -1,0 +1,247 @@
+//! Hermetic test rig: a temp HOME with a credentials directory, a scrubbed environment, the
+//! real moto STS server per test, and a small fault-injecting STS server for what moto can't do.
+
+pub mod fault;
+pub mod moto;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+pub const ACCOUNT_ARN: &str = "arn:aws:iam::123456789012:";
+pub const ACCESS_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
+/// Every secret the tests hand to stsexec contains this, so a leak is one `contains` away.
+pub const MARKER: &str = "SECRETMARKER";
+pub const SECRET_KEY: &str = "SECRETMARKER/long+lived+secret+key";
+pub const CODE: &str = "123456";
+
+pub fn stsexec() -> &'static str {
+    env!("CARGO_BIN_EXE_stsexec")
+}
+
+/// The venv scripts/test.sh installs moto and awscli into. Missing → fail loudly.
+pub fn venv() -> PathBuf {
+    let dir = std::env::var_os("STSEXEC_TEST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv"));
+    assert!(
+        dir.join("bin/moto_server").is_file() && dir.join("bin/aws").is_file(),
+        "moto_server and aws are not in {}: run ./scripts/test.sh, which installs them",
+        dir.display()
+    );
+    dir
+}
+
+/// A temp HOME holding `~/aws-creds` (0700) with an account `work` and its keys.
+pub struct Sandbox {
+    pub home: tempfile::TempDir,
+    pub creds: PathBuf,
+    env: BTreeMap<String, String>,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        let home = tempfile::tempdir().expect("temp home");
+        let creds = home.path().join("aws-creds");
+        fs::create_dir(&creds).unwrap();
+        fs::set_permissions(&creds, fs::Permissions::from_mode(0o700)).unwrap();
+        let path = format!("{}/bin:/usr/local/bin:/usr/bin:/bin", venv().display());
+        let env = BTreeMap::from([
+            ("HOME".to_string(), home.path().display().to_string()),
+            ("PATH".to_string(), path),
+            ("USER".to_string(), "jb".to_string()),
+            ("LANG".to_string(), "C.UTF-8".to_string()),
+        ]);
+        let sandbox = Sandbox { home, creds, env };
+        sandbox.write_accounts(&format!(r#"{{"work": "{ACCOUNT_ARN}"}}"#));
+        sandbox.write_keys("work", ACCESS_KEY, SECRET_KEY);
+        sandbox
+    }
+
+    /// Points STS calls at `url` (moto or the fault server) through AWS_ENDPOINT_URL_STS.
+    pub fn with_sts(mut self, url: &str) -> Self {
+        self.set_env("AWS_ENDPOINT_URL_STS", url);
+        self
+    }
+
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.env.insert(name.to_string(), value.to_string());
+    }
+
+    pub fn remove_env(&mut self, name: &str) {
+        self.env.remove(name);
+    }
+
+    pub fn write_accounts(&self, json: &str) {
+        fs::write(self.creds.join("accounts.json"), json).unwrap();
+    }
+
+    pub fn write_keys(&self, account: &str, access_key: &str, secret: &str) {
+        write_file(
+            &self.creds.join(format!("{account}.access_key")),
+            access_key,
+            0o644,
+        );
+        write_file(
+            &self.creds.join(format!("{account}.secret_key")),
+            secret,
+            0o600,
+        );
+    }
+
+    pub fn cache_file(&self, name: &str) -> PathBuf {
+        self.creds.join(name)
+    }
+
+    /// stsexec with exactly the sandbox's environment and no controlling terminal.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(stsexec());
+        cmd.args(args)
+            .env_clear()
+            .envs(&self.env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        detach_from_terminal(&mut cmd);
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.command(args).output().expect("stsexec runs"))
+    }
+
+    /// Runs `stsexec args -- env` and returns the child's environment.
+    pub fn child_env(&self, args: &[&str]) -> (Run, BTreeMap<String, String>) {
+        let mut full: Vec<&str> = args.to_vec();
+        full.extend(["--", "env"]);
+        let run = self.run(&full);
+        let env = run
+            .stdout
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        (run, env)
+    }
+
+    /// Runs stsexec on a pseudo-terminal made by `script`, typing `typed` at it.
+    pub fn run_on_terminal(&self, args: &[&str], typed: &str) -> Run {
+        let line = std::iter::once(stsexec())
+            .chain(args.iter().copied())
+            .map(shell_quote)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut cmd = Command::new("script");
+        cmd.args(["-q", "-e", "-c", &line, "/dev/null"])
+            .env_clear()
+            .envs(&self.env)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        detach_from_terminal(&mut cmd);
+        let mut child = cmd.spawn().expect("script runs");
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            // The prompt switches the terminal to raw mode; typing before that would be
+            // echoed and lost, so give it a moment, as a person would.
+            std::thread::sleep(Duration::from_millis(700));
+            stdin.write_all(typed.as_bytes()).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        Run::from(child.wait_with_output().unwrap())
+    }
+}
+
+pub fn write_file(path: &Path, text: &str, mode: u32) {
+    fs::write(path, text).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn shell_quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+/// A new session without a controlling terminal: `/dev/tty` cannot be opened, as in CI.
+fn detach_from_terminal(cmd: &mut Command) {
+    // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+}
+
+#[derive(Debug)]
+pub struct Run {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(out: Output) -> Self {
+        Run {
+            code: out.status.code(),
+            signal: out.status.signal(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    #[track_caller]
+    pub fn assert_code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, Some(code), "exit status; {self:#?}");
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_ok(&self) -> &Self {
+        self.assert_code(0)
+    }
+
+    #[track_caller]
+    pub fn assert_stderr(&self, needle: &str) -> &Self {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}; {self:#?}"
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_no_secret(&self) -> &Self {
+        assert!(
+            !self.stderr.contains(MARKER),
+            "a secret reached stderr: {}",
+            self.stderr
+        );
+        self
+    }
+}
+
+/// Reads a cache file's JSON.
+pub fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
+}
+
+pub fn mode_of(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// A free loopback port (bind :0, read it, release it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
