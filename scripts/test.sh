@@ -14,8 +14,19 @@ if [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/aws" ] || [ "$(cat "$st
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
   echo "$want" > "$stamp"
 fi
-for tool in script setsid; do
-  command -v "$tool" >/dev/null || { echo "scripts/test.sh: '$tool' (util-linux) is required by the prompt tests" >&2; exit 1; }
+# fish and zsh read back --export=fish and the completions; script and setsid (util-linux)
+# give the prompt tests a terminal or take it away.
+missing=()
+for tool in fish zsh; do
+  command -v "$tool" >/dev/null || missing+=("$tool")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "scripts/test.sh: installing ${missing[*]} from Debian's packages" >&2
+  sudo_cmd=(); [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+for tool in script setsid fish zsh; do
+  command -v "$tool" >/dev/null || { echo "scripts/test.sh: '$tool' is required by the tests and could not be found" >&2; exit 1; }
 done
 
 export STSEXEC_TEST_VENV="$venv"

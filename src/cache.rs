@@ -188,18 +188,129 @@ impl Cache {
     /// Leftovers of a process killed between creating its temp file and renaming it. Only
     /// called under the lock, when no other process of this account is writing.
     fn remove_stale_temp_files(&self) {
-        let prefix = self.prefix();
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with(&prefix) && name.contains(TEMP_MARKER) {
-                let _ = std::fs::remove_file(entry.path());
+        for (path, kind) in self.own_files() {
+            if kind == FileKind::Temp {
+                let _ = std::fs::remove_file(path);
             }
         }
     }
+
+    /// This account's session files (not the lock), classified by name.
+    fn own_files(&self) -> Vec<(PathBuf, FileKind)> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|entry| {
+                let name = entry.file_name();
+                let (account, kind) = classify(name.to_str()?)?;
+                (account == self.account).then(|| (entry.path(), kind))
+            })
+            .collect()
+    }
+
+    /// Every cached session of the account, for `--list`: what it is for and when it
+    /// expires, or why it cannot be used.
+    pub fn summaries(&self) -> Vec<Summary> {
+        let mut summaries: Vec<Summary> = self
+            .own_files()
+            .into_iter()
+            .filter(|(_, kind)| *kind != FileKind::Temp)
+            .map(|(path, _)| {
+                let record = read_private_file(&path)
+                    .and_then(|bytes| bytes.ok_or_else(|| "vanished".to_string()))
+                    .and_then(|bytes| parse_record(&bytes));
+                match record {
+                    Ok(record) => Summary {
+                        role_arn: record.role_arn.clone(),
+                        expiration: humantime::parse_rfc3339_weak(&record.expiration)
+                            .map_err(|_| "is damaged (bad expiration)".to_string()),
+                    },
+                    Err(why) => Summary {
+                        role_arn: None,
+                        expiration: Err(why),
+                    },
+                }
+            })
+            .collect();
+        summaries.sort_by(|a, b| a.role_arn.cmp(&b.role_arn));
+        summaries
+    }
+
+    /// Removes the account's session files (never its key files, never the lock file, which
+    /// other processes may hold). Callers hold the lock.
+    pub fn clear(&self, _lock: &CacheLock) -> Result<usize> {
+        let mut removed = 0;
+        for (path, kind) in self.own_files() {
+            std::fs::remove_file(&path).map_err(|e| {
+                Error::failed(format!("cannot remove cache file {}: {e}", path.display()))
+            })?;
+            if kind != FileKind::Temp {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// A cached session as `--list` shows it.
+#[derive(Debug)]
+pub struct Summary {
+    /// `None` for the MFA session.
+    pub role_arn: Option<String>,
+    /// When it expires, or why the file cannot be used.
+    pub expiration: std::result::Result<SystemTime, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Session,
+    Role,
+    Temp,
+}
+
+/// The account and kind of a cache file from its name alone:
+/// `.cache.<account>.session.json`, `.cache.<account>.role.<12 digits>.<encoded role>.json`,
+/// either followed by a temp suffix. Names are matched from the right, so an account whose
+/// name contains dots is never mistaken for another's.
+pub fn classify(name: &str) -> Option<(AccountName, FileKind)> {
+    let rest = name.strip_prefix(".cache.")?;
+    let (rest, temp) = match rest.split_once(TEMP_MARKER) {
+        Some((head, _)) => (head, true),
+        None => (rest, false),
+    };
+    let stem = rest.strip_suffix(".json")?;
+    let (account, kind) = if let Some(account) = stem.strip_suffix(".session") {
+        (account, FileKind::Session)
+    } else {
+        let mut parts = stem.rsplitn(4, '.');
+        let (role, id, marker, account) =
+            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        let role_ok = !role.is_empty() && !role.contains('.');
+        let id_ok = id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit());
+        if marker != "role" || !role_ok || !id_ok {
+            return None;
+        }
+        (account, FileKind::Role)
+    };
+    // stsexec writes names lowercased; anything else is not one of its files.
+    let parsed = AccountName::parse_str(account).ok()?;
+    (parsed.as_str() == account).then_some((parsed, if temp { FileKind::Temp } else { kind }))
+}
+
+/// The accounts that have cache files in `dir`, for `--clear` without an account.
+pub fn accounts_with_cache(dir: &Path) -> Vec<AccountName> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut accounts: Vec<AccountName> = entries
+        .flatten()
+        .filter_map(|e| classify(e.file_name().to_str()?).map(|(account, _)| account))
+        .collect();
+    accounts.sort();
+    accounts.dedup();
+    accounts
 }
 
 /// Held from "is the cache valid?" to "new session written"; released on drop.
@@ -294,12 +405,12 @@ fn check_owned_regular(file: &File, path: &Path) -> std::result::Result<(), Stri
     Ok(())
 }
 
-fn parse(bytes: &[u8], slot: &Slot) -> std::result::Result<CachedSession, String> {
-    let unreadable = |what: &str| format!("is {what}");
-    let header: Header =
-        serde_json::from_slice(bytes).map_err(|_| unreadable("not a stsexec session cache"))?;
+/// A well-formed cache file of this format version, whatever slot it is for.
+fn parse_record(bytes: &[u8]) -> std::result::Result<CacheFile, String> {
+    let not_ours = || "is not a stsexec session cache".to_string();
+    let header: Header = serde_json::from_slice(bytes).map_err(|_| not_ours())?;
     if header.format != FORMAT {
-        return Err(unreadable("not a stsexec session cache"));
+        return Err(not_ours());
     }
     if header.version != VERSION {
         return Err(format!(
@@ -307,8 +418,13 @@ fn parse(bytes: &[u8], slot: &Slot) -> std::result::Result<CachedSession, String
             header.version
         ));
     }
-    let record: CacheFile = serde_json::from_slice(bytes)
-        .map_err(|_| unreadable("damaged (fields missing or of the wrong type)"))?;
+    serde_json::from_slice(bytes)
+        .map_err(|_| "is damaged (fields missing or of the wrong type)".to_string())
+}
+
+fn parse(bytes: &[u8], slot: &Slot) -> std::result::Result<CachedSession, String> {
+    let unreadable = |what: &str| format!("is {what}");
+    let record = parse_record(bytes)?;
     if record.account != slot.account.as_str()
         || record.role_arn != slot.role_arn
         || record.mfa_serial != slot.mfa_serial
@@ -516,6 +632,78 @@ mod tests {
         let _lock = cache.lock(|| {}).unwrap();
         assert!(!stale.exists());
         assert!(other_account.exists());
+    }
+
+    #[test]
+    fn file_names_are_classified_from_the_right() {
+        let class = |name: &str| classify(name).map(|(a, k)| (a.as_str().to_string(), k));
+        let of = |a: &str, k| Some((a.to_string(), k));
+        assert_eq!(
+            class(".cache.work.session.json"),
+            of("work", FileKind::Session)
+        );
+        assert_eq!(
+            class(".cache.prod.eu.session.json"),
+            of("prod.eu", FileKind::Session)
+        );
+        assert_eq!(
+            class(".cache.work.role.012123456789.admin.json"),
+            of("work", FileKind::Role)
+        );
+        assert_eq!(
+            class(".cache.a.role.session.json"),
+            of("a.role", FileKind::Session)
+        );
+        assert_eq!(
+            class(".cache.work.session.json.tmp-12-34"),
+            of("work", FileKind::Temp)
+        );
+        assert_eq!(
+            class(".cache.prod.eu.session.json.tmp-1-2"),
+            of("prod.eu", FileKind::Temp)
+        );
+        for other in [
+            ".cache.work.lock",
+            "work.access_key",
+            ".cache.work.role.12.x.json",
+            ".cache..session.json",
+            ".cache.Work.session.json",
+        ] {
+            assert_eq!(class(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn temp_files_of_an_account_with_a_longer_name_are_left_alone() {
+        let (dir, cache) = setup();
+        let theirs = dir.path().join(".cache.work.eu.session.json.tmp-1-2");
+        std::fs::write(&theirs, "{").unwrap();
+        let _lock = cache.lock(|| {}).unwrap();
+        assert!(theirs.exists());
+    }
+
+    #[test]
+    fn clear_removes_sessions_but_not_the_lock() {
+        let (dir, cache) = setup();
+        let lock = cache.lock(|| {}).unwrap();
+        cache
+            .store(&lock, &slot(), &session(), "GetSessionToken")
+            .unwrap();
+        let mut role = slot();
+        role.role_arn = Some("arn:aws:iam::012123456789:role/admin".into());
+        cache.store(&lock, &role, &session(), "AssumeRole").unwrap();
+        std::fs::write(dir.path().join("work.access_key"), "AKIA").unwrap();
+        let summaries = cache.summaries();
+        assert_eq!(summaries.len(), 2);
+        assert!(summaries.iter().all(|s| s.expiration.is_ok()));
+        assert_eq!(
+            accounts_with_cache(dir.path()),
+            [AccountName::parse_str("work").unwrap()]
+        );
+        assert_eq!(cache.clear(&lock).unwrap(), 2);
+        assert!(cache.lock_path().exists());
+        assert!(dir.path().join("work.access_key").exists());
+        assert!(cache.summaries().is_empty());
     }
 
     #[test]

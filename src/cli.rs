@@ -17,21 +17,70 @@ session or an assumed role. stsexec resolves the account's keys from the credent
 reuses a cached session while it is valid or calls STS (GetSessionToken with an MFA code, \
 AssumeRole), then replaces itself with COMMAND (default: $SHELL), whose environment holds the \
 credentials. The calling shell never holds a secret.",
-    after_help = "Examples:\n  stsexec work -- aws sts get-caller-identity\n  stsexec work --mfa -- terraform plan\n  stsexec work -t 123456 --role admin -- make deploy\n  stsexec personal",
-    group(ArgGroup::new("session_kind").multiple(true).args(["mfa", "token", "role"]))
+    after_help = "Examples:\n  stsexec work -- aws sts get-caller-identity\n  stsexec work --mfa -- terraform plan\n  stsexec work -t 123456 --role admin -- make deploy\n  stsexec personal\n  eval \"$(stsexec work --mfa --export)\"\n  stsexec --status",
+    group(ArgGroup::new("session_kind").multiple(true).args(["mfa", "token", "role"])),
+    group(ArgGroup::new("output").args(["json", "export", "credential_process"])),
+    group(ArgGroup::new("session_options").multiple(true).args([
+        "mfa", "token", "role", "duration", "session_name", "external_id", "region", "refresh", "no_session",
+    ]))
 )]
 pub struct Cli {
     /// Account name: selects <account>.access_key/.secret_key and the accounts-file entry
-    #[arg(value_name = "ACCOUNT", value_parser = clap::value_parser!(OsString))]
-    pub account: OsString,
+    #[arg(
+        value_name = "ACCOUNT",
+        value_parser = clap::value_parser!(OsString),
+        required_unless_present_any = ["list", "status", "clear"]
+    )]
+    pub account: Option<OsString>,
 
     /// Command to run with the credentials (default: $SHELL, else /bin/sh)
     #[arg(
         value_name = "COMMAND",
         trailing_var_arg = true,
-        value_parser = clap::value_parser!(OsString)
+        value_parser = clap::value_parser!(OsString),
+        conflicts_with_all = ["output", "clear"]
     )]
     pub command: Vec<OsString>,
+
+    /// Print the credentials as JSON (access_key, expiration, secret_key, session_token) instead of running a command
+    #[arg(long, help_heading = "Modes")]
+    pub json: bool,
+
+    /// Print shell statements that set the credentials (sh or fish) instead of running a command; this puts secrets in your shell
+    #[arg(
+        long,
+        value_name = "SHELL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "sh",
+        value_parser = ["sh", "fish"],
+        help_heading = "Modes"
+    )]
+    pub export: Option<String>,
+
+    /// Print the AWS CLI's credential_process JSON instead of running a command
+    #[arg(long, help_heading = "Modes")]
+    pub credential_process: bool,
+
+    /// List accounts, their keys and cached sessions (with -q: account names only)
+    #[arg(
+        long,
+        help_heading = "Modes",
+        conflicts_with_all = ["account", "output", "session_options", "status", "clear"]
+    )]
+    pub list: bool,
+
+    /// Tell which credentials the current environment holds; exit 1 when none
+    #[arg(
+        long,
+        help_heading = "Modes",
+        conflicts_with_all = ["account", "output", "session_options", "clear"]
+    )]
+    pub status: bool,
+
+    /// Forget the cached sessions of ACCOUNT (of all accounts without one)
+    #[arg(long, help_heading = "Modes", conflicts_with_all = ["output", "session_options"])]
+    pub clear: bool,
 
     /// Use the account's MFA session: the cached one while valid, else prompt for a code and call GetSessionToken
     #[arg(long)]
@@ -115,6 +164,31 @@ mod tests {
         assert_eq!(cli.command, ["env", "-0", "--mfa"]);
         let cli = parse(&["work"]).unwrap();
         assert!(cli.command.is_empty());
+    }
+
+    #[test]
+    fn modes_are_flags() {
+        assert!(parse(&["--list"]).unwrap().list);
+        assert!(parse(&["--status"]).unwrap().status);
+        assert!(parse(&["--clear"]).unwrap().account.is_none());
+        assert!(parse(&["--clear", "work"]).unwrap().account.is_some());
+        assert_eq!(
+            parse(&["work", "--export"]).unwrap().export.as_deref(),
+            Some("sh")
+        );
+        assert_eq!(
+            parse(&["work", "--export=fish"]).unwrap().export.as_deref(),
+            Some("fish")
+        );
+        assert!(parse(&["work", "--export=csh"]).is_err());
+        assert!(parse(&["work", "--json", "--export"]).is_err());
+        assert!(parse(&["work", "--json", "--", "env"]).is_err());
+        assert!(parse(&["--list", "work"]).is_err());
+        assert!(parse(&["--status", "--mfa"]).is_err());
+        assert!(parse(&["--clear", "--role", "x"]).is_err());
+        assert!(parse(&[]).is_err());
+        // An account may be named like a mode's value: modes are flags, not words.
+        assert!(parse(&["list"]).unwrap().account.is_some());
     }
 
     #[test]

@@ -64,6 +64,21 @@ impl CredsDir {
         Ok(())
     }
 
+    /// Accounts that have an `<account>.access_key` file.
+    pub fn accounts_with_keys(&self) -> Vec<AccountName> {
+        let Ok(entries) = std::fs::read_dir(&self.path) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|entry| {
+                let name = entry.file_name();
+                let account = name.to_str()?.strip_suffix(".access_key")?;
+                AccountName::parse_str(account).ok()
+            })
+            .collect()
+    }
+
     /// The account's long-lived keys, trimmed; the secret file must be owner-only.
     pub fn load_keys(&self, account: &AccountName) -> Result<Credentials> {
         let access_path = self.file(account, "access_key");

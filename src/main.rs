@@ -10,6 +10,7 @@ mod env;
 mod error;
 mod exec;
 mod keys;
+mod output;
 mod prompt;
 mod provider;
 mod report;
@@ -18,16 +19,20 @@ mod sts;
 
 use crate::accounts::{AccountName, AccountsFile};
 use crate::cli::Cli;
+use crate::env::ChildEnv;
 use crate::env::Environment;
 use crate::error::{Error, Result};
 use crate::exec::ExecPlan;
 use crate::keys::CredsDir;
 use crate::provider::{Provider, Request};
 use crate::report::Reporter;
+use crate::session::Session;
 use clap::Parser;
 use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::SystemTime;
 
 /// What a successful run leads to.
 enum Outcome {
@@ -61,7 +66,63 @@ fn run(args: impl IntoIterator<Item = OsString>, current: &Environment) -> Resul
         }
     };
     let report = Reporter::new(cli.quiet, cli.verbose);
-    let account = AccountName::parse(&cli.account)?;
+    if cli.status {
+        let (text, keys_set) = output::status(current, SystemTime::now());
+        print(&text)?;
+        return Ok(Outcome::Exit(if keys_set {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }));
+    }
+    let creds_dir = CredsDir::new(match &cli.creds_dir {
+        Some(dir) => dir.clone(),
+        None => home_dir(current)?.join("aws-creds"),
+    });
+    if cli.list {
+        return list(&cli, &creds_dir, current);
+    }
+    if cli.clear {
+        return clear(cli.account.as_deref(), &creds_dir);
+    }
+    let Some(raw_account) = &cli.account else {
+        return Err(Error::failed("an ACCOUNT is needed (see stsexec --help)"));
+    };
+    let account = AccountName::parse(raw_account)?;
+    let (session, child) = resolve(&cli, &account, &creds_dir, current, report)?;
+
+    let printed = if cli.json {
+        output::json(&session)
+    } else if cli.credential_process {
+        output::credential_process(&session)
+    } else if let Some(shell) = &cli.export {
+        let shell = if shell == "fish" {
+            output::Shell::Fish
+        } else {
+            output::Shell::Sh
+        };
+        output::export(&child, shell)
+    } else {
+        let (program, args) = exec::command_or_shell(cli.command, current);
+        report.status(format!("Set keys for {} AWS account", session.label));
+        return Ok(Outcome::Exec(ExecPlan {
+            program,
+            args,
+            env: env::apply(current, &child),
+        }));
+    };
+    print(&printed)?;
+    Ok(Outcome::Exit(ExitCode::SUCCESS))
+}
+
+/// The session for the account (DESIGN §3) and the environment it becomes (DESIGN §4).
+fn resolve(
+    cli: &Cli,
+    account: &AccountName,
+    creds_dir: &CredsDir,
+    current: &Environment,
+    report: Reporter,
+) -> Result<(Session, ChildEnv)> {
     let token = cli
         .token
         .as_deref()
@@ -77,30 +138,26 @@ fn run(args: impl IntoIterator<Item = OsString>, current: &Environment) -> Resul
     }
     let min_ttl = provider::parse_min_ttl(current.get("STSEXEC_MIN_TTL"))?;
 
-    let creds_dir = CredsDir::new(match &cli.creds_dir {
-        Some(dir) => dir.clone(),
-        None => home_dir(current)?.join("aws-creds"),
-    });
     creds_dir.check_not_writable_by_others()?;
-    let accounts_file = accounts::locate(cli.config.as_deref(), &creds_dir.path)?
-        .map(|path| accounts::load(&path))
-        .transpose()?;
+    let accounts_file = load_accounts(cli, creds_dir)?;
     let account_entry = accounts_file
         .as_ref()
-        .and_then(|file| file.accounts.get(&account));
+        .and_then(|file| file.accounts.get(account));
     let role = cli
         .role
         .as_deref()
         .map(|role| accounts::resolve_role(role, account_entry, account.as_str()))
         .transpose()?;
 
-    let keys = creds_dir.load_keys(&account)?;
-    let user = match creds_dir.load_user(&account)? {
+    let keys = creds_dir.load_keys(account)?;
+    let user = match iam_user(creds_dir, account, account_entry, current)? {
         Some(user) => user,
-        None => match account_entry.and_then(|a| a.user.clone()) {
-            Some(user) => user,
-            None => unix_user(current, &creds_dir, &account)?,
-        },
+        None => {
+            return Err(Error::failed(format!(
+                "cannot tell the IAM user of account {account}: neither USER nor LOGNAME is set; write it to {}",
+                creds_dir.file(account, "user").display()
+            )));
+        }
     };
     let session_name = provider::session_name(cli.session_name.as_deref(), &user)?;
     let region = env::resolve_region(
@@ -113,8 +170,8 @@ fn run(args: impl IntoIterator<Item = OsString>, current: &Environment) -> Resul
         endpoint: sts_endpoint_for_messages(current, &region, account_entry),
         key_hint: format!(
             "{} and {}",
-            creds_dir.file(&account, "access_key").display(),
-            creds_dir.file(&account, "secret_key").display()
+            creds_dir.file(account, "access_key").display(),
+            creds_dir.file(account, "secret_key").display()
         ),
     };
     let request = Request {
@@ -131,16 +188,15 @@ fn run(args: impl IntoIterator<Item = OsString>, current: &Environment) -> Resul
         account.clone(),
         keys,
         account_entry.map(|a| a.mfa_serial_for(&user)),
-        no_serial_hint(&account, accounts_file.as_ref(), &creds_dir),
+        no_serial_hint(account, accounts_file.as_ref(), creds_dir),
         user,
-        cache::Cache::new(&creds_dir.path, &account),
+        cache::Cache::new(&creds_dir.path, account),
         min_ttl,
         region.clone(),
         sts_context,
         report,
     );
     let session = provider.resolve(&request)?;
-
     let child = env::plan(&session, &region);
     report.debug(format!(
         "setting {}; removing {}",
@@ -152,34 +208,106 @@ fn run(args: impl IntoIterator<Item = OsString>, current: &Environment) -> Resul
             .join(" "),
         child.removed.join(" ")
     ));
-    let (program, args) = exec::command_or_shell(cli.command, current);
-    report.status(format!("Set keys for {} AWS account", session.label));
-    Ok(Outcome::Exec(ExecPlan {
-        program,
-        args,
-        env: env::apply(current, &child),
+    Ok((session, child))
+}
+
+fn load_accounts(cli: &Cli, creds_dir: &CredsDir) -> Result<Option<AccountsFile>> {
+    accounts::locate(cli.config.as_deref(), &creds_dir.path)?
+        .map(|path| accounts::load(&path))
+        .transpose()
+}
+
+/// `<account>.user`, else the accounts file's `user`, else the Unix user; `None` if none.
+fn iam_user(
+    creds_dir: &CredsDir,
+    account: &AccountName,
+    entry: Option<&accounts::Account>,
+    current: &Environment,
+) -> Result<Option<String>> {
+    if let Some(user) = creds_dir.load_user(account)? {
+        return Ok(Some(user));
+    }
+    Ok(entry.and_then(|a| a.user.clone()).or_else(|| {
+        current
+            .get("USER")
+            .or_else(|| current.get("LOGNAME"))
+            .filter(|u| accounts::is_valid_user_name(u))
+            .map(str::to_string)
     }))
+}
+
+/// `--list`: accounts-file entries and `*.access_key` files, with their cached sessions.
+fn list(cli: &Cli, creds_dir: &CredsDir, current: &Environment) -> Result<Outcome> {
+    let accounts_file = load_accounts(cli, creds_dir)?;
+    let mut names: Vec<AccountName> = accounts_file
+        .as_ref()
+        .map(|file| file.accounts.keys().cloned().collect())
+        .unwrap_or_default();
+    names.extend(creds_dir.accounts_with_keys());
+    names.sort();
+    names.dedup();
+    let rows: Vec<output::Listing> = names
+        .iter()
+        .map(|name| {
+            let entry = accounts_file.as_ref().and_then(|f| f.accounts.get(name));
+            let user = iam_user(creds_dir, name, entry, current).ok().flatten();
+            output::Listing {
+                name: name.to_string(),
+                keys: creds_dir.file(name, "access_key").is_file()
+                    && creds_dir.file(name, "secret_key").is_file(),
+                mfa_serial: entry.zip(user.as_deref()).map(|(e, u)| e.mfa_serial_for(u)),
+                user,
+                sessions: cache::Cache::new(&creds_dir.path, name).summaries(),
+            }
+        })
+        .collect();
+    let style = if cli.quiet {
+        output::ListStyle::Names
+    } else if std::io::stdout().is_terminal() {
+        output::ListStyle::Table
+    } else {
+        output::ListStyle::Plain
+    };
+    print(&output::list(&rows, SystemTime::now(), style))?;
+    Ok(Outcome::Exit(ExitCode::SUCCESS))
+}
+
+/// `--clear [ACCOUNT]`: removes cache files under each account's lock.
+fn clear(account: Option<&std::ffi::OsStr>, creds_dir: &CredsDir) -> Result<Outcome> {
+    creds_dir.check_not_writable_by_others()?;
+    let accounts = match account {
+        Some(raw) => vec![AccountName::parse(raw)?],
+        None => cache::accounts_with_cache(&creds_dir.path),
+    };
+    let mut removed = 0;
+    for account in &accounts {
+        let cache = cache::Cache::new(&creds_dir.path, account);
+        let lock = cache
+            .lock(|| eprintln!("Waiting for another stsexec to finish with account {account}…"))?;
+        removed += cache.clear(&lock)?;
+    }
+    let sessions = if removed == 1 { "session" } else { "sessions" };
+    let scope = match account {
+        Some(_) => format!(" of account {}", accounts[0]),
+        None => String::new(),
+    };
+    print(&format!("Removed {removed} cached {sessions}{scope}\n"))?;
+    Ok(Outcome::Exit(ExitCode::SUCCESS))
+}
+
+/// Writes to stdout; a closed pipe is an error like any other, not a panic.
+fn print(text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Error::failed(format!("cannot write to stdout: {e}")))
 }
 
 fn home_dir(current: &Environment) -> Result<PathBuf> {
     current.get_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from).ok_or_else(|| {
         Error::failed("HOME is not set, so ~/aws-creds cannot be found; pass --creds-dir DIR or set STSEXEC_CREDS_DIR")
     })
-}
-
-/// The IAM user when neither `<account>.user` nor the accounts file names one: the Unix user.
-fn unix_user(current: &Environment, creds_dir: &CredsDir, account: &AccountName) -> Result<String> {
-    current
-        .get("USER")
-        .or_else(|| current.get("LOGNAME"))
-        .filter(|u| accounts::is_valid_user_name(u))
-        .map(str::to_string)
-        .ok_or_else(|| {
-            Error::failed(format!(
-                "cannot tell the IAM user of account {account}: neither USER nor LOGNAME is set; write it to {}",
-                creds_dir.file(account, "user").display()
-            ))
-        })
 }
 
 fn check_region_flag(region: &str) -> Result<()> {

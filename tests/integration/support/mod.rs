@@ -99,7 +99,17 @@ impl Sandbox {
 
     /// stsexec with exactly the sandbox's environment and no controlling terminal.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(stsexec());
+        self.program(stsexec(), args)
+    }
+
+    /// Another program (sh, fish, aws) with the sandbox's environment and no terminal.
+    pub fn run_program(&self, program: &str, args: &[&str]) -> Run {
+        let output = self.program(program, args).output();
+        Run::from(output.unwrap_or_else(|e| panic!("{program}: {e}")))
+    }
+
+    fn program(&self, program: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(program);
         cmd.args(args)
             .env_clear()
             .envs(&self.env)
