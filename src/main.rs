@@ -5,7 +5,6 @@
 
 mod accounts;
 mod cache;
-mod cli;
 mod env;
 mod error;
 mod exec;
@@ -18,7 +17,6 @@ mod session;
 mod sts;
 
 use crate::accounts::{AccountName, AccountsFile};
-use crate::cli::Cli;
 use crate::env::ChildEnv;
 use crate::env::Environment;
 use crate::error::{Error, Result};
@@ -33,6 +31,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::SystemTime;
+use stsexec::cli::Cli;
 
 /// What a successful run leads to.
 enum Outcome {
