@@ -422,7 +422,9 @@ fn parse_record(bytes: &[u8]) -> std::result::Result<CacheFile, String> {
         .map_err(|_| "is damaged (fields missing or of the wrong type)".to_string())
 }
 
-fn parse(bytes: &[u8], slot: &Slot) -> std::result::Result<CachedSession, String> {
+/// A cache file's bytes as a session for `slot`, or why they are not one. Never panics: the
+/// bytes are untrusted (the fuzz target `cache_file` checks that).
+pub fn parse(bytes: &[u8], slot: &Slot) -> std::result::Result<CachedSession, String> {
     let unreadable = |what: &str| format!("is {what}");
     let record = parse_record(bytes)?;
     if record.account != slot.account.as_str()

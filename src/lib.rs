@@ -1,4 +1,18 @@
-//! The command-line definition, shared by the `stsexec` binary and the generation of its
-//! completions and man page (`tests/integration/cases/generated.rs`).
+//! stsexec's parts; `main.rs` wires them together. One module owns each outside thing:
+//! `sts` alone touches aws-sdk-sts, `exec` alone execs, `cache` alone writes session files,
+//! `prompt` alone reads the terminal. The library exists so the tests, the completion and
+//! man page generation and the fuzz targets reach the same code the binary runs.
 
+pub mod accounts;
+pub mod cache;
 pub mod cli;
+pub mod env;
+pub mod error;
+pub mod exec;
+pub mod keys;
+pub mod output;
+pub mod prompt;
+pub mod provider;
+pub mod report;
+pub mod session;
+pub mod sts;

@@ -3,35 +3,22 @@
 //! `main` reads the process environment once, calls [`run`], and is the one place that
 //! prints an error and picks the exit status; on success the process becomes the command.
 
-mod accounts;
-mod cache;
-mod env;
-mod error;
-mod exec;
-mod keys;
-mod output;
-mod prompt;
-mod provider;
-mod report;
-mod session;
-mod sts;
-
-use crate::accounts::{AccountName, AccountsFile};
-use crate::env::ChildEnv;
-use crate::env::Environment;
-use crate::error::{Error, Result};
-use crate::exec::ExecPlan;
-use crate::keys::CredsDir;
-use crate::provider::{Provider, Request};
-use crate::report::Reporter;
-use crate::session::Session;
 use clap::Parser;
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::SystemTime;
+use stsexec::accounts::{self, AccountName, AccountsFile};
 use stsexec::cli::Cli;
+use stsexec::env::{self, ChildEnv, Environment};
+use stsexec::error::{self, Error, Result};
+use stsexec::exec::{self, ExecPlan};
+use stsexec::keys::CredsDir;
+use stsexec::provider::{self, Provider, Request};
+use stsexec::report::Reporter;
+use stsexec::session::Session;
+use stsexec::{cache, output, prompt, sts};
 
 /// What a successful run leads to.
 enum Outcome {
