@@ -199,6 +199,17 @@ mod tests {
     }
 
     #[test]
+    fn debug_names_variables_but_shows_no_value() {
+        let plan = ExecPlan {
+            program: "aws".into(),
+            args: vec!["s3".into(), "ls".into()],
+            env: vec![("AWS_SECRET_ACCESS_KEY".into(), "SECRETMARKER".into())],
+        };
+        let shown = format!("{plan:?}");
+        assert!(shown.contains("AWS_SECRET_ACCESS_KEY") && !shown.contains("SECRETMARKER"), "{shown}");
+    }
+
+    #[test]
     fn default_command_is_the_shell() {
         let with_shell = Environment::from_pairs([("SHELL", "/bin/zsh")]);
         assert_eq!(

@@ -1,6 +1,11 @@
+mod concurrency;
+mod crash_safety;
 mod credentials;
 mod exec_status;
+mod filesystem;
 mod generated;
+mod hostile_input;
+mod leaks;
 mod mfa_prompt;
 mod modes;
 mod sts_faults;

@@ -18,8 +18,9 @@ fn rejected_mfa_code_is_a_sentence_and_caches_nothing() {
     let sts = FaultServer::start(&[Reply::RejectMfa]);
     let sandbox = Sandbox::new().with_sts(&sts.url);
     sandbox
-        .run(&["work", "-v", "-t", CODE, "--", "true"])
+        .run(&["-v", "work", "-t", CODE, "--", "true"])
         .assert_code(125)
+        .assert_no_secret()
         .assert_stderr("rejected the MFA code for account work")
         .assert_stderr("wait for the next code")
         .assert_no_secret();
@@ -50,8 +51,9 @@ fn persistent_server_errors_give_up_after_bounded_attempts() {
     let sts = FaultServer::start(&[Reply::ServerError]);
     let sandbox = Sandbox::new().with_sts(&sts.url);
     sandbox
-        .run(&["work", "-t", CODE, "--", "true"])
+        .run(&["-v", "work", "-t", CODE, "--", "true"])
         .assert_code(125)
+        .assert_no_secret()
         .assert_stderr("HTTP 500")
         .assert_stderr("after 3 attempts");
     assert_eq!(sts.hits(), 3);
@@ -64,8 +66,9 @@ fn a_hanging_sts_gives_up_within_twenty_seconds() {
     let sandbox = Sandbox::new().with_sts(&sts.url);
     let started = Instant::now();
     sandbox
-        .run(&["work", "-t", CODE, "--", "true"])
+        .run(&["-v", "work", "-t", CODE, "--", "true"])
         .assert_code(125)
+        .assert_no_secret()
         .assert_stderr("did not answer")
         .assert_stderr(&sts.url);
     assert!(
@@ -82,8 +85,9 @@ fn unreachable_sts_names_the_url() {
     let url = format!("http://127.0.0.1:{port}");
     let sandbox = Sandbox::new().with_sts(&url);
     sandbox
-        .run(&["work", "-t", CODE, "--", "true"])
+        .run(&["-v", "work", "-t", CODE, "--", "true"])
         .assert_code(125)
+        .assert_no_secret()
         .assert_stderr(&format!("STS unreachable at {url}"));
     no_cache_written(&sandbox);
 }
@@ -93,14 +97,15 @@ fn refused_keys_and_roles_are_named() {
     let sts = FaultServer::start(&[Reply::InvalidKey]);
     let sandbox = Sandbox::new().with_sts(&sts.url);
     sandbox
-        .run(&["work", "-v", "-t", CODE, "--", "true"])
+        .run(&["-v", "work", "-t", CODE, "--", "true"])
         .assert_code(125)
+        .assert_no_secret()
         .assert_stderr("AKIA…MPLE")
         .assert_stderr("inactive")
         .assert_no_secret();
     assert!(
         !sandbox
-            .run(&["work", "-t", CODE, "--", "true"])
+            .run(&["-v", "work", "-t", CODE, "--", "true"])
             .stderr
             .contains(ACCESS_KEY)
     );
@@ -108,8 +113,9 @@ fn refused_keys_and_roles_are_named() {
     let sts = FaultServer::start(&[Reply::DenyRole]);
     let sandbox = Sandbox::new().with_sts(&sts.url);
     sandbox
-        .run(&["work", "--role", "admin", "--", "true"])
+        .run(&["-v", "work", "--role", "admin", "--", "true"])
         .assert_code(125)
+        .assert_no_secret()
         .assert_stderr("may not assume arn:aws:iam::123456789012:role/admin")
         .assert_stderr("account work");
     no_cache_written(&sandbox);
@@ -120,8 +126,9 @@ fn malformed_responses_are_reported() {
     let sts = FaultServer::start(&[Reply::Malformed]);
     let sandbox = Sandbox::new().with_sts(&sts.url);
     sandbox
-        .run(&["work", "-t", CODE, "--", "true"])
+        .run(&["-v", "work", "-t", CODE, "--", "true"])
         .assert_code(125)
+        .assert_no_secret()
         .assert_stderr("cannot read");
     no_cache_written(&sandbox);
 }

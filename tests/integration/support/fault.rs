@@ -26,6 +26,8 @@ pub enum Reply {
     Malformed,
     /// Accepts the connection and never answers.
     Hang,
+    /// Answers Ok after this many milliseconds (to overlap or interrupt a fetch).
+    Slow(u64),
 }
 
 pub struct FaultServer {
@@ -87,6 +89,10 @@ fn serve(stream: TcpStream, script: &[Reply], hits: &AtomicUsize, bodies: &Mutex
         };
         let (status, xml) = match reply {
             Reply::Ok => (200, success(action)),
+            Reply::Slow(ms) => {
+                std::thread::sleep(Duration::from_millis(ms));
+                (200, success(action))
+            }
             Reply::Throttle => (400, error("Sender", "Throttling", "Rate exceeded")),
             Reply::ServerError => (
                 500,

@@ -1,0 +1,52 @@
+//! With -v, every path names variables and masked key ids, never a secret: not on stderr,
+//! not on the command line of the child.
+
+use crate::support::moto::Moto;
+use crate::support::*;
+
+#[test]
+fn verbose_runs_of_every_row_show_no_secret() {
+    let moto = Moto::start();
+    let sandbox = Sandbox::new().with_sts(&moto.url);
+    let rows: [&[&str]; 6] = [
+        &["-v", "work"],
+        &["-v", "work", "-t", CODE],
+        &["-v", "work", "--mfa"],
+        &["-v", "work", "--role", "admin"],
+        &["-v", "work", "-t", CODE, "--role", "ops", "--refresh"],
+        &["-v", "work", "--no-session", "--role", "admin"],
+    ];
+    for args in rows {
+        let (run, env) = sandbox.child_env(args);
+        run.assert_ok().assert_no_secret();
+        assert!(
+            run.stderr.contains("stsexec: "),
+            "-v printed nothing: {args:?}"
+        );
+        for name in ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
+            if let Some(value) = env.get(name) {
+                assert!(
+                    !run.stderr.contains(value.as_str()),
+                    "{name} on stderr for {args:?}"
+                );
+            }
+        }
+        assert!(
+            !run.stderr.contains(&env["AWS_ACCESS_KEY_ID"]),
+            "unmasked key id for {args:?}"
+        );
+        // The child's command line holds no secret either.
+        let (_, env) = sandbox.child_env(args);
+        let mut with_cmdline: Vec<&str> = args.to_vec();
+        with_cmdline.extend(["--", "sh", "-c", "tr '\\0' ' ' < /proc/$$/cmdline"]);
+        let cmdline = sandbox.run(&with_cmdline).stdout;
+        for name in ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
+            if let Some(value) = env.get(name) {
+                assert!(
+                    !cmdline.contains(value.as_str()),
+                    "{name} on the command line"
+                );
+            }
+        }
+    }
+}
