@@ -306,13 +306,17 @@ fn is_account_id(id: &str) -> bool {
     id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
 }
 
-fn check_region(name: &str, region: String) -> std::result::Result<String, String> {
-    let ok = !region.is_empty()
+/// A region name's shape (`eu-west-1`): lowercase letters, digits and '-'.
+pub fn is_region_name(region: &str) -> bool {
+    !region.is_empty()
         && region.len() <= 32
         && region
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if ok {
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn check_region(name: &str, region: String) -> std::result::Result<String, String> {
+    if is_region_name(&region) {
         Ok(region)
     } else {
         Err(format!(

@@ -53,10 +53,9 @@ pub struct Cli {
         num_args = 0..=1,
         require_equals = true,
         default_missing_value = "sh",
-        value_parser = ["sh", "fish"],
         help_heading = "Modes"
     )]
-    pub export: Option<String>,
+    pub export: Option<ExportShell>,
 
     /// Print the AWS CLI's credential_process JSON instead of running a command
     #[arg(long, help_heading = "Modes")]
@@ -135,6 +134,13 @@ pub struct Cli {
     pub verbose: bool,
 }
 
+/// The shells `--export` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportShell {
+    Sh,
+    Fish,
+}
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e}; write it like 90m, 12h or 1h30m"))
 }
@@ -173,12 +179,12 @@ mod tests {
         assert!(parse(&["--clear"]).unwrap().account.is_none());
         assert!(parse(&["--clear", "work"]).unwrap().account.is_some());
         assert_eq!(
-            parse(&["work", "--export"]).unwrap().export.as_deref(),
-            Some("sh")
+            parse(&["work", "--export"]).unwrap().export,
+            Some(ExportShell::Sh)
         );
         assert_eq!(
-            parse(&["work", "--export=fish"]).unwrap().export.as_deref(),
-            Some("fish")
+            parse(&["work", "--export=fish"]).unwrap().export,
+            Some(ExportShell::Fish)
         );
         assert!(parse(&["work", "--export=csh"]).is_err());
         assert!(parse(&["work", "--json", "--export"]).is_err());

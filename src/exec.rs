@@ -206,7 +206,10 @@ mod tests {
             env: vec![("AWS_SECRET_ACCESS_KEY".into(), "SECRETMARKER".into())],
         };
         let shown = format!("{plan:?}");
-        assert!(shown.contains("AWS_SECRET_ACCESS_KEY") && !shown.contains("SECRETMARKER"), "{shown}");
+        assert!(
+            shown.contains("AWS_SECRET_ACCESS_KEY") && !shown.contains("SECRETMARKER"),
+            "{shown}"
+        );
     }
 
     #[test]

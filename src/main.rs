@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::SystemTime;
 use stsexec::accounts::{self, AccountName, AccountsFile};
-use stsexec::cli::Cli;
+use stsexec::cli::{Cli, ExportShell};
 use stsexec::env::{self, ChildEnv, Environment};
 use stsexec::error::{self, Error, Result};
 use stsexec::exec::{self, ExecPlan};
@@ -81,13 +81,14 @@ fn run(args: impl IntoIterator<Item = OsString>, current: &Environment) -> Resul
         output::json(&session)
     } else if cli.credential_process {
         output::credential_process(&session)
-    } else if let Some(shell) = &cli.export {
-        let shell = if shell == "fish" {
-            output::Shell::Fish
-        } else {
-            output::Shell::Sh
-        };
-        output::export(&child, shell)
+    } else if let Some(shell) = cli.export {
+        output::export(
+            &child,
+            match shell {
+                ExportShell::Sh => output::Shell::Sh,
+                ExportShell::Fish => output::Shell::Fish,
+            },
+        )
     } else {
         let (program, args) = exec::command_or_shell(cli.command, current);
         report.status(format!("Set keys for {} AWS account", session.label));
@@ -297,12 +298,7 @@ fn home_dir(current: &Environment) -> Result<PathBuf> {
 }
 
 fn check_region_flag(region: &str) -> Result<()> {
-    let valid = !region.is_empty()
-        && region.len() <= 32
-        && region
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if valid {
+    if accounts::is_region_name(region) {
         Ok(())
     } else {
         Err(Error::failed(format!(

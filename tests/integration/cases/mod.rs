@@ -5,6 +5,7 @@ mod exec_status;
 mod filesystem;
 mod generated;
 mod hostile_input;
+mod hot_path;
 mod leaks;
 mod mfa_prompt;
 mod modes;

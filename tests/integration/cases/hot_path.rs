@@ -1,0 +1,107 @@
+//! The cached path must stay cheap: no thread, no socket, no CA certificates, no ~/.aws —
+//! checked from the syscalls strace sees between stsexec's start and the command's exec,
+//! so a change that puts tokio or the SDK back on this path fails here, whatever the clock.
+
+use crate::support::moto::Moto;
+use crate::support::*;
+
+/// The syscalls stsexec itself made, up to (not including) the exec of the command.
+fn syscalls_before_the_command(sandbox: &Sandbox, args: &[&str]) -> Vec<String> {
+    let trace = sandbox.home.path().join("strace.out");
+    let mut full = vec![
+        "-f",
+        "-qq",
+        "-o",
+        trace.to_str().unwrap(),
+        "-e",
+        "trace=clone,clone3,fork,vfork,socket,connect,openat,open,execve",
+        stsexec(),
+    ];
+    full.extend_from_slice(args);
+    full.extend(["--", "/bin/true"]);
+    sandbox.run_program("strace", &full).assert_ok();
+    let text = std::fs::read_to_string(&trace).unwrap();
+    // With -f every line starts with the pid: "1234 openat(...)".
+    let mut lines = text
+        .lines()
+        .map(|l| {
+            l.split_once(' ')
+                .filter(|(pid, _)| pid.bytes().all(|b| b.is_ascii_digit()))
+                .map_or(l, |(_, call)| call)
+        })
+        .map(str::to_string);
+    let first = lines.next().unwrap_or_default();
+    assert!(
+        first.contains("execve(") && first.contains("stsexec"),
+        "{text}"
+    );
+    lines
+        .take_while(|l| !l.contains("execve(\"/bin/true\""))
+        .collect()
+}
+
+fn opened(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .filter(|l| l.starts_with("openat(") || l.starts_with("open("))
+        .filter(|l| !l.contains("= -1"))
+        .filter_map(|l| l.split('"').nth(1).map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn cache_hits_start_no_thread_open_no_socket_and_read_only_their_files() {
+    let moto = Moto::start();
+    let sandbox = Sandbox::new().with_sts(&moto.url);
+    sandbox
+        .run(&["work", "-t", CODE, "--role", "admin", "--", "true"])
+        .assert_ok();
+    let creds = sandbox.creds.display().to_string();
+
+    for args in [
+        &["work"][..],
+        &["work", "--mfa"][..],
+        &["work", "--role", "admin"][..],
+        &["work", "--mfa", "--role", "admin"][..],
+        &["work", "--no-session"][..],
+    ] {
+        let calls = syscalls_before_the_command(&sandbox, args);
+        let spawned: Vec<&String> = calls
+            .iter()
+            .filter(|l| {
+                ["clone", "clone3", "fork", "vfork", "socket", "connect"]
+                    .iter()
+                    .any(|s| l.starts_with(&format!("{s}(")))
+            })
+            .collect();
+        assert!(
+            spawned.is_empty(),
+            "{args:?} made threads or sockets: {spawned:#?}"
+        );
+        let files = opened(&calls);
+        let own: Vec<&String> = files.iter().filter(|f| f.starts_with(&creds)).collect();
+        let foreign: Vec<&String> = files
+            .iter()
+            .filter(|f| {
+                !f.starts_with(&creds)
+                    && !f.starts_with("/lib")
+                    && !f.starts_with("/usr/lib")
+                    && *f != "/etc/ld.so.cache"
+                    && *f != "/proc/self/maps"
+            })
+            .collect();
+        assert!(
+            foreign.is_empty(),
+            "{args:?} read files it does not need: {foreign:#?}"
+        );
+        // accounts.json, the two key files, at most the session and the role session.
+        assert!(own.len() <= 5, "{args:?} read {own:#?}");
+    }
+
+    // The same trace sees the network when there is an STS call, so the checks above bite.
+    let calls = syscalls_before_the_command(&sandbox, &["work", "-t", CODE, "--refresh"]);
+    assert!(
+        calls.iter().any(|l| l.starts_with("connect(")),
+        "{calls:#?}"
+    );
+}
