@@ -282,13 +282,18 @@ fn clear(account: Option<&std::ffi::OsStr>, creds_dir: &CredsDir) -> Result<Outc
     Ok(Outcome::Exit(ExitCode::SUCCESS))
 }
 
-/// Writes to stdout; a closed pipe is an error like any other, not a panic.
+/// Writes to stdout. A reader that left early (`stsexec --list | head -1`) is not an error.
 fn print(text: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
-    stdout
+    match stdout
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
-        .map_err(|e| Error::failed(format!("cannot write to stdout: {e}")))
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Error::failed(format!("cannot write to stdout: {e}")))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn home_dir(current: &Environment) -> Result<PathBuf> {

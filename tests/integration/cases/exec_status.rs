@@ -30,6 +30,17 @@ fn the_command_is_execd_in_place() {
     let pid = child.id();
     let out = child.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), pid.to_string());
+    // Rust ignores SIGPIPE for itself; the command must start with default dispositions,
+    // or `stsexec work -- sh -c 'yes | head -1'` would print "Broken pipe" errors.
+    let run = sandbox.run(&[
+        "-q",
+        "work",
+        "--",
+        "sh",
+        "-c",
+        "grep SigIgn /proc/self/status",
+    ]);
+    assert_eq!(run.stdout.trim(), "SigIgn:\t0000000000000000");
 }
 
 #[test]
