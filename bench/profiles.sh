@@ -16,6 +16,7 @@ variants=(
   "thin-cgu4|thin|4|unwind|3|no"
   "fat-cgu1|fat|1|unwind|3|no"
   "fat-cgu1-abort|fat|1|abort|3|no"
+  "fat-cgu1-abort-s|fat|1|abort|s|no"
   "fat-cgu1-abort-static|fat|1|abort|3|yes"
   "fat-cgu1-abort-s-static|fat|1|abort|s|yes"
 )

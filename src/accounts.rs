@@ -133,13 +133,8 @@ pub fn resolve_role(role: &str, account: Option<&Account>, account_name: &str) -
         };
         (format!("{}role/{role}", account.prefix()), role.to_string())
     };
-    let valid_chars = |s: &str| {
-        !s.is_empty()
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
-    };
     let segments: Vec<&str> = path_and_name.split('/').collect();
-    if path_and_name.len() > 512 || !segments.iter().all(|s| valid_chars(s)) {
+    if path_and_name.len() > 512 || !segments.iter().all(|s| is_aws_word(s, 1..=512, "+=,.@-")) {
         return Err(bad(
             "role names use letters, digits and +=,.@_- (paths separated by '/')",
         ));
@@ -327,11 +322,7 @@ fn check_region(name: &str, region: String) -> std::result::Result<String, Strin
 
 fn check_mfa_serial(name: &str, serial: String) -> std::result::Result<String, String> {
     // STS accepts 9–256 characters of [\w+=/:,.@-]: an MFA device ARN or a hardware serial.
-    let ok = (9..=256).contains(&serial.len())
-        && serial
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_+=/:,.@-".contains(c));
-    if ok {
+    if is_aws_word(&serial, 9..=256, "+=/:,.@-") {
         Ok(serial)
     } else {
         Err(format!(
@@ -340,12 +331,22 @@ fn check_mfa_serial(name: &str, serial: String) -> std::result::Result<String, S
     }
 }
 
+/// The shape of AWS identifiers: a length in `lengths` of ASCII letters, digits and the
+/// characters of `punctuation` (STS and IAM document theirs as `[\w<punctuation>]{min,max}`).
+pub fn is_aws_word(
+    text: &str,
+    lengths: std::ops::RangeInclusive<usize>,
+    punctuation: &str,
+) -> bool {
+    lengths.contains(&text.len())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || punctuation.contains(c))
+}
+
 /// IAM user names: 1–64 of [\w+=,.@-].
 pub fn is_valid_user_name(user: &str) -> bool {
-    (1..=64).contains(&user.len())
-        && user
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
+    is_aws_word(user, 1..=64, "+=,.@-")
 }
 
 fn check_user(name: &str, user: String) -> std::result::Result<String, String> {

@@ -3,7 +3,7 @@
 //! expiry window, under the account's lock from "is the cache valid?" to "new session written".
 #![forbid(unsafe_code)]
 
-use crate::accounts::{AccountName, Role};
+use crate::accounts::{AccountName, Role, is_aws_word};
 use crate::cache::{Cache, CacheLock, CachedSession, Lookup, Slot};
 use crate::error::{Error, Result};
 use crate::prompt;
@@ -79,11 +79,7 @@ pub fn session_name(asked: Option<&str>, user: &str) -> Result<String> {
             format!("{user}-stsexec")
         }
     };
-    let valid = (2..=64).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
-    if valid {
+    if is_aws_word(&name, 2..=64, "+=,.@-") {
         Ok(name)
     } else {
         Err(Error::failed(format!(
@@ -94,11 +90,7 @@ pub fn session_name(asked: Option<&str>, user: &str) -> Result<String> {
 
 /// `--external-id`: 2–1224 of [\w+=,.@:/-].
 pub fn check_external_id(id: &str) -> Result<()> {
-    let valid = (2..=1224).contains(&id.len())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c));
-    if valid {
+    if is_aws_word(id, 2..=1224, "+=,.@:/-") {
         Ok(())
     } else {
         Err(Error::failed(

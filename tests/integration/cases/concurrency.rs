@@ -58,12 +58,7 @@ fn run_all(
         .into_iter()
         .map(|child| {
             let run = Run::from(child.wait_with_output().unwrap());
-            let env = run
-                .stdout
-                .lines()
-                .filter_map(|l| l.split_once('='))
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
+            let env = parse_env(&run.stdout);
             (run, env)
         })
         .collect()

@@ -15,13 +15,6 @@ fn managed(env: &BTreeMap<String, String>) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn parse_env(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
 #[test]
 fn json_is_the_seeds_shape() {
     let moto = Moto::start();

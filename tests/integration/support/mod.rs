@@ -129,12 +129,7 @@ impl Sandbox {
         let mut full: Vec<&str> = args.to_vec();
         full.extend(["--", "env"]);
         let run = self.run(&full);
-        let env = run
-            .stdout
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let env = parse_env(&run.stdout);
         (run, env)
     }
 
@@ -165,6 +160,14 @@ impl Sandbox {
         }
         Run::from(child.wait_with_output().unwrap())
     }
+}
+
+/// `env`'s output as a map (values are single-line in these tests).
+pub fn parse_env(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 pub fn write_file(path: &Path, text: &str, mode: u32) {
