@@ -134,7 +134,7 @@ fn mfa_session_is_fetched_once_then_reused() {
 fn role_from_long_lived_keys_is_seen_by_the_aws_cli() {
     let moto = Moto::start();
     let sandbox = Sandbox::new().with_sts(&moto.url);
-    let run = sandbox.run(&[
+    let whoami = [
         "work",
         "--role",
         "admin",
@@ -142,7 +142,8 @@ fn role_from_long_lived_keys_is_seen_by_the_aws_cli() {
         "aws",
         "sts",
         "get-caller-identity",
-    ]);
+    ];
+    let run = sandbox.run(&whoami);
     run.assert_ok()
         .assert_stderr("Set keys for work-role-admin-STS AWS account")
         .assert_no_secret();
@@ -160,15 +161,7 @@ fn role_from_long_lived_keys_is_seen_by_the_aws_cli() {
     );
     assert_eq!(moto.session_tokens(), 0);
 
-    let run = sandbox.run(&[
-        "work",
-        "--role",
-        "admin",
-        "--",
-        "aws",
-        "sts",
-        "get-caller-identity",
-    ]);
+    let run = sandbox.run(&whoami);
     run.assert_ok().assert_stderr(
         "Cache is valid for account work (role arn:aws:iam::123456789012:role/admin)",
     );
