@@ -158,25 +158,37 @@ fn seconds(duration: Duration) -> i32 {
     i32::try_from(duration.as_secs()).unwrap_or(i32::MAX)
 }
 
+/// The SDK's parser is lenient: a response cut off inside `<Credentials>` still yields
+/// credentials, with empty fields and an expiration at the epoch. Only complete, unexpired
+/// credentials leave this module.
 fn convert(
     creds: Option<&aws_sdk_sts::types::Credentials>,
     ctx: &CallContext,
     operation: &str,
 ) -> Result<Credentials> {
-    let Some(creds) = creds else {
-        return Err(Error::failed(format!(
-            "STS at {} answered {operation} for account {} without credentials",
-            ctx.endpoint, ctx.account
-        )));
-    };
-    let expiration = SystemTime::try_from(*creds.expiration()).map_err(|_| {
+    let unusable = |what: &str| {
         Error::failed(format!(
-            "STS at {} answered {operation} for account {} with an unusable expiration time",
+            "STS at {} answered {operation} for account {} {what}; is AWS_ENDPOINT_URL_STS an STS endpoint?",
             ctx.endpoint, ctx.account
         ))
-    })?;
+    };
+    let Some(creds) = creds else {
+        return Err(unusable("without credentials"));
+    };
+    let expiration = SystemTime::try_from(*creds.expiration())
+        .ok()
+        .filter(|exp| *exp > SystemTime::now())
+        .ok_or_else(|| unusable("with credentials that have already expired"))?;
+    let key_id = creds.access_key_id();
+    let complete = !key_id.is_empty()
+        && key_id.bytes().all(|b| b.is_ascii_alphanumeric())
+        && !creds.secret_access_key().is_empty()
+        && !creds.session_token().is_empty();
+    if !complete {
+        return Err(unusable("with incomplete credentials"));
+    }
     Ok(Credentials {
-        access_key_id: creds.access_key_id().to_string(),
+        access_key_id: key_id.to_string(),
         secret_access_key: Secret::new(creds.secret_access_key()),
         session_token: Some(Secret::new(creds.session_token())),
         expiration: Some(expiration),
@@ -222,10 +234,10 @@ where
             "STS unreachable at {endpoint} ({target}): {}; check the network, or AWS_ENDPOINT_URL_STS if you set it",
             root_cause(&err)
         ),
+        // The parser's own message may quote the body, which can hold credentials.
         SdkError::ResponseError(_) => format!(
-            "STS at {endpoint} sent a response to {} that stsexec cannot read ({target}): {}",
-            f.operation,
-            root_cause(&err)
+            "STS at {endpoint} sent a response to {} that stsexec cannot read ({target}); is AWS_ENDPOINT_URL_STS an STS endpoint?",
+            f.operation
         ),
         _ => format!(
             "cannot call STS {} for {target}: {}",

@@ -122,6 +122,18 @@ fn refused_keys_and_roles_are_named() {
 }
 
 #[test]
+fn truncated_responses_do_not_echo_what_they_held() {
+    let sts = FaultServer::start(&[Reply::Truncated]);
+    let sandbox = Sandbox::new().with_sts(&sts.url);
+    sandbox
+        .run(&["-v", "work", "-t", CODE, "--", "true"])
+        .assert_code(125)
+        .assert_no_secret()
+        .assert_stderr("answered GetSessionToken for account work with");
+    no_cache_written(&sandbox);
+}
+
+#[test]
 fn malformed_responses_are_reported() {
     let sts = FaultServer::start(&[Reply::Malformed]);
     let sandbox = Sandbox::new().with_sts(&sts.url);

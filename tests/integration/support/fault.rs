@@ -24,6 +24,8 @@ pub enum Reply {
     DenyRole,
     /// 200 with a body that is not STS XML.
     Malformed,
+    /// 200 with STS XML cut off inside the credentials (a secret already sent).
+    Truncated,
     /// Accepts the connection and never answers.
     Hang,
     /// Answers Ok after this many milliseconds (to overlap or interrupt a fetch).
@@ -123,6 +125,11 @@ fn serve(stream: TcpStream, script: &[Reply], hits: &AtomicUsize, bodies: &Mutex
                 ),
             ),
             Reply::Malformed => (200, "<html><body>captive portal</body></html>".to_string()),
+            Reply::Truncated => {
+                let full = success(action);
+                let cut = full.find("</SecretAccessKey>").unwrap_or(full.len());
+                (200, full[..cut].to_string())
+            }
             Reply::Hang => {
                 std::thread::sleep(Duration::from_secs(120));
                 return;
