@@ -66,10 +66,10 @@ fn run(args: impl IntoIterator<Item = OsString>, current: &Environment) -> Resul
         None => home_dir(current)?.join("aws-creds"),
     });
     if cli.list {
-        return list(&cli, &creds_dir, current);
+        return list(&cli, &creds_dir, current, report);
     }
     if cli.clear {
-        return clear(cli.account.as_deref(), &creds_dir);
+        return clear(cli.account.as_deref(), &creds_dir, report);
     }
     let Some(raw_account) = &cli.account else {
         return Err(Error::failed("an ACCOUNT is needed (see stsexec --help)"));
@@ -224,7 +224,12 @@ fn iam_user(
 }
 
 /// `--list`: accounts-file entries and `*.access_key` files, with their cached sessions.
-fn list(cli: &Cli, creds_dir: &CredsDir, current: &Environment) -> Result<Outcome> {
+fn list(
+    cli: &Cli,
+    creds_dir: &CredsDir,
+    current: &Environment,
+    report: Reporter,
+) -> Result<Outcome> {
     let accounts_file = load_accounts(cli, creds_dir)?;
     let mut names: Vec<AccountName> = accounts_file
         .as_ref()
@@ -255,12 +260,22 @@ fn list(cli: &Cli, creds_dir: &CredsDir, current: &Environment) -> Result<Outcom
     } else {
         output::ListStyle::Plain
     };
+    if rows.is_empty() {
+        report.status(format!(
+            "No accounts: no *.access_key files in {} and no accounts file",
+            creds_dir.path.display()
+        ));
+    }
     print(&output::list(&rows, SystemTime::now(), style))?;
     Ok(Outcome::Exit(ExitCode::SUCCESS))
 }
 
 /// `--clear [ACCOUNT]`: removes cache files under each account's lock.
-fn clear(account: Option<&std::ffi::OsStr>, creds_dir: &CredsDir) -> Result<Outcome> {
+fn clear(
+    account: Option<&std::ffi::OsStr>,
+    creds_dir: &CredsDir,
+    report: Reporter,
+) -> Result<Outcome> {
     creds_dir.check_not_writable_by_others()?;
     let accounts = match account {
         Some(raw) => vec![AccountName::parse(raw)?],
@@ -269,8 +284,11 @@ fn clear(account: Option<&std::ffi::OsStr>, creds_dir: &CredsDir) -> Result<Outc
     let mut removed = 0;
     for account in &accounts {
         let cache = cache::Cache::new(&creds_dir.path, account);
-        let lock = cache
-            .lock(|| eprintln!("Waiting for another stsexec to finish with account {account}…"))?;
+        let lock = cache.lock(|| {
+            report.status(format!(
+                "Waiting for another stsexec to finish with account {account}…"
+            ))
+        })?;
         removed += cache.clear(&lock)?;
     }
     let sessions = if removed == 1 { "session" } else { "sessions" };
