@@ -532,8 +532,9 @@ mod tests {
     fn round_trip_is_owner_only_and_leaves_no_temp_file() {
         let (dir, cache) = setup();
         let lock = cache.lock(|| {}).unwrap();
+        let stored = session();
         let path = cache
-            .store(&lock, &slot(), &session(), "GetSessionToken")
+            .store(&lock, &slot(), &stored, "GetSessionToken")
             .unwrap();
         assert_eq!(path.file_name().unwrap(), ".cache.work.session.json");
         assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
@@ -543,7 +544,7 @@ mod tests {
             .collect();
         assert_eq!(names.len(), 2, "{names:?}"); // session + lock
         match cache.load(&slot()) {
-            Lookup::Hit(hit) => assert_eq!(hit.credentials, session().credentials),
+            Lookup::Hit(hit) => assert_eq!(hit.credentials, stored.credentials),
             other => panic!("{other:?}"),
         }
     }
