@@ -136,7 +136,7 @@ fn waiting_runs_say_so() {
 fn parallel_prompts_show_one_prompt() {
     let moto = Moto::start();
     let sandbox = Arc::new(Sandbox::new().with_sts(&moto.url));
-    let threads: Vec<_> = (0..4)
+    let threads: Vec<_> = (0..RUNS)
         .map(|_| {
             let sandbox = sandbox.clone();
             std::thread::spawn(move || {
