@@ -230,6 +230,10 @@ where
         SdkError::DispatchFailure(dispatch) if dispatch.is_timeout() => format!(
             "STS at {endpoint} did not answer in time ({target}); check the network, or AWS_ENDPOINT_URL_STS if you set it"
         ),
+        SdkError::DispatchFailure(_) if root_cause(&err).contains("certificate") => format!(
+            "STS at {endpoint} presented a TLS certificate stsexec does not trust ({target}): {}; if a proxy or a private CA is in the way, point SSL_CERT_FILE at its CA certificates",
+            root_cause(&err)
+        ),
         SdkError::DispatchFailure(_) => format!(
             "STS unreachable at {endpoint} ({target}): {}; check the network, or AWS_ENDPOINT_URL_STS if you set it",
             root_cause(&err)

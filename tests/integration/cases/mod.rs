@@ -10,3 +10,4 @@ mod leaks;
 mod mfa_prompt;
 mod modes;
 mod sts_faults;
+mod tls;

@@ -4,6 +4,7 @@ use super::{free_port, venv};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -15,9 +16,20 @@ pub struct Moto {
 
 impl Moto {
     pub fn start() -> Moto {
+        Self::launch(&[], "http")
+    }
+
+    /// moto over TLS with the given certificate and key, at `https://localhost:<port>`.
+    pub fn start_tls(cert: &Path, key: &Path) -> Moto {
+        let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+        Self::launch(&["-c", cert, "-k", key], "https")
+    }
+
+    fn launch(extra: &[&str], scheme: &str) -> Moto {
         let port = free_port();
         let mut cmd = Command::new(venv().join("bin/moto_server"));
         cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .args(extra)
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
             .stdin(Stdio::null())
@@ -31,13 +43,25 @@ impl Moto {
             });
         }
         let child = cmd.spawn().expect("moto_server starts");
+        let host = if scheme == "https" {
+            "localhost"
+        } else {
+            "127.0.0.1"
+        };
         let moto = Moto {
             child,
             port,
-            url: format!("http://127.0.0.1:{port}"),
+            url: format!("{scheme}://{host}:{port}"),
         };
         let deadline = Instant::now() + Duration::from_secs(60);
-        while http_get(port, "/moto-api/").is_none() {
+        let ready = || {
+            if scheme == "https" {
+                TcpStream::connect(("127.0.0.1", port)).is_ok()
+            } else {
+                http_get(port, "/moto-api/").is_some()
+            }
+        };
+        while !ready() {
             assert!(
                 Instant::now() < deadline,
                 "moto_server did not answer on port {port}"

@@ -1,0 +1,109 @@
+//! STS over TLS (rustls with ring): a moto with a certificate from a test CA is trusted when
+//! the CA is, and refused with a sentence when it is not.
+
+use crate::support::moto::Moto;
+use crate::support::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A CA and a certificate it signed for localhost and 127.0.0.1, made with the openssl CLI.
+fn test_pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let path = |name: &str| dir.join(name).display().to_string();
+    let (ca_key, ca_pem) = (path("ca.key"), path("ca.pem"));
+    let (key, csr, pem, ext) = (
+        path("server.key"),
+        path("server.csr"),
+        path("server.pem"),
+        path("server.ext"),
+    );
+    std::fs::write(
+        &ext,
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let steps: [Vec<&str>; 3] = [
+        [
+            &["req", "-x509"][..],
+            &ec,
+            &["-keyout", &ca_key, "-out", &ca_pem, "-days", "2"],
+        ]
+        .concat(),
+        [
+            &["req"][..],
+            &ec,
+            &["-keyout", &key, "-out", &csr, "-subj", "/CN=localhost"],
+        ]
+        .concat(),
+        vec![
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_pem,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-out",
+            &pem,
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+        ],
+    ];
+    let ca_subject = [
+        "-subj",
+        "/CN=stsexec test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ];
+    for (i, args) in steps.iter().enumerate() {
+        let mut cmd = Command::new("openssl");
+        cmd.args(args);
+        if i == 0 {
+            cmd.args(ca_subject);
+        }
+        let out = cmd.output().expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    (ca_pem.into(), pem.into(), key.into())
+}
+
+#[test]
+fn sts_over_tls_trusts_the_configured_ca_only() {
+    let pki = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = test_pki(pki.path());
+    let moto = Moto::start_tls(&cert, &key);
+    let mut sandbox = Sandbox::new().with_sts(&moto.url);
+
+    // The system store does not know the test CA: refused, with a sentence and nothing cached.
+    sandbox
+        .run(&["-v", "work", "-t", CODE, "--", "true"])
+        .assert_code(125)
+        .assert_stderr(&moto.url)
+        .assert_stderr("TLS certificate stsexec does not trust")
+        .assert_stderr("SSL_CERT_FILE")
+        .assert_no_secret();
+    assert!(!sandbox.cache_file(".cache.work.session.json").exists());
+
+    // Trusted through SSL_CERT_FILE, as OpenSSL-based tools read it: the call succeeds.
+    sandbox.set_env("SSL_CERT_FILE", ca.to_str().unwrap());
+    let (run, env) = sandbox.child_env(&["work", "-t", CODE, "--role", "admin"]);
+    run.assert_ok().assert_no_secret();
+    assert_eq!(env["STSEXEC_ACCOUNT"], "work-role-admin-STS");
+    assert!(env["AWS_ACCESS_KEY_ID"].starts_with("ASIA"), "{env:?}");
+}
