@@ -21,13 +21,13 @@ fn syscalls_before_the_command(sandbox: &Sandbox, args: &[&str]) -> Vec<String> 
     full.extend(["--", "/bin/true"]);
     sandbox.run_program("strace", &full).assert_ok();
     let text = std::fs::read_to_string(&trace).unwrap();
-    // With -f every line starts with the pid: "1234 openat(...)".
+    // With -f every line starts with the pid.
     let mut lines = text
         .lines()
+        // strace pads the pid to a width ("1712  openat(...)"), so strip digits then spaces.
         .map(|l| {
-            l.split_once(' ')
-                .filter(|(pid, _)| pid.bytes().all(|b| b.is_ascii_digit()))
-                .map_or(l, |(_, call)| call)
+            l.trim_start_matches(|c: char| c.is_ascii_digit())
+                .trim_start()
         })
         .map(str::to_string);
     let first = lines.next().unwrap_or_default();
@@ -35,9 +35,18 @@ fn syscalls_before_the_command(sandbox: &Sandbox, args: &[&str]) -> Vec<String> 
         first.contains("execve(") && first.contains("stsexec"),
         "{text}"
     );
-    lines
+    let calls: Vec<String> = lines
         .take_while(|l| !l.contains("execve(\"/bin/true\""))
-        .collect()
+        .collect();
+    // Every line must now start with a syscall name (or strace's <...>, +++, --- notes), or
+    // the starts_with checks below would pass without looking at anything.
+    assert!(
+        calls
+            .iter()
+            .all(|l| l.starts_with(|c: char| c.is_ascii_lowercase() || "<+-".contains(c))),
+        "unexpected strace output: {calls:#?}"
+    );
+    calls
 }
 
 fn opened(lines: &[String]) -> Vec<String> {
