@@ -21,7 +21,7 @@ const TEMP_MARKER: &str = ".tmp-";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Slot {
     pub account: AccountName,
-    /// Set for the MFA session; for a role, the serial of the MFA session it came from.
+    /// The account's MFA device (for a role too: a changed device invalidates its sessions).
     pub mfa_serial: Option<String>,
     pub role_arn: Option<String>,
     /// The long-lived access key id at the root of the session: rotated keys invalidate it.
