@@ -238,6 +238,11 @@ impl Cache {
         summaries
     }
 
+    /// Whether the account has any cache file (sessions or leftover temp files).
+    pub fn has_files(&self) -> bool {
+        !self.own_files().is_empty()
+    }
+
     /// Removes the account's session files (never its key files, never the lock file, which
     /// other processes may hold). Callers hold the lock.
     pub fn clear(&self, _lock: &CacheLock) -> Result<usize> {

@@ -284,6 +284,10 @@ fn clear(
     let mut removed = 0;
     for account in &accounts {
         let cache = cache::Cache::new(&creds_dir.path, account);
+        // Nothing to remove: no lock file is created for an account that never had a session.
+        if !cache.has_files() {
+            continue;
+        }
         let lock = cache.lock(|| {
             report.status(format!(
                 "Waiting for another stsexec to finish with account {account}…"

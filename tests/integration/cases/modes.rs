@@ -242,4 +242,7 @@ fn clear_forgets_sessions_and_keeps_keys() {
     let run = sandbox.run(&["--clear"]);
     assert_eq!(run.stdout, "Removed 1 cached session\n");
     sandbox.run(&["--clear", "../x"]).assert_code(125);
+    // An account without sessions gets no lock file either.
+    sandbox.run(&["--clear", "typo"]).assert_ok();
+    assert!(!sandbox.cache_file(".cache.typo.lock").exists());
 }
