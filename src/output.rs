@@ -15,7 +15,7 @@ pub fn json(session: &Session) -> String {
     let value = json!({
         "access_key": creds.access_key_id,
         "secret_key": creds.secret_access_key.expose(),
-        "session_token": creds.session_token.as_ref().map(|t| t.expose()),
+        "session_token": creds.session_token.as_ref().map(crate::secret::Secret::expose),
         "expiration": creds.expiration.map(rfc3339),
     });
     format!("{}\n", pretty(&value))

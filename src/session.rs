@@ -1,68 +1,9 @@
 //! Credentials and the types that keep their secret parts out of logs.
 #![forbid(unsafe_code)]
 
+pub use crate::secret::{Secret, mask_key_id};
 use std::fmt;
 use std::time::{Duration, SystemTime};
-
-/// A secret string (secret access key, session token). `Debug` and `Display` never show it;
-/// the value is reachable only through [`Secret::expose`], so every use is visible in review.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("** redacted **")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("** redacted **")
-    }
-}
-
-impl serde::Serialize for Secret {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Secret {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(Secret)
-    }
-}
-
-impl Drop for Secret {
-    fn drop(&mut self) {
-        // Best effort: overwrite the bytes in place (the capacity already holds `len`, so
-        // nothing reallocates) before the allocation is freed.
-        let len = self.0.len();
-        self.0.clear();
-        self.0.extend(std::iter::repeat_n('\0', len));
-    }
-}
-
-/// An access key id shown to people: the first and last four characters (`AKIA…WXYZ`).
-pub fn mask_key_id(key_id: &str) -> String {
-    let chars: Vec<char> = key_id.chars().collect();
-    if chars.len() <= 8 {
-        return "…".to_string();
-    }
-    let head: String = chars[..4].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}…{tail}")
-}
 
 /// A set of AWS credentials: long-lived keys (no token, no expiration) or a session.
 #[derive(Clone, PartialEq, Eq)]
@@ -154,15 +95,6 @@ mod tests {
         assert!(!debug.contains("AKIAIOSFODNN7EXAMPLE"), "{debug}");
         assert!(debug.contains("AKIA…MPLE"), "{debug}");
         assert!(debug.contains("** redacted **"));
-        let display = format!("{}", creds.secret_access_key);
-        assert_eq!(display, "** redacted **");
-    }
-
-    #[test]
-    fn masks_key_ids_to_first_and_last_four() {
-        assert_eq!(mask_key_id("AKIAIOSFODNN7EXAMPLE"), "AKIA…MPLE");
-        assert_eq!(mask_key_id("ASIA12345678WXYZ"), "ASIA…WXYZ");
-        assert_eq!(mask_key_id("SHORT"), "…");
     }
 
     #[test]
