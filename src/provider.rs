@@ -366,7 +366,7 @@ impl Provider {
             self.lock = Some(self.cache.lock(|| {
                 report.status(format!(
                     "Waiting for another stsexec to refresh the session of account {account}…"
-                ))
+                ));
             })?);
         }
         Ok(())
