@@ -1,13 +1,13 @@
-complete -c stsexec -l export -d 'Print shell statements that set the credentials (sh or fish) instead of running a command; this puts secrets in your shell' -r -f -a "sh\t''
+complete -c stsexec -l export -d 'Print shell statements that set the credentials (sh, bash, zsh or fish) instead of running a command; this puts secrets in your shell' -r -f -a "sh\t''
 fish\t''"
-complete -c stsexec -s t -l token -d 'The MFA code (6 digits) instead of a prompt; implies --mfa' -r
-complete -c stsexec -l role -d 'Assume <prefix>role/ROLE (a full role ARN is accepted too)' -r
-complete -c stsexec -s d -l duration -d 'Session lifetime, e.g. 90m or 12h. GetSessionToken: 15m-36h (default 12h); AssumeRole: 15m-12h (default 1h, at most 1h from an MFA session)' -r
-complete -c stsexec -l session-name -d 'AssumeRole session name (default: <user>-stsexec)' -r
-complete -c stsexec -l external-id -d 'AssumeRole external id' -r
-complete -c stsexec -l region -d 'Region for the command and for STS (default: the account\'s, else AWS_DEFAULT_REGION/AWS_REGION, else us-east-1)' -r
+complete -c stsexec -s t -l token -d 'The MFA code (6 digits; spaces are ignored) instead of a prompt; implies --mfa. Other local users can see it in ps: prefer the prompt or mfa_process' -r
+complete -c stsexec -l role -d 'Assume <prefix>role/ROLE (a full role ARN is accepted too)' -r -f
+complete -c stsexec -s d -l duration -d 'Session lifetime, e.g. 90m or 12h. GetSessionToken: 15m-36h (default 12h); AssumeRole: 15m-12h (default 1h, at most 1h from an MFA session)' -r -f
+complete -c stsexec -l session-name -d 'AssumeRole session name (default: <user>-stsexec)' -r -f
+complete -c stsexec -l external-id -d 'AssumeRole external id' -r -f
+complete -c stsexec -l region -d 'Region for the command and for STS (default: the account\'s, else AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1)' -r -f
 complete -c stsexec -l config -d 'Accounts file [default: <creds-dir>/accounts.json, then /etc/default/aws-sts-helpers/accounts.json]' -r -F
-complete -c stsexec -l creds-dir -d 'Credentials directory [default: ~/aws-creds]' -r -F
+complete -c stsexec -l creds-dir -d 'Credentials directory [default: ~/aws-creds]' -r -f -a "(__fish_complete_directories)"
 complete -c stsexec -l json -d 'Print the credentials as JSON (access_key, expiration, secret_key, session_token) instead of running a command'
 complete -c stsexec -l credential-process -d 'Print the AWS CLI\'s credential_process JSON instead of running a command'
 complete -c stsexec -l list -d 'List accounts, their keys and cached sessions (with -q: account names only)'

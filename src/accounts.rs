@@ -1,33 +1,342 @@
-//! Account names and the accounts file (DESIGN §2): which ARN prefix, region, MFA serial and
-//! IAM user belong to an account.
+//! Account names and the accounts file (DESIGN §2): which ARN prefix, region, MFA device,
+//! IAM user and MFA command belong to an account.
 #![forbid(unsafe_code)]
 
-use crate::error::{Error, Result};
+use crate::private_file::{self, FileError, Kind};
+pub use crate::text::shown;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fmt;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The seed's system-wide accounts file, the last place looked.
 pub const SYSTEM_ACCOUNTS_FILE: &str = "/etc/default/aws-sts-helpers/accounts.json";
-/// Accounts files are a few hundred bytes; anything this large is a mistake, not a config.
-const MAX_ACCOUNTS_FILE_BYTES: u64 = 1024 * 1024;
 const EXAMPLE: &str = r#"{"work": "arn:aws:iam::012345678901:"}"#;
+
+/// What went wrong with an account name, the accounts file or a role; `Display` is the
+/// sentence for the user.
+#[derive(Debug)]
+pub enum AccountsError {
+    InvalidName(String),
+    NameNotUtf8(String),
+    ConfigMissing(PathBuf),
+    File(FileError),
+    Invalid {
+        path: PathBuf,
+        problem: Problem,
+    },
+    Unknown {
+        name: AccountName,
+        known: Vec<AccountName>,
+        creds_dir: PathBuf,
+    },
+    Role {
+        role: String,
+        why: RoleProblem,
+    },
+    RoleNeedsPrefix {
+        role: String,
+        account: AccountName,
+    },
+    NoMfaDevice {
+        account: AccountName,
+        accounts_file: Option<PathBuf>,
+        creds_dir: PathBuf,
+    },
+    NoUser {
+        account: AccountName,
+        user_file: PathBuf,
+    },
+    InvalidUser {
+        source: String,
+        user_file: PathBuf,
+    },
+}
+
+/// Why an accounts file is not valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    NotUtf8,
+    Empty,
+    NotJson(String),
+    BadName(String),
+    Duplicate {
+        name: String,
+        first: String,
+    },
+    FieldNotString {
+        account: String,
+        field: String,
+        found: &'static str,
+    },
+    UnknownField {
+        account: String,
+        field: String,
+    },
+    NoArn {
+        account: String,
+    },
+    WrongType {
+        account: String,
+        found: &'static str,
+    },
+    BadPrefix {
+        account: String,
+        arn: String,
+    },
+    BadRegion {
+        account: String,
+        region: String,
+    },
+    BadMfaSerial {
+        account: String,
+        serial: String,
+    },
+    BadUser {
+        account: String,
+        user: String,
+    },
+    BadMfaProcess {
+        account: String,
+    },
+}
+
+/// Why `--role` cannot name a role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleProblem {
+    NotRoleArn,
+    BadCharacters,
+    TooLong,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::NotUtf8 => f.write_str("is not UTF-8 text"),
+            Problem::Empty => write!(
+                f,
+                "is empty; it should map account names to ARN prefixes, e.g. {EXAMPLE}"
+            ),
+            Problem::NotJson(why) => write!(f, "is not valid: {why}; expected e.g. {EXAMPLE}"),
+            Problem::BadName(name) => write!(
+                f,
+                "has an invalid account name {:?}: use 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit",
+                shown(name)
+            ),
+            Problem::Duplicate { name, first } => write!(
+                f,
+                "has account {:?} twice (also as {:?}); account names are case-insensitive, keep one",
+                shown(name),
+                shown(first)
+            ),
+            Problem::FieldNotString {
+                account,
+                field,
+                found,
+            } => write!(
+                f,
+                "account {:?}: \"{}\" must be a string, not {found}",
+                shown(account),
+                shown(field)
+            ),
+            Problem::UnknownField { account, field } => write!(
+                f,
+                "account {:?}: unknown field \"{}\"; the fields are \"arn\", \"region\", \"mfa_serial\", \"user\" and \"mfa_process\"",
+                shown(account),
+                shown(field)
+            ),
+            Problem::NoArn { account } => write!(
+                f,
+                "account {:?} has no \"arn\" field; add \"arn\": \"arn:aws:iam::012345678901:\"",
+                shown(account)
+            ),
+            Problem::WrongType { account, found } => write!(
+                f,
+                "account {:?} must be an ARN prefix string or an object with \"arn\", not {found}",
+                shown(account)
+            ),
+            Problem::BadPrefix { account, arn } => write!(
+                f,
+                "account {:?} has ARN prefix {:?}; it must look like \"arn:aws:iam::012345678901:\" (partition aws, aws-cn, aws-us-gov…, 12-digit account id, trailing colon)",
+                shown(account),
+                shown(arn)
+            ),
+            Problem::BadRegion { account, region } => write!(
+                f,
+                "account {:?}: region {:?} is not a region name like \"eu-west-1\"",
+                shown(account),
+                shown(region)
+            ),
+            Problem::BadMfaSerial { account, serial } => write!(
+                f,
+                "account {:?}: mfa_serial {:?} is not an MFA device ARN like \"arn:aws:iam::012345678901:mfa/jb\"",
+                shown(account),
+                shown(serial)
+            ),
+            Problem::BadUser { account, user } => write!(
+                f,
+                "account {:?}: user {:?} is not an IAM user name (1 to 64 of letters, digits and _+=,.@-)",
+                shown(account),
+                shown(user)
+            ),
+            Problem::BadMfaProcess { account } => write!(
+                f,
+                "account {:?}: mfa_process must be a non-empty command of at most 4096 characters on one line",
+                shown(account)
+            ),
+        }
+    }
+}
+
+impl fmt::Display for AccountsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AccountsError::InvalidName(text) => write!(
+                f,
+                "invalid account name {:?}: use 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit",
+                shown(text)
+            ),
+            AccountsError::NameNotUtf8(lossy) => write!(
+                f,
+                "account name {:?} is not valid UTF-8; account names are letters, digits, '_', '.' and '-'",
+                shown(lossy)
+            ),
+            AccountsError::ConfigMissing(path) => write!(
+                f,
+                "accounts file {} (from --config or STSEXEC_CONFIG) does not exist; create it, e.g. {EXAMPLE}",
+                path.display()
+            ),
+            AccountsError::File(e) => e.fmt(f),
+            AccountsError::Invalid { path, problem } => {
+                write!(f, "accounts file {} {problem}", path.display())
+            }
+            AccountsError::Unknown {
+                name,
+                known,
+                creds_dir,
+            } => {
+                write!(
+                    f,
+                    "unknown account {name}: no {name}.access_key in {} and no entry in the accounts file",
+                    creds_dir.display()
+                )?;
+                match suggestion(name, known) {
+                    Some(close) => write!(f, "; did you mean {close}?"),
+                    None if known.is_empty() => f.write_str(
+                        "; add its keys (<account>.access_key, <account>.secret_key) there first",
+                    ),
+                    None => write!(
+                        f,
+                        "; known accounts: {}",
+                        known
+                            .iter()
+                            .take(20)
+                            .map(AccountName::as_str)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                }
+            }
+            AccountsError::Role { role, why } => {
+                let why = match why {
+                    RoleProblem::NotRoleArn => "not an IAM role ARN",
+                    RoleProblem::BadCharacters => {
+                        "role names use letters, digits and +=,.@_- (paths separated by '/')"
+                    }
+                    RoleProblem::TooLong => "a role name has at most 64 characters",
+                };
+                write!(
+                    f,
+                    "--role {:?}: {why}; give a role name (--role admin) or a role ARN (arn:aws:iam::012345678901:role/admin)",
+                    shown(role)
+                )
+            }
+            AccountsError::RoleNeedsPrefix { role, account } => write!(
+                f,
+                "--role {}: account {account} has no ARN prefix in the accounts file to build the role ARN from; add it (e.g. {EXAMPLE}) or pass the full role ARN",
+                shown(role)
+            ),
+            AccountsError::NoMfaDevice {
+                account,
+                accounts_file,
+                creds_dir,
+            } => {
+                let fix = format!(r#"add "{account}": "arn:aws:iam::<account id>:""#);
+                match accounts_file {
+                    Some(path) => write!(
+                        f,
+                        "account {account} is not in the accounts file {}, so its MFA device is unknown; {fix}",
+                        path.display()
+                    ),
+                    None => write!(
+                        f,
+                        "no accounts file found ({} or {SYSTEM_ACCOUNTS_FILE}), so the MFA device of account {account} is unknown; create one and {fix}",
+                        creds_dir.join("accounts.json").display()
+                    ),
+                }
+            }
+            AccountsError::NoUser { account, user_file } => write!(
+                f,
+                "cannot tell the IAM user of account {account}: neither USER nor LOGNAME is set; write it to {}, or give --session-name and an mfa_serial",
+                user_file.display()
+            ),
+            AccountsError::InvalidUser { source, user_file } => write!(
+                f,
+                "{source} is not an IAM user name (1 to 64 of letters, digits and _+=,.@-); write the IAM user to {}",
+                user_file.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for AccountsError {}
+
+impl From<FileError> for AccountsError {
+    fn from(e: FileError) -> Self {
+        AccountsError::File(e)
+    }
+}
+
+type Result<T> = std::result::Result<T, AccountsError>;
+
+/// The closest known name, if it is close enough to be a typo.
+fn suggestion<'a>(name: &AccountName, known: &'a [AccountName]) -> Option<&'a AccountName> {
+    known
+        .iter()
+        .map(|k| (edit_distance(name.as_str(), k.as_str()), k))
+        .filter(|(d, k)| *d <= 2.max(k.as_str().len() / 3) && *d < k.as_str().len())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(previous + 1);
+        }
+    }
+    row[b.len()]
+}
 
 /// A validated, lowercased account name: `[a-z0-9][a-z0-9_.-]{0,63}`. Only such a name is ever
 /// joined to a directory, so no name can reach outside the credentials directory.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AccountName(String);
 
 impl AccountName {
     pub fn parse(raw: &OsStr) -> Result<Self> {
         let Some(text) = raw.to_str() else {
-            return Err(Error::failed(format!(
-                "account name {raw:?} is not valid UTF-8; account names are letters, digits, '_', '.' and '-'"
-            )));
+            return Err(AccountsError::NameNotUtf8(
+                raw.to_string_lossy().into_owned(),
+            ));
         };
         Self::parse_str(text)
     }
@@ -35,17 +344,10 @@ impl AccountName {
     pub fn parse_str(text: &str) -> Result<Self> {
         let name = text.to_ascii_lowercase();
         if is_valid_account_name(&name) {
-            return Ok(AccountName(name));
-        }
-        let shown: String = if text.chars().count() > 70 {
-            let head: String = text.chars().take(64).collect();
-            format!("{head}… ({} characters)", text.chars().count())
+            Ok(AccountName(name))
         } else {
-            text.to_string()
-        };
-        Err(Error::failed(format!(
-            "invalid account name {shown:?}: use 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit"
-        )))
+            Err(AccountsError::InvalidName(text.to_string()))
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -77,6 +379,8 @@ pub struct Account {
     pub region: Option<String>,
     pub mfa_serial: Option<String>,
     pub user: Option<String>,
+    /// A command that prints an MFA code (DESIGN §9).
+    pub mfa_process: Option<String>,
 }
 
 impl Account {
@@ -93,21 +397,25 @@ impl Account {
     }
 }
 
-/// A role to assume: its ARN and the short name used in labels and cache file names.
+/// A role to assume: its ARN, the account it belongs to, and the short name used in labels.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Role {
     pub arn: String,
+    pub account_id: String,
     pub name: String,
 }
 
 /// `--role admin` → `<prefix>role/admin`; a full role ARN is taken as it is (after checking it).
-pub fn resolve_role(role: &str, account: Option<&Account>, account_name: &str) -> Result<Role> {
-    let bad = |why: &str| {
-        Error::failed(format!(
-            "--role {role:?}: {why}; give a role name (--role admin) or a role ARN (arn:aws:iam::012345678901:role/admin)"
-        ))
+pub fn resolve_role(
+    role: &str,
+    account: Option<&Account>,
+    account_name: &AccountName,
+) -> Result<Role> {
+    let bad = |why| AccountsError::Role {
+        role: role.to_string(),
+        why,
     };
-    let (arn, path_and_name) = if role.starts_with("arn:") {
+    let (arn, account_id, path_and_name) = if role.starts_with("arn:") {
         let mut parts = role.splitn(6, ':');
         let (_, partition, service, region, id, resource) = (
             parts.next(),
@@ -119,32 +427,36 @@ pub fn resolve_role(role: &str, account: Option<&Account>, account_name: &str) -
         );
         if !is_partition(partition) || service != "iam" || !region.is_empty() || !is_account_id(id)
         {
-            return Err(bad("not an IAM role ARN"));
+            return Err(bad(RoleProblem::NotRoleArn));
         }
         let Some(rest) = resource.strip_prefix("role/") else {
-            return Err(bad("not an IAM role ARN"));
+            return Err(bad(RoleProblem::NotRoleArn));
         };
-        (role.to_string(), rest.to_string())
+        (role.to_string(), id.to_string(), rest.to_string())
     } else {
         let Some(account) = account else {
-            return Err(Error::failed(format!(
-                "--role {role}: account {account_name} has no ARN prefix in the accounts file to build the role ARN from; add it (e.g. {EXAMPLE}) or pass the full role ARN"
-            )));
+            return Err(AccountsError::RoleNeedsPrefix {
+                role: role.to_string(),
+                account: account_name.clone(),
+            });
         };
-        (format!("{}role/{role}", account.prefix()), role.to_string())
+        (
+            format!("{}role/{role}", account.prefix()),
+            account.account_id.clone(),
+            role.to_string(),
+        )
     };
     let segments: Vec<&str> = path_and_name.split('/').collect();
     if path_and_name.len() > 512 || !segments.iter().all(|s| is_aws_word(s, 1..=512, "+=,.@-")) {
-        return Err(bad(
-            "role names use letters, digits and +=,.@_- (paths separated by '/')",
-        ));
+        return Err(bad(RoleProblem::BadCharacters));
     }
     let name = segments.last().copied().unwrap_or_default();
     if name.len() > 64 {
-        return Err(bad("a role name has at most 64 characters"));
+        return Err(bad(RoleProblem::TooLong));
     }
     Ok(Role {
         arn,
+        account_id,
         name: name.to_string(),
     })
 }
@@ -160,64 +472,55 @@ pub struct AccountsFile {
 /// `<creds-dir>/accounts.json`, then the seed's system-wide file.
 pub fn locate(explicit: Option<&Path>, creds_dir: &Path) -> Result<Option<PathBuf>> {
     if let Some(path) = explicit {
-        return if path.exists() {
+        return if path.symlink_metadata().is_ok() {
             Ok(Some(path.to_path_buf()))
         } else {
-            Err(Error::failed(format!(
-                "accounts file {} (from --config or STSEXEC_CONFIG) does not exist; create it, e.g. {EXAMPLE}",
-                path.display()
-            )))
+            Err(AccountsError::ConfigMissing(path.to_path_buf()))
         };
     }
     let candidates = [
         creds_dir.join("accounts.json"),
         PathBuf::from(SYSTEM_ACCOUNTS_FILE),
     ];
-    Ok(candidates.into_iter().find(|p| p.exists()))
+    Ok(candidates
+        .into_iter()
+        .find(|p| p.symlink_metadata().is_ok()))
 }
 
+/// Reads and parses the accounts file through the private-file checks: it chooses role ARNs,
+/// MFA devices and commands stsexec runs, so it must not be writable by others.
 pub fn load(path: &Path) -> Result<AccountsFile> {
-    let unreadable = |e: std::io::Error| {
-        Error::failed(format!("cannot read accounts file {}: {e}", path.display()))
-    };
-    let file = std::fs::File::open(path).map_err(unreadable)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_ACCOUNTS_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(unreadable)?;
-    if bytes.len() as u64 > MAX_ACCOUNTS_FILE_BYTES {
-        return Err(Error::failed(format!(
-            "accounts file {} is larger than 1 MiB; it should map account names to ARN prefixes, e.g. {EXAMPLE}",
-            path.display()
-        )));
-    }
-    let accounts = parse(&bytes)
-        .map_err(|why| Error::failed(format!("accounts file {}: {why}", path.display())))?;
+    let bytes = private_file::read(path, Kind::AccountsFile)?
+        .ok_or_else(|| AccountsError::ConfigMissing(path.to_path_buf()))?;
+    let accounts = parse(&bytes).map_err(|problem| AccountsError::Invalid {
+        path: path.to_path_buf(),
+        problem,
+    })?;
     Ok(AccountsFile {
         path: path.to_path_buf(),
         accounts,
     })
 }
 
-/// Parses the accounts file's bytes. Errors are sentences without the file name, which the
-/// caller adds.
-pub fn parse(bytes: &[u8]) -> std::result::Result<BTreeMap<AccountName, Account>, String> {
-    let text = std::str::from_utf8(bytes).map_err(|_| "is not UTF-8 text".to_string())?;
+/// Parses the accounts file's bytes. Never panics: the bytes are untrusted (the fuzz target
+/// `accounts_file` checks that).
+pub fn parse(bytes: &[u8]) -> std::result::Result<BTreeMap<AccountName, Account>, Problem> {
+    let text = std::str::from_utf8(bytes).map_err(|_| Problem::NotUtf8)?;
     if text.trim().is_empty() {
-        return Err(format!(
-            "is empty; it should map account names to ARN prefixes, e.g. {EXAMPLE}"
-        ));
+        return Err(Problem::Empty);
     }
     let entries: Entries = serde_json::from_str(text)
-        .map_err(|e| format!("is not valid: {e}; expected e.g. {EXAMPLE}"))?;
+        .map_err(|e| Problem::NotJson(crate::text::clean(&e.to_string(), 200)))?;
     let mut accounts = BTreeMap::new();
     let mut spelled: BTreeMap<AccountName, String> = BTreeMap::new();
     for (raw_name, value) in entries.0 {
-        let name = AccountName::parse_str(&raw_name).map_err(|e| e.to_string())?;
+        let name =
+            AccountName::parse_str(&raw_name).map_err(|_| Problem::BadName(raw_name.clone()))?;
         if let Some(first) = spelled.get(&name) {
-            return Err(format!(
-                "account {raw_name:?} appears twice (also as {first:?}); account names are case-insensitive, keep one"
-            ));
+            return Err(Problem::Duplicate {
+                name: raw_name,
+                first: first.clone(),
+            });
         }
         let account = parse_entry(&raw_name, value)?;
         spelled.insert(name.clone(), raw_name);
@@ -226,57 +529,86 @@ pub fn parse(bytes: &[u8]) -> std::result::Result<BTreeMap<AccountName, Account>
     Ok(accounts)
 }
 
-fn parse_entry(name: &str, value: Value) -> std::result::Result<Account, String> {
-    let (arn, region, mfa_serial, user) = match value {
-        Value::String(arn) => (arn, None, None, None),
+fn parse_entry(name: &str, value: Value) -> std::result::Result<Account, Problem> {
+    let account = || name.to_string();
+    let mut entry = Account {
+        partition: String::new(),
+        account_id: String::new(),
+        region: None,
+        mfa_serial: None,
+        user: None,
+        mfa_process: None,
+    };
+    let arn = match value {
+        Value::String(arn) => arn,
         Value::Object(fields) => {
             let mut arn = None;
-            let (mut region, mut mfa_serial, mut user) = (None, None, None);
             for (key, value) in fields {
                 let Value::String(text) = value else {
-                    return Err(format!(
-                        "account {name:?}: \"{key}\" must be a string, not {}",
-                        kind_of(&value)
-                    ));
+                    return Err(Problem::FieldNotString {
+                        account: account(),
+                        field: key,
+                        found: kind_of(&value),
+                    });
                 };
                 match key.as_str() {
                     "arn" => arn = Some(text),
-                    "region" => region = Some(check_region(name, text)?),
-                    "mfa_serial" => mfa_serial = Some(check_mfa_serial(name, text)?),
-                    "user" => user = Some(check_user(name, text)?),
-                    other => {
-                        return Err(format!(
-                            "account {name:?}: unknown field \"{other}\"; the fields are \"arn\", \"region\", \"mfa_serial\" and \"user\""
-                        ));
+                    "region" if is_region_name(&text) => entry.region = Some(text),
+                    "region" => {
+                        return Err(Problem::BadRegion {
+                            account: account(),
+                            region: text,
+                        });
+                    }
+                    // STS accepts 9–256 characters of [\w+=/:,.@-]: a device ARN or a serial.
+                    "mfa_serial" if is_aws_word(&text, 9..=256, "+=/:,.@-") => {
+                        entry.mfa_serial = Some(text);
+                    }
+                    "mfa_serial" => {
+                        return Err(Problem::BadMfaSerial {
+                            account: account(),
+                            serial: text,
+                        });
+                    }
+                    "user" if is_valid_user_name(&text) => entry.user = Some(text),
+                    "user" => {
+                        return Err(Problem::BadUser {
+                            account: account(),
+                            user: text,
+                        });
+                    }
+                    "mfa_process"
+                        if !text.trim().is_empty()
+                            && text.len() <= 4096
+                            && !text.contains(['\n', '\r', '\0']) =>
+                    {
+                        entry.mfa_process = Some(text);
+                    }
+                    "mfa_process" => return Err(Problem::BadMfaProcess { account: account() }),
+                    _ => {
+                        return Err(Problem::UnknownField {
+                            account: account(),
+                            field: key,
+                        });
                     }
                 }
             }
-            let Some(arn) = arn else {
-                return Err(format!(
-                    "account {name:?} has no \"arn\" field; add \"arn\": \"arn:aws:iam::012345678901:\""
-                ));
-            };
-            (arn, region, mfa_serial, user)
+            arn.ok_or_else(|| Problem::NoArn { account: account() })?
         }
         other => {
-            return Err(format!(
-                "account {name:?} must be an ARN prefix string or an object with \"arn\", not {}",
-                kind_of(&other)
-            ));
+            return Err(Problem::WrongType {
+                account: account(),
+                found: kind_of(&other),
+            });
         }
     };
-    let (partition, account_id) = parse_prefix(&arn).ok_or_else(|| {
-        format!(
-            "account {name:?} has ARN prefix {arn:?}; it must look like \"arn:aws:iam::012345678901:\" (partition aws, aws-cn, aws-us-gov…, 12-digit account id, trailing colon)"
-        )
+    let (partition, account_id) = parse_prefix(&arn).ok_or_else(|| Problem::BadPrefix {
+        account: account(),
+        arn: arn.clone(),
     })?;
-    Ok(Account {
-        partition,
-        account_id,
-        region,
-        mfa_serial,
-        user,
-    })
+    entry.partition = partition;
+    entry.account_id = account_id;
+    Ok(entry)
 }
 
 /// `arn:<partition>:iam::<12 digits>:` → (partition, account id).
@@ -297,7 +629,8 @@ fn is_partition(p: &str) -> bool {
         })
 }
 
-fn is_account_id(id: &str) -> bool {
+/// An AWS account id: 12 digits. The one check for prefixes and role ARNs.
+pub fn is_account_id(id: &str) -> bool {
     id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
 }
 
@@ -308,27 +641,6 @@ pub fn is_region_name(region: &str) -> bool {
         && region
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
-
-fn check_region(name: &str, region: String) -> std::result::Result<String, String> {
-    if is_region_name(&region) {
-        Ok(region)
-    } else {
-        Err(format!(
-            "account {name:?}: region {region:?} is not a region name like \"eu-west-1\""
-        ))
-    }
-}
-
-fn check_mfa_serial(name: &str, serial: String) -> std::result::Result<String, String> {
-    // STS accepts 9–256 characters of [\w+=/:,.@-]: an MFA device ARN or a hardware serial.
-    if is_aws_word(&serial, 9..=256, "+=/:,.@-") {
-        Ok(serial)
-    } else {
-        Err(format!(
-            "account {name:?}: mfa_serial {serial:?} is not an MFA device ARN like \"arn:aws:iam::012345678901:mfa/jb\""
-        ))
-    }
 }
 
 /// The shape of AWS identifiers: a length in `lengths` of ASCII letters, digits and the
@@ -347,16 +659,6 @@ pub fn is_aws_word(
 /// IAM user names: 1–64 of [\w+=,.@-].
 pub fn is_valid_user_name(user: &str) -> bool {
     is_aws_word(user, 1..=64, "+=,.@-")
-}
-
-fn check_user(name: &str, user: String) -> std::result::Result<String, String> {
-    if is_valid_user_name(&user) {
-        Ok(user)
-    } else {
-        Err(format!(
-            "account {name:?}: user {user:?} is not an IAM user name (1 to 64 of letters, digits and _+=,.@-)"
-        ))
-    }
 }
 
 fn kind_of(value: &Value) -> &'static str {
@@ -406,7 +708,7 @@ mod tests {
     }
 
     fn parse_err(text: &str) -> String {
-        parse(text.as_bytes()).expect_err(text)
+        parse(text.as_bytes()).expect_err(text).to_string()
     }
 
     fn name(s: &str) -> AccountName {
@@ -487,14 +789,12 @@ mod tests {
         let dup = parse_err(
             r#"{"work": "arn:aws:iam::012123456789:", "WORK": "arn:aws:iam::012123456789:"}"#,
         );
+        assert!(dup.contains("twice") && dup.contains("WORK"), "{dup}");
         assert!(
-            dup.contains("appears twice") && dup.contains("WORK"),
-            "{dup}"
+            parse_err(r#"{"../x": "arn:aws:iam::012123456789:"}"#)
+                .contains("invalid account name \"../x\"")
         );
-        assert!(
-            parse_err(r#"{"../x": "arn:aws:iam::012123456789:"}"#).contains("invalid account name")
-        );
-        assert!(parse(b"\xff\xfe").unwrap_err().contains("not UTF-8"));
+        assert_eq!(parse(b"\xff\xfe").unwrap_err(), Problem::NotUtf8);
     }
 
     #[test]
@@ -520,14 +820,18 @@ mod tests {
     fn roles_resolve_from_names_and_arns() {
         let accounts = parse_ok(r#"{"work": "arn:aws:iam::012123456789:"}"#);
         let work = accounts.get(&name("work"));
-        let role = resolve_role("admin", work, "work").unwrap();
+        let role = resolve_role("admin", work, &name("work")).unwrap();
         assert_eq!(role.arn, "arn:aws:iam::012123456789:role/admin");
-        assert_eq!(role.name, "admin");
-        let role = resolve_role("ops/deploy", work, "work").unwrap();
+        assert_eq!(
+            (role.name.as_str(), role.account_id.as_str()),
+            ("admin", "012123456789")
+        );
+        let role = resolve_role("ops/deploy", work, &name("work")).unwrap();
         assert_eq!(role.arn, "arn:aws:iam::012123456789:role/ops/deploy");
         assert_eq!(role.name, "deploy");
-        let role = resolve_role("arn:aws:iam::999988887777:role/x", None, "work").unwrap();
+        let role = resolve_role("arn:aws:iam::999988887777:role/x", None, &name("work")).unwrap();
         assert_eq!(role.arn, "arn:aws:iam::999988887777:role/x");
+        assert_eq!(role.account_id, "999988887777");
         for bad in [
             "",
             "a b",
@@ -535,9 +839,51 @@ mod tests {
             "arn:aws:iam::1:role/x",
             "arn:aws:s3:::bucket",
         ] {
-            assert!(resolve_role(bad, work, "work").is_err(), "{bad}");
+            assert!(resolve_role(bad, work, &name("work")).is_err(), "{bad}");
         }
-        let err = resolve_role("admin", None, "work").unwrap_err().to_string();
+        let err = resolve_role("admin", None, &name("work"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no ARN prefix"), "{err}");
+    }
+
+    #[test]
+    fn unknown_accounts_suggest_the_closest() {
+        let known = vec![name("work"), name("personal")];
+        let err = |n: &str, known: &[AccountName]| {
+            AccountsError::Unknown {
+                name: name(n),
+                known: known.to_vec(),
+                creds_dir: PathBuf::from("/h/aws-creds"),
+            }
+            .to_string()
+        };
+        assert_eq!(
+            err("wrok", &known),
+            "unknown account wrok: no wrok.access_key in /h/aws-creds and no entry in the accounts file; did you mean work?"
+        );
+        assert_eq!(
+            err("zzz", &known),
+            "unknown account zzz: no zzz.access_key in /h/aws-creds and no entry in the accounts file; known accounts: work, personal"
+        );
+        assert_eq!(
+            err("zzz", &[]),
+            "unknown account zzz: no zzz.access_key in /h/aws-creds and no entry in the accounts file; add its keys (<account>.access_key, <account>.secret_key) there first"
+        );
+    }
+
+    #[test]
+    fn mfa_process_is_a_one_line_command() {
+        let accounts = parse_ok(
+            r#"{"work": {"arn": "arn:aws:iam::012123456789:", "mfa_process": "ykman oath accounts code --single work"}}"#,
+        );
+        assert_eq!(
+            accounts[&name("work")].mfa_process.as_deref(),
+            Some("ykman oath accounts code --single work")
+        );
+        assert!(
+            parse_err(r#"{"work": {"arn": "arn:aws:iam::012123456789:", "mfa_process": "a\nb"}}"#)
+                .contains("mfa_process must be")
+        );
     }
 }

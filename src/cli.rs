@@ -1,9 +1,15 @@
 //! The command line (DESIGN §1). Modes are flags, never subcommands, so no account name is
-//! ever shadowed. This definition also feeds the completions and the man page.
+//! ever shadowed; [`Cli::mode`] turns them into one [`Mode`] right after parsing. Values are
+//! checked by clap value parsers where they stand alone; `-t` and `--external-id` parse into
+//! secret types, so `Debug` of the parsed command line shows no code. This definition also
+//! feeds the completions and the man page.
 #![forbid(unsafe_code)]
 
-use clap::{ArgGroup, Parser};
+use crate::secret::{MfaCode, Secret};
+use crate::text::shown;
+use clap::{ArgGroup, Args, Parser};
 use std::ffi::OsString;
+use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -17,7 +23,8 @@ session or an assumed role. stsexec resolves the account's keys from the credent
 reuses a cached session while it is valid or calls STS (GetSessionToken with an MFA code, \
 AssumeRole), then replaces itself with COMMAND (default: $SHELL), whose environment holds the \
 credentials. The calling shell never holds a secret.",
-    after_help = "Examples:\n  stsexec work -- aws sts get-caller-identity\n  stsexec work --mfa -- terraform plan\n  stsexec work -t 123456 --role admin -- make deploy\n  stsexec personal\n  eval \"$(stsexec work --mfa --export)\"\n  stsexec --status",
+    after_help = "Examples:\n  stsexec work -- aws sts get-caller-identity\n  stsexec work --mfa -- terraform plan\n  stsexec work --mfa --role admin -- make deploy\n  stsexec personal\n  eval \"$(stsexec work --mfa --export)\"\n  stsexec --status\n\nstsexec --list shows your accounts; stsexec --help shows every option.",
+    override_usage = "stsexec [OPTIONS] <ACCOUNT> [-- <COMMAND> [ARGS]...]\n       stsexec [OPTIONS] <ACCOUNT> --json | --export[=SHELL] | --credential-process\n       stsexec --list | --status | --clear [ACCOUNT]",
     group(ArgGroup::new("session_kind").multiple(true).args(["mfa", "token", "role"])),
     group(ArgGroup::new("output").args(["json", "export", "credential_process"])),
     group(ArgGroup::new("session_options").multiple(true).args([
@@ -38,15 +45,64 @@ pub struct Cli {
         value_name = "COMMAND",
         trailing_var_arg = true,
         value_parser = clap::value_parser!(OsString),
+        value_hint = clap::ValueHint::CommandWithArguments,
         conflicts_with_all = ["output", "clear"]
     )]
     pub command: Vec<OsString>,
 
+    #[command(flatten)]
+    pub output: OutputModes,
+
+    #[command(flatten)]
+    pub admin: AdminModes,
+
+    #[command(flatten)]
+    pub session: SessionFlags,
+
+    /// The MFA code (6 digits; spaces are ignored) instead of a prompt; implies --mfa. Other local users can see it in ps: prefer the prompt or mfa_process
+    #[arg(short = 't', long, value_name = "CODE", value_parser = parse_code)]
+    pub token: Option<MfaCode>,
+
+    /// Assume <prefix>role/ROLE (a full role ARN is accepted too)
+    #[arg(long, value_name = "ROLE", value_hint = clap::ValueHint::Other)]
+    pub role: Option<String>,
+
+    /// Session lifetime, e.g. 90m or 12h. GetSessionToken: 15m-36h (default 12h); AssumeRole: 15m-12h (default 1h, at most 1h from an MFA session)
+    #[arg(short = 'd', long, value_name = "DURATION", value_parser = parse_duration, value_hint = clap::ValueHint::Other)]
+    pub duration: Option<Typed<Duration>>,
+
+    /// AssumeRole session name (default: <user>-stsexec)
+    #[arg(long, value_name = "NAME", requires = "role", value_hint = clap::ValueHint::Other)]
+    pub session_name: Option<String>,
+
+    /// AssumeRole external id
+    #[arg(long, value_name = "ID", requires = "role", value_parser = parse_secret, value_hint = clap::ValueHint::Other)]
+    pub external_id: Option<Secret>,
+
+    /// Region for the command and for STS (default: the account's, else AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1)
+    #[arg(long, value_name = "REGION", value_parser = parse_region, value_hint = clap::ValueHint::Other)]
+    pub region: Option<String>,
+
+    /// Accounts file [default: <creds-dir>/accounts.json, then /etc/default/aws-sts-helpers/accounts.json]
+    #[arg(long, value_name = "FILE", env = "STSEXEC_CONFIG", value_hint = clap::ValueHint::FilePath)]
+    pub config: Option<PathBuf>,
+
+    /// Credentials directory [default: ~/aws-creds]
+    #[arg(long, value_name = "DIR", env = "STSEXEC_CREDS_DIR", value_hint = clap::ValueHint::DirPath)]
+    pub creds_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub verbosity: Verbosity,
+}
+
+/// The modes that print credentials instead of running a command.
+#[derive(Args, Debug)]
+pub struct OutputModes {
     /// Print the credentials as JSON (access_key, expiration, secret_key, session_token) instead of running a command
     #[arg(long, help_heading = "Modes")]
     pub json: bool,
 
-    /// Print shell statements that set the credentials (sh or fish) instead of running a command; this puts secrets in your shell
+    /// Print shell statements that set the credentials (sh, bash, zsh or fish) instead of running a command; this puts secrets in your shell
     #[arg(
         long,
         value_name = "SHELL",
@@ -60,7 +116,11 @@ pub struct Cli {
     /// Print the AWS CLI's credential_process JSON instead of running a command
     #[arg(long, help_heading = "Modes")]
     pub credential_process: bool,
+}
 
+/// The modes that need no credentials.
+#[derive(Args, Debug)]
+pub struct AdminModes {
     /// List accounts, their keys and cached sessions (with -q: account names only)
     #[arg(
         long,
@@ -80,34 +140,14 @@ pub struct Cli {
     /// Forget the cached sessions of ACCOUNT (of all accounts without one)
     #[arg(long, help_heading = "Modes", conflicts_with_all = ["output", "session_options"])]
     pub clear: bool,
+}
 
+/// Which session the command gets.
+#[derive(Args, Debug)]
+pub struct SessionFlags {
     /// Use the account's MFA session: the cached one while valid, else prompt for a code and call GetSessionToken
     #[arg(long)]
     pub mfa: bool,
-
-    /// The MFA code (6 digits) instead of a prompt; implies --mfa
-    #[arg(short = 't', long, value_name = "CODE")]
-    pub token: Option<String>,
-
-    /// Assume <prefix>role/ROLE (a full role ARN is accepted too)
-    #[arg(long, value_name = "ROLE")]
-    pub role: Option<String>,
-
-    /// Session lifetime, e.g. 90m or 12h. GetSessionToken: 15m-36h (default 12h); AssumeRole: 15m-12h (default 1h, at most 1h from an MFA session)
-    #[arg(short = 'd', long, value_name = "DURATION", value_parser = parse_duration)]
-    pub duration: Option<Duration>,
-
-    /// AssumeRole session name (default: <user>-stsexec)
-    #[arg(long, value_name = "NAME", requires = "role")]
-    pub session_name: Option<String>,
-
-    /// AssumeRole external id
-    #[arg(long, value_name = "ID", requires = "role")]
-    pub external_id: Option<String>,
-
-    /// Region for the command and for STS (default: the account's, else AWS_DEFAULT_REGION/AWS_REGION, else us-east-1)
-    #[arg(long, value_name = "REGION")]
-    pub region: Option<String>,
 
     /// Fetch a new session even if the cached one is valid (the cache is then updated)
     #[arg(long, requires = "session_kind")]
@@ -116,15 +156,10 @@ pub struct Cli {
     /// Use the long-lived keys even if an MFA session is cached
     #[arg(long, conflicts_with_all = ["mfa", "token"])]
     pub no_session: bool,
+}
 
-    /// Accounts file [default: <creds-dir>/accounts.json, then /etc/default/aws-sts-helpers/accounts.json]
-    #[arg(long, value_name = "FILE", env = "STSEXEC_CONFIG")]
-    pub config: Option<PathBuf>,
-
-    /// Credentials directory [default: ~/aws-creds]
-    #[arg(long, value_name = "DIR", env = "STSEXEC_CREDS_DIR")]
-    pub creds_dir: Option<PathBuf>,
-
+#[derive(Args, Debug)]
+pub struct Verbosity {
     /// No status lines
     #[arg(short, long, conflicts_with = "verbose")]
     pub quiet: bool,
@@ -134,16 +169,155 @@ pub struct Cli {
     pub verbose: bool,
 }
 
-/// The shells `--export` writes for.
+/// The shells `--export` writes for; bash and zsh read sh's statements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExportShell {
+    #[value(alias = "bash", alias = "zsh")]
     Sh,
     Fish,
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|e| format!("{e}; write it like 90m, 12h or 1h30m"))
+/// What this run does.
+#[derive(Debug)]
+pub enum Mode {
+    Exec(Vec<OsString>),
+    Json,
+    Export(ExportShell),
+    CredentialProcess,
+    List,
+    Status,
+    Clear(Option<OsString>),
 }
+
+impl Cli {
+    /// The mode the flags select (clap has already refused conflicting ones).
+    pub fn mode(&mut self) -> Mode {
+        if self.admin.list {
+            Mode::List
+        } else if self.admin.status {
+            Mode::Status
+        } else if self.admin.clear {
+            Mode::Clear(self.account.take())
+        } else if self.output.json {
+            Mode::Json
+        } else if self.output.credential_process {
+            Mode::CredentialProcess
+        } else if let Some(shell) = self.output.export {
+            Mode::Export(shell)
+        } else {
+            Mode::Exec(std::mem::take(&mut self.command))
+        }
+    }
+}
+
+/// A value together with the text the user typed, so messages echo the input (`-d 48h`, not
+/// `2days`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Typed<T> {
+    pub text: String,
+    pub value: T,
+}
+
+fn parse_duration(text: &str) -> Result<Typed<Duration>, String> {
+    humantime::parse_duration(text)
+        .map(|value| Typed {
+            text: text.to_string(),
+            value,
+        })
+        .map_err(|e| format!("{e}; write it like 90m, 12h or 1h30m"))
+}
+
+fn parse_code(text: &str) -> Result<MfaCode, String> {
+    MfaCode::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_secret(text: &str) -> Result<Secret, String> {
+    Ok(Secret::new(text))
+}
+
+fn parse_region(text: &str) -> Result<String, String> {
+    if crate::accounts::is_region_name(text) {
+        Ok(text.to_string())
+    } else {
+        Err("not a region name like eu-west-1".to_string())
+    }
+}
+
+/// Usage mistakes found after clap's own checks; `Display` is the sentence, naming the flag.
+#[derive(Debug)]
+pub enum UsageError {
+    DurationWithoutSession {
+        typed: String,
+    },
+    DurationRange {
+        typed: String,
+        call: &'static str,
+        limits: &'static str,
+    },
+    DurationChained {
+        typed: String,
+    },
+    SessionName {
+        typed: String,
+    },
+    ExternalId,
+    MinTtl {
+        typed: String,
+    },
+    StsTimeout(String),
+    HomeUnset,
+    HomeRelative(PathBuf),
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UsageError::DurationWithoutSession { typed } => write!(
+                f,
+                "-d/--duration {} applies to sessions: add --mfa or --role (long-lived keys do not expire)",
+                shown(typed)
+            ),
+            UsageError::DurationRange {
+                typed,
+                call,
+                limits,
+            } => write!(
+                f,
+                "-d/--duration {}: {call} sessions last from {limits}",
+                shown(typed)
+            ),
+            UsageError::DurationChained { typed } => write!(
+                f,
+                "-d/--duration {}: a role assumed from the MFA session (role chaining) lasts at most 1h; ask for 1h or less, or drop --mfa",
+                shown(typed)
+            ),
+            UsageError::SessionName { typed } => write!(
+                f,
+                "--session-name {:?}: use 2 to 64 of letters, digits and _+=,.@-",
+                shown(typed)
+            ),
+            UsageError::ExternalId => {
+                f.write_str("--external-id: use 2 to 1224 of letters, digits and _+=,.@:/-")
+            }
+            UsageError::MinTtl { typed } => write!(
+                f,
+                "STSEXEC_MIN_TTL={:?} is not a window from 1s to under 24h; write it like 5m or 90s",
+                shown(typed)
+            ),
+            UsageError::StsTimeout(sentence) => f.write_str(sentence),
+            UsageError::HomeUnset => f.write_str(
+                "HOME is not set, so ~/aws-creds cannot be found; pass --creds-dir DIR or set STSEXEC_CREDS_DIR",
+            ),
+            UsageError::HomeRelative(home) => write!(
+                f,
+                "HOME={:?} is not an absolute path, so ~/aws-creds is ambiguous; fix HOME or pass --creds-dir DIR",
+                shown(&home.display().to_string())
+            ),
+        }
+    }
+}
+
+impl std::error::Error for UsageError {}
 
 #[cfg(test)]
 mod tests {
@@ -161,31 +335,40 @@ mod tests {
 
     #[test]
     fn command_follows_the_account_with_or_without_dashes() {
-        let cli = parse(&["work", "--mfa", "--", "aws", "--version"]).unwrap();
-        assert!(cli.mfa);
-        assert_eq!(cli.command, ["aws", "--version"]);
-        let cli = parse(&["work", "-t", "123456", "env", "-0", "--mfa"]).unwrap();
-        assert_eq!(cli.token.as_deref(), Some("123456"));
-        assert!(!cli.mfa, "flags after the command belong to it");
-        assert_eq!(cli.command, ["env", "-0", "--mfa"]);
-        let cli = parse(&["work"]).unwrap();
-        assert!(cli.command.is_empty());
+        let mut cli = parse(&["work", "--mfa", "--", "aws", "--version"]).unwrap();
+        assert!(cli.session.mfa);
+        assert!(matches!(cli.mode(), Mode::Exec(c) if c == ["aws", "--version"]));
+        let mut cli = parse(&["work", "-t", "123 456", "env", "-0", "--mfa"]).unwrap();
+        assert_eq!(cli.token.as_ref().map(MfaCode::expose), Some("123456"));
+        assert!(!cli.session.mfa, "flags after the command belong to it");
+        assert!(matches!(cli.mode(), Mode::Exec(c) if c == ["env", "-0", "--mfa"]));
+        let mut cli = parse(&["work"]).unwrap();
+        assert!(matches!(cli.mode(), Mode::Exec(c) if c.is_empty()));
     }
 
     #[test]
     fn modes_are_flags() {
-        assert!(parse(&["--list"]).unwrap().list);
-        assert!(parse(&["--status"]).unwrap().status);
-        assert!(parse(&["--clear"]).unwrap().account.is_none());
-        assert!(parse(&["--clear", "work"]).unwrap().account.is_some());
-        assert_eq!(
-            parse(&["work", "--export"]).unwrap().export,
-            Some(ExportShell::Sh)
-        );
-        assert_eq!(
-            parse(&["work", "--export=fish"]).unwrap().export,
-            Some(ExportShell::Fish)
-        );
+        assert!(matches!(parse(&["--list"]).unwrap().mode(), Mode::List));
+        assert!(matches!(parse(&["--status"]).unwrap().mode(), Mode::Status));
+        assert!(matches!(
+            parse(&["--clear"]).unwrap().mode(),
+            Mode::Clear(None)
+        ));
+        assert!(matches!(
+            parse(&["--clear", "work"]).unwrap().mode(),
+            Mode::Clear(Some(_))
+        ));
+        for (flag, shell) in [
+            ("--export", ExportShell::Sh),
+            ("--export=bash", ExportShell::Sh),
+            ("--export=zsh", ExportShell::Sh),
+            ("--export=fish", ExportShell::Fish),
+        ] {
+            assert!(
+                matches!(parse(&["work", flag]).unwrap().mode(), Mode::Export(s) if s == shell),
+                "{flag}"
+            );
+        }
         assert!(parse(&["work", "--export=csh"]).is_err());
         assert!(parse(&["work", "--json", "--export"]).is_err());
         assert!(parse(&["work", "--json", "--", "env"]).is_err());
@@ -198,16 +381,45 @@ mod tests {
     }
 
     #[test]
-    fn flag_combinations_are_checked() {
+    fn flag_combinations_and_values_are_checked() {
         assert!(parse(&["work", "--refresh"]).is_err());
         assert!(parse(&["work", "--refresh", "--role", "admin"]).is_ok());
         assert!(parse(&["work", "--no-session", "--mfa"]).is_err());
         assert!(parse(&["work", "--session-name", "x"]).is_err());
         assert!(parse(&["work", "-q", "-v"]).is_err());
         assert!(parse(&["work", "-d", "abc"]).is_err());
+        assert!(parse(&["work", "-t", "12345"]).is_err());
+        assert!(parse(&["work", "--region", "EU WEST"]).is_err());
         assert_eq!(
             parse(&["work", "--mfa", "-d", "90m"]).unwrap().duration,
-            Some(Duration::from_secs(5400))
+            Some(Typed {
+                text: "90m".into(),
+                value: Duration::from_secs(5400)
+            })
+        );
+    }
+
+    #[test]
+    fn debug_of_the_command_line_shows_no_code_or_external_id() {
+        let cli = parse(&[
+            "work",
+            "-t",
+            "987654",
+            "--role",
+            "admin",
+            "--external-id",
+            "SECRETMARKER-tenant",
+        ])
+        .unwrap();
+        let shown = format!("{cli:?}");
+        assert!(
+            !shown.contains("987654") && !shown.contains("SECRETMARKER"),
+            "{shown}"
+        );
+        assert!(shown.contains("token: Some(** redacted **)"), "{shown}");
+        assert!(
+            shown.contains("external_id: Some(** redacted **)"),
+            "{shown}"
         );
     }
 }

@@ -2,7 +2,8 @@
 //! current environment and the session. The process environment is read once, in `main`.
 #![forbid(unsafe_code)]
 
-use crate::session::{Secret, Session};
+use crate::secret::Secret;
+use crate::session::{Session, rfc3339};
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 
@@ -16,9 +17,21 @@ const TOKEN_VARS: [&str; 4] = [
     "AWS_CREDENTIAL_EXPIRATION",
 ];
 
-/// Always removed: botocore ignores environment credentials when a profile is named, and a
-/// credential file would offer other keys than the ones stsexec chose.
-const ALWAYS_REMOVED: [&str; 3] = ["AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CREDENTIAL_FILE"];
+/// Always removed: botocore ignores environment credentials when a profile is named, a
+/// credential file would offer other keys than the ones stsexec chose, and the container and
+/// web-identity variables make SDKs prefer another source (DESIGN §4).
+pub const ALWAYS_REMOVED: [&str; 10] = [
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_CREDENTIAL_FILE",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+];
 
 /// A snapshot of an environment, in its original order.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -70,16 +83,16 @@ impl fmt::Debug for Environment {
     }
 }
 
-/// The region: `--region`, else the account's, else `AWS_DEFAULT_REGION`/`AWS_REGION`, else
-/// us-east-1.
+/// The region: `--region`, else the account's, else `AWS_REGION`, else `AWS_DEFAULT_REGION`
+/// (the SDKs' order), else us-east-1.
 pub fn resolve_region(
     flag: Option<&str>,
     account_region: Option<&str>,
     current: &Environment,
 ) -> String {
     flag.or(account_region)
-        .or_else(|| current.get("AWS_DEFAULT_REGION"))
         .or_else(|| current.get("AWS_REGION"))
+        .or_else(|| current.get("AWS_DEFAULT_REGION"))
         .unwrap_or(DEFAULT_REGION)
         .to_string()
 }
@@ -125,10 +138,7 @@ pub fn plan(session: &Session, region: &str) -> ChildEnv {
                 set.push((name, Value::Secret(token.clone())));
             }
             match expiration {
-                Some(exp) => set.push((
-                    "AWS_CREDENTIAL_EXPIRATION",
-                    Value::Plain(humantime::format_rfc3339_seconds(exp).to_string()),
-                )),
+                Some(exp) => set.push(("AWS_CREDENTIAL_EXPIRATION", Value::Plain(rfc3339(exp)))),
                 None => removed.push("AWS_CREDENTIAL_EXPIRATION"),
             }
         }
@@ -136,6 +146,10 @@ pub fn plan(session: &Session, region: &str) -> ChildEnv {
     }
     set.push(("AWS_REGION", Value::Plain(region.to_string())));
     set.push(("AWS_DEFAULT_REGION", Value::Plain(region.to_string())));
+    match &session.account_id {
+        Some(id) => set.push(("AWS_ACCOUNT_ID", Value::Plain(id.clone()))),
+        None => removed.push("AWS_ACCOUNT_ID"),
+    }
     set.push(("STSEXEC_ACCOUNT", Value::Plain(session.label.clone())));
     ChildEnv { set, removed }
 }
@@ -169,6 +183,7 @@ mod tests {
     fn session(token: bool) -> Session {
         Session {
             label: if token { "work-MFA-STS" } else { "work" }.into(),
+            account_id: token.then(|| "012123456789".to_string()),
             credentials: Credentials {
                 access_key_id: "ASIAEXAMPLEKEY123456".into(),
                 secret_access_key: Secret::new("SECRETMARKER-secret"),
@@ -199,6 +214,9 @@ mod tests {
             ("AWS_ACCESS_KEY_ID", "AKIAOLD"),
             ("STSEXEC_ACCOUNT", "outer"),
             ("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1"),
+            ("AWS_ACCOUNT_ID", "111111111111"),
+            ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/creds"),
+            ("AWS_ROLE_ARN", "arn:aws:iam::111111111111:role/ci"),
         ])
     }
 
@@ -222,6 +240,10 @@ mod tests {
         assert_eq!(env["AWS_REGION"], "eu-west-1");
         assert_eq!(env["AWS_DEFAULT_REGION"], "eu-west-1");
         assert_eq!(env["STSEXEC_ACCOUNT"], "work-MFA-STS");
+        assert_eq!(
+            env["AWS_ACCOUNT_ID"], "012123456789",
+            "the caller's must not leak in"
+        );
         assert_eq!(env["PATH"], "/usr/bin");
         assert_eq!(env["AWS_ENDPOINT_URL_STS"], "http://127.0.0.1:1");
         for gone in ["AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CREDENTIAL_FILE"] {
@@ -234,7 +256,11 @@ mod tests {
         let env = as_map(apply(&stale_env(), &plan(&session(false), "us-east-1")));
         assert_eq!(env["AWS_ACCESS_KEY_ID"], "ASIAEXAMPLEKEY123456");
         assert_eq!(env["STSEXEC_ACCOUNT"], "work");
-        for gone in TOKEN_VARS.iter().chain(&ALWAYS_REMOVED) {
+        for gone in TOKEN_VARS
+            .iter()
+            .chain(&ALWAYS_REMOVED)
+            .chain(&["AWS_ACCOUNT_ID"])
+        {
             assert!(!env.contains_key(*gone), "{gone}");
         }
     }
@@ -270,7 +296,7 @@ mod tests {
             "sa-east-1"
         );
         assert_eq!(resolve_region(None, Some("eu-west-1"), &both), "eu-west-1");
-        assert_eq!(resolve_region(None, None, &both), "eu-central-1");
+        assert_eq!(resolve_region(None, None, &both), "ap-south-1");
         assert_eq!(resolve_region(None, None, &only_region), "ap-south-1");
         assert_eq!(resolve_region(None, None, &none), "us-east-1");
     }

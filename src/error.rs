@@ -1,8 +1,18 @@
-//! The one error type: every failure carries the sentence shown to the user and the exit
-//! status it maps to (DESIGN §6), so `main` is the only place that prints and exits.
+//! The error of a run: one variant per area, each carrying that area's typed error, whose
+//! `Display` is the sentence for the user (DESIGN §12). `exit_code` is the one mapping to exit
+//! statuses (DESIGN §6); `main` is the only place that prints one.
 #![forbid(unsafe_code)]
 
+use crate::accounts::AccountsError;
+use crate::cache::CacheError;
+use crate::cli::UsageError;
+use crate::exec::ExecError;
+use crate::keys::{KeysError, UserError};
+use crate::private_file::DirectoryError;
+use crate::prompt::PromptError;
+use crate::sts::StsError;
 use std::fmt;
+use std::sync::Arc;
 
 /// Exit status when stsexec itself fails (usage, configuration, keys, STS, prompt), as `env`.
 pub const EXIT_FAILED: u8 = 125;
@@ -13,26 +23,31 @@ pub const EXIT_NOT_FOUND: u8 = 127;
 
 #[derive(Debug)]
 pub enum Error {
-    /// stsexec could not produce credentials or could not understand its input.
-    Failed(String),
-    /// The command exists but cannot be executed.
-    NotExecutable(String),
-    /// The command does not exist.
-    NotFound(String),
+    Usage(UsageError),
+    Accounts(AccountsError),
+    Keys(KeysError),
+    User(UserError),
+    Directory(DirectoryError),
+    Cache(CacheError),
+    Sts(Box<StsError>),
+    Prompt(PromptError),
+    Exec(ExecError),
+    /// stdout could not be written (not a reader that left early).
+    Output(std::io::Error),
+    /// An error found early and raised only where it matters (the IAM user of an account
+    /// whose MFA device or session name is never needed), possibly more than once.
+    Shared(Arc<Error>),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
-    pub fn failed(message: impl Into<String>) -> Self {
-        Error::Failed(message.into())
-    }
-
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Failed(_) => EXIT_FAILED,
-            Error::NotExecutable(_) => EXIT_NOT_EXECUTABLE,
-            Error::NotFound(_) => EXIT_NOT_FOUND,
+            Error::Exec(ExecError::NotFound(_)) => EXIT_NOT_FOUND,
+            Error::Exec(ExecError::NotExecutable(_)) => EXIT_NOT_EXECUTABLE,
+            Error::Shared(e) => e.exit_code(),
+            _ => EXIT_FAILED,
         }
     }
 }
@@ -40,9 +55,47 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Failed(m) | Error::NotExecutable(m) | Error::NotFound(m) => f.write_str(m),
+            Error::Usage(e) => e.fmt(f),
+            Error::Accounts(e) => e.fmt(f),
+            Error::Keys(e) => e.fmt(f),
+            Error::User(e) => e.fmt(f),
+            Error::Directory(e) => e.fmt(f),
+            Error::Cache(e) => e.fmt(f),
+            Error::Sts(e) => e.fmt(f),
+            Error::Prompt(e) => e.fmt(f),
+            Error::Exec(e) => e.fmt(f),
+            Error::Output(e) => write!(f, "cannot write to stdout: {e}"),
+            Error::Shared(e) => e.fmt(f),
         }
     }
 }
 
 impl std::error::Error for Error {}
+
+macro_rules! from_area {
+    ($($variant:ident($area:ty)),* $(,)?) => {
+        $(impl From<$area> for Error {
+            fn from(e: $area) -> Self {
+                Error::$variant(e)
+            }
+        })*
+    };
+}
+
+from_area!(
+    Usage(UsageError),
+    Accounts(AccountsError),
+    Keys(KeysError),
+    User(UserError),
+    Directory(DirectoryError),
+    Cache(CacheError),
+    Sts(Box<StsError>),
+    Prompt(PromptError),
+    Exec(ExecError),
+);
+
+impl From<StsError> for Error {
+    fn from(e: StsError) -> Self {
+        Error::Sts(Box::new(e))
+    }
+}

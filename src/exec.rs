@@ -3,7 +3,6 @@
 #![forbid(unsafe_code)]
 
 use crate::env::Environment;
-use crate::error::Error;
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::os::unix::ffi::OsStrExt;
@@ -11,6 +10,32 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// Why the command did not start. `NotFound` exits 127 and `NotExecutable` 126, as `env`;
+/// the text is the sentence after the program's name.
+#[derive(Debug)]
+pub enum ExecError {
+    NotFound(String),
+    NotExecutable(String),
+    /// E2BIG: the command line and environment exceed the kernel's limit.
+    TooLarge(String),
+}
+
+impl fmt::Display for ExecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExecError::NotFound(m) | ExecError::NotExecutable(m) => f.write_str(m),
+            ExecError::TooLarge(program) => write!(
+                f,
+                "{program}: the arguments and environment are too large for the system (E2BIG); unset large variables before running stsexec"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ExecError {}
+
+type Error = ExecError;
 
 /// glibc's search path when `PATH` is unset (`confstr(_CS_PATH)`).
 const DEFAULT_SEARCH_PATH: &str = "/bin:/usr/bin";
@@ -96,7 +121,7 @@ pub fn find_program(program: &OsStr, path_var: Option<&OsStr>) -> Result<PathBuf
 }
 
 /// Replaces this process with the command. Returns only when that failed.
-pub fn exec(plan: ExecPlan, path_var: Option<&OsStr>) -> Error {
+pub fn exec(plan: &ExecPlan, path_var: Option<&OsStr>) -> Error {
     let path = match find_program(&plan.program, path_var) {
         Ok(path) => path,
         Err(e) => return e,
@@ -126,6 +151,7 @@ pub fn exec(plan: ExecPlan, path_var: Option<&OsStr>) -> Error {
             Error::NotExecutable(format!("{shown}: is a directory"))
         }
         Some(libc::EACCES) => Error::NotExecutable(format!("{shown}: permission denied")),
+        Some(libc::E2BIG) => Error::TooLarge(shown.to_string()),
         _ => Error::NotExecutable(format!("{shown}: cannot execute: {err}")),
     }
 }
@@ -176,18 +202,20 @@ mod tests {
         let dir = tree();
         let only_a: OsString = dir.path().join("a").into();
         let err = find_program(OsStr::new("missing"), Some(&only_a)).unwrap_err();
-        assert_eq!(err.exit_code(), 127);
+        assert!(matches!(err, Error::NotFound(_)));
         let err = find_program(OsStr::new("plain"), Some(&only_a)).unwrap_err();
-        assert_eq!(err.exit_code(), 126, "{err}");
+        assert!(matches!(err, Error::NotExecutable(_)), "{err}");
         let err = find_program(OsStr::new("adir"), Some(&only_a)).unwrap_err();
-        assert_eq!(err.exit_code(), 126, "{err}");
+        assert!(matches!(err, Error::NotExecutable(_)), "{err}");
         let err = find_program(OsStr::new("tool"), Some(OsStr::new(""))).unwrap_err();
-        assert_eq!(err.exit_code(), 127);
-        assert!(err.to_string().contains("PATH is empty"), "{err}");
         assert_eq!(
-            find_program(OsStr::new(""), None).unwrap_err().exit_code(),
-            127
+            err.to_string(),
+            "tool: command not found (PATH is empty; give the command's full path)"
         );
+        assert!(matches!(
+            find_program(OsStr::new(""), None).unwrap_err(),
+            Error::NotFound(_)
+        ));
     }
 
     #[test]

@@ -1,17 +1,80 @@
 //! The credentials directory (DESIGN §2): long-lived keys and the IAM user of each account,
-//! with the permission checks ssh applies to a private key.
+//! read through the private-file checks (a secret key file must be owner-only, as ssh
+//! requires of a private key).
 #![forbid(unsafe_code)]
 
-use crate::accounts::{AccountName, is_valid_user_name};
-use crate::error::{Error, Result};
-use crate::session::{Credentials, Secret};
-use std::fs::File;
-use std::io::{ErrorKind, Read};
-use std::os::unix::fs::MetadataExt;
+use crate::accounts::{self, AccountName, AccountsError};
+use crate::env::Environment;
+use crate::private_file::{self, DirectoryError, FileError, Kind};
+use crate::secret::{Secret, is_access_key_id};
+use crate::session::Credentials;
+use std::fmt;
 use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
 
-/// Key files hold one line; a bigger file is not a key file.
-const MAX_KEY_FILE_BYTES: u64 = 4096;
+/// Why an account's keys cannot be used; `Display` is the sentence for the user.
+#[derive(Debug)]
+pub enum KeysError {
+    Missing {
+        account: AccountName,
+        missing: PathBuf,
+        access_path: PathBuf,
+        secret_path: PathBuf,
+    },
+    NotAKeyId(PathBuf),
+    NotText(PathBuf),
+    Empty(PathBuf),
+    NotOneWord(PathBuf),
+    File(FileError),
+    Directory(DirectoryError),
+}
+
+impl fmt::Display for KeysError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeysError::Missing {
+                account,
+                missing,
+                access_path,
+                secret_path,
+            } => write!(
+                f,
+                "no keys for account {account}: {} does not exist; put the access key id in {} and the secret access key in {} (chmod 600)",
+                missing.display(),
+                access_path.display(),
+                secret_path.display()
+            ),
+            KeysError::NotAKeyId(path) => write!(
+                f,
+                "{} does not hold an access key id (16 to 128 letters and digits, like AKIA…); put the account's access key id there",
+                path.display()
+            ),
+            KeysError::NotText(path) => write!(
+                f,
+                "{} holds characters that are not part of a key (not text, or control characters); write only the key there",
+                path.display()
+            ),
+            KeysError::Empty(path) => write!(f, "{} is empty; write the key there", path.display()),
+            KeysError::NotOneWord(path) => write!(
+                f,
+                "{} holds more than one word; it should hold only the key",
+                path.display()
+            ),
+            KeysError::File(e) => e.fmt(f),
+            KeysError::Directory(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for KeysError {}
+
+impl From<FileError> for KeysError {
+    fn from(e: FileError) -> Self {
+        KeysError::File(e)
+    }
+}
+
+type Result<T> = std::result::Result<T, KeysError>;
 
 /// The credentials directory: `--creds-dir`, `$STSEXEC_CREDS_DIR`, else `~/aws-creds`.
 #[derive(Debug, Clone)]
@@ -28,40 +91,10 @@ impl CredsDir {
         self.path.join(format!("{account}.{suffix}"))
     }
 
-    /// Refuses a directory that others could plant files in: whoever can write there can
-    /// replace the keys or the cached sessions.
-    pub fn check_not_writable_by_others(&self) -> Result<()> {
-        let meta = match std::fs::metadata(&self.path) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                return Err(Error::failed(format!(
-                    "credentials directory {} does not exist; create it (mkdir -m 700 {}) and put <account>.access_key and <account>.secret_key there, or point --creds-dir at yours",
-                    self.path.display(),
-                    self.path.display()
-                )));
-            }
-            Err(e) => {
-                return Err(Error::failed(format!(
-                    "cannot read credentials directory {}: {e}",
-                    self.path.display()
-                )));
-            }
-        };
-        if !meta.is_dir() {
-            return Err(Error::failed(format!(
-                "credentials directory {} is not a directory",
-                self.path.display()
-            )));
-        }
-        if meta.mode() & 0o022 != 0 {
-            return Err(Error::failed(format!(
-                "credentials directory {} is writable by group or others (mode {:04o}); run: chmod go-w {}",
-                self.path.display(),
-                meta.mode() & 0o7777,
-                self.path.display()
-            )));
-        }
-        Ok(())
+    /// Refuses a directory that another user owns or others could plant files in: whoever
+    /// can write there can replace the keys or the cached sessions.
+    pub fn check(&self) -> std::result::Result<(), DirectoryError> {
+        private_file::check_directory(&self.path)
     }
 
     /// Accounts that have an `<account>.access_key` file.
@@ -74,127 +107,121 @@ impl CredsDir {
             .filter_map(|entry| {
                 let name = entry.file_name();
                 let account = name.to_str()?.strip_suffix(".access_key")?;
-                AccountName::parse_str(account).ok()
+                let parsed = AccountName::parse_str(account).ok()?;
+                (parsed.as_str() == account).then_some(parsed)
             })
             .collect()
+    }
+
+    /// Whether the account has key files (for telling a known account from a typo).
+    pub fn has_keys(&self, account: &AccountName) -> bool {
+        self.file(account, "access_key").symlink_metadata().is_ok()
+            || self.file(account, "secret_key").symlink_metadata().is_ok()
     }
 
     /// The account's long-lived keys, trimmed; the secret file must be owner-only.
     pub fn load_keys(&self, account: &AccountName) -> Result<Credentials> {
         let access_path = self.file(account, "access_key");
         let secret_path = self.file(account, "secret_key");
-        let missing = |path: &Path| {
-            Error::failed(format!(
-                "no keys for account {account}: {} does not exist; put the access key id in {} and the secret access key in {} (chmod 600)",
-                path.display(),
-                access_path.display(),
-                secret_path.display()
-            ))
+        let missing = |path: &Path| KeysError::Missing {
+            account: account.clone(),
+            missing: path.to_path_buf(),
+            access_path: access_path.clone(),
+            secret_path: secret_path.clone(),
         };
-        let access_key_id = read_trimmed(&access_path)?.ok_or_else(|| missing(&access_path))?;
-        if !(16..=128).contains(&access_key_id.len())
-            || !access_key_id.bytes().all(|b| b.is_ascii_alphanumeric())
-        {
-            return Err(Error::failed(format!(
-                "{} does not hold an access key id (16 to 128 letters and digits, like AKIA…)",
-                access_path.display()
-            )));
+        let access_key_id =
+            read_word(&access_path, Kind::AccessKey)?.ok_or_else(|| missing(&access_path))?;
+        if !is_access_key_id(&access_key_id) {
+            return Err(KeysError::NotAKeyId(access_path));
         }
-        let secret = read_secret(&secret_path)?.ok_or_else(|| missing(&secret_path))?;
+        let secret =
+            read_word(&secret_path, Kind::SecretKey)?.ok_or_else(|| missing(&secret_path))?;
         Ok(Credentials {
-            access_key_id,
-            secret_access_key: secret,
+            access_key_id: access_key_id.to_string(),
+            secret_access_key: Secret::new(secret.as_str()),
             session_token: None,
             expiration: None,
         })
     }
 
-    /// The IAM user from `<account>.user`, if that file exists.
-    pub fn load_user(&self, account: &AccountName) -> Result<Option<String>> {
-        let path = self.file(account, "user");
-        let Some(user) = read_trimmed(&path)? else {
-            return Ok(None);
-        };
-        if !is_valid_user_name(&user) {
-            return Err(Error::failed(format!(
-                "{} does not hold an IAM user name (1 to 64 of letters, digits and _+=,.@-)",
-                path.display()
-            )));
+    /// The IAM user: `<account>.user`, else the accounts file's `user`, else `USER`, else
+    /// `LOGNAME`. Only the default MFA device and the default session name need it, so
+    /// callers ask for it only there (a container without `USER` runs with long-lived keys).
+    pub fn iam_user(
+        &self,
+        account: &AccountName,
+        entry: Option<&accounts::Account>,
+        current: &Environment,
+    ) -> std::result::Result<String, UserError> {
+        let user_file = self.file(account, "user");
+        match read_word(&user_file, Kind::UserFile) {
+            Ok(Some(user)) if accounts::is_valid_user_name(&user) => return Ok(user.to_string()),
+            Ok(Some(_)) => {
+                return Err(UserError::Accounts(AccountsError::InvalidUser {
+                    source: user_file.display().to_string(),
+                    user_file,
+                }));
+            }
+            Ok(None) => {}
+            Err(e) => return Err(UserError::Keys(e)),
         }
-        Ok(Some(user))
+        if let Some(user) = entry.and_then(|a| a.user.clone()) {
+            return Ok(user);
+        }
+        for variable in ["USER", "LOGNAME"] {
+            if let Some(value) = current.get_os(variable).filter(|v| !v.is_empty()) {
+                return match value.to_str().filter(|u| accounts::is_valid_user_name(u)) {
+                    Some(user) => Ok(user.to_string()),
+                    None => Err(UserError::Accounts(AccountsError::InvalidUser {
+                        source: format!(
+                            "{variable}={:?}",
+                            accounts::shown(&value.to_string_lossy())
+                        ),
+                        user_file,
+                    })),
+                };
+            }
+        }
+        Err(UserError::Accounts(AccountsError::NoUser {
+            account: account.clone(),
+            user_file,
+        }))
     }
 }
 
-/// A small text file's trimmed content; `None` when it does not exist.
-fn read_trimmed(path: &Path) -> Result<Option<String>> {
-    let Some((_, bytes)) = read_small(path)? else {
+/// Why the IAM user is unknown: a bad `.user` file, or nothing names the user.
+#[derive(Debug)]
+pub enum UserError {
+    Keys(KeysError),
+    Accounts(AccountsError),
+}
+
+impl fmt::Display for UserError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UserError::Keys(e) => e.fmt(f),
+            UserError::Accounts(e) => e.fmt(f),
+        }
+    }
+}
+
+/// A key file's one word, trimmed; `None` when the file does not exist.
+fn read_word(path: &Path, kind: Kind) -> Result<Option<Zeroizing<String>>> {
+    let Some(bytes) = private_file::read(path, kind)? else {
         return Ok(None);
     };
-    let text = String::from_utf8(bytes)
-        .map_err(|_| Error::failed(format!("{} is not UTF-8 text", path.display())))?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| KeysError::NotText(path.to_path_buf()))?;
     let trimmed = text.trim();
     if trimmed.is_empty() {
-        return Err(Error::failed(format!("{} is empty", path.display())));
-    }
-    Ok(Some(trimmed.to_string()))
-}
-
-fn read_secret(path: &Path) -> Result<Option<Secret>> {
-    let Some((file, bytes)) = read_small(path)? else {
-        return Ok(None);
-    };
-    let mode = file
-        .metadata()
-        .map_err(|e| Error::failed(format!("cannot read {}: {e}", path.display())))?
-        .mode();
-    if mode & 0o077 != 0 {
-        return Err(Error::failed(format!(
-            "{} is accessible by group or others (mode {:04o}); a secret key must be private: run chmod 600 {}",
-            path.display(),
-            mode & 0o7777,
-            path.display()
-        )));
-    }
-    let secret = Secret::new(
-        String::from_utf8(bytes)
-            .map_err(|_| Error::failed(format!("{} is not UTF-8 text", path.display())))?,
-    );
-    let trimmed = secret.expose().trim();
-    if trimmed.is_empty() {
-        return Err(Error::failed(format!("{} is empty", path.display())));
+        return Err(KeysError::Empty(path.to_path_buf()));
     }
     if trimmed.chars().any(char::is_whitespace) {
-        return Err(Error::failed(format!(
-            "{} holds more than one word; it should hold only the secret access key",
-            path.display()
-        )));
+        return Err(KeysError::NotOneWord(path.to_path_buf()));
     }
-    Ok(Some(Secret::new(trimmed)))
-}
-
-fn read_small(path: &Path) -> Result<Option<(File, Vec<u8>)>> {
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(Error::failed(format!(
-                "cannot read {}: {e}",
-                path.display()
-            )));
-        }
-    };
-    let mut bytes = Vec::new();
-    (&file)
-        .take(MAX_KEY_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::failed(format!("cannot read {}: {e}", path.display())))?;
-    if bytes.len() as u64 > MAX_KEY_FILE_BYTES {
-        return Err(Error::failed(format!(
-            "{} is larger than {MAX_KEY_FILE_BYTES} bytes; it should hold a single key",
-            path.display()
-        )));
+    if trimmed.chars().any(char::is_control) {
+        return Err(KeysError::NotText(path.to_path_buf()));
     }
-    Ok(Some((file, bytes)))
+    Ok(Some(Zeroizing::new(trimmed.to_string())))
 }
 
 #[cfg(test)]
@@ -271,7 +298,7 @@ mod tests {
     #[test]
     fn malformed_key_files_are_refused() {
         let (_dir, creds, work) = setup();
-        write(&creds.file(&work, "access_key"), "not a key", 0o644);
+        write(&creds.file(&work, "access_key"), "not-a-key", 0o644);
         write(&creds.file(&work, "secret_key"), "x", 0o600);
         assert!(
             creds
@@ -293,33 +320,53 @@ mod tests {
                 .to_string()
                 .contains("is empty")
         );
+        write(&creds.file(&work, "secret_key"), "abc\0def", 0o600);
+        assert!(matches!(creds.load_keys(&work), Err(KeysError::NotText(_))));
     }
 
     #[test]
-    fn user_file_is_optional_and_checked() {
+    fn the_user_comes_from_the_file_the_entry_or_the_environment() {
         let (_dir, creds, work) = setup();
-        assert_eq!(creds.load_user(&work).unwrap(), None);
-        write(&creds.file(&work, "user"), "jb\n", 0o644);
-        assert_eq!(creds.load_user(&work).unwrap().as_deref(), Some("jb"));
-        write(&creds.file(&work, "user"), "j b", 0o644);
-        assert!(creds.load_user(&work).is_err());
+        let env = |pairs: &[(&str, &str)]| Environment::from_pairs(pairs.iter().copied());
+        let user = |current: &Environment| {
+            creds
+                .iam_user(&work, None, current)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(user(&env(&[("USER", "jb")])).unwrap(), "jb");
+        assert_eq!(user(&env(&[("LOGNAME", "lg")])).unwrap(), "lg");
+        let d = creds.path.display();
+        assert_eq!(
+            user(&env(&[])).unwrap_err(),
+            format!(
+                "cannot tell the IAM user of account work: neither USER nor LOGNAME is set; write it to {d}/work.user, or give --session-name and an mfa_serial"
+            )
+        );
+        assert_eq!(
+            user(&env(&[("USER", "j b")])).unwrap_err(),
+            format!(
+                "USER=\"j b\" is not an IAM user name (1 to 64 of letters, digits and _+=,.@-); write the IAM user to {d}/work.user"
+            )
+        );
+        write(&creds.file(&work, "user"), "file-user\n", 0o644);
+        assert_eq!(user(&env(&[("USER", "jb")])).unwrap(), "file-user");
+        write(&creds.file(&work, "user"), "a,b;c", 0o644);
+        assert!(
+            user(&env(&[("USER", "jb")]))
+                .unwrap_err()
+                .contains("work.user is not an IAM user name")
+        );
     }
 
     #[test]
     fn directory_writable_by_others_is_refused() {
         let (dir, creds, _) = setup();
-        assert!(creds.check_not_writable_by_others().is_ok());
+        assert!(creds.check().is_ok());
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
-        let err = creds
-            .check_not_writable_by_others()
-            .unwrap_err()
-            .to_string();
+        let err = creds.check().unwrap_err().to_string();
         assert!(err.contains("chmod go-w"), "{err}");
         let missing = CredsDir::new(dir.path().join("nope"));
-        let err = missing
-            .check_not_writable_by_others()
-            .unwrap_err()
-            .to_string();
+        let err = missing.check().unwrap_err().to_string();
         assert!(err.contains("does not exist"), "{err}");
     }
 }

@@ -1,14 +1,17 @@
 //! stsexec's parts; `main.rs` wires them together. One module owns each outside thing:
-//! `sts` alone touches aws-sdk-sts, `exec` alone execs, `cache` alone writes session files,
-//! `prompt` alone reads the terminal. The library exists so the tests, the completion and
-//! man page generation and the fuzz targets reach the same code the binary runs.
+//! `sts` alone touches aws-sdk-sts, `exec` alone execs, `private_file` alone opens
+//! stsexec's files, `prompt` alone reads the terminal. The library exists so the tests, the
+//! completion and man page generation and the fuzz targets reach the same code the binary
+//! runs. ARCHITECTURE.md describes the layout.
 
 pub mod accounts;
+pub mod app;
 pub mod cache;
 pub mod cli;
 pub mod env;
 pub mod error;
 pub mod exec;
+pub mod hardening;
 pub mod keys;
 pub mod output;
 pub mod private_file;
@@ -18,3 +21,4 @@ pub mod report;
 pub mod secret;
 pub mod session;
 pub mod sts;
+pub mod text;

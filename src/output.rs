@@ -4,7 +4,7 @@
 
 use crate::cache::Summary;
 use crate::env::{ChildEnv, Environment};
-use crate::session::{Session, mask_key_id};
+use crate::session::{Session, mask_key_id, rfc3339};
 use serde_json::json;
 use std::time::{Duration, SystemTime};
 
@@ -40,10 +40,6 @@ pub fn credential_process(session: &Session) -> String {
 
 fn pretty(value: &serde_json::Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
-}
-
-fn rfc3339(time: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(time).to_string()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,6 +243,7 @@ mod tests {
     fn session(token: bool) -> Session {
         Session {
             label: "work-MFA-STS".into(),
+            account_id: None,
             credentials: Credentials {
                 access_key_id: "ASIAEXAMPLEKEY123456".into(),
                 secret_access_key: Secret::new("se'cr\\et $x"),

@@ -130,63 +130,90 @@ impl FileError {
     }
 }
 
-impl fmt::Display for FileError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl FileError {
+    /// What is wrong with the file, as the end of a sentence that names it: "is a symbolic
+    /// link", "belongs to another user (uid 1001)".
+    pub fn reason(&self) -> String {
         match self {
-            FileError::Symlink { kind, path } => write!(
-                f,
-                "{} {} is a symbolic link, which stsexec does not follow; replace it with the file itself",
-                kind.describe(),
-                path.display()
-            ),
-            FileError::NotRegular { kind, path, found } => write!(
-                f,
-                "{} {} is {found}, not a regular file; replace it with a regular file",
-                kind.describe(),
-                path.display()
-            ),
-            FileError::ForeignOwner { kind, path, uid } => write!(
-                f,
-                "{} {} belongs to another user (uid {uid}); only your own files are trusted: remove it or take ownership (chown)",
-                kind.describe(),
-                path.display()
-            ),
-            FileError::TooOpen { kind, path, mode } => {
-                let (what, fix) = match kind.access() {
-                    Access::OwnerOnly => ("accessible by group or others", "chmod 600"),
-                    Access::NotWritableByGroupOrOthers => {
-                        ("writable by group or others", "chmod go-w")
-                    }
-                    Access::NotWritableByOthers => ("writable by others", "chmod o-w"),
-                };
-                write!(
-                    f,
-                    "{} {} is {what} (mode {mode:04o}); run: {fix} {}",
-                    kind.describe(),
-                    path.display(),
-                    path.display()
-                )
+            FileError::Symlink { .. } => "is a symbolic link, which stsexec does not follow".into(),
+            FileError::NotRegular { found, .. } => format!("is {found}, not a regular file"),
+            FileError::ForeignOwner { uid, .. } => {
+                format!("belongs to another user (uid {uid})")
             }
-            FileError::TooLarge { kind, path } => write!(
-                f,
-                "{} {} is larger than {} bytes, too large to be one; check what it holds",
-                kind.describe(),
-                path.display(),
+            FileError::TooOpen { kind, mode, .. } => {
+                let what = match kind.access() {
+                    Access::OwnerOnly => "accessible by group or others",
+                    Access::NotWritableByGroupOrOthers => "writable by group or others",
+                    Access::NotWritableByOthers => "writable by others",
+                };
+                format!("is {what} (mode {mode:04o})")
+            }
+            FileError::TooLarge { kind, .. } => format!(
+                "is larger than {} bytes, too large to be one",
                 kind.max_bytes()
             ),
-            FileError::Io {
-                kind,
-                path,
-                action,
-                source,
-            } => write!(
-                f,
-                "cannot {action} {} {}: {}",
-                kind.describe(),
-                path.display(),
-                plain_io_error(source)
-            ),
+            FileError::Io { action, source, .. } => {
+                format!(
+                    "cannot be {}: {}",
+                    past_participle(action),
+                    plain_io_error(source)
+                )
+            }
         }
+    }
+
+    fn kind(&self) -> Kind {
+        match self {
+            FileError::Symlink { kind, .. }
+            | FileError::NotRegular { kind, .. }
+            | FileError::ForeignOwner { kind, .. }
+            | FileError::TooOpen { kind, .. }
+            | FileError::TooLarge { kind, .. }
+            | FileError::Io { kind, .. } => *kind,
+        }
+    }
+
+    /// What the user does about it.
+    fn fix(&self) -> String {
+        let path = self.path().display();
+        match self {
+            FileError::Symlink { .. } => "replace it with the file itself".into(),
+            FileError::NotRegular { .. } => "replace it with a regular file".into(),
+            FileError::ForeignOwner { .. } => {
+                "only your own files are trusted: remove it or take ownership (chown)".into()
+            }
+            FileError::TooOpen { kind, .. } => match kind.access() {
+                Access::OwnerOnly => format!("run: chmod 600 {path}"),
+                Access::NotWritableByGroupOrOthers => format!("run: chmod go-w {path}"),
+                Access::NotWritableByOthers => format!("run: chmod o-w {path}"),
+            },
+            FileError::TooLarge { .. } => "check what it holds".into(),
+            FileError::Io { .. } => "check the file and its directory".into(),
+        }
+    }
+}
+
+fn past_participle(action: &str) -> &str {
+    match action {
+        "open" => "opened",
+        "read" => "read",
+        "write" => "written",
+        "remove" => "removed",
+        "lock" => "locked",
+        other => other,
+    }
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} {}; {}",
+            self.kind().describe(),
+            self.path().display(),
+            self.reason(),
+            self.fix()
+        )
     }
 }
 

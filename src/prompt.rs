@@ -1,71 +1,71 @@
-//! The MFA code: from `-t/--token`, else typed on the controlling terminal (`/dev/tty`), never
-//! from stdin, which belongs to the command. Without a terminal it fails at once.
+//! The MFA code typed on the controlling terminal (`/dev/tty`), never from stdin, which
+//! belongs to the command. Without a terminal it fails at once.
 #![forbid(unsafe_code)]
 
-use crate::error::{Error, Result};
+use crate::secret::MfaCode;
+use std::fmt;
 use std::fs::OpenOptions;
 
 const TRIES: usize = 3;
 
-/// An MFA code is six digits; surrounding spaces are forgiven, inner ones are not.
-pub fn check_code(raw: &str) -> std::result::Result<String, String> {
-    let code = raw.trim();
-    if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(code.to_string())
-    } else {
-        Err(format!(
-            "{:?} is not an MFA code: it has 6 digits",
-            if code.chars().count() > 20 {
-                "…"
-            } else {
-                code
-            }
-        ))
+#[derive(Debug)]
+pub enum PromptError {
+    NoTerminal { account: String },
+    Unreadable { account: String, cause: String },
+    GaveUp { account: String },
+}
+
+impl fmt::Display for PromptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PromptError::NoTerminal { account } => write!(
+                f,
+                "account {account} needs an MFA code but there is no terminal to ask on; pass it with -t/--token CODE"
+            ),
+            PromptError::Unreadable { account, cause } => write!(
+                f,
+                "cannot read the MFA code for account {account} from the terminal ({cause}); pass it with -t/--token CODE"
+            ),
+            PromptError::GaveUp { account } => write!(
+                f,
+                "no MFA code for account {account} after {TRIES} tries (an MFA code is 6 digits)"
+            ),
+        }
     }
 }
+
+impl std::error::Error for PromptError {}
 
 /// Asks on `/dev/tty` up to three times for a well-formed code.
-pub fn ask_code(user: &str, account: &str) -> Result<String> {
+pub fn ask_code(account: &str, serial: &str) -> Result<MfaCode, PromptError> {
     // Opening the terminal first turns "no terminal" into an immediate, explained failure
     // instead of an error from deep inside the prompt library (or a hang on a pipe).
-    if let Err(e) = OpenOptions::new().read(true).write(true).open("/dev/tty") {
-        return Err(Error::failed(format!(
-            "account {account} needs an MFA code but there is no terminal to ask on ({e}); pass it with -t/--token CODE"
-        )));
+    if OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .is_err()
+    {
+        return Err(PromptError::NoTerminal {
+            account: account.to_string(),
+        });
     }
-    let mut attempt = 1;
-    loop {
-        let typed = rpassword::prompt_password(format!("Enter token for user {user}: "))
-            .map_err(|e| {
-                Error::failed(format!(
-                    "cannot read the MFA code for account {account} from the terminal: {e}; pass it with -t/--token CODE"
-                ))
-            })?;
-        match check_code(&typed) {
+    for attempt in 1..=TRIES {
+        let typed = zeroize::Zeroizing::new(
+            rpassword::prompt_password(format!("MFA code for {account} ({serial}): ")).map_err(
+                |e| PromptError::Unreadable {
+                    account: account.to_string(),
+                    cause: e.to_string(),
+                },
+            )?,
+        );
+        match MfaCode::parse(&typed) {
             Ok(code) => return Ok(code),
-            Err(why) if attempt < TRIES => {
-                eprintln!("{why}; try again");
-                attempt += 1;
-            }
-            Err(why) => {
-                return Err(Error::failed(format!(
-                    "{why}; gave up after {TRIES} tries (account {account})"
-                )));
-            }
+            Err(why) if attempt < TRIES => eprintln!("stsexec: {why}; try again"),
+            Err(_) => {}
         }
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn codes_are_six_digits() {
-        assert_eq!(check_code("123456").unwrap(), "123456");
-        assert_eq!(check_code(" 123456\n").unwrap(), "123456");
-        for bad in ["12345", "1234567", "12a456", "123 456", "", "１２３４５６"] {
-            assert!(check_code(bad).is_err(), "{bad}");
-        }
-    }
+    Err(PromptError::GaveUp {
+        account: account.to_string(),
+    })
 }

@@ -37,18 +37,41 @@ impl fmt::Debug for Credentials {
             .field("access_key_id", &mask_key_id(&self.access_key_id))
             .field("secret_access_key", &self.secret_access_key)
             .field("session_token", &self.session_token)
-            .field(
-                "expiration",
-                &self.expiration.map(humantime::format_rfc3339_seconds),
-            )
+            .field("expiration", &self.expiration.map(rfc3339))
             .finish()
     }
+}
+
+/// The one RFC 3339 form stsexec writes: UTC, whole seconds (`2026-11-26T05:28:12Z`).
+pub fn rfc3339(time: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(time).to_string()
+}
+
+/// A time left as people read it: `11h 58m`, `42m`, `30s`.
+pub fn hours_minutes(left: Duration) -> String {
+    let minutes = left.as_secs() / 60;
+    match (minutes / 60, minutes % 60) {
+        (0, 0) => format!("{}s", left.as_secs()),
+        (0, m) => format!("{m}m"),
+        (h, m) => format!("{h}h {m:02}m"),
+    }
+}
+
+/// `time` without its fraction of a second, as STS and the cache record it.
+pub fn whole_seconds(time: SystemTime) -> SystemTime {
+    let since = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    SystemTime::UNIX_EPOCH + Duration::from_secs(since.as_secs())
 }
 
 /// Credentials together with the label the child sees in `STSEXEC_ACCOUNT`.
 #[derive(Debug, Clone)]
 pub struct Session {
     pub label: String,
+    /// The account the credentials belong to (`AWS_ACCOUNT_ID`): the role's, else the
+    /// accounts file's; `None` when unknown.
+    pub account_id: Option<String>,
     pub credentials: Credentials,
 }
 
@@ -88,6 +111,7 @@ mod tests {
             "{creds:?} {:?}",
             Session {
                 label: "x".into(),
+                account_id: None,
                 credentials: creds.clone()
             }
         );

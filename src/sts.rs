@@ -1,148 +1,46 @@
-//! The only user of aws-sdk-sts: GetSessionToken and AssumeRole with explicit static
-//! credentials and region, bounded timeouts and the SDK's standard retries, and STS errors
-//! turned into sentences. The tokio runtime and the SDK client exist only inside [`Sts`],
-//! which the caller drops before exec.
+//! The only user of aws-sdk-sts. The provider reaches STS through the [`StsApi`] trait
+//! (GetSessionToken, AssumeRole); [`LazySts`] is the real one, which starts its
+//! current-thread runtime and client on first use only, so the cached path never does.
+//! The client is built by hand — explicit static credentials, region, endpoint, bounded
+//! timeouts, standard retries — and never through aws-config's loader, which reads
+//! `~/.aws/config` and `~/.aws/credentials` (other tools' files, which could redirect a call
+//! signed with the long-lived key).
 #![forbid(unsafe_code)]
 
-use crate::error::{Error, Result};
-use crate::session::{Credentials, Secret, mask_key_id};
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
+use crate::env::Environment;
+use crate::secret::{MfaCode, Secret, is_access_key_id, mask_key_id};
+use crate::session::Credentials;
+use crate::text::{clean, redact_url};
+use aws_sdk_sts::config::retry::RetryConfig;
+use aws_sdk_sts::config::timeout::TimeoutConfig;
+use aws_sdk_sts::config::{BehaviorVersion, Region};
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use std::fmt;
 use std::time::{Duration, SystemTime};
 
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
-/// The whole call, retries included, gives up after this: a hung STS cannot hang the user.
-pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
+/// The whole call, retries included, gives up after this (`STSEXEC_STS_TIMEOUT` overrides).
+pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
 pub const MAX_ATTEMPTS: u32 = 3;
 
-/// What a call is about, for the sentences its errors become.
-#[derive(Debug, Clone)]
-pub struct CallContext {
-    pub account: String,
-    /// The STS endpoint as the user would recognise it (for "unreachable at URL").
-    pub endpoint: String,
-    /// The file or flag that fixes a refused key, e.g. "~/aws-creds/work.access_key".
-    pub key_hint: String,
-}
-
-/// A connection to STS: a current-thread runtime and an SDK configuration built once.
-pub struct Sts {
-    runtime: tokio::runtime::Runtime,
-    sdk_config: aws_config::SdkConfig,
-}
-
-impl Sts {
-    /// Builds the client configuration. aws-config's loader is used (rather than a hand-built
-    /// `aws_sdk_sts::Config`) because it resolves `AWS_ENDPOINT_URL_STS` and `AWS_ENDPOINT_URL`;
-    /// its credential chain is never consulted: every call brings static credentials.
-    pub fn connect(region: &str) -> Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Error::failed(format!("cannot start the STS client: {e}")))?;
-        let http_client = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-            .build_https();
-        let loader = aws_config::defaults(BehaviorVersion::latest())
-            .region(aws_config::Region::new(region.to_string()))
-            .no_credentials()
-            .http_client(http_client)
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                    .operation_timeout(OPERATION_TIMEOUT)
-                    .build(),
-            )
-            .retry_config(
-                RetryConfig::standard()
-                    .with_max_attempts(MAX_ATTEMPTS)
-                    .with_initial_backoff(Duration::from_millis(200)),
-            );
-        let sdk_config = runtime.block_on(loader.load());
-        Ok(Sts {
-            runtime,
-            sdk_config,
-        })
-    }
-
-    fn client(&self, creds: &Credentials) -> aws_sdk_sts::Client {
-        let static_creds = aws_sdk_sts::config::Credentials::new(
-            creds.access_key_id.clone(),
-            creds.secret_access_key.expose().to_string(),
-            creds.session_token.as_ref().map(|t| t.expose().to_string()),
-            creds.expiration,
-            "stsexec",
-        );
-        let config = aws_sdk_sts::config::Builder::from(&self.sdk_config)
-            .credentials_provider(static_creds)
-            .build();
-        aws_sdk_sts::Client::from_conf(config)
-    }
-
-    pub fn get_session_token(
-        &self,
+/// The STS calls the provider makes. A fake in the provider's tests counts calls and refuses.
+pub trait StsApi {
+    fn get_session_token(
+        &mut self,
         keys: &Credentials,
         mfa_serial: &str,
-        code: &str,
+        code: &MfaCode,
         duration: Duration,
-        ctx: &CallContext,
-    ) -> Result<Credentials> {
-        let call = self
-            .client(keys)
-            .get_session_token()
-            .serial_number(mfa_serial)
-            .token_code(code)
-            .duration_seconds(seconds(duration))
-            .send();
-        let output = self.runtime.block_on(call).map_err(|e| {
-            describe(
-                e,
-                &Failure {
-                    ctx,
-                    operation: "GetSessionToken",
-                    caller_key: &keys.access_key_id,
-                    role_arn: None,
-                    mfa_serial: Some(mfa_serial),
-                },
-            )
-        })?;
-        convert(output.credentials(), ctx, "GetSessionToken")
-    }
+    ) -> Result<Credentials, StsFailure>;
 
-    pub fn assume_role(
-        &self,
+    fn assume_role(
+        &mut self,
         source: &Credentials,
         request: &AssumeRoleRequest<'_>,
-        ctx: &CallContext,
-    ) -> Result<Credentials> {
-        let mut call = self
-            .client(source)
-            .assume_role()
-            .role_arn(request.role_arn)
-            .role_session_name(request.session_name)
-            .duration_seconds(seconds(request.duration));
-        if let Some(id) = request.external_id {
-            call = call.external_id(id);
-        }
-        let output = self.runtime.block_on(call.send()).map_err(|e| {
-            describe(
-                e,
-                &Failure {
-                    ctx,
-                    operation: "AssumeRole",
-                    caller_key: &source.access_key_id,
-                    role_arn: Some(request.role_arn),
-                    mfa_serial: None,
-                },
-            )
-        })?;
-        convert(output.credentials(), ctx, "AssumeRole")
-    }
+    ) -> Result<Credentials, StsFailure>;
+
+    /// The endpoint calls go to, as messages name it.
+    fn endpoint(&self) -> &Endpoint;
 }
 
 /// The parameters of an AssumeRole call.
@@ -150,8 +48,382 @@ impl Sts {
 pub struct AssumeRoleRequest<'a> {
     pub role_arn: &'a str,
     pub session_name: &'a str,
-    pub external_id: Option<&'a str>,
+    pub external_id: Option<&'a Secret>,
     pub duration: Duration,
+}
+
+/// Where STS is: an override from the environment, or the regional default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL`, when set.
+    pub url_override: Option<String>,
+    /// What messages show: the override without user-info, or the regional default.
+    pub shown: String,
+}
+
+impl Endpoint {
+    /// DESIGN §3: the SDK convention, read from the one environment snapshot.
+    pub fn from_env(current: &Environment, region: &str, partition: Option<&str>) -> Self {
+        let url_override = current
+            .get("AWS_ENDPOINT_URL_STS")
+            .or_else(|| current.get("AWS_ENDPOINT_URL"))
+            .map(str::to_string);
+        let shown = match &url_override {
+            Some(url) => redact_url(url),
+            None => {
+                let suffix = match partition {
+                    Some("aws-cn") => "amazonaws.com.cn",
+                    _ => "amazonaws.com",
+                };
+                format!("https://sts.{region}.{suffix}")
+            }
+        };
+        Endpoint {
+            url_override,
+            shown,
+        }
+    }
+
+    /// A plain-http endpoint on another host: the signed request and the session it returns
+    /// would cross the network in cleartext.
+    pub fn is_cleartext_remote(&self) -> bool {
+        let Some(url) = &self.url_override else {
+            return false;
+        };
+        let Some(rest) = url.strip_prefix("http://") else {
+            return false;
+        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.split_once(']').map(|(h, _)| h))
+            .unwrap_or_else(|| host.rsplit_once(':').map_or(host, |(h, _)| h));
+        !(host == "localhost" || host.starts_with("127.") || host == "::1")
+    }
+}
+
+/// How an STS call failed, with what the sentence needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StsFailure {
+    MfaRejected,
+    /// InvalidClientTokenId: the access key (or the session's) is unknown or inactive.
+    UnknownKey {
+        key_id: String,
+    },
+    SignatureMismatch {
+        key_id: String,
+    },
+    /// ExpiredToken: the session used to sign has expired or was revoked.
+    ExpiredSession,
+    RoleDenied {
+        key_id: String,
+        message: String,
+    },
+    Throttled,
+    ServerError {
+        status: u16,
+    },
+    Refused {
+        code: String,
+        message: String,
+        status: u16,
+    },
+    Timeout {
+        seconds: u64,
+    },
+    Unreachable {
+        cause: String,
+    },
+    UntrustedCertificate {
+        cause: String,
+    },
+    Unreadable,
+    /// An answer without complete, unexpired credentials.
+    Incomplete(&'static str),
+    Other {
+        cause: String,
+    },
+}
+
+impl StsFailure {
+    /// STS refused the credentials that signed the call (not the request itself).
+    pub fn refused_signer(&self) -> bool {
+        matches!(
+            self,
+            StsFailure::UnknownKey { .. } | StsFailure::ExpiredSession
+        )
+    }
+}
+
+/// A failed call in context: which call, for which account and role, signed by what.
+#[derive(Debug)]
+pub struct StsError {
+    pub operation: &'static str,
+    pub account: String,
+    pub role_arn: Option<String>,
+    pub mfa_serial: Option<String>,
+    pub endpoint: String,
+    /// What to check when STS refuses the signing key: the key files, or the cache file.
+    pub signer_hint: String,
+    pub failure: StsFailure,
+}
+
+impl fmt::Display for StsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let account = &self.account;
+        let endpoint = &self.endpoint;
+        let op = self.operation;
+        let target = match &self.role_arn {
+            Some(role) => format!("role {role} from account {account}"),
+            None => format!("account {account}"),
+        };
+        let check = "check the network, or AWS_ENDPOINT_URL_STS if you set it";
+        match &self.failure {
+            StsFailure::MfaRejected => write!(
+                f,
+                "STS rejected the MFA code for {target} (device {}): wait for the next code and try again",
+                self.mfa_serial.as_deref().unwrap_or("unknown")
+            ),
+            StsFailure::UnknownKey { key_id } => write!(
+                f,
+                "STS does not know access key {} ({target}), or it is inactive: check {}",
+                mask_key_id(key_id),
+                self.signer_hint
+            ),
+            StsFailure::SignatureMismatch { key_id } => write!(
+                f,
+                "STS refused the secret key of access key {} ({target}): check {}",
+                mask_key_id(key_id),
+                self.signer_hint
+            ),
+            StsFailure::ExpiredSession => write!(
+                f,
+                "the session used for {target} has expired: run again with --refresh (and --mfa for the MFA session)"
+            ),
+            StsFailure::RoleDenied { key_id, message } => write!(
+                f,
+                "access key {} of account {account} may not assume {}: {}",
+                mask_key_id(key_id),
+                self.role_arn.as_deref().unwrap_or_default(),
+                clean(message, 300)
+            ),
+            StsFailure::Throttled => write!(
+                f,
+                "STS kept throttling {op} for {target} after {MAX_ATTEMPTS} attempts; wait a moment and try again"
+            ),
+            StsFailure::ServerError { status } => write!(
+                f,
+                "STS at {endpoint} failed {op} for {target} (HTTP {status}) after {MAX_ATTEMPTS} attempts; try again later"
+            ),
+            StsFailure::Refused {
+                code,
+                message,
+                status,
+            } => {
+                if code.is_empty() {
+                    write!(f, "STS refused {op} for {target} (HTTP {status})")
+                } else {
+                    write!(
+                        f,
+                        "STS refused {op} for {target}: {}: {}",
+                        clean(code, 64),
+                        clean(message, 300)
+                    )
+                }
+            }
+            StsFailure::Timeout { seconds } => write!(
+                f,
+                "STS at {endpoint} did not answer within {seconds} s ({target}); {check}"
+            ),
+            StsFailure::Unreachable { cause } => write!(
+                f,
+                "STS unreachable at {endpoint} ({target}): {}; {check}",
+                clean(cause, 200)
+            ),
+            StsFailure::UntrustedCertificate { cause } => write!(
+                f,
+                "STS at {endpoint} presented a TLS certificate stsexec does not trust ({target}): {}; if a proxy or a private CA is in the way, point SSL_CERT_FILE at its CA certificates",
+                clean(cause, 200)
+            ),
+            StsFailure::Unreadable => write!(
+                f,
+                "STS at {endpoint} sent a response to {op} that stsexec cannot read ({target}); is AWS_ENDPOINT_URL_STS an STS endpoint?"
+            ),
+            StsFailure::Incomplete(what) => write!(
+                f,
+                "STS at {endpoint} answered {op} for account {account} {what}; is AWS_ENDPOINT_URL_STS an STS endpoint?"
+            ),
+            StsFailure::Other { cause } => {
+                write!(
+                    f,
+                    "cannot call STS {op} for {target}: {}",
+                    clean(cause, 200)
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for StsError {}
+
+/// The real STS: built on first use, dropped with the provider before exec.
+pub struct LazySts {
+    region: String,
+    endpoint: Endpoint,
+    operation_timeout: Duration,
+    connected: Option<Connected>,
+}
+
+struct Connected {
+    runtime: tokio::runtime::Runtime,
+    config: aws_sdk_sts::Config,
+}
+
+impl Drop for Connected {
+    fn drop(&mut self) {
+        // Blocking DNS lookups run on the runtime's blocking threads; a slow resolver must
+        // not hold the process (and the account's lock) after the call gave up.
+        let runtime = std::mem::replace(
+            &mut self.runtime,
+            match tokio::runtime::Builder::new_current_thread().build() {
+                Ok(rt) => rt,
+                Err(_) => return,
+            },
+        );
+        runtime.shutdown_background();
+    }
+}
+
+impl LazySts {
+    pub fn new(region: &str, endpoint: Endpoint, operation_timeout: Duration) -> Self {
+        LazySts {
+            region: region.to_string(),
+            endpoint,
+            operation_timeout,
+            connected: None,
+        }
+    }
+
+    fn connect(&mut self) -> Result<&Connected, StsFailure> {
+        if self.connected.is_none() {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| StsFailure::Other {
+                    cause: format!("cannot start the STS client: {e}"),
+                })?;
+            let http_client = aws_smithy_http_client::Builder::new()
+                .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+                .build_https();
+            let op = self.operation_timeout;
+            let mut builder = aws_sdk_sts::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new(self.region.clone()))
+                .http_client(http_client)
+                .timeout_config(
+                    TimeoutConfig::builder()
+                        .connect_timeout(op.div_f64(5.0).min(Duration::from_secs(3)))
+                        .operation_attempt_timeout(op.div_f64(3.0).min(Duration::from_secs(5)))
+                        .operation_timeout(op)
+                        .build(),
+                )
+                .retry_config(
+                    RetryConfig::standard()
+                        .with_max_attempts(MAX_ATTEMPTS)
+                        .with_initial_backoff(Duration::from_millis(200)),
+                );
+            if let Some(url) = &self.endpoint.url_override {
+                builder = builder.endpoint_url(url);
+            }
+            self.connected = Some(Connected {
+                runtime,
+                config: builder.build(),
+            });
+        }
+        self.connected.as_ref().ok_or(StsFailure::Other {
+            cause: "the STS client could not be kept".into(),
+        })
+    }
+
+    fn client(config: &aws_sdk_sts::Config, creds: &Credentials) -> aws_sdk_sts::Client {
+        let static_creds = aws_sdk_sts::config::Credentials::new(
+            creds.access_key_id.clone(),
+            creds.secret_access_key.expose().to_string(),
+            creds.session_token.as_ref().map(|t| t.expose().to_string()),
+            creds.expiration,
+            "stsexec",
+        );
+        let config = config
+            .to_builder()
+            .credentials_provider(static_creds)
+            .build();
+        aws_sdk_sts::Client::from_conf(config)
+    }
+}
+
+impl StsApi for LazySts {
+    fn get_session_token(
+        &mut self,
+        keys: &Credentials,
+        mfa_serial: &str,
+        code: &MfaCode,
+        duration: Duration,
+    ) -> Result<Credentials, StsFailure> {
+        let timeout = self.operation_timeout;
+        let connected = self.connect()?;
+        let call = Self::client(&connected.config, keys)
+            .get_session_token()
+            .serial_number(mfa_serial)
+            .token_code(code.expose())
+            .duration_seconds(seconds(duration))
+            .send();
+        let output = connected
+            .runtime
+            .block_on(call)
+            .map_err(|e| classify(&e, &keys.access_key_id, false, timeout))?;
+        convert(output.credentials())
+    }
+
+    fn assume_role(
+        &mut self,
+        source: &Credentials,
+        request: &AssumeRoleRequest<'_>,
+    ) -> Result<Credentials, StsFailure> {
+        let timeout = self.operation_timeout;
+        let connected = self.connect()?;
+        let mut call = Self::client(&connected.config, source)
+            .assume_role()
+            .role_arn(request.role_arn)
+            .role_session_name(request.session_name)
+            .duration_seconds(seconds(request.duration));
+        if let Some(id) = request.external_id {
+            call = call.external_id(id.expose());
+        }
+        let output = connected
+            .runtime
+            .block_on(call.send())
+            .map_err(|e| classify(&e, &source.access_key_id, true, timeout))?;
+        convert(output.credentials())
+    }
+
+    fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+}
+
+/// `STSEXEC_STS_TIMEOUT`: the bound of one STS call, retries included.
+pub fn operation_timeout(value: Option<&str>) -> Result<Duration, String> {
+    match value {
+        None => Ok(DEFAULT_OPERATION_TIMEOUT),
+        Some(text) => match humantime::parse_duration(text) {
+            Ok(d) if d >= Duration::from_millis(100) && d <= Duration::from_secs(600) => Ok(d),
+            _ => Err(format!(
+                "STSEXEC_STS_TIMEOUT={:?} is not a duration from 100ms to 10m; write it like 15s",
+                clean(text, 64)
+            )),
+        },
+    }
 }
 
 fn seconds(duration: Duration) -> i32 {
@@ -161,31 +433,22 @@ fn seconds(duration: Duration) -> i32 {
 /// The SDK's parser is lenient: a response cut off inside `<Credentials>` still yields
 /// credentials, with empty fields and an expiration at the epoch. Only complete, unexpired
 /// credentials leave this module.
-fn convert(
-    creds: Option<&aws_sdk_sts::types::Credentials>,
-    ctx: &CallContext,
-    operation: &str,
-) -> Result<Credentials> {
-    let unusable = |what: &str| {
-        Error::failed(format!(
-            "STS at {} answered {operation} for account {} {what}; is AWS_ENDPOINT_URL_STS an STS endpoint?",
-            ctx.endpoint, ctx.account
-        ))
-    };
+fn convert(creds: Option<&aws_sdk_sts::types::Credentials>) -> Result<Credentials, StsFailure> {
     let Some(creds) = creds else {
-        return Err(unusable("without credentials"));
+        return Err(StsFailure::Incomplete("without credentials"));
     };
     let expiration = SystemTime::try_from(*creds.expiration())
         .ok()
         .filter(|exp| *exp > SystemTime::now())
-        .ok_or_else(|| unusable("with credentials that have already expired"))?;
+        .ok_or(StsFailure::Incomplete(
+            "with credentials that have already expired",
+        ))?;
     let key_id = creds.access_key_id();
-    let complete = !key_id.is_empty()
-        && key_id.bytes().all(|b| b.is_ascii_alphanumeric())
-        && !creds.secret_access_key().is_empty()
-        && !creds.session_token().is_empty();
-    if !complete {
-        return Err(unusable("with incomplete credentials"));
+    if !is_access_key_id(key_id)
+        || creds.secret_access_key().is_empty()
+        || creds.session_token().is_empty()
+    {
+        return Err(StsFailure::Incomplete("with incomplete credentials"));
     }
     Ok(Credentials {
         access_key_id: key_id.to_string(),
@@ -195,113 +458,103 @@ fn convert(
     })
 }
 
-struct Failure<'a> {
-    ctx: &'a CallContext,
-    operation: &'a str,
-    caller_key: &'a str,
-    role_arn: Option<&'a str>,
-    mfa_serial: Option<&'a str>,
-}
-
-/// STS errors as sentences: what happened, to which account (and role), and what to do.
-fn describe<E>(err: SdkError<E>, f: &Failure<'_>) -> Error
+fn classify<E>(
+    err: &SdkError<E>,
+    caller_key: &str,
+    assume_role: bool,
+    timeout: Duration,
+) -> StsFailure
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let ctx = f.ctx;
-    let account = &ctx.account;
-    let endpoint = &ctx.endpoint;
-    let target = match f.role_arn {
-        Some(role) => format!("role {role} from account {account}"),
-        None => format!("account {account}"),
-    };
-    let sentence = match &err {
+    match err {
         SdkError::ServiceError(service) => {
             let inner = service.err();
-            let code = inner.code().unwrap_or("");
-            let message = inner.message().unwrap_or("").trim();
-            let status = service.raw().status().as_u16();
-            describe_service_error(code, message, status, f, &target)
+            let raw = service.raw();
+            let status = raw.status().as_u16();
+            let (code, message) = match inner.code() {
+                Some(code) => (
+                    code.to_string(),
+                    inner.message().unwrap_or("").trim().to_string(),
+                ),
+                // Moto and LocalStack wrap errors in <Errors>, which the SDK does not read.
+                None => raw
+                    .body()
+                    .bytes()
+                    .and_then(|body| std::str::from_utf8(body).ok())
+                    .map(error_from_body)
+                    .unwrap_or_default(),
+            };
+            from_service_error(&code, &message, status, caller_key, assume_role)
         }
-        SdkError::TimeoutError(_) => format!(
-            "STS at {endpoint} did not answer within {} s ({target}); check the network, or AWS_ENDPOINT_URL_STS if you set it",
-            OPERATION_TIMEOUT.as_secs()
-        ),
-        SdkError::DispatchFailure(dispatch) if dispatch.is_timeout() => format!(
-            "STS at {endpoint} did not answer in time ({target}); check the network, or AWS_ENDPOINT_URL_STS if you set it"
-        ),
-        SdkError::DispatchFailure(_) if root_cause(&err).contains("certificate") => format!(
-            "STS at {endpoint} presented a TLS certificate stsexec does not trust ({target}): {}; if a proxy or a private CA is in the way, point SSL_CERT_FILE at its CA certificates",
-            root_cause(&err)
-        ),
-        SdkError::DispatchFailure(_) => format!(
-            "STS unreachable at {endpoint} ({target}): {}; check the network, or AWS_ENDPOINT_URL_STS if you set it",
-            root_cause(&err)
-        ),
+        SdkError::TimeoutError(_) => StsFailure::Timeout {
+            seconds: timeout.as_secs().max(1),
+        },
+        SdkError::DispatchFailure(dispatch) if dispatch.is_timeout() => StsFailure::Timeout {
+            seconds: timeout.as_secs().max(1),
+        },
+        SdkError::DispatchFailure(_) if root_cause(err).contains("certificate") => {
+            StsFailure::UntrustedCertificate {
+                cause: root_cause(err),
+            }
+        }
+        SdkError::DispatchFailure(_) => StsFailure::Unreachable {
+            cause: root_cause(err),
+        },
         // The parser's own message may quote the body, which can hold credentials.
-        SdkError::ResponseError(_) => format!(
-            "STS at {endpoint} sent a response to {} that stsexec cannot read ({target}); is AWS_ENDPOINT_URL_STS an STS endpoint?",
-            f.operation
-        ),
-        _ => format!(
-            "cannot call STS {} for {target}: {}",
-            f.operation,
-            root_cause(&err)
-        ),
-    };
-    Error::failed(sentence)
+        SdkError::ResponseError(_) => StsFailure::Unreadable,
+        _ => StsFailure::Other {
+            cause: root_cause(err),
+        },
+    }
 }
 
-fn describe_service_error(
+/// `<Code>` and `<Message>` from an XML error body of any wrapping.
+fn error_from_body(body: &str) -> (String, String) {
+    let element = |name: &str| {
+        let open = format!("<{name}>");
+        let close = format!("</{name}>");
+        let start = body.find(&open)? + open.len();
+        let len = body[start..].find(&close)?;
+        Some(body[start..start + len].trim().to_string())
+    };
+    let code = element("Code").filter(|c| c.len() <= 128 && !c.contains('<'));
+    (
+        code.unwrap_or_default(),
+        element("Message")
+            .map(|m| clean(&m, 300))
+            .unwrap_or_default(),
+    )
+}
+
+fn from_service_error(
     code: &str,
     message: &str,
     status: u16,
-    f: &Failure<'_>,
-    target: &str,
-) -> String {
-    let ctx = f.ctx;
-    let key = mask_key_id(f.caller_key);
+    caller_key: &str,
+    assume_role: bool,
+) -> StsFailure {
     let lower = message.to_ascii_lowercase();
+    let key_id = caller_key.to_string();
     match code {
         "AccessDenied" if lower.contains("multifactorauthentication") || lower.contains("mfa") => {
-            format!(
-                "STS rejected the MFA code for {target} (device {}): wait for the next code and try again",
-                f.mfa_serial.unwrap_or("?")
-            )
+            StsFailure::MfaRejected
         }
-        "InvalidClientTokenId" => format!(
-            "STS does not know access key {key} ({target}), or it is inactive: check {}",
-            ctx.key_hint
-        ),
-        "SignatureDoesNotMatch" => format!(
-            "STS refused the secret key of access key {key} ({target}): check {}",
-            ctx.key_hint
-        ),
-        "ExpiredToken" => format!(
-            "the session used for {target} has expired: run again with --refresh (and --mfa for the MFA session)"
-        ),
-        "AccessDenied" if f.role_arn.is_some() => format!(
-            "access key {key} of account {} may not assume {}: {message}",
-            ctx.account,
-            f.role_arn.unwrap_or_default()
-        ),
-        "Throttling" | "ThrottlingException" | "RequestLimitExceeded" => format!(
-            "STS kept throttling {} for {target} after {MAX_ATTEMPTS} attempts; wait a moment and try again",
-            f.operation
-        ),
-        _ if status >= 500 => format!(
-            "STS at {} failed {} for {target} (HTTP {}) after {MAX_ATTEMPTS} attempts; try again later",
-            ctx.endpoint, f.operation, status
-        ),
-        "" if (200..300).contains(&status) => format!(
-            "STS at {} sent a response to {} that stsexec cannot read ({target}); is AWS_ENDPOINT_URL_STS an STS endpoint?",
-            ctx.endpoint, f.operation
-        ),
-        "" => format!("STS refused {} for {target} (HTTP {status})", f.operation),
-        _ => format!(
-            "STS refused {} for {target}: {code}: {message}",
-            f.operation
-        ),
+        "InvalidClientTokenId" => StsFailure::UnknownKey { key_id },
+        "SignatureDoesNotMatch" => StsFailure::SignatureMismatch { key_id },
+        "ExpiredToken" => StsFailure::ExpiredSession,
+        "AccessDenied" if assume_role => StsFailure::RoleDenied {
+            key_id,
+            message: message.to_string(),
+        },
+        "Throttling" | "ThrottlingException" | "RequestLimitExceeded" => StsFailure::Throttled,
+        _ if status >= 500 => StsFailure::ServerError { status },
+        "" if (200..300).contains(&status) => StsFailure::Unreadable,
+        _ => StsFailure::Refused {
+            code: code.to_string(),
+            message: message.to_string(),
+            status,
+        },
     }
 }
 
@@ -312,4 +565,83 @@ fn root_cause(err: &dyn std::error::Error) -> String {
         current = next;
     }
     current.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_are_read_from_either_shape() {
+        let moto = "<ErrorResponse><Errors><Error><Code>AccessDenied</Code><Message>not allowed</Message></Error></Errors></ErrorResponse>";
+        assert_eq!(
+            error_from_body(moto),
+            ("AccessDenied".to_string(), "not allowed".to_string())
+        );
+        let aws = "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidClientTokenId</Code><Message>x</Message></Error></ErrorResponse>";
+        assert_eq!(error_from_body(aws).0, "InvalidClientTokenId");
+        assert_eq!(error_from_body("not xml"), (String::new(), String::new()));
+    }
+
+    #[test]
+    fn sentences_name_the_account_role_and_fix() {
+        let error = |failure| {
+            StsError {
+                operation: "AssumeRole",
+                account: "work".into(),
+                role_arn: Some("arn:aws:iam::012123456789:role/admin".into()),
+                mfa_serial: None,
+                endpoint: "http://127.0.0.1:5000".into(),
+                signer_hint: "the cached MFA session /h/.stsexec~work~session.json".into(),
+                failure,
+            }
+            .to_string()
+        };
+        assert_eq!(
+            error(StsFailure::UnknownKey {
+                key_id: "ASIAEXAMPLEEXAMPLE12".into()
+            }),
+            "STS does not know access key ASIA…LE12 (role arn:aws:iam::012123456789:role/admin from account work), or it is inactive: check the cached MFA session /h/.stsexec~work~session.json"
+        );
+        let long = error(StsFailure::Refused {
+            code: "Weird\u{1b}[2J".into(),
+            message: "m".repeat(1000),
+            status: 400,
+        });
+        assert!(long.starts_with("STS refused AssumeRole for role arn:aws:iam::012123456789:role/admin from account work: Weird[2J: mmm"), "{long}");
+        assert!(
+            long.ends_with("m… (1000 characters)") && long.len() < 450,
+            "{long}"
+        );
+    }
+
+    #[test]
+    fn cleartext_to_another_host_is_noticed() {
+        let endpoint = |url: &str| {
+            Endpoint::from_env(
+                &Environment::from_pairs([("AWS_ENDPOINT_URL_STS", url)]),
+                "us-east-1",
+                None,
+            )
+        };
+        assert!(endpoint("http://sts.example.com").is_cleartext_remote());
+        assert!(endpoint("http://u:p@10.0.0.1:80/").is_cleartext_remote());
+        assert!(!endpoint("http://127.0.0.1:5000").is_cleartext_remote());
+        assert!(!endpoint("http://localhost:5000").is_cleartext_remote());
+        assert!(!endpoint("https://sts.example.com").is_cleartext_remote());
+        assert_eq!(endpoint("http://u:p@h:1/").shown, "http://h:1/");
+        let default = Endpoint::from_env(&Environment::default(), "cn-north-1", Some("aws-cn"));
+        assert_eq!(default.shown, "https://sts.cn-north-1.amazonaws.com.cn");
+    }
+
+    #[test]
+    fn the_timeout_setting_is_checked() {
+        assert_eq!(operation_timeout(None).unwrap(), DEFAULT_OPERATION_TIMEOUT);
+        assert_eq!(
+            operation_timeout(Some("2s")).unwrap(),
+            Duration::from_secs(2)
+        );
+        assert!(operation_timeout(Some("0s")).is_err());
+        assert!(operation_timeout(Some("soon")).is_err());
+    }
 }

@@ -25,6 +25,6 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(again[&name].prefix(), account.prefix());
         let serial = account.mfa_serial_for("jb");
         assert!(serial.starts_with("arn:") || account.mfa_serial.is_some());
-        let _ = accounts::resolve_role("admin", Some(&account), name.as_str());
+        let _ = accounts::resolve_role("admin", Some(&account), &name);
     }
 });

@@ -1,11 +1,13 @@
 //! Cache files are untrusted: any bytes are a session for the slot or a reason, never a
-//! panic, and a session accepted carries usable credentials.
+//! panic, and a session accepted carries usable credentials. File names too: any name that
+//! parses as one of stsexec's is exactly the name made for what it parsed to (slot → name →
+//! slot, read backwards), so no two slots share a file.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use stsexec::accounts::AccountName;
-use stsexec::cache::{self, Slot};
-use stsexec::session::Secret;
+use stsexec::cache::{Slot, names, record};
+use stsexec::secret::Secret;
 
 fuzz_target!(|data: &[u8]| {
     let slot = Slot {
@@ -13,8 +15,9 @@ fuzz_target!(|data: &[u8]| {
         mfa_serial: Some("arn:aws:iam::123456789012:mfa/jb".into()),
         role_arn: None,
         source_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
+        endpoint: None,
     };
-    if let Ok(session) = cache::parse(data, &slot) {
+    if let Ok(session) = record::parse(data, &slot) {
         let creds = &session.credentials;
         assert!(!creds.access_key_id.is_empty());
         assert!(
@@ -31,6 +34,14 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(format!("{session:?}"), format!("{other:?}"));
     }
     if let Ok(text) = std::str::from_utf8(data) {
-        let _ = cache::classify(text);
+        if let Some(parsed) = names::parse(text) {
+            let made = names::name(&parsed.account, &parsed.entry);
+            if parsed.temp {
+                assert!(text.starts_with(&made), "{text} is a temp file of {made}");
+            } else {
+                assert_eq!(made, text);
+            }
+        }
+        let _ = names::legacy_account(text);
     }
 });

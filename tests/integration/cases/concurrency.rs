@@ -29,7 +29,7 @@ impl Watcher {
                         serde_json::from_slice(&bytes).unwrap_or_else(|e| {
                             panic!("torn cache file ({e}): {}", String::from_utf8_lossy(&bytes))
                         });
-                    assert_eq!(json["version"], 1);
+                    assert_eq!(json["version"], 2);
                     whole_reads += 1;
                 }
             }
@@ -75,7 +75,7 @@ fn distinct(
 fn parallel_cold_mfa_runs_make_one_get_session_token() {
     let moto = Moto::start();
     let sandbox = Sandbox::new().with_sts(&moto.url);
-    let watcher = Watcher::start(sandbox.cache_file(".cache.work.session.json"));
+    let watcher = Watcher::start(sandbox.cache_file(".stsexec~work~session.json"));
     let runs = run_all(&sandbox, &["work", "-t", CODE, "--mfa"]);
     for (run, _) in &runs {
         run.assert_ok().assert_no_secret();
@@ -89,7 +89,7 @@ fn parallel_cold_mfa_runs_make_one_get_session_token() {
 fn parallel_cold_role_runs_make_one_assume_role() {
     let moto = Moto::start();
     let sandbox = Sandbox::new().with_sts(&moto.url);
-    let watcher = Watcher::start(sandbox.cache_file(".cache.work.role.123456789012.admin.json"));
+    let watcher = Watcher::start(sandbox.cache_file(".stsexec~work~role~123456789012~admin.json"));
     let runs = run_all(&sandbox, &["work", "-t", CODE, "--role", "admin"]);
     for (run, _) in &runs {
         run.assert_ok().assert_no_secret();
@@ -121,8 +121,8 @@ fn waiting_runs_say_so() {
     let waited = runs
         .iter()
         .filter(|r| {
-            r.stderr
-                .contains("Waiting for another stsexec to refresh the session of account work")
+            r.stderr.contains("Waiting for another stsexec (pid ")
+                && r.stderr.contains(") to refresh account work…")
         })
         .count();
     for run in &runs {
@@ -147,7 +147,10 @@ fn parallel_prompts_show_one_prompt() {
     let runs: Vec<Run> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     let prompts = runs
         .iter()
-        .filter(|r| r.stdout.contains("Enter token for user jb:"))
+        .filter(|r| {
+            r.stdout
+                .contains("MFA code for work (arn:aws:iam::123456789012:mfa/jb): ")
+        })
         .count();
     for run in &runs {
         assert_eq!(run.code, Some(0), "{run:#?}");

@@ -10,7 +10,7 @@ fn temp_files(sandbox: &Sandbox) -> Vec<String> {
     std::fs::read_dir(&sandbox.creds)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains(".tmp-"))
+        .filter(|n| n.contains("~tmp~"))
         .collect()
 }
 
@@ -19,7 +19,7 @@ fn sigkill_at_any_moment_leaves_a_whole_cache_file() {
     let moto = Moto::start();
     let sandbox = Sandbox::new().with_sts(&moto.url);
     sandbox.run(&["work", "-t", CODE, "--", "true"]).assert_ok();
-    let cache = sandbox.cache_file(".cache.work.session.json");
+    let cache = sandbox.cache_file(".stsexec~work~session.json");
     for round in 0..30u64 {
         let mut child = sandbox
             .command(&["work", "-t", CODE, "--refresh", "--", "true"])
@@ -30,7 +30,7 @@ fn sigkill_at_any_moment_leaves_a_whole_cache_file() {
         unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
         let _ = child.wait();
         let json = read_json(&cache); // panics on a torn file
-        assert_eq!(json["version"], 1, "round {round}");
+        assert_eq!(json["version"], 2, "round {round}");
         assert_eq!(mode_of(&cache), 0o600);
     }
     // The lock died with its holders: the next run neither hangs nor fails, and it removes
@@ -48,7 +48,7 @@ fn sigkill_during_the_sts_call_keeps_the_old_session() {
     let sts = FaultServer::start(&[Reply::Ok, Reply::Slow(10_000)]);
     let sandbox = Sandbox::new().with_sts(&sts.url);
     sandbox.run(&["work", "-t", CODE, "--", "true"]).assert_ok();
-    let cache = sandbox.cache_file(".cache.work.session.json");
+    let cache = sandbox.cache_file(".stsexec~work~session.json");
     let before = std::fs::read(&cache).unwrap();
 
     let mut child = sandbox
@@ -79,8 +79,8 @@ fn stale_temp_files_are_ignored_and_removed() {
     let moto = Moto::start();
     let sandbox = Sandbox::new().with_sts(&moto.url);
     for name in [
-        ".cache.work.session.json.tmp-4242-1",
-        ".cache.work.role.123456789012.admin.json.tmp-4242-2",
+        ".stsexec~work~session.json~tmp~4242~1",
+        ".stsexec~work~role~123456789012~admin.json~tmp~4242~2",
     ] {
         write_file(
             &sandbox.cache_file(name),
@@ -88,16 +88,16 @@ fn stale_temp_files_are_ignored_and_removed() {
             0o600,
         );
     }
-    let other = sandbox.cache_file(".cache.home.session.json.tmp-1-1");
+    let other = sandbox.cache_file(".stsexec~home~session.json~tmp~1~1");
     write_file(&other, "{", 0o600);
     sandbox.run(&["work", "-t", CODE, "--", "true"]).assert_ok();
     assert_eq!(
         temp_files(&sandbox),
-        [".cache.home.session.json.tmp-1-1"],
+        [".stsexec~home~session.json~tmp~1~1"],
         "only work's were removed"
     );
     assert_eq!(
-        read_json(&sandbox.cache_file(".cache.work.session.json"))["version"],
-        1
+        read_json(&sandbox.cache_file(".stsexec~work~session.json"))["version"],
+        2
     );
 }

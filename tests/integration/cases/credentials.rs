@@ -99,10 +99,10 @@ fn mfa_session_is_fetched_once_then_reused() {
         "{left:?}"
     );
 
-    let cache = sandbox.cache_file(".cache.work.session.json");
+    let cache = sandbox.cache_file(".stsexec~work~session.json");
     assert_eq!(mode_of(&cache), 0o600);
     let json = read_json(&cache);
-    assert_eq!(json["version"], 1);
+    assert_eq!(json["version"], 2);
     assert_eq!(json["mfa_serial"], "arn:aws:iam::123456789012:mfa/jb");
     assert_eq!(json["produced_by"], "GetSessionToken");
 
@@ -170,7 +170,7 @@ fn role_from_long_lived_keys_is_seen_by_the_aws_cli() {
         1,
         "the role cache was not reused"
     );
-    let cache = sandbox.cache_file(".cache.work.role.123456789012.admin.json");
+    let cache = sandbox.cache_file(".stsexec~work~role~123456789012~admin.json");
     assert_eq!(mode_of(&cache), 0o600);
     assert_eq!(read_json(&cache)["with_mfa"], false);
 }
@@ -208,13 +208,16 @@ fn mfa_then_role_chains_and_caches_both() {
     ]);
     run.assert_ok();
     assert!(
-        run.stdout.contains("assumed-role/admin/deploy"),
+        run.stdout.contains("assumed-role/admin/jb-stsexec"),
         "{}",
         run.stdout
     );
-    assert_eq!((moto.session_tokens(), moto.assumed_roles().len()), (1, 1));
+    // The cached role session was made for session name "deploy" and external id
+    // tenant-42; this run asks for neither, so it is not reused (CloudTrail must name the
+    // right session), but the cached MFA session is.
+    assert_eq!((moto.session_tokens(), moto.assumed_roles().len()), (1, 2));
     assert_eq!(
-        read_json(&sandbox.cache_file(".cache.work.role.123456789012.admin.json"))["with_mfa"],
+        read_json(&sandbox.cache_file(".stsexec~work~role~123456789012~admin.json"))["with_mfa"],
         true
     );
 
@@ -226,7 +229,7 @@ fn mfa_then_role_chains_and_caches_both() {
     other
         .run(&["work", "-t", CODE, "--role", "ops", "--", "true"])
         .assert_ok();
-    assert_eq!(moto.assumed_roles().len(), 3);
+    assert_eq!(moto.assumed_roles().len(), 4);
 }
 
 #[test]
@@ -238,7 +241,7 @@ fn role_from_a_cached_mfa_session_is_capped_at_one_hour_with_a_notice() {
     run.assert_ok().assert_stderr("Role chaining");
     assert!(expiration_of(&env) <= Duration::from_secs(3600));
     assert_eq!(
-        read_json(&sandbox.cache_file(".cache.work.role.123456789012.admin.json"))["with_mfa"],
+        read_json(&sandbox.cache_file(".stsexec~work~role~123456789012~admin.json"))["with_mfa"],
         true
     );
     // Asked explicitly (--mfa --role), a longer duration is refused before any call.
@@ -254,7 +257,7 @@ fn expired_sessions_are_fetched_again() {
     let moto = Moto::start();
     let mut sandbox = Sandbox::new().with_sts(&moto.url);
     sandbox.run(&["work", "-t", CODE, "--", "true"]).assert_ok();
-    let cache = sandbox.cache_file(".cache.work.session.json");
+    let cache = sandbox.cache_file(".stsexec~work~session.json");
 
     // Past its expiration: the plain run falls back to the keys, --mfa fetches a new one.
     let mut json = read_json(&cache);
@@ -276,7 +279,7 @@ fn expired_sessions_are_fetched_again() {
 fn garbage_cache_is_a_miss_that_gets_replaced() {
     let moto = Moto::start();
     let sandbox = Sandbox::new().with_sts(&moto.url);
-    let cache = sandbox.cache_file(".cache.work.session.json");
+    let cache = sandbox.cache_file(".stsexec~work~session.json");
     for garbage in [
         "",
         "{\"format\": \"stsexec-session-cache\", \"ver",
@@ -287,10 +290,10 @@ fn garbage_cache_is_a_miss_that_gets_replaced() {
         let run = sandbox.run(&["work", "-t", CODE, "--", "true"]);
         run.assert_ok()
             .assert_stderr("ignoring cache file")
-            .assert_stderr(".cache.work.session.json");
+            .assert_stderr(".stsexec~work~session.json");
         assert_eq!(
             read_json(&cache)["version"],
-            1,
+            2,
             "replaced by a good session"
         );
     }

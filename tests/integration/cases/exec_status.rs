@@ -134,12 +134,12 @@ fn stsexec_failures_exit_125_with_a_sentence() {
     sandbox
         .run(&["nobody", "--", "true"])
         .assert_code(125)
-        .assert_stderr("no keys for account nobody")
-        .assert_stderr("nobody.access_key");
+        .assert_stderr("unknown account nobody: no nobody.access_key in ")
+        .assert_stderr("; known accounts: work");
     sandbox
         .run(&["work", "-t", "12a456", "--", "true"])
         .assert_code(125)
-        .assert_stderr("-t/--token");
+        .assert_stderr("for '--token <CODE>': an MFA code is 6 digits");
     sandbox
         .run(&["work", "--mfa", "-d", "40h", "--", "true"])
         .assert_code(125)

@@ -11,7 +11,7 @@ fn a_symlink_at_the_cache_path_is_neither_followed_nor_written_through() {
     let sandbox = Sandbox::new().with_sts(&moto.url);
     let precious = sandbox.home.path().join("precious");
     write_file(&precious, "precious", 0o600);
-    let cache = sandbox.cache_file(".cache.work.session.json");
+    let cache = sandbox.cache_file(".stsexec~work~session.json");
     std::os::unix::fs::symlink(&precious, &cache).unwrap();
 
     sandbox
@@ -32,11 +32,11 @@ fn a_symlink_at_the_lock_path_is_refused() {
     let moto = Moto::start();
     let sandbox = Sandbox::new().with_sts(&moto.url);
     let elsewhere = sandbox.home.path().join("elsewhere");
-    std::os::unix::fs::symlink(&elsewhere, sandbox.cache_file(".cache.work.lock")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, sandbox.cache_file(".stsexec~work~lock")).unwrap();
     sandbox
         .run(&["work", "-t", CODE, "--", "true"])
         .assert_code(125)
-        .assert_stderr(".cache.work.lock")
+        .assert_stderr(".stsexec~work~lock")
         .assert_stderr("symbolic link");
     assert!(!elsewhere.exists(), "the link was followed");
     assert_eq!(moto.session_tokens(), 0);
@@ -53,7 +53,7 @@ fn a_cache_file_of_another_user_is_not_trusted() {
     let moto = Moto::start();
     let sandbox = Sandbox::new().with_sts(&moto.url);
     sandbox.run(&["work", "-t", CODE, "--", "true"]).assert_ok();
-    let cache = sandbox.cache_file(".cache.work.session.json");
+    let cache = sandbox.cache_file(".stsexec~work~session.json");
     std::os::unix::fs::chown(&cache, Some(65534), Some(65534)).unwrap();
     let (run, env) = sandbox.child_env(&["work"]);
     run.assert_ok().assert_stderr("belongs to another user");
@@ -68,7 +68,7 @@ fn a_cache_file_others_can_read_is_not_trusted() {
     let moto = Moto::start();
     let sandbox = Sandbox::new().with_sts(&moto.url);
     sandbox.run(&["work", "-t", CODE, "--", "true"]).assert_ok();
-    let cache = sandbox.cache_file(".cache.work.session.json");
+    let cache = sandbox.cache_file(".stsexec~work~session.json");
     std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o640)).unwrap();
     let (run, env) = sandbox.child_env(&["work"]);
     run.assert_ok()
@@ -104,9 +104,9 @@ fn files_are_owner_only_whatever_the_umask() {
     }
     Run::from(cmd.output().unwrap()).assert_ok();
     for name in [
-        ".cache.work.session.json",
-        ".cache.work.role.123456789012.admin.json",
-        ".cache.work.lock",
+        ".stsexec~work~session.json",
+        ".stsexec~work~role~123456789012~admin.json",
+        ".stsexec~work~lock",
     ] {
         assert_eq!(mode_of(&sandbox.cache_file(name)), 0o600, "{name}");
     }

@@ -19,7 +19,7 @@ fn no_terminal_fails_at_once_with_a_hint() {
         "it waited for input"
     );
     assert_eq!(moto.session_tokens(), 0);
-    assert!(!sandbox.cache_file(".cache.work.session.json").exists());
+    assert!(!sandbox.cache_file(".stsexec~work~session.json").exists());
 }
 
 #[test]
@@ -37,8 +37,16 @@ fn prompt_on_the_terminal_asks_again_for_a_malformed_code() {
         ],
         "12a456\r123456\r",
     );
-    assert!(run.stdout.contains("Enter token for user jb:"), "{run:#?}");
-    assert!(run.stdout.contains("is not an MFA code"), "{run:#?}");
+    assert!(
+        run.stdout
+            .contains("MFA code for work (arn:aws:iam::123456789012:mfa/jb): "),
+        "{run:#?}"
+    );
+    assert!(
+        run.stdout
+            .contains("an MFA code is 6 digits (spaces are ignored); try again"),
+        "{run:#?}"
+    );
     assert!(run.stdout.contains("account=work-MFA-STS"), "{run:#?}");
     assert_eq!(run.code, Some(0), "{run:#?}");
     assert_eq!(moto.session_tokens(), 1);
@@ -50,6 +58,10 @@ fn three_malformed_codes_give_up() {
     let sandbox = Sandbox::new().with_sts(&moto.url);
     let run = sandbox.run_on_terminal(&["work", "--mfa", "--", "true"], "1\r22\r333\r");
     assert_eq!(run.code, Some(125), "{run:#?}");
-    assert!(run.stdout.contains("gave up after 3 tries"), "{run:#?}");
+    assert!(
+        run.stdout
+            .contains("no MFA code for account work after 3 tries (an MFA code is 6 digits)"),
+        "{run:#?}"
+    );
     assert_eq!(moto.session_tokens(), 0);
 }

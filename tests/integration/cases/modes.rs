@@ -234,7 +234,7 @@ fn clear_forgets_sessions_and_keeps_keys() {
     let run = sandbox.run(&["--clear", "work"]);
     run.assert_ok();
     assert_eq!(run.stdout, "Removed 2 cached sessions of account work\n");
-    assert!(sandbox.cache_file(".cache.work.eu.session.json").exists());
+    assert!(sandbox.cache_file(".stsexec~work.eu~session.json").exists());
     assert!(sandbox.creds.join("work.secret_key").exists());
     let (_, env) = sandbox.child_env(&["work"]);
     assert_eq!(env["STSEXEC_ACCOUNT"], "work", "the MFA session is gone");
@@ -242,7 +242,10 @@ fn clear_forgets_sessions_and_keeps_keys() {
     let run = sandbox.run(&["--clear"]);
     assert_eq!(run.stdout, "Removed 1 cached session\n");
     sandbox.run(&["--clear", "../x"]).assert_code(125);
-    // An account without sessions gets no lock file either.
-    sandbox.run(&["--clear", "typo"]).assert_ok();
-    assert!(!sandbox.cache_file(".cache.typo.lock").exists());
+    // An unknown account is an error naming the known ones, and gets no lock file.
+    sandbox
+        .run(&["--clear", "typo"])
+        .assert_code(125)
+        .assert_stderr("unknown account typo:");
+    assert!(!sandbox.cache_file(".stsexec~typo~lock").exists());
 }

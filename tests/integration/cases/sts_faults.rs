@@ -8,7 +8,7 @@ fn no_cache_written(sandbox: &Sandbox) {
     let names: Vec<String> = std::fs::read_dir(&sandbox.creds)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".json") && n.starts_with(".cache."))
+        .filter(|n| n.ends_with(".json") && n.starts_with(".stsexec~"))
         .collect();
     assert!(names.is_empty(), "cache written after a failure: {names:?}");
 }

@@ -98,7 +98,7 @@ fn sts_over_tls_trusts_the_configured_ca_only() {
         .assert_stderr("TLS certificate stsexec does not trust")
         .assert_stderr("SSL_CERT_FILE")
         .assert_no_secret();
-    assert!(!sandbox.cache_file(".cache.work.session.json").exists());
+    assert!(!sandbox.cache_file(".stsexec~work~session.json").exists());
 
     // Trusted through SSL_CERT_FILE, as OpenSSL-based tools read it: the call succeeds.
     sandbox.set_env("SSL_CERT_FILE", ca.to_str().unwrap());

@@ -1,0 +1,623 @@
+//! The decision table of DESIGN §3 against a fake STS that counts calls and can refuse, and a
+//! fake code source: every row, `--refresh`, `--no-session`, chaining and reuse rules, in
+//! milliseconds and without a server.
+use super::*;
+use crate::accounts::AccountsError;
+use crate::cli::Typed;
+use crate::sts::Endpoint;
+use std::collections::VecDeque;
+use std::path::Path;
+
+const SERIAL: &str = "arn:aws:iam::012123456789:mfa/jb";
+const ADMIN: &str = "arn:aws:iam::012123456789:role/admin";
+
+/// What the fake STS was asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Call {
+    GetSessionToken {
+        signer: String,
+        code: String,
+        secs: u64,
+    },
+    AssumeRole {
+        signer: String,
+        session_name: String,
+        secs: u64,
+    },
+}
+
+#[derive(Default)]
+struct FakeSts {
+    calls: Vec<Call>,
+    /// Failures to answer with, in order, before answering normally.
+    refusals: VecDeque<StsFailure>,
+    issued: u32,
+    endpoint: Option<Endpoint>,
+}
+
+impl FakeSts {
+    fn session(&mut self, prefix: &str, duration: Duration) -> Credentials {
+        self.issued += 1;
+        Credentials {
+            access_key_id: format!("{prefix}{:016}", self.issued),
+            secret_access_key: Secret::new("SECRETMARKER-secret"),
+            session_token: Some(Secret::new("SECRETMARKER-token")),
+            expiration: Some(session::whole_seconds(SystemTime::now() + duration)),
+        }
+    }
+}
+
+impl StsApi for FakeSts {
+    fn get_session_token(
+        &mut self,
+        keys: &Credentials,
+        _serial: &str,
+        code: &MfaCode,
+        duration: Duration,
+    ) -> std::result::Result<Credentials, StsFailure> {
+        self.calls.push(Call::GetSessionToken {
+            signer: keys.access_key_id.clone(),
+            code: code.expose().to_string(),
+            secs: duration.as_secs(),
+        });
+        match self.refusals.pop_front() {
+            Some(failure) => Err(failure),
+            None => Ok(self.session("ASIAMFA", duration)),
+        }
+    }
+
+    fn assume_role(
+        &mut self,
+        source: &Credentials,
+        request: &AssumeRoleRequest<'_>,
+    ) -> std::result::Result<Credentials, StsFailure> {
+        self.calls.push(Call::AssumeRole {
+            signer: source.access_key_id.clone(),
+            session_name: request.session_name.to_string(),
+            secs: request.duration.as_secs(),
+        });
+        match self.refusals.pop_front() {
+            Some(failure) => Err(failure),
+            None => Ok(self.session("ASIAROLE", request.duration)),
+        }
+    }
+
+    fn endpoint(&self) -> &Endpoint {
+        self.endpoint.as_ref().unwrap_or(&DEFAULT_ENDPOINT)
+    }
+}
+
+static DEFAULT_ENDPOINT: Endpoint = Endpoint {
+    url_override: None,
+    shown: String::new(),
+};
+
+/// Codes "typed" one after another; counts how often it was asked.
+struct FakeCodes {
+    asked: usize,
+    given: Option<MfaCode>,
+}
+
+impl CodeSource for FakeCodes {
+    fn code(&mut self, _account: &AccountName, _serial: &str) -> Result<MfaCode> {
+        self.asked += 1;
+        if let Some(code) = self.given.take() {
+            return Ok(code);
+        }
+        Ok(MfaCode::parse(&format!("{:06}", 100_000 + self.asked)).unwrap())
+    }
+}
+
+fn keys() -> Credentials {
+    Credentials {
+        access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
+        secret_access_key: Secret::new("SECRETMARKER-long-lived"),
+        session_token: None,
+        expiration: None,
+    }
+}
+
+fn provider(dir: &Path) -> Provider<FakeSts, FakeCodes> {
+    let account = AccountName::parse_str("work").unwrap();
+    Provider {
+        setup: AccountSetup {
+            cache: Cache::new(dir, &account),
+            account,
+            keys: keys(),
+            mfa_serial: Ok(SERIAL.into()),
+            default_session_name: Ok("jb-stsexec".into()),
+            key_files: "/h/aws-creds/work.access_key and /h/aws-creds/work.secret_key".into(),
+            account_id: Some("012123456789".into()),
+            min_ttl: durations::DEFAULT_MIN_TTL,
+        },
+        sts: FakeSts::default(),
+        codes: FakeCodes {
+            asked: 0,
+            given: None,
+        },
+        report: Reporter::new(true, false),
+    }
+}
+
+fn role() -> Role {
+    Role {
+        arn: ADMIN.into(),
+        account_id: "012123456789".into(),
+        name: "admin".into(),
+    }
+}
+
+/// One row of the table: the flags of a run.
+#[allow(clippy::struct_excessive_bools)]
+#[derive(Default, Clone, Copy)]
+struct Ask<'a> {
+    mfa: bool,
+    role: bool,
+    refresh: bool,
+    no_session: bool,
+    duration: Option<&'a str>,
+    session_name: Option<&'a str>,
+    external_id: Option<&'a str>,
+    token: Option<&'a str>,
+}
+
+fn request(ask: Ask<'_>) -> Request {
+    let typed = ask.duration.map(|text| Typed {
+        text: text.into(),
+        value: humantime::parse_duration(text).unwrap(),
+    });
+    let mfa = ask.mfa || ask.token.is_some();
+    Request {
+        mfa,
+        token: ask.token.map(|t| MfaCode::parse(t).unwrap()),
+        role: ask.role.then(role),
+        durations: durations::plan(typed.as_ref(), mfa, ask.role).unwrap(),
+        session_name: ask.session_name.map(str::to_string),
+        external_id: ask.external_id.map(Secret::new),
+        refresh: ask.refresh,
+        no_session: ask.no_session,
+    }
+}
+
+fn run(dir: &Path, ask: Ask<'_>) -> (Session, Vec<Call>, usize) {
+    let mut p = provider(dir);
+    let request = request(ask);
+    p.codes.given = request.token.clone();
+    let session = p.resolve(&request).unwrap();
+    (session, p.sts.calls, p.codes.asked)
+}
+
+fn gst(signer: &str, code: &str, hours: u64) -> Call {
+    Call::GetSessionToken {
+        signer: signer.into(),
+        code: code.into(),
+        secs: hours * 3600,
+    }
+}
+
+fn assume(signer: &str, secs: u64) -> Call {
+    Call::AssumeRole {
+        signer: signer.into(),
+        session_name: "jb-stsexec".into(),
+        secs,
+    }
+}
+
+const KEY: &str = "AKIAIOSFODNN7EXAMPLE";
+const MFA1: &str = "ASIAMFA0000000000000001";
+
+#[test]
+fn plain_run_uses_the_long_lived_keys_without_any_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let (session, calls, asked) = run(dir.path(), Ask::default());
+    assert_eq!(
+        (
+            session.label.as_str(),
+            session.credentials.access_key_id.as_str()
+        ),
+        ("work", KEY)
+    );
+    assert_eq!((calls, asked), (vec![], 0));
+    assert_eq!(session.account_id.as_deref(), Some("012123456789"));
+}
+
+#[test]
+fn mfa_fetches_once_then_every_row_reuses_the_cached_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let (session, calls, asked) = run(
+        dir.path(),
+        Ask {
+            mfa: true,
+            ..Ask::default()
+        },
+    );
+    assert_eq!(calls, [gst(KEY, "100001", 12)]);
+    assert_eq!((session.label.as_str(), asked), ("work-MFA-STS", 1));
+    let mfa_key = session.credentials.access_key_id.clone();
+    // --mfa again, and a plain run (ec2switch): the cached MFA session, no call, no code.
+    for ask in [
+        Ask {
+            mfa: true,
+            ..Ask::default()
+        },
+        Ask::default(),
+    ] {
+        let (again, calls, asked) = run(dir.path(), ask);
+        assert_eq!((calls, asked), (vec![], 0));
+        assert_eq!(again.label, "work-MFA-STS");
+        assert_eq!(again.credentials.access_key_id, mfa_key);
+    }
+    // --no-session: the long-lived keys even so.
+    let (keys_session, calls, _) = run(
+        dir.path(),
+        Ask {
+            no_session: true,
+            ..Ask::default()
+        },
+    );
+    assert_eq!((keys_session.label.as_str(), calls), ("work", vec![]));
+}
+
+#[test]
+fn refresh_fetches_anew_and_the_provider_can_be_called_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = provider(dir.path());
+    let first = p
+        .resolve(&request(Ask {
+            mfa: true,
+            ..Ask::default()
+        }))
+        .unwrap();
+    let again = p
+        .resolve(&request(Ask {
+            mfa: true,
+            refresh: true,
+            ..Ask::default()
+        }))
+        .unwrap();
+    assert_eq!(p.sts.calls.len(), 2);
+    assert_ne!(
+        first.credentials.access_key_id,
+        again.credentials.access_key_id
+    );
+    let (cached, calls, _) = run(
+        dir.path(),
+        Ask {
+            mfa: true,
+            ..Ask::default()
+        },
+    );
+    assert_eq!(calls, []);
+    assert_eq!(
+        cached.credentials.access_key_id,
+        again.credentials.access_key_id
+    );
+}
+
+#[test]
+fn a_role_from_the_keys_then_from_the_cached_mfa_session_capped_at_an_hour() {
+    let dir = tempfile::tempdir().unwrap();
+    let (session, calls, _) = run(
+        dir.path(),
+        Ask {
+            role: true,
+            duration: Some("4h"),
+            ..Ask::default()
+        },
+    );
+    assert_eq!(calls, [assume(KEY, 4 * 3600)]);
+    assert_eq!(session.label, "work-role-admin-STS");
+    assert_eq!(session.account_id.as_deref(), Some("012123456789"));
+    // Cached: the same request makes no call.
+    let (_, calls, _) = run(
+        dir.path(),
+        Ask {
+            role: true,
+            duration: Some("4h"),
+            ..Ask::default()
+        },
+    );
+    assert_eq!(calls, []);
+    // --mfa --role: the cached role session was made without MFA, so it does not fit.
+    let (_, calls, asked) = run(
+        dir.path(),
+        Ask {
+            mfa: true,
+            role: true,
+            ..Ask::default()
+        },
+    );
+    assert_eq!(calls, [gst(KEY, "100001", 12), assume(MFA1, 3600)]);
+    assert_eq!(asked, 1);
+    // Now a plain --role reuses the MFA-backed role session; with --refresh it assumes the
+    // role again from the cached MFA session (chaining: at most 1h, whatever -d says).
+    let (_, calls, _) = run(
+        dir.path(),
+        Ask {
+            role: true,
+            ..Ask::default()
+        },
+    );
+    assert_eq!(calls, []);
+    let (_, calls, asked) = run(
+        dir.path(),
+        Ask {
+            role: true,
+            refresh: true,
+            duration: Some("4h"),
+            ..Ask::default()
+        },
+    );
+    assert_eq!((calls, asked), (vec![assume(MFA1, 3600)], 0));
+}
+
+#[test]
+fn mfa_and_role_cold_make_one_of_each_call_then_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, calls, asked) = run(
+        dir.path(),
+        Ask {
+            mfa: true,
+            role: true,
+            ..Ask::default()
+        },
+    );
+    assert_eq!(
+        (calls, asked),
+        (vec![gst(KEY, "100001", 12), assume(MFA1, 3600)], 1)
+    );
+    let (_, calls, asked) = run(
+        dir.path(),
+        Ask {
+            mfa: true,
+            role: true,
+            ..Ask::default()
+        },
+    );
+    assert_eq!((calls, asked), (vec![], 0));
+    // --no-session --role: the keys sign, ignoring the cached MFA session.
+    let (_, calls, _) = run(
+        dir.path(),
+        Ask {
+            role: true,
+            no_session: true,
+            refresh: true,
+            ..Ask::default()
+        },
+    );
+    assert_eq!(calls, [assume(KEY, 3600)]);
+}
+
+#[test]
+fn a_cached_session_is_reused_only_when_it_fits_the_request() {
+    let dir = tempfile::tempdir().unwrap();
+    run(
+        dir.path(),
+        Ask {
+            mfa: true,
+            duration: Some("36h"),
+            ..Ask::default()
+        },
+    );
+    // -d 15m asks for a shorter session than the cached 36h one: fetch anew.
+    let (_, calls, _) = run(
+        dir.path(),
+        Ask {
+            mfa: true,
+            duration: Some("15m"),
+            ..Ask::default()
+        },
+    );
+    assert_eq!(
+        calls,
+        [Call::GetSessionToken {
+            signer: KEY.into(),
+            code: "100001".into(),
+            secs: 900
+        }]
+    );
+    // The role session remembers its session name and external id.
+    run(
+        dir.path(),
+        Ask {
+            role: true,
+            external_id: Some("tenantA"),
+            session_name: Some("alice-audit"),
+            ..Ask::default()
+        },
+    );
+    for (name, id, calls_expected) in [
+        ("alice-audit", "tenantA", 0),
+        ("bob-audit", "tenantA", 1),
+        ("bob-audit", "tenantB", 1),
+        ("bob-audit", "tenantB", 0),
+    ] {
+        let (_, calls, _) = run(
+            dir.path(),
+            Ask {
+                role: true,
+                external_id: Some(id),
+                session_name: Some(name),
+                ..Ask::default()
+            },
+        );
+        assert_eq!(calls.len(), calls_expected, "{name} {id}");
+    }
+}
+
+#[test]
+fn a_session_within_the_window_is_fetched_again() {
+    let dir = tempfile::tempdir().unwrap();
+    run(
+        dir.path(),
+        Ask {
+            mfa: true,
+            ..Ask::default()
+        },
+    );
+    let mut p = provider(dir.path());
+    p.setup.min_ttl = Duration::from_secs(13 * 3600);
+    p.resolve(&request(Ask {
+        mfa: true,
+        ..Ask::default()
+    }))
+    .unwrap();
+    assert_eq!(p.sts.calls.len(), 1);
+}
+
+#[test]
+fn a_given_code_is_not_used_while_a_session_is_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, calls, _) = run(
+        dir.path(),
+        Ask {
+            token: Some("654321"),
+            ..Ask::default()
+        },
+    );
+    assert_eq!(calls, [gst(KEY, "654321", 12)]);
+    let (_, calls, asked) = run(
+        dir.path(),
+        Ask {
+            token: Some("111111"),
+            ..Ask::default()
+        },
+    );
+    assert_eq!((calls, asked), (vec![], 0));
+}
+
+#[test]
+fn a_refused_cached_mfa_session_is_removed_and_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    run(
+        dir.path(),
+        Ask {
+            mfa: true,
+            ..Ask::default()
+        },
+    );
+    let mut p = provider(dir.path());
+    p.sts.refusals.push_back(StsFailure::ExpiredSession);
+    p.resolve(&request(Ask {
+        mfa: true,
+        role: true,
+        ..Ask::default()
+    }))
+    .unwrap();
+    // Each fake STS numbers its sessions from 1: the new MFA session is again …0001.
+    assert_eq!(
+        p.sts.calls,
+        [
+            assume(MFA1, 3600),
+            gst(KEY, "100001", 12),
+            assume(MFA1, 3600)
+        ]
+    );
+    assert_eq!(p.codes.asked, 1);
+    // Without --mfa the role falls back to the long-lived keys; no code is asked.
+    let dir = tempfile::tempdir().unwrap();
+    run(
+        dir.path(),
+        Ask {
+            mfa: true,
+            ..Ask::default()
+        },
+    );
+    let mut p = provider(dir.path());
+    p.sts.refusals.push_back(StsFailure::UnknownKey {
+        key_id: MFA1.into(),
+    });
+    p.resolve(&request(Ask {
+        role: true,
+        ..Ask::default()
+    }))
+    .unwrap();
+    assert_eq!(p.sts.calls, [assume(MFA1, 3600), assume(KEY, 3600)]);
+    assert_eq!(p.codes.asked, 0);
+    let (plain, _, _) = run(dir.path(), Ask::default());
+    assert_eq!(plain.label, "work", "the refused session was removed");
+}
+
+#[test]
+fn sts_refusals_are_sentences_and_cache_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = provider(dir.path());
+    p.sts.refusals.push_back(StsFailure::MfaRejected);
+    let err = p
+        .resolve(&request(Ask {
+            mfa: true,
+            ..Ask::default()
+        }))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "STS rejected the MFA code for account work (device {SERIAL}): wait for the next code and try again"
+        )
+    );
+    let mut p = provider(dir.path());
+    p.sts
+        .refusals
+        .push_back(StsFailure::UnknownKey { key_id: KEY.into() });
+    let err = p
+        .resolve(&request(Ask {
+            role: true,
+            ..Ask::default()
+        }))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "STS does not know access key AKIA…MPLE (role {ADMIN} from account work), or it is inactive: check /h/aws-creds/work.access_key and /h/aws-creds/work.secret_key"
+        )
+    );
+    let (plain, _, _) = run(dir.path(), Ask::default());
+    assert_eq!(plain.label, "work");
+}
+
+#[test]
+fn the_iam_user_is_needed_only_where_it_is_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let no_user = || {
+        Arc::new(Error::Accounts(AccountsError::NoUser {
+            account: AccountName::parse_str("work").unwrap(),
+            user_file: "/h/aws-creds/work.user".into(),
+        }))
+    };
+    let mut p = provider(dir.path());
+    p.setup.mfa_serial = Err(no_user());
+    p.setup.default_session_name = Err(no_user());
+    assert_eq!(p.resolve(&request(Ask::default())).unwrap().label, "work");
+    let with_name = Ask {
+        role: true,
+        session_name: Some("ci-run"),
+        ..Ask::default()
+    };
+    assert_eq!(
+        p.resolve(&request(with_name)).unwrap().label,
+        "work-role-admin-STS"
+    );
+    let err = p
+        .resolve(&request(Ask {
+            role: true,
+            refresh: true,
+            ..Ask::default()
+        }))
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("cannot tell the IAM user of account work"),
+        "{err}"
+    );
+    let err = p
+        .resolve(&request(Ask {
+            mfa: true,
+            ..Ask::default()
+        }))
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("cannot tell the IAM user of account work"),
+        "{err}"
+    );
+}

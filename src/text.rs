@@ -1,0 +1,66 @@
+//! Foreign text in messages (STS answers, file contents, flag values): control characters
+//! dropped so nothing can move the cursor, clear the screen or write the clipboard, and capped.
+#![forbid(unsafe_code)]
+
+/// At most `max` characters of `text` without control characters; a cut is marked.
+pub fn clean(text: &str, max: usize) -> String {
+    let clean: String = text.chars().filter(|c| !c.is_control()).collect();
+    let count = clean.chars().count();
+    if count > max + 6 {
+        let head: String = clean.chars().take(max).collect();
+        format!("{head}… ({count} characters)")
+    } else {
+        clean
+    }
+}
+
+/// A value the user typed or a file held, as a message repeats it.
+pub fn shown(text: &str) -> String {
+    clean(text, 64)
+}
+
+/// A URL as messages show it: user-info (`user:password@`) removed.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let redacted = if scheme.is_empty() {
+        format!("{host}{path}")
+    } else {
+        format!("{scheme}://{host}{path}")
+    };
+    clean(&redacted, 200)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_dropped_and_length_capped() {
+        assert_eq!(
+            clean("a\u{1b}]52;c;eA==\u{7}b\u{1b}[2J", 64),
+            "a]52;c;eA==b[2J"
+        );
+        assert_eq!(
+            shown(&"x".repeat(500)),
+            format!("{}… (500 characters)", "x".repeat(64))
+        );
+        assert_eq!(clean("short", 3), "short");
+    }
+
+    #[test]
+    fn urls_lose_their_user_info() {
+        assert_eq!(
+            redact_url("http://user:pa55@sts.example:8080/x?y"),
+            "http://sts.example:8080/x?y"
+        );
+        assert_eq!(
+            redact_url("https://sts.us-east-1.amazonaws.com"),
+            "https://sts.us-east-1.amazonaws.com"
+        );
+    }
+}
