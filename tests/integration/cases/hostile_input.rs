@@ -284,7 +284,7 @@ fn cases() -> Vec<Case> {
             "region",
             &["work", "--region", "../x", "--", "true"],
             125,
-            "--region \"../x\"",
+            "invalid value '../x' for '--region <REGION>': not a region name",
         ),
         case(
             "external id",
@@ -338,7 +338,7 @@ fn cases() -> Vec<Case> {
         "accounts file of 100 MB",
         &["work", "--", "true"],
         125,
-        "larger than 1 MiB",
+        "is larger than 1048576 bytes, too large to be one",
     );
     huge.setup = |sandbox| {
         let file = std::fs::File::create(sandbox.creds.join("accounts.json")).unwrap();
