@@ -1,6 +1,7 @@
 mod concurrency;
 mod crash_safety;
 mod credentials;
+mod defects;
 mod exec_status;
 mod filesystem;
 mod generated;
