@@ -5,6 +5,7 @@ mod defects;
 mod exec_status;
 mod filesystem;
 mod generated;
+mod hardening;
 mod hostile_input;
 mod hot_path;
 mod leaks;
