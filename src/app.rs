@@ -47,7 +47,8 @@ pub fn run(mut cli: Cli, current: &Environment) -> Result<Outcome> {
         mode => {
             let raw = cli.account.clone().unwrap_or_default();
             let account = AccountName::parse(&raw)?;
-            let (session, child) = resolve(&mut cli, &account, &creds_dir, current, report)?;
+            let (session, child, inherited_region) =
+                resolve(&mut cli, &account, &creds_dir, current, report)?;
             match mode {
                 Mode::Json => print(&output::json(&session))?,
                 Mode::CredentialProcess => print(&output::credential_process(&session))?,
@@ -68,8 +69,11 @@ pub fn run(mut cli: Cli, current: &Environment) -> Result<Outcome> {
                 Mode::Exec(command) => {
                     let shell = command.is_empty();
                     if let Some(outer) = current.get("STSEXEC_ACCOUNT") {
+                        let kept = inherited_region
+                            .map(|r| format!(" (region {r} kept: {account} has none of its own)"))
+                            .unwrap_or_default();
                         report.status(format!(
-                            "Replacing {} with {}",
+                            "Replacing {} with {}{kept}",
                             crate::text::shown(outer),
                             session.label
                         ));
@@ -92,14 +96,15 @@ pub fn run(mut cli: Cli, current: &Environment) -> Result<Outcome> {
     }
 }
 
-/// The session for the account (DESIGN §3) and the environment it becomes (DESIGN §4).
+/// The session for the account (DESIGN §3), the environment it becomes (DESIGN §4), and the
+/// region when it came from the caller's environment rather than a flag or the account.
 fn resolve(
     cli: &mut Cli,
     account: &AccountName,
     creds_dir: &CredsDir,
     current: &Environment,
     report: Reporter,
-) -> Result<(Session, ChildEnv)> {
+) -> Result<(Session, ChildEnv, Option<String>)> {
     let token = cli.token.take();
     let mfa = cli.session.mfa || token.is_some();
     let durations = durations::plan(cli.duration.as_ref(), mfa, cli.role.is_some())?;
@@ -175,12 +180,18 @@ fn resolve(
             cache: Cache::new(&creds_dir.path, account),
             min_ttl,
         },
-        sts: LazySts::new(&region, endpoint, sts_timeout),
+        sts: LazySts::new(
+            &region,
+            endpoint,
+            sts_timeout,
+            std::io::stderr().is_terminal().then_some(report),
+        ),
         codes: GivenOrPrompt(token),
         report,
     };
     let session = provider.resolve(&request)?;
     drop(provider);
+    let entry = accounts_file.as_ref().and_then(|f| f.accounts.get(account));
     let child = env::plan(&session, &region);
     report.debug(format!(
         "setting {}; removing {}",
@@ -192,7 +203,15 @@ fn resolve(
             .join(" "),
         child.removed.join(" ")
     ));
-    Ok((session, child))
+    let inherited = (cli.region.is_none() && entry.and_then(|a| a.region.as_ref()).is_none())
+        .then(|| {
+            current
+                .get("AWS_REGION")
+                .or_else(|| current.get("AWS_DEFAULT_REGION"))
+                .map(str::to_string)
+        })
+        .flatten();
+    Ok((session, child, inherited))
 }
 
 fn load_accounts(cli: &Cli, creds_dir: &CredsDir) -> Result<Option<AccountsFile>> {

@@ -94,3 +94,22 @@ fn endpoints_with_user_info_are_redacted_and_cleartext_is_warned_about() {
         .assert_no_secret()
         .assert_stderr("the STS endpoint http://192.0.2.1:9 is plain http on another host");
 }
+
+#[test]
+fn a_nested_run_says_what_it_replaces_and_which_region_it_keeps() {
+    let sandbox = Sandbox::new();
+    sandbox.write_keys("personal", ACCESS_KEY, SECRET_KEY);
+    let run = sandbox.run(&[
+        "work",
+        "--region",
+        "eu-west-1",
+        "--",
+        stsexec(),
+        "personal",
+        "--",
+        "true",
+    ]);
+    run.assert_ok().assert_stderr(
+        "Replacing work with personal (region eu-west-1 kept: personal has none of its own)",
+    );
+}

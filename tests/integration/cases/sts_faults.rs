@@ -147,3 +147,22 @@ fn malformed_responses_are_reported() {
         .assert_stderr("cannot read");
     no_cache_written(&sandbox);
 }
+
+#[test]
+fn a_slow_sts_is_announced_on_a_terminal_after_a_second() {
+    let sts = FaultServer::start(&[Reply::Hang]);
+    let mut sandbox = Sandbox::new().with_sts(&sts.url);
+    sandbox.set_env("STSEXEC_STS_TIMEOUT", "3s");
+    let run = sandbox.run_on_terminal(&["work", "-t", CODE, "--", "true"], "");
+    assert_eq!(run.code, Some(125), "{run:#?}");
+    assert!(
+        run.stdout.contains(&format!(
+            "Waiting for STS at {} (GetSessionToken)…",
+            sts.url
+        )),
+        "{run:#?}"
+    );
+    // Without a terminal the line is not printed (scripts get only the outcome).
+    let quiet = sandbox.run(&["work", "-t", CODE, "--", "true"]);
+    assert!(!quiet.stderr.contains("Waiting for STS"), "{quiet:#?}");
+}
