@@ -36,19 +36,32 @@ pub fn run(mut cli: Cli, current: &Environment) -> Result<Outcome> {
         print(&text)?;
         return Ok(Outcome::Exit(if keys_set { 0 } else { 1 }));
     }
+    let home = home_dir(current).ok();
     let creds_dir = CredsDir::new(match &cli.creds_dir {
         Some(dir) => dir.clone(),
         None => home_dir(current)?.join("aws-creds"),
     });
     match mode {
-        Mode::List => list(&cli, &creds_dir, current, report),
-        Mode::Clear(account) => clear(&cli, account.as_deref(), &creds_dir, report),
+        Mode::List => list(&cli, &creds_dir, home.as_deref(), current, report),
+        Mode::Clear(account) => clear(
+            &cli,
+            account.as_deref(),
+            &creds_dir,
+            home.as_deref(),
+            report,
+        ),
         Mode::Status => Ok(Outcome::Exit(0)),
         mode => {
             let raw = cli.account.clone().unwrap_or_default();
             let account = AccountName::parse(&raw)?;
-            let (session, child, inherited_region) =
-                resolve(&mut cli, &account, &creds_dir, current, report)?;
+            let (session, child, inherited_region) = resolve(
+                &mut cli,
+                &account,
+                &creds_dir,
+                home.as_deref(),
+                current,
+                report,
+            )?;
             match mode {
                 Mode::Json => print(&output::json(&session))?,
                 Mode::CredentialProcess => print(&output::credential_process(&session))?,
@@ -102,6 +115,7 @@ fn resolve(
     cli: &mut Cli,
     account: &AccountName,
     creds_dir: &CredsDir,
+    home: Option<&std::path::Path>,
     current: &Environment,
     report: Reporter,
 ) -> Result<(Session, ChildEnv, Option<String>)> {
@@ -115,10 +129,22 @@ fn resolve(
         durations::check_external_id(id.expose())?;
     }
     let min_ttl = provider::parse_min_ttl(current.get_os("STSEXEC_MIN_TTL"))?;
+    if let Some(session) = durations.shortest_fetched(mfa, cli.role.is_some())
+        && min_ttl >= session
+    {
+        return Err(UsageError::MinTtlTooLong {
+            typed: current
+                .get_os("STSEXEC_MIN_TTL")
+                .map(|v| v.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            session: humantime::format_duration(session).to_string(),
+        }
+        .into());
+    }
     let sts_timeout = sts::operation_timeout(current.get("STSEXEC_STS_TIMEOUT"))
         .map_err(UsageError::StsTimeout)?;
 
-    creds_dir.check()?;
+    creds_dir.check(home)?;
     let accounts_file = load_accounts(cli, creds_dir)?;
     let entry = accounts_file.as_ref().and_then(|f| f.accounts.get(account));
     if entry.is_none() && !creds_dir.has_keys(account) {
@@ -247,10 +273,11 @@ fn unknown(
 fn list(
     cli: &Cli,
     creds_dir: &CredsDir,
+    home: Option<&std::path::Path>,
     current: &Environment,
     report: Reporter,
 ) -> Result<Outcome> {
-    creds_dir.check()?;
+    creds_dir.check(home)?;
     let accounts_file = load_accounts(cli, creds_dir)?;
     let rows: Vec<output::Listing> = known_accounts(accounts_file.as_ref(), creds_dir)
         .iter()
@@ -293,9 +320,10 @@ fn clear(
     cli: &Cli,
     account: Option<&OsStr>,
     creds_dir: &CredsDir,
+    home: Option<&std::path::Path>,
     report: Reporter,
 ) -> Result<Outcome> {
-    creds_dir.check()?;
+    creds_dir.check(home)?;
     let accounts = match account {
         Some(raw) => {
             let name = AccountName::parse(raw)?;

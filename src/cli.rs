@@ -264,6 +264,10 @@ pub enum UsageError {
     MinTtl {
         typed: String,
     },
+    MinTtlTooLong {
+        typed: String,
+        session: String,
+    },
     StsTimeout(String),
     HomeUnset,
     HomeRelative(PathBuf),
@@ -302,6 +306,11 @@ impl fmt::Display for UsageError {
             UsageError::MinTtl { typed } => write!(
                 f,
                 "STSEXEC_MIN_TTL={:?} is not a window from 1s to under 24h; write it like 5m or 90s",
+                shown(typed)
+            ),
+            UsageError::MinTtlTooLong { typed, session } => write!(
+                f,
+                "STSEXEC_MIN_TTL={:?} is as long as the {session} session it would apply to; make it shorter (the default is 5m)",
                 shown(typed)
             ),
             UsageError::StsTimeout(sentence) => f.write_str(sentence),

@@ -93,8 +93,8 @@ impl CredsDir {
 
     /// Refuses a directory that another user owns or others could plant files in: whoever
     /// can write there can replace the keys or the cached sessions.
-    pub fn check(&self) -> std::result::Result<(), DirectoryError> {
-        private_file::check_directory(&self.path)
+    pub fn check(&self, home: Option<&Path>) -> std::result::Result<(), DirectoryError> {
+        private_file::check_directory_chain(&self.path, home)
     }
 
     /// Accounts that have an `<account>.access_key` file.
@@ -361,12 +361,12 @@ mod tests {
     #[test]
     fn directory_writable_by_others_is_refused() {
         let (dir, creds, _) = setup();
-        assert!(creds.check().is_ok());
+        assert!(creds.check(None).is_ok());
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
-        let err = creds.check().unwrap_err().to_string();
+        let err = creds.check(None).unwrap_err().to_string();
         assert!(err.contains("chmod go-w"), "{err}");
         let missing = CredsDir::new(dir.path().join("nope"));
-        let err = missing.check().unwrap_err().to_string();
+        let err = missing.check(None).unwrap_err().to_string();
         assert!(err.contains("does not exist"), "{err}");
     }
 }

@@ -12,7 +12,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 use zeroize::Zeroizing;
 
 /// The kinds of files stsexec touches; each has its own rules and its own name in messages.
@@ -432,9 +432,59 @@ impl Holder {
     }
 }
 
+/// How long a run waits for another's lock at most: longer than any holder's own bounds (a
+/// prompt times out after 5 minutes, an STS call after 15 s, an `mfa_process` after 60 s).
+pub const MAX_LOCK_WAIT: Duration = Duration::from_secs(6 * 60);
+const LOCK_POLL: Duration = Duration::from_millis(20);
+/// A holder seen stopped this long (Ctrl-Z, SIGSTOP) will not finish by itself.
+const STOPPED_FOR: Duration = Duration::from_millis(500);
+
+/// Why a lock could not be taken.
+#[derive(Debug)]
+pub enum LockError {
+    File(FileError),
+    /// The holder is stopped (Ctrl-Z): waiting would never end.
+    HolderStopped {
+        pid: u32,
+    },
+    /// The holder kept the lock past every bound it has.
+    TimedOut {
+        holder: Option<Holder>,
+    },
+}
+
+impl From<FileError> for LockError {
+    fn from(e: FileError) -> Self {
+        LockError::File(e)
+    }
+}
+
+fn read_holder(fd: &OwnedFd) -> Option<Holder> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = [0u8; 256];
+    let file = File::from(fd.try_clone().ok()?);
+    let n = file.read_at(&mut buf, 0).ok()?;
+    Holder::parse(std::str::from_utf8(&buf[..n]).ok()?)
+}
+
+/// Whether `pid` is stopped (state `T` or `t` in `/proc/<pid>/stat`).
+fn is_stopped(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let after = stat.rsplit_once(')')?.1;
+            after
+                .split_whitespace()
+                .next()
+                .map(|s| s == "T" || s == "t")
+        })
+        .unwrap_or(false)
+}
+
 /// Takes the exclusive lock at `path` (created owner-only if missing), calling `on_wait` with
-/// the holder's record first when another process holds it.
-pub fn lock(path: &Path, on_wait: impl FnOnce(Option<Holder>)) -> Result<LockGuard, FileError> {
+/// the holder's record first when another process holds it. The wait is bounded: a holder
+/// that is stopped, or that holds the lock past [`MAX_LOCK_WAIT`], ends it with an error.
+pub fn lock(path: &Path, on_wait: impl FnOnce(Option<Holder>)) -> Result<LockGuard, LockError> {
     let kind = Kind::LockFile;
     let fd = open_checked(path, kind, OFlags::RDWR | OFlags::CREATE)?.ok_or_else(|| {
         io_error(
@@ -447,22 +497,60 @@ pub fn lock(path: &Path, on_wait: impl FnOnce(Option<Holder>)) -> Result<LockGua
     match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => {}
         Err(Errno::WOULDBLOCK) => {
-            let mut text = String::new();
-            let _ = File::from(
-                fd.try_clone()
-                    .map_err(|e| io_error(kind, path, "lock", e))?,
-            )
-            .take(kind.max_bytes())
-            .read_to_string(&mut text);
-            on_wait(Holder::parse(&text));
-            rustix::fs::flock(&fd, FlockOperation::LockExclusive)
-                .map_err(|e| io_error(kind, path, "lock", e))?;
+            on_wait(read_holder(&fd));
+            let deadline = Instant::now() + MAX_LOCK_WAIT;
+            let mut stopped_since: Option<Instant> = None;
+            loop {
+                std::thread::sleep(LOCK_POLL);
+                match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
+                    Ok(()) => break,
+                    Err(Errno::WOULDBLOCK) => {}
+                    Err(e) => return Err(io_error(kind, path, "lock", e).into()),
+                }
+                let holder = read_holder(&fd);
+                match holder.as_ref().filter(|h| is_stopped(h.pid)) {
+                    Some(h) => {
+                        let since = *stopped_since.get_or_insert_with(Instant::now);
+                        if since.elapsed() >= STOPPED_FOR {
+                            return Err(LockError::HolderStopped { pid: h.pid });
+                        }
+                    }
+                    None => stopped_since = None,
+                }
+                if Instant::now() >= deadline {
+                    return Err(LockError::TimedOut { holder });
+                }
+            }
         }
-        Err(e) => return Err(io_error(kind, path, "lock", e)),
+        Err(e) => return Err(io_error(kind, path, "lock", e).into()),
     }
-    Ok(LockGuard {
+    let guard = LockGuard {
         file: File::from(fd),
-    })
+    };
+    // A record left by an earlier holder must not name a process that is gone.
+    guard.set_activity("refreshing the session");
+    Ok(guard)
+}
+
+/// The credentials directory and, when it lies under `home`, every directory from it up to
+/// `home` must be the user's (or root's) and not writable by group or others, as OpenSSH
+/// requires of `~/.ssh`: whoever can rename an entry on the way can replace keys or sessions.
+pub fn check_directory_chain(path: &Path, home: Option<&Path>) -> Result<(), DirectoryError> {
+    check_directory(path)?;
+    let Some(home) = home.filter(|h| path.starts_with(h) && path != *h) else {
+        return Ok(());
+    };
+    for parent in path.ancestors().skip(1) {
+        check_directory(parent).map_err(|e| match e {
+            DirectoryError::Writable(dir, mode) => DirectoryError::ParentWritable(dir, mode),
+            DirectoryError::ForeignOwner(dir, uid) => DirectoryError::ParentForeign(dir, uid),
+            other => other,
+        })?;
+        if parent == home {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// The credentials directory and everything stsexec keeps in it must be the user's (or
@@ -499,6 +587,8 @@ pub enum DirectoryError {
     Unreadable(PathBuf, std::io::Error),
     ForeignOwner(PathBuf, u32),
     Writable(PathBuf, u32),
+    ParentForeign(PathBuf, u32),
+    ParentWritable(PathBuf, u32),
 }
 
 impl fmt::Display for DirectoryError {
@@ -524,6 +614,17 @@ impl fmt::Display for DirectoryError {
             DirectoryError::ForeignOwner(path, uid) => write!(
                 f,
                 "credentials directory {} belongs to another user (uid {uid}); use a directory of your own (--creds-dir)",
+                path.display()
+            ),
+            DirectoryError::ParentForeign(path, uid) => write!(
+                f,
+                "{} (above the credentials directory) belongs to another user (uid {uid}), who could replace your keys; move the credentials directory (--creds-dir)",
+                path.display()
+            ),
+            DirectoryError::ParentWritable(path, mode) => write!(
+                f,
+                "{} (above the credentials directory) is writable by group or others (mode {mode:04o}), who could replace your keys; run: chmod go-w {}",
+                path.display(),
                 path.display()
             ),
             DirectoryError::Writable(path, mode) => write!(
@@ -605,6 +706,31 @@ mod tests {
     }
 
     #[test]
+    fn directories_up_to_home_must_not_be_writable_by_others() {
+        let home = tempfile::tempdir().unwrap();
+        let creds = home.path().join("a/aws-creds");
+        std::fs::create_dir_all(&creds).unwrap();
+        for dir in [home.path(), &home.path().join("a"), &creds] {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        assert!(check_directory_chain(&creds, Some(home.path())).is_ok());
+        let middle = home.path().join("a");
+        std::fs::set_permissions(&middle, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert_eq!(
+            check_directory_chain(&creds, Some(home.path()))
+                .unwrap_err()
+                .to_string(),
+            format!(
+                "{} (above the credentials directory) is writable by group or others (mode 0777), who could replace your keys; run: chmod go-w {}",
+                middle.display(),
+                middle.display()
+            )
+        );
+        // Directories above HOME, and a credentials directory elsewhere, are not walked.
+        assert!(check_directory_chain(&creds, Some(&middle.join("x"))).is_ok());
+    }
+
+    #[test]
     fn a_fifo_is_refused_without_blocking() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("work.access_key");
@@ -646,13 +772,16 @@ mod tests {
     fn a_waiter_learns_who_holds_the_lock() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("lock");
-        let held = lock(&path, |_| panic!("free lock")).unwrap();
+        let Ok(held) = lock(&path, |_| panic!("free lock")) else {
+            panic!("lock")
+        };
         held.set_activity("prompting for an MFA code");
         let waiter = std::thread::spawn({
             let path = path.clone();
             move || {
                 let mut seen = None;
-                let _guard = lock(&path, |holder| seen = holder).unwrap();
+                let taken = lock(&path, |holder| seen = holder).is_ok();
+                assert!(taken);
                 seen
             }
         });

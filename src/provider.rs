@@ -213,9 +213,11 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
             mask_key_id(&self.setup.keys.access_key_id),
             humantime::format_duration(duration)
         ));
+        let min_ttl = self.setup.min_ttl;
         let credentials = self
             .sts
             .get_session_token(&self.setup.keys, &serial, &code, duration)
+            .and_then(|c| crate::sts::vet_lifetime(&c, duration, min_ttl).map(|()| c))
             .map_err(|failure| {
                 self.sts_error("GetSessionToken", None, Some(&serial), None, failure)
             })?;
@@ -403,7 +405,10 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
             external_id: request.external_id.as_ref(),
             duration,
         };
-        self.sts.assume_role(&source.credentials, &call)
+        let min_ttl = self.setup.min_ttl;
+        self.sts
+            .assume_role(&source.credentials, &call)
+            .and_then(|c| crate::sts::vet_lifetime(&c, duration, min_ttl).map(|()| c))
     }
 
     fn signer_hint(&self, source: &Source) -> String {

@@ -53,6 +53,7 @@ pub fn hours_minutes(left: Duration) -> String {
     match (minutes / 60, minutes % 60) {
         (0, 0) => format!("{}s", left.as_secs()),
         (0, m) => format!("{m}m"),
+        (h, 0) => format!("{h}h"),
         (h, m) => format!("{h}h {m:02}m"),
     }
 }

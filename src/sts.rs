@@ -23,6 +23,32 @@ use std::time::{Duration, SystemTime};
 /// The whole call, retries included, gives up after this (`STSEXEC_STS_TIMEOUT` overrides).
 pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
 pub const MAX_ATTEMPTS: u32 = 3;
+/// The largest session token accepted.
+const MAX_TOKEN_BYTES: usize = 16 * 1024;
+/// How much longer than asked a session may appear to last (clock skew).
+const LIFETIME_SLACK: Duration = Duration::from_secs(5 * 60);
+
+/// Refuses a session that lasts longer than asked (an endpoint handing out near-eternal
+/// sessions) or that ends within the validity window (it would be handed to the command
+/// already stale).
+pub fn vet_lifetime(
+    credentials: &Credentials,
+    asked: Duration,
+    window: Duration,
+) -> Result<(), StsFailure> {
+    let left = credentials
+        .expiration
+        .and_then(|e| e.duration_since(SystemTime::now()).ok())
+        .unwrap_or_default();
+    if left > asked + LIFETIME_SLACK || left <= window {
+        return Err(StsFailure::Lifetime {
+            left,
+            asked,
+            window,
+        });
+    }
+    Ok(())
+}
 
 /// The STS calls the provider makes. A fake in the provider's tests counts calls and refuses.
 pub trait StsApi {
@@ -142,6 +168,12 @@ pub enum StsFailure {
     Unreadable,
     /// An answer without complete, unexpired credentials.
     Incomplete(&'static str),
+    /// A session that lasts longer than asked (beyond clock skew) or ends within the window.
+    Lifetime {
+        left: Duration,
+        asked: Duration,
+        window: Duration,
+    },
     Other {
         cause: String,
     },
@@ -255,6 +287,29 @@ impl fmt::Display for StsError {
                 f,
                 "STS at {endpoint} answered {op} for account {account} {what}; is AWS_ENDPOINT_URL_STS an STS endpoint?"
             ),
+            StsFailure::Lifetime {
+                left,
+                asked,
+                window,
+            } => {
+                let how = if left > asked {
+                    format!(
+                        "that lasts {}, longer than the {} asked",
+                        crate::session::hours_minutes(*left),
+                        crate::session::hours_minutes(*asked)
+                    )
+                } else {
+                    format!(
+                        "that ends in {}, within the {} window",
+                        crate::session::hours_minutes(*left),
+                        crate::session::hours_minutes(*window)
+                    )
+                };
+                write!(
+                    f,
+                    "STS at {endpoint} answered {op} for {target} with a session {how}; refused (is AWS_ENDPOINT_URL_STS an STS endpoint?)"
+                )
+            }
             StsFailure::Other { cause } => {
                 write!(
                     f,
@@ -487,6 +542,12 @@ fn convert(creds: Option<&aws_sdk_sts::types::Credentials>) -> Result<Credential
         || creds.session_token().is_empty()
     {
         return Err(StsFailure::Incomplete("with incomplete credentials"));
+    }
+    // Real tokens are a few KiB; a huge one would not fit a cache file or an environment.
+    if creds.session_token().len() > MAX_TOKEN_BYTES || creds.secret_access_key().len() > 1024 {
+        return Err(StsFailure::Incomplete(
+            "with a session token larger than 16 KiB",
+        ));
     }
     Ok(Credentials {
         access_key_id: key_id.to_string(),

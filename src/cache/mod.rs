@@ -9,7 +9,7 @@ pub mod names;
 pub mod record;
 
 use crate::accounts::AccountName;
-use crate::private_file::{self, FileError, Holder, Kind, LockGuard};
+use crate::private_file::{self, FileError, Holder, Kind, LockError, LockGuard};
 use crate::secret::Secret;
 use crate::session::{Credentials, rfc3339};
 use names::{Entry, FileName};
@@ -146,12 +146,39 @@ impl fmt::Display for Miss {
 pub enum CacheError {
     File(FileError),
     NameTooLong(PathBuf),
+    HolderStopped {
+        account: AccountName,
+        pid: u32,
+    },
+    LockTimedOut {
+        account: AccountName,
+        holder: Option<Holder>,
+    },
 }
 
 impl fmt::Display for CacheError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CacheError::File(e) => e.fmt(f),
+            CacheError::HolderStopped { account, pid } => write!(
+                f,
+                "stsexec pid {pid} holds account {account}'s lock and is stopped; resume it (fg) or end it (kill {pid})"
+            ),
+            CacheError::LockTimedOut { account, holder } => match holder {
+                Some(h) => write!(
+                    f,
+                    "stsexec pid {} has held account {account}'s lock for over {} minutes ({}); end it (kill {}) and run again",
+                    h.pid,
+                    private_file::MAX_LOCK_WAIT.as_secs() / 60,
+                    h.activity,
+                    h.pid
+                ),
+                None => write!(
+                    f,
+                    "another stsexec has held account {account}'s lock for over {} minutes; end it and run again",
+                    private_file::MAX_LOCK_WAIT.as_secs() / 60
+                ),
+            },
             CacheError::NameTooLong(dir) => write!(
                 f,
                 "the role's name is too long for a cache file name in {}; the session is used but not cached",
@@ -200,7 +227,17 @@ impl Cache {
     /// Takes the account's lock, calling `on_wait` with the holder's record first if another
     /// process holds it; then removes temp files that a killed writer left.
     pub fn lock(&self, on_wait: impl FnOnce(Option<Holder>)) -> Result<CacheLock, CacheError> {
-        let guard = private_file::lock(&self.lock_path(), on_wait)?;
+        let guard = private_file::lock(&self.lock_path(), on_wait).map_err(|e| match e {
+            LockError::File(e) => CacheError::File(e),
+            LockError::HolderStopped { pid } => CacheError::HolderStopped {
+                account: self.account.clone(),
+                pid,
+            },
+            LockError::TimedOut { holder } => CacheError::LockTimedOut {
+                account: self.account.clone(),
+                holder,
+            },
+        })?;
         for (path, file) in self.own_files() {
             if file.temp {
                 let _ = private_file::remove(&path, Kind::CacheFile);

@@ -31,6 +31,16 @@ pub struct Durations {
 }
 
 impl Durations {
+    /// The shortest session this request may fetch (a role chained from an MFA session lasts
+    /// at most an hour); `None` for long-lived keys.
+    pub fn shortest_fetched(&self, mfa: bool, role: bool) -> Option<Duration> {
+        match (mfa, role) {
+            (_, true) => Some(self.role.min(CHAINED_ROLE_MAX)),
+            (true, false) => Some(self.session),
+            (false, false) => None,
+        }
+    }
+
     pub fn role_as_typed(&self) -> String {
         self.typed
             .clone()

@@ -33,11 +33,14 @@ struct FakeSts {
     refusals: VecDeque<StsFailure>,
     issued: u32,
     endpoint: Option<Endpoint>,
+    /// How long sessions last, instead of what was asked.
+    lifetime: Option<Duration>,
 }
 
 impl FakeSts {
     fn session(&mut self, prefix: &str, duration: Duration) -> Credentials {
         self.issued += 1;
+        let duration = self.lifetime.unwrap_or(duration);
         Credentials {
             access_key_id: format!("{prefix}{:016}", self.issued),
             secret_access_key: Secret::new("SECRETMARKER-secret"),
@@ -448,21 +451,25 @@ fn a_cached_session_is_reused_only_when_it_fits_the_request() {
 #[test]
 fn a_session_within_the_window_is_fetched_again() {
     let dir = tempfile::tempdir().unwrap();
-    run(
-        dir.path(),
-        Ask {
-            mfa: true,
-            ..Ask::default()
-        },
-    );
     let mut p = provider(dir.path());
-    p.setup.min_ttl = Duration::from_secs(13 * 3600);
+    p.sts.lifetime = Some(Duration::from_secs(5 * 60 + 2));
     p.resolve(&request(Ask {
         mfa: true,
         ..Ask::default()
     }))
     .unwrap();
-    assert_eq!(p.sts.calls.len(), 1);
+    let mut p = provider(dir.path());
+    p.setup.min_ttl = Duration::from_secs(5 * 60 + 30);
+    p.resolve(&request(Ask {
+        mfa: true,
+        ..Ask::default()
+    }))
+    .unwrap();
+    assert_eq!(
+        p.sts.calls.len(),
+        1,
+        "the cached session was inside the window"
+    );
 }
 
 #[test]
@@ -573,6 +580,38 @@ fn sts_refusals_are_sentences_and_cache_nothing() {
     );
     let (plain, _, _) = run(dir.path(), Ask::default());
     assert_eq!(plain.label, "work");
+}
+
+#[test]
+fn sessions_longer_than_asked_or_already_stale_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = provider(dir.path());
+    p.sts.lifetime = Some(Duration::from_secs(9000 * 24 * 3600));
+    let err = p
+        .resolve(&request(Ask {
+            mfa: true,
+            ..Ask::default()
+        }))
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("longer than the 12h asked; refused"),
+        "{err}"
+    );
+    let mut p = provider(dir.path());
+    p.sts.lifetime = Some(Duration::from_secs(2));
+    let err = p
+        .resolve(&request(Ask {
+            role: true,
+            ..Ask::default()
+        }))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("within the 5m window; refused"),
+        "{err}"
+    );
+    let (plain, _, _) = run(dir.path(), Ask::default());
+    assert_eq!(plain.label, "work", "nothing was cached");
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 const RUNS: usize = 32;
 
@@ -157,4 +158,41 @@ fn parallel_prompts_show_one_prompt() {
     }
     assert_eq!(prompts, 1, "{runs:#?}");
     assert_eq!(moto.session_tokens(), 1);
+}
+
+#[test]
+fn a_stopped_lock_holder_ends_the_wait_with_a_sentence() {
+    let sts = FaultServer::start(&[Reply::Hang]);
+    let mut sandbox = Sandbox::new().with_sts(&sts.url);
+    sandbox.set_env("STSEXEC_STS_TIMEOUT", "60s");
+    let mut holder = sandbox
+        .command(&["work", "-t", CODE, "--", "true"])
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while sts.hits() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the holder never called STS"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill is a plain syscall on a pid this test owns.
+    unsafe { libc::kill(holder.id() as i32, libc::SIGSTOP) };
+    let started = std::time::Instant::now();
+    let run = sandbox.run(&["work", "--mfa", "-t", "654321", "--", "true"]);
+    let pid = holder.id();
+    holder.kill().unwrap();
+    let _ = holder.wait();
+    run.assert_code(125)
+        .assert_stderr(&format!(
+            "Waiting for another stsexec (pid {pid}, calling STS) to refresh account work…"
+        ))
+        .assert_stderr(&format!(
+            "stsexec: stsexec pid {pid} holds account work's lock and is stopped; resume it (fg) or end it (kill {pid})"
+        ));
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the wait was not bounded"
+    );
 }

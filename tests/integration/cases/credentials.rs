@@ -269,10 +269,22 @@ fn expired_sessions_are_fetched_again() {
     sandbox.run(&["work", "-t", CODE, "--", "true"]).assert_ok();
     assert_eq!(moto.session_tokens(), 2);
 
-    // Inside the window (STSEXEC_MIN_TTL longer than the 12 h session): also refetched.
-    sandbox.set_env("STSEXEC_MIN_TTL", "13h");
-    sandbox.run(&["work", "-t", CODE, "--", "true"]).assert_ok();
+    // Inside the 5-minute window: also refetched.
+    let mut json = read_json(&cache);
+    let soon = std::time::SystemTime::now() + Duration::from_secs(180);
+    json["expiration"] = humantime::format_rfc3339_seconds(soon).to_string().into();
+    write_file(&cache, &json.to_string(), 0o600);
+    sandbox
+        .run(&["work", "--mfa", "-t", "234567", "--", "true"])
+        .assert_ok();
     assert_eq!(moto.session_tokens(), 3);
+
+    // A window as long as the session would make every session stale at once: refused.
+    sandbox.set_env("STSEXEC_MIN_TTL", "13h");
+    sandbox
+        .run(&["work", "--mfa", "--refresh", "-t", "345678", "--", "true"])
+        .assert_code(125)
+        .assert_stderr("stsexec: STSEXEC_MIN_TTL=\"13h\" is as long as the 12h session it would apply to; make it shorter (the default is 5m)");
 }
 
 #[test]

@@ -166,3 +166,28 @@ fn a_slow_sts_is_announced_on_a_terminal_after_a_second() {
     let quiet = sandbox.run(&["work", "-t", CODE, "--", "true"]);
     assert!(!quiet.stderr.contains("Waiting for STS"), "{quiet:#?}");
 }
+
+#[test]
+fn sessions_of_a_suspicious_lifetime_or_size_are_refused() {
+    let far = 900 * 365 * 24 * 3600;
+    for (reply, sentence) in [
+        (
+            Reply::Lasting(far),
+            "longer than the 12h asked; refused (is AWS_ENDPOINT_URL_STS an STS endpoint?)",
+        ),
+        (
+            Reply::Lasting(2),
+            "that ends in 1s, within the 5m window; refused",
+        ),
+        (Reply::HugeToken, "with a session token larger than 16 KiB"),
+    ] {
+        let sts = FaultServer::start(&[reply]);
+        let sandbox = Sandbox::new().with_sts(&sts.url);
+        sandbox
+            .run(&["work", "-t", CODE, "--", "true"])
+            .assert_code(125)
+            .assert_no_secret()
+            .assert_stderr(sentence);
+        no_cache_written(&sandbox);
+    }
+}

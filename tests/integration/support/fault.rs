@@ -30,6 +30,10 @@ pub enum Reply {
     Hang,
     /// Answers Ok after this many milliseconds (to overlap or interrupt a fetch).
     Slow(u64),
+    /// Credentials that expire this many seconds from now, whatever was asked.
+    Lasting(u64),
+    /// Credentials with a 200 KB session token.
+    HugeToken,
 }
 
 pub struct FaultServer {
@@ -91,6 +95,11 @@ fn serve(stream: TcpStream, script: &[Reply], hits: &AtomicUsize, bodies: &Mutex
         };
         let (status, xml) = match reply {
             Reply::Ok => (200, success(action)),
+            Reply::Lasting(secs) => (200, success_lasting(action, secs)),
+            Reply::HugeToken => (
+                200,
+                success(action).replace(SESSION_TOKEN, &"T".repeat(200_000)),
+            ),
             Reply::Slow(ms) => {
                 std::thread::sleep(Duration::from_millis(ms));
                 (200, success(action))
@@ -178,7 +187,11 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<String> {
 }
 
 fn success(action: &str) -> String {
-    let expiration = humantime_rfc3339(SystemTime::now() + Duration::from_secs(3600));
+    success_lasting(action, 3600)
+}
+
+fn success_lasting(action: &str, secs: u64) -> String {
+    let expiration = humantime_rfc3339(SystemTime::now() + Duration::from_secs(secs));
     let user = if action == "AssumeRole" {
         "<AssumedRoleUser><AssumedRoleId>AROAEXAMPLE:jb-stsexec</AssumedRoleId><Arn>arn:aws:sts::123456789012:assumed-role/admin/jb-stsexec</Arn></AssumedRoleUser>"
     } else {
