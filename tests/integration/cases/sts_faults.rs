@@ -191,3 +191,48 @@ fn sessions_of_a_suspicious_lifetime_or_size_are_refused() {
         no_cache_written(&sandbox);
     }
 }
+
+/// A resolver that takes 30 s: the call gives up at its bound and stsexec exits then, not when
+/// the lookup thread finishes (dropping a runtime would otherwise join it, holding the lock).
+#[test]
+fn a_slow_resolver_does_not_stretch_the_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("slow_dns.c");
+    std::fs::write(
+        &source,
+        r#"#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <netdb.h>
+#include <string.h>
+#include <unistd.h>
+int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res) {
+    int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **) = dlsym(RTLD_NEXT, "getaddrinfo");
+    if (node && strstr(node, "slow-resolver")) sleep(30);
+    return real(node, service, hints, res);
+}
+"#,
+    )
+    .unwrap();
+    let shim = dir.path().join("slow_dns.so");
+    let built = std::process::Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&shim)
+        .arg(&source)
+        .arg("-ldl")
+        .status()
+        .expect("cc (gcc) is needed to build the slow-resolver shim");
+    assert!(built.success(), "building the shim failed");
+    let mut sandbox = Sandbox::new().with_sts("http://slow-resolver.invalid:9");
+    sandbox.set_env("STSEXEC_STS_TIMEOUT", "2s");
+    sandbox.set_env("LD_PRELOAD", shim.to_str().unwrap());
+    let started = Instant::now();
+    sandbox
+        .run(&["work", "-t", CODE, "--", "true"])
+        .assert_code(125)
+        .assert_stderr("did not answer within 2 s");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "stsexec waited for the resolver: {:?}",
+        started.elapsed()
+    );
+}
