@@ -20,11 +20,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+mod serve;
+
 /// What a successful run leads to.
 pub enum Outcome {
     /// Exit with this status (0 for printed output, 1 for `--status` without keys).
     Exit(u8),
     Exec(ExecPlan),
+    /// `--server`: the command has ended; stsexec ends the same way.
+    Served(crate::server::Ended),
 }
 
 /// Runs the mode the command line selects.
@@ -32,6 +36,11 @@ pub fn run(mut cli: Cli, current: &Environment) -> Result<Outcome> {
     let report = Reporter::new(cli.verbosity.quiet, cli.verbosity.verbose);
     let mode = cli.mode();
     if let Mode::Status = mode {
+        // Inside a `--server` command the environment holds the endpoint, not keys.
+        if let Some(text) = crate::server::status::status(current) {
+            print(&text)?;
+            return Ok(Outcome::Exit(0));
+        }
         let (text, keys_set) = output::status(current, SystemTime::now());
         print(&text)?;
         return Ok(Outcome::Exit(if keys_set { 0 } else { 1 }));
@@ -44,6 +53,14 @@ pub fn run(mut cli: Cli, current: &Environment) -> Result<Outcome> {
         Mode::List => list(&cli, &creds_dir, current, report),
         Mode::Clear(account) => clear(&cli, account.as_deref(), &creds_dir, report),
         Mode::Status => Ok(Outcome::Exit(0)),
+        Mode::Serve(command) => {
+            serve::refuse_output(&cli)?;
+            let raw = cli.account.clone().unwrap_or_default();
+            let account = AccountName::parse(&raw)?;
+            let renewal_report = Reporter::new(true, cli.verbosity.verbose);
+            let prepared = prepare(&mut cli, &account, &creds_dir, current, report)?;
+            serve::serve(prepared, command, current, report, renewal_report)
+        }
         mode => {
             let raw = cli.account.clone().unwrap_or_default();
             let account = AccountName::parse(&raw)?;
@@ -85,7 +102,7 @@ pub fn run(mut cli: Cli, current: &Environment) -> Result<Outcome> {
                         env: env::apply(current, &child),
                     }));
                 }
-                Mode::List | Mode::Status | Mode::Clear(_) => {}
+                Mode::List | Mode::Status | Mode::Clear(_) | Mode::Serve(_) => {}
             }
             Ok(Outcome::Exit(0))
         }
@@ -100,6 +117,32 @@ fn resolve(
     current: &Environment,
     report: Reporter,
 ) -> Result<(Session, ChildEnv)> {
+    let Prepared {
+        mut provider,
+        request,
+        region,
+    } = prepare(cli, account, creds_dir, current, report)?;
+    let session = provider.resolve(&request)?;
+    drop(provider);
+    let child = child_env(&session, &region, report);
+    Ok((session, child))
+}
+
+/// The provider of an account and the request the command line makes of it, before anything
+/// is resolved: exec and print modes resolve once, `--server` keeps the provider to renew.
+struct Prepared {
+    provider: Provider<LazySts, GivenOrPrompt>,
+    request: Request,
+    region: String,
+}
+
+fn prepare(
+    cli: &mut Cli,
+    account: &AccountName,
+    creds_dir: &CredsDir,
+    current: &Environment,
+    report: Reporter,
+) -> Result<Prepared> {
     let token = cli.token.take();
     let mfa = cli.session.mfa || token.is_some();
     let durations = durations::plan(cli.duration.as_ref(), mfa, cli.role.is_some())?;
@@ -160,7 +203,7 @@ fn resolve(
         refresh: cli.session.refresh,
         no_session: cli.session.no_session,
     };
-    let mut provider = Provider {
+    let provider = Provider {
         setup: AccountSetup {
             account: account.clone(),
             keys,
@@ -179,9 +222,16 @@ fn resolve(
         codes: GivenOrPrompt(token),
         report,
     };
-    let session = provider.resolve(&request)?;
-    drop(provider);
-    let child = env::plan(&session, &region);
+    Ok(Prepared {
+        provider,
+        request,
+        region,
+    })
+}
+
+/// The environment of DESIGN §4 for a session, and the debug line naming it.
+fn child_env(session: &Session, region: &str, report: Reporter) -> ChildEnv {
+    let child = env::plan(session, region);
     report.debug(format!(
         "setting {}; removing {}",
         child
@@ -192,7 +242,7 @@ fn resolve(
             .join(" "),
         child.removed.join(" ")
     ));
-    Ok((session, child))
+    child
 }
 
 fn load_accounts(cli: &Cli, creds_dir: &CredsDir) -> Result<Option<AccountsFile>> {
