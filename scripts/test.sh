@@ -31,4 +31,11 @@ for tool in script setsid fish zsh strace openssl; do
 done
 
 export STSEXEC_TEST_VENV="$venv"
+# The lint gate: the whole run (no filter given, as CI runs it) checks formatting and clippy
+# first, so a change that breaks either fails here, not in review.
+if [ $# -eq 0 ]; then
+  rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy
+  cargo fmt --check
+  cargo clippy --locked --all-targets -- -D warnings
+fi
 cargo test --locked "$@"

@@ -64,7 +64,8 @@ pub fn run(mut cli: Cli, current: &Environment) -> Result<Outcome> {
         mode => {
             let raw = cli.account.clone().unwrap_or_default();
             let account = AccountName::parse(&raw)?;
-            let (session, child) = resolve(&mut cli, &account, &creds_dir, current, report)?;
+            let (session, child, inherited_region) =
+                resolve(&mut cli, &account, &creds_dir, current, report)?;
             match mode {
                 Mode::Json => print(&output::json(&session))?,
                 Mode::CredentialProcess => print(&output::credential_process(&session))?,
@@ -85,8 +86,11 @@ pub fn run(mut cli: Cli, current: &Environment) -> Result<Outcome> {
                 Mode::Exec(command) => {
                     let shell = command.is_empty();
                     if let Some(outer) = current.get("STSEXEC_ACCOUNT") {
+                        let kept = inherited_region
+                            .map(|r| format!(" (region {r} kept: {account} has none of its own)"))
+                            .unwrap_or_default();
                         report.status(format!(
-                            "Replacing {} with {}",
+                            "Replacing {} with {}{kept}",
                             crate::text::shown(outer),
                             session.label
                         ));
@@ -109,23 +113,25 @@ pub fn run(mut cli: Cli, current: &Environment) -> Result<Outcome> {
     }
 }
 
-/// The session for the account (DESIGN §3) and the environment it becomes (DESIGN §4).
+/// The session for the account (DESIGN §3), the environment it becomes (DESIGN §4), and the
+/// region when it came from the caller's environment rather than a flag or the account.
 fn resolve(
     cli: &mut Cli,
     account: &AccountName,
     creds_dir: &CredsDir,
     current: &Environment,
     report: Reporter,
-) -> Result<(Session, ChildEnv)> {
+) -> Result<(Session, ChildEnv, Option<String>)> {
     let Prepared {
         mut provider,
         request,
         region,
+        inherited_region,
     } = prepare(cli, account, creds_dir, current, report)?;
     let session = provider.resolve(&request)?;
     drop(provider);
     let child = child_env(&session, &region, report);
-    Ok((session, child))
+    Ok((session, child, inherited_region))
 }
 
 /// The provider of an account and the request the command line makes of it, before anything
@@ -134,6 +140,8 @@ struct Prepared {
     provider: Provider<LazySts, GivenOrPrompt>,
     request: Request,
     region: String,
+    /// The region when it came from the caller's environment rather than a flag or the account.
+    inherited_region: Option<String>,
 }
 
 fn prepare(
@@ -218,14 +226,29 @@ fn prepare(
             cache: Cache::new(&creds_dir.path, account),
             min_ttl,
         },
-        sts: LazySts::new(&region, endpoint, sts_timeout),
+        sts: LazySts::new(
+            &region,
+            endpoint,
+            sts_timeout,
+            std::io::stderr().is_terminal().then_some(report),
+        ),
         codes: GivenOrPrompt(token),
         report,
     };
+    let inherited_region = (cli.region.is_none()
+        && entry.and_then(|a| a.region.as_ref()).is_none())
+    .then(|| {
+        current
+            .get("AWS_REGION")
+            .or_else(|| current.get("AWS_DEFAULT_REGION"))
+            .map(str::to_string)
+    })
+    .flatten();
     Ok(Prepared {
         provider,
         request,
         region,
+        inherited_region,
     })
 }
 

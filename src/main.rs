@@ -24,7 +24,10 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             let text = e.render().to_string();
-            eprint!("stsexec: {}", text.strip_prefix("error: ").unwrap_or(&text));
+            let _ = std::io::Write::write_fmt(
+                &mut std::io::stderr(),
+                format_args!("stsexec: {}", text.strip_prefix("error: ").unwrap_or(&text)),
+            );
             return ExitCode::from(EXIT_FAILED);
         }
     };

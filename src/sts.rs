@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 use crate::env::Environment;
+use crate::report::Reporter;
 use crate::secret::{MfaCode, Secret, is_access_key_id, mask_key_id};
 use crate::session::Credentials;
 use crate::text::{clean, redact_url};
@@ -273,7 +274,12 @@ pub struct LazySts {
     endpoint: Endpoint,
     operation_timeout: Duration,
     connected: Option<Connected>,
+    /// Where "Waiting for STS…" goes when a call passes a second (on a terminal only).
+    announce: Option<Reporter>,
 }
+
+/// How long a call runs before stsexec says what it waits for (DESIGN §12).
+const ANNOUNCE_AFTER: Duration = Duration::from_secs(1);
 
 struct Connected {
     runtime: tokio::runtime::Runtime,
@@ -296,13 +302,47 @@ impl Drop for Connected {
 }
 
 impl LazySts {
-    pub fn new(region: &str, endpoint: Endpoint, operation_timeout: Duration) -> Self {
+    /// `announce`: the reporter for the wait line, when stderr is a terminal.
+    pub fn new(
+        region: &str,
+        endpoint: Endpoint,
+        operation_timeout: Duration,
+        announce: Option<Reporter>,
+    ) -> Self {
         LazySts {
             region: region.to_string(),
             endpoint,
             operation_timeout,
             connected: None,
+            announce,
         }
+    }
+
+    /// Runs a call to completion, saying once what it waits for if it takes over a second.
+    fn wait<F: std::future::Future>(
+        runtime: &tokio::runtime::Runtime,
+        announce: Option<(Reporter, String)>,
+        call: F,
+    ) -> F::Output {
+        runtime.block_on(async {
+            let mut call = std::pin::pin!(call);
+            if let Some((report, line)) = announce {
+                match tokio::time::timeout(ANNOUNCE_AFTER, &mut call).await {
+                    Ok(output) => return output,
+                    Err(_) => report.status(line),
+                }
+            }
+            call.await
+        })
+    }
+
+    fn announcement(&self, operation: &str) -> Option<(Reporter, String)> {
+        self.announce.map(|report| {
+            (
+                report,
+                format!("Waiting for STS at {} ({operation})…", self.endpoint.shown),
+            )
+        })
     }
 
     fn connect(&mut self) -> Result<&Connected, StsFailure> {
@@ -371,6 +411,7 @@ impl StsApi for LazySts {
         duration: Duration,
     ) -> Result<Credentials, StsFailure> {
         let timeout = self.operation_timeout;
+        let announce = self.announcement("GetSessionToken");
         let connected = self.connect()?;
         let call = Self::client(&connected.config, keys)
             .get_session_token()
@@ -378,9 +419,7 @@ impl StsApi for LazySts {
             .token_code(code.expose())
             .duration_seconds(seconds(duration))
             .send();
-        let output = connected
-            .runtime
-            .block_on(call)
+        let output = Self::wait(&connected.runtime, announce, call)
             .map_err(|e| classify(&e, &keys.access_key_id, false, timeout))?;
         convert(output.credentials())
     }
@@ -391,6 +430,7 @@ impl StsApi for LazySts {
         request: &AssumeRoleRequest<'_>,
     ) -> Result<Credentials, StsFailure> {
         let timeout = self.operation_timeout;
+        let announce = self.announcement("AssumeRole");
         let connected = self.connect()?;
         let mut call = Self::client(&connected.config, source)
             .assume_role()
@@ -400,9 +440,7 @@ impl StsApi for LazySts {
         if let Some(id) = request.external_id {
             call = call.external_id(id.expose());
         }
-        let output = connected
-            .runtime
-            .block_on(call.send())
+        let output = Self::wait(&connected.runtime, announce, call.send())
             .map_err(|e| classify(&e, &source.access_key_id, true, timeout))?;
         convert(output.credentials())
     }

@@ -48,6 +48,7 @@ pub(super) fn serve(
         mut provider,
         request,
         region,
+        inherited_region: _,
     } = prepared;
     let session = provider.resolve(&request)?;
     if !session.credentials.is_session() {

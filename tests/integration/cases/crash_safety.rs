@@ -26,8 +26,7 @@ fn sigkill_at_any_moment_leaves_a_whole_cache_file() {
             .spawn()
             .unwrap();
         std::thread::sleep(Duration::from_millis(5 + (round * 37) % 150));
-        // SAFETY: kill is a plain syscall on a pid this test owns.
-        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        child.kill().unwrap();
         let _ = child.wait();
         let json = read_json(&cache); // panics on a torn file
         assert_eq!(json["version"], 2, "round {round}");
@@ -60,8 +59,7 @@ fn sigkill_during_the_sts_call_keeps_the_old_session() {
         assert!(Instant::now() < deadline, "the refresh never reached STS");
         std::thread::sleep(Duration::from_millis(20));
     }
-    // SAFETY: kill is a plain syscall on a pid this test owns.
-    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.kill().unwrap();
     let _ = child.wait();
     assert_eq!(
         std::fs::read(&cache).unwrap(),

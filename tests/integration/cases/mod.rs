@@ -1,9 +1,11 @@
 mod concurrency;
 mod crash_safety;
 mod credentials;
+mod defects;
 mod exec_status;
 mod filesystem;
 mod generated;
+mod hardening;
 mod hostile_input;
 mod hot_path;
 mod leaks;

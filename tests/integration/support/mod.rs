@@ -24,11 +24,17 @@ pub fn stsexec() -> &'static str {
     env!("CARGO_BIN_EXE_stsexec")
 }
 
-/// The venv scripts/test.sh installs moto and awscli into. Missing → fail loudly.
-pub fn venv() -> PathBuf {
-    let dir = std::env::var_os("STSEXEC_TEST_VENV")
+/// Where scripts/test.sh installs moto, awscli and boto3 (not checked: tests that need no
+/// Python run without it).
+pub fn venv_dir() -> PathBuf {
+    std::env::var_os("STSEXEC_TEST_VENV")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv"));
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv"))
+}
+
+/// The venv, for a test that runs moto or the AWS CLI. Missing → fail loudly.
+pub fn venv() -> PathBuf {
+    let dir = venv_dir();
     assert!(
         dir.join("bin/moto_server").is_file() && dir.join("bin/aws").is_file(),
         "moto_server and aws are not in {}: run ./scripts/test.sh, which installs them",
@@ -50,7 +56,7 @@ impl Sandbox {
         let creds = home.path().join("aws-creds");
         fs::create_dir(&creds).unwrap();
         fs::set_permissions(&creds, fs::Permissions::from_mode(0o700)).unwrap();
-        let path = format!("{}/bin:/usr/local/bin:/usr/bin:/bin", venv().display());
+        let path = format!("{}/bin:/usr/local/bin:/usr/bin:/bin", venv_dir().display());
         let env = BTreeMap::from([
             ("HOME".to_string(), home.path().display().to_string()),
             ("PATH".to_string(), path),
@@ -256,11 +262,23 @@ pub fn mode_of(path: &Path) -> u32 {
     fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
-/// A free loopback port (bind :0, read it, release it).
+/// A loopback port for a server that must be told its port (moto_server). Ports come from a
+/// counter private to this test process, so two tests never get the same one (the race of
+/// "bind :0, read it, release it"); a port some other process holds is skipped.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let _ = NEXT.compare_exchange(
+        0,
+        20_000 + (std::process::id() % 20_000) as u16,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    loop {
+        let port = NEXT.fetch_add(1, Ordering::SeqCst);
+        assert!(port < 65_000, "no free loopback port left");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }

@@ -42,16 +42,11 @@ impl Moto {
                 Ok(())
             });
         }
-        let child = cmd.spawn().expect("moto_server starts");
+        let mut child = cmd.spawn().expect("moto_server starts");
         let host = if scheme == "https" {
             "localhost"
         } else {
             "127.0.0.1"
-        };
-        let moto = Moto {
-            child,
-            port,
-            url: format!("{scheme}://{host}:{port}"),
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         let ready = || {
@@ -62,13 +57,20 @@ impl Moto {
             }
         };
         while !ready() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("moto_server exited ({status}) before answering on port {port}");
+            }
             assert!(
                 Instant::now() < deadline,
                 "moto_server did not answer on port {port}"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        moto
+        Moto {
+            child,
+            port,
+            url: format!("{scheme}://{host}:{port}"),
+        }
     }
 
     fn sts_state(&self) -> serde_json::Value {

@@ -1,0 +1,103 @@
+//! Red-team findings (issue 10) that this tree fixes: no core dump holds a secret, and a
+//! closed stderr does not abort the run.
+
+use crate::support::fault::{FaultServer, Reply};
+use crate::support::*;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::Stdio;
+use std::time::Duration;
+
+/// Core files are written to the working directory (`core_pattern` = `core`, as on this CI
+/// machine); the control process proves that dumps really happen here, so the check on
+/// stsexec cannot pass vacuously.
+#[test]
+fn an_abort_during_an_sts_call_writes_no_core_file() {
+    let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap();
+    assert_eq!(
+        pattern.trim(),
+        "core",
+        "this test needs core files in the working directory (kernel.core_pattern=core)"
+    );
+    let sts = FaultServer::start(&[Reply::Hang]);
+    let sandbox = Sandbox::new().with_sts(&sts.url);
+    let dir = tempfile::tempdir().unwrap();
+    let with_cores = |cmd: &mut std::process::Command| {
+        cmd.current_dir(dir.path());
+        // SAFETY: setrlimit is async-signal-safe and touches only the child's own limits.
+        unsafe {
+            cmd.pre_exec(|| {
+                let unlimited = libc::rlimit {
+                    rlim_cur: libc::RLIM_INFINITY,
+                    rlim_max: libc::RLIM_INFINITY,
+                };
+                libc::setrlimit(libc::RLIMIT_CORE, &unlimited);
+                Ok(())
+            });
+        }
+    };
+    let cores = || {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("core")
+            })
+            .count()
+    };
+    // Control: a plain process aborted the same way leaves a core here.
+    let mut control = std::process::Command::new("sleep");
+    control.arg("30").stdin(Stdio::null());
+    with_cores(&mut control);
+    let mut control = control.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    // SAFETY: kill is a plain syscall on a pid this test owns.
+    unsafe { libc::kill(control.id() as i32, libc::SIGABRT) };
+    let _ = control.wait();
+    assert_eq!(cores(), 1, "no core from the control process: cannot test");
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+
+    let mut cmd = sandbox.command(&["work", "-t", CODE, "--", "true"]);
+    with_cores(&mut cmd);
+    let mut child = cmd.spawn().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while sts.hits() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stsexec never called STS"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill is a plain syscall on a pid this test owns.
+    unsafe { libc::kill(child.id() as i32, libc::SIGABRT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGABRT), "{status:?}");
+    assert_eq!(cores(), 0, "stsexec left a core file holding its keys");
+
+    // The command gets the caller's behaviour back: execve resets dumpability, and the core
+    // limit was never lowered.
+    let mut cmd = sandbox.command(&["work", "--", "sh", "-c", "kill -ABRT $$"]);
+    with_cores(&mut cmd);
+    let status = cmd.status().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGABRT), "{status:?}");
+    assert_eq!(
+        cores(),
+        1,
+        "the command could not dump core as its caller allows"
+    );
+}
+
+#[test]
+fn a_closed_stderr_does_not_stop_the_command() {
+    let sandbox = Sandbox::new();
+    let out = sandbox.run_program(
+        "sh",
+        &["-c", &format!("{} work -- echo ran 2>&-", stsexec())],
+    );
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert_eq!(out.stdout, "ran\n");
+}
