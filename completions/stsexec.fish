@@ -13,6 +13,7 @@ complete -c stsexec -l credential-process -d 'Print the AWS CLI\'s credential_pr
 complete -c stsexec -l list -d 'List accounts, their keys and cached sessions (with -q: account names only)'
 complete -c stsexec -l status -d 'Tell which credentials the current environment holds; exit 1 when none'
 complete -c stsexec -l clear -d 'Forget the cached sessions of ACCOUNT (of all accounts without one)'
+complete -c stsexec -l server -d 'Run COMMAND as a child and serve it credentials on 127.0.0.1 (the ECS container-credentials protocol), renewed before they expire, until it ends'
 complete -c stsexec -l mfa -d 'Use the account\'s MFA session: the cached one while valid, else prompt for a code and call GetSessionToken'
 complete -c stsexec -l refresh -d 'Fetch a new session even if the cached one is valid (the cache is then updated)'
 complete -c stsexec -l no-session -d 'Use the long-lived keys even if an MFA session is cached'

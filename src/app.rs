@@ -20,11 +20,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+mod serve;
+
 /// What a successful run leads to.
 pub enum Outcome {
     /// Exit with this status (0 for printed output, 1 for `--status` without keys).
     Exit(u8),
     Exec(ExecPlan),
+    /// `--server`: the command has ended; stsexec ends the same way.
+    Served(crate::server::Ended),
 }
 
 /// Runs the mode the command line selects.
@@ -32,6 +36,11 @@ pub fn run(mut cli: Cli, current: &Environment) -> Result<Outcome> {
     let report = Reporter::new(cli.verbosity.quiet, cli.verbosity.verbose);
     let mode = cli.mode();
     if let Mode::Status = mode {
+        // Inside a `--server` command the environment holds the endpoint, not keys.
+        if let Some(text) = crate::server::status::status(current) {
+            print(&text)?;
+            return Ok(Outcome::Exit(0));
+        }
         let (text, keys_set) = output::status(current, SystemTime::now());
         print(&text)?;
         return Ok(Outcome::Exit(if keys_set { 0 } else { 1 }));
@@ -51,6 +60,14 @@ pub fn run(mut cli: Cli, current: &Environment) -> Result<Outcome> {
             report,
         ),
         Mode::Status => Ok(Outcome::Exit(0)),
+        Mode::Serve(command) => {
+            serve::refuse_output(&cli)?;
+            let raw = cli.account.clone().unwrap_or_default();
+            let account = AccountName::parse(&raw)?;
+            let renewal_report = Reporter::new(true, cli.verbosity.verbose);
+            let prepared = prepare(&mut cli, &account, &creds_dir, current, report)?;
+            serve::serve(prepared, command, current, report, renewal_report)
+        }
         mode => {
             let raw = cli.account.clone().unwrap_or_default();
             let account = AccountName::parse(&raw)?;
@@ -102,7 +119,7 @@ pub fn run(mut cli: Cli, current: &Environment) -> Result<Outcome> {
                         env: env::apply(current, &child),
                     }));
                 }
-                Mode::List | Mode::Status | Mode::Clear(_) => {}
+                Mode::List | Mode::Status | Mode::Clear(_) | Mode::Serve(_) => {}
             }
             Ok(Outcome::Exit(0))
         }
@@ -119,6 +136,35 @@ fn resolve(
     current: &Environment,
     report: Reporter,
 ) -> Result<(Session, ChildEnv, Option<String>)> {
+    let Prepared {
+        mut provider,
+        request,
+        region,
+        inherited_region,
+    } = prepare(cli, account, creds_dir, current, report)?;
+    let session = provider.resolve(&request)?;
+    drop(provider);
+    let child = child_env(&session, &region, report);
+    Ok((session, child, inherited_region))
+}
+
+/// The provider of an account and the request the command line makes of it, before anything
+/// is resolved: exec and print modes resolve once, `--server` keeps the provider to renew.
+struct Prepared {
+    provider: Provider<LazySts, GivenOrPrompt>,
+    request: Request,
+    region: String,
+    /// The region when it came from the caller's environment rather than a flag or the account.
+    inherited_region: Option<String>,
+}
+
+fn prepare(
+    cli: &mut Cli,
+    account: &AccountName,
+    creds_dir: &CredsDir,
+    current: &Environment,
+    report: Reporter,
+) -> Result<Prepared> {
     let token = cli.token.take();
     let mfa = cli.session.mfa || token.is_some();
     let durations = durations::plan(cli.duration.as_ref(), mfa, cli.role.is_some())?;
@@ -191,7 +237,7 @@ fn resolve(
         refresh: cli.session.refresh,
         no_session: cli.session.no_session,
     };
-    let mut provider = Provider {
+    let provider = Provider {
         setup: AccountSetup {
             account: account.clone(),
             keys,
@@ -215,10 +261,26 @@ fn resolve(
         codes: GivenOrPrompt(token),
         report,
     };
-    let session = provider.resolve(&request)?;
-    drop(provider);
-    let entry = accounts_file.as_ref().and_then(|f| f.accounts.get(account));
-    let child = env::plan(&session, &region);
+    let inherited_region = (cli.region.is_none()
+        && entry.and_then(|a| a.region.as_ref()).is_none())
+    .then(|| {
+        current
+            .get("AWS_REGION")
+            .or_else(|| current.get("AWS_DEFAULT_REGION"))
+            .map(str::to_string)
+    })
+    .flatten();
+    Ok(Prepared {
+        provider,
+        request,
+        region,
+        inherited_region,
+    })
+}
+
+/// The environment of DESIGN §4 for a session, and the debug line naming it.
+fn child_env(session: &Session, region: &str, report: Reporter) -> ChildEnv {
+    let child = env::plan(session, region);
     report.debug(format!(
         "setting {}; removing {}",
         child
@@ -229,15 +291,7 @@ fn resolve(
             .join(" "),
         child.removed.join(" ")
     ));
-    let inherited = (cli.region.is_none() && entry.and_then(|a| a.region.as_ref()).is_none())
-        .then(|| {
-            current
-                .get("AWS_REGION")
-                .or_else(|| current.get("AWS_DEFAULT_REGION"))
-                .map(str::to_string)
-        })
-        .flatten();
-    Ok((session, child, inherited))
+    child
 }
 
 fn load_accounts(cli: &Cli, creds_dir: &CredsDir) -> Result<Option<AccountsFile>> {

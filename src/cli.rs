@@ -23,7 +23,7 @@ session or an assumed role. stsexec resolves the account's keys from the credent
 reuses a cached session while it is valid or calls STS (GetSessionToken with an MFA code, \
 AssumeRole), then replaces itself with COMMAND (default: $SHELL), whose environment holds the \
 credentials. The calling shell never holds a secret.",
-    after_help = "Examples:\n  stsexec work -- aws sts get-caller-identity\n  stsexec work --mfa -- terraform plan\n  stsexec work --mfa --role admin -- make deploy\n  stsexec personal\n  eval \"$(stsexec work --mfa --export)\"\n  stsexec --status\n\nstsexec --list shows your accounts; stsexec --help shows every option.",
+    after_help = "Examples:\n  stsexec work -- aws sts get-caller-identity\n  stsexec work --mfa -- terraform plan\n  stsexec work --mfa --role admin -- make deploy\n  stsexec work --mfa --role admin --server -- terraform apply\n  stsexec personal\n  eval \"$(stsexec work --mfa --export)\"\n  stsexec --status\n\nstsexec --list shows your accounts; stsexec --help shows every option.",
     override_usage = "stsexec [OPTIONS] <ACCOUNT> [-- <COMMAND> [ARGS]...]\n       stsexec [OPTIONS] <ACCOUNT> --json | --export[=SHELL] | --credential-process\n       stsexec --list | --status | --clear [ACCOUNT]",
     group(ArgGroup::new("session_kind").multiple(true).args(["mfa", "token", "role"])),
     group(ArgGroup::new("output").args(["json", "export", "credential_process"])),
@@ -55,6 +55,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub admin: AdminModes,
+
+    #[command(flatten)]
+    pub serve: ServeMode,
 
     #[command(flatten)]
     pub session: SessionFlags,
@@ -142,6 +145,14 @@ pub struct AdminModes {
     pub clear: bool,
 }
 
+/// `--server` (DESIGN §8): run the command as a child and serve it renewed credentials.
+#[derive(Args, Debug)]
+pub struct ServeMode {
+    /// Run COMMAND as a child and serve it credentials on 127.0.0.1 (the ECS container-credentials protocol), renewed before they expire, until it ends
+    #[arg(long, help_heading = "Modes", conflicts_with_all = ["list", "status", "clear"])]
+    pub server: bool,
+}
+
 /// Which session the command gets.
 #[derive(Args, Debug)]
 pub struct SessionFlags {
@@ -181,6 +192,8 @@ pub enum ExportShell {
 #[derive(Debug)]
 pub enum Mode {
     Exec(Vec<OsString>),
+    /// `--server`: the command as a child, served renewed credentials.
+    Serve(Vec<OsString>),
     Json,
     Export(ExportShell),
     CredentialProcess,
@@ -198,6 +211,9 @@ impl Cli {
             Mode::Status
         } else if self.admin.clear {
             Mode::Clear(self.account.take())
+        } else if self.serve.server {
+            // The output modes are refused with --server by `app` (one sentence, not clap's).
+            Mode::Serve(std::mem::take(&mut self.command))
         } else if self.output.json {
             Mode::Json
         } else if self.output.credential_process {

@@ -10,6 +10,7 @@ use crate::exec::ExecError;
 use crate::keys::{KeysError, UserError};
 use crate::private_file::DirectoryError;
 use crate::prompt::PromptError;
+use crate::server::ServerError;
 use crate::sts::StsError;
 use std::fmt;
 use std::sync::Arc;
@@ -32,6 +33,8 @@ pub enum Error {
     Sts(Box<StsError>),
     Prompt(PromptError),
     Exec(ExecError),
+    /// `--server`: the server, its command or a renewal (the sentence and its exit status).
+    Server(ServerError),
     /// stdout could not be written (not a reader that left early).
     Output(std::io::Error),
     /// An error found early and raised only where it matters (the IAM user of an account
@@ -46,6 +49,7 @@ impl Error {
         match self {
             Error::Exec(ExecError::NotFound(_)) => EXIT_NOT_FOUND,
             Error::Exec(ExecError::NotExecutable(_)) => EXIT_NOT_EXECUTABLE,
+            Error::Server(e) => e.exit_code,
             Error::Shared(e) => e.exit_code(),
             _ => EXIT_FAILED,
         }
@@ -64,6 +68,7 @@ impl fmt::Display for Error {
             Error::Sts(e) => e.fmt(f),
             Error::Prompt(e) => e.fmt(f),
             Error::Exec(e) => e.fmt(f),
+            Error::Server(e) => e.fmt(f),
             Error::Output(e) => write!(f, "cannot write to stdout: {e}"),
             Error::Shared(e) => e.fmt(f),
         }
@@ -92,6 +97,7 @@ from_area!(
     Sts(Box<StsError>),
     Prompt(PromptError),
     Exec(ExecError),
+    Server(ServerError),
 );
 
 impl From<StsError> for Error {

@@ -19,6 +19,7 @@ pub mod prompt;
 pub mod provider;
 pub mod report;
 pub mod secret;
+pub mod server;
 pub mod session;
 pub mod sts;
 pub mod text;

@@ -35,6 +35,8 @@ fn main() -> ExitCode {
         Ok(Outcome::Exit(code)) => return ExitCode::from(code),
         // Will not return if exec succeeds.
         Ok(Outcome::Exec(plan)) => exec::exec(&plan, current.get_os("PATH")).into(),
+        // --server: the command has ended; exit with its status or re-raise its signal.
+        Ok(Outcome::Served(ended)) => ended.exit(),
         Err(error) => error,
     };
     // A closed stderr must not abort stsexec; the exit status still tells.

@@ -121,6 +121,16 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         }
     }
 
+    /// When the account's cached MFA session ends, if one is cached (the credential server's
+    /// reminders to renew it).
+    pub fn cached_mfa_end(&self) -> Option<SystemTime> {
+        let slot = self.mfa_slot().ok()?;
+        match self.setup.cache.load(&slot) {
+            Ok(hit) if hit.with_mfa => hit.credentials.expiration,
+            _ => None,
+        }
+    }
+
     fn mfa_label(&self, credentials: Credentials) -> Session {
         Session {
             label: session::label_for_mfa(self.setup.account.as_str()),

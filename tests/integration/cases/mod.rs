@@ -11,5 +11,6 @@ mod hot_path;
 mod leaks;
 mod mfa_prompt;
 mod modes;
+mod server;
 mod sts_faults;
 mod tls;

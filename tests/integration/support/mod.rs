@@ -3,6 +3,7 @@
 
 pub mod fault;
 pub mod moto;
+pub mod server;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -76,6 +77,11 @@ impl Sandbox {
 
     pub fn set_env(&mut self, name: &str, value: &str) {
         self.env.insert(name.to_string(), value.to_string());
+    }
+
+    /// The environment stsexec runs with, for commands the tests build themselves.
+    pub fn env_pairs(&self) -> Vec<(String, String)> {
+        self.env.clone().into_iter().collect()
     }
 
     pub fn remove_env(&mut self, name: &str) {

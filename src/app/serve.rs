@@ -1,0 +1,158 @@
+//! `--server` (DESIGN §8): the wiring between the provider and [`crate::server`], which knows
+//! nothing of accounts, caches or STS. The first session is resolved as exec mode resolves it
+//! (a prompt is allowed: the command has not started); the same provider then renews, with
+//! the served kind's cache entry required to outlast the refresh window, and never prompts.
+#![forbid(unsafe_code)]
+
+use super::{Outcome, Prepared, child_env};
+use crate::accounts::AccountName;
+use crate::cli::Cli;
+use crate::env::Environment;
+use crate::error::{EXIT_FAILED, Error, Result};
+use crate::exec;
+use crate::provider::{CodeSource, Provider, Request, parse_min_ttl};
+use crate::report::Reporter;
+use crate::secret::MfaCode;
+use crate::server::{self, RefreshWindow, Renewer, ServerError};
+use crate::session::Credentials;
+use crate::sts::LazySts;
+use std::ffi::OsString;
+use std::time::{Duration, SystemTime};
+
+fn refused(message: String) -> Error {
+    Error::Server(ServerError {
+        message,
+        exit_code: EXIT_FAILED,
+    })
+}
+
+/// `--server` with an output mode: one sentence (clap's conflict error is several lines).
+pub(super) fn refuse_output(cli: &Cli) -> Result<()> {
+    if cli.output.json || cli.output.credential_process || cli.output.export.is_some() {
+        return Err(refused(
+            "--server runs a command and serves it renewed credentials, so it cannot be combined with --json, --export or --credential-process, which print them once; drop one of them".to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// Serves the first session and its renewals to the command until it ends.
+pub(super) fn serve(
+    prepared: Prepared,
+    command: Vec<OsString>,
+    current: &Environment,
+    report: Reporter,
+    renewal_report: Reporter,
+) -> Result<Outcome> {
+    let Prepared {
+        mut provider,
+        request,
+        region,
+        inherited_region: _,
+    } = prepared;
+    let session = provider.resolve(&request)?;
+    if !session.credentials.is_session() {
+        return Err(refused(format!(
+            "--server renews sessions, and account {} has only its long-lived keys here, which need no renewal; drop --server (exec mode gives the keys to the command) or add --mfa or --role",
+            provider.setup.account
+        )));
+    }
+    let child = child_env(&session, &region, report);
+    let window = RefreshWindow::from_min_ttl(
+        current
+            .get_os("STSEXEC_MIN_TTL")
+            .map(|value| parse_min_ttl(Some(value)))
+            .transpose()?,
+    );
+    let renewal = Renewal {
+        request: Request {
+            token: None,
+            refresh: false,
+            // Serving the MFA session itself: renewals can only pick up a new one from the cache.
+            mfa: request.mfa || request.role.is_none(),
+            ..request
+        },
+        provider: Provider {
+            setup: provider.setup,
+            sts: provider.sts,
+            codes: NoPrompt,
+            report: renewal_report,
+        },
+    };
+    let (program, args) = exec::command_or_shell(command, current);
+    report.status(format!(
+        "Serving keys for {} AWS account to the command",
+        session.label
+    ));
+    let plan = server::ServerPlan {
+        session,
+        program,
+        args,
+        current: current.clone(),
+        exec_env: child,
+        window,
+        report,
+    };
+    Ok(Outcome::Served(server::run(plan, renewal)?))
+}
+
+/// The renewal side of a `--server` run: the provider of the first resolve, asked the same
+/// request without a code or `--refresh`, for a session that outlasts the refresh window.
+struct Renewal {
+    provider: Provider<LazySts, NoPrompt>,
+    request: Request,
+}
+
+impl Renewer for Renewal {
+    fn renew(&mut self, valid_for: Duration) -> std::result::Result<Credentials, String> {
+        self.provider.setup.min_ttl = valid_for;
+        self.provider
+            .resolve(&self.request)
+            .map(|session| session.credentials)
+            .map_err(|e| e.to_string())
+    }
+
+    fn source_end(&self) -> Option<(SystemTime, String)> {
+        if !self.request.mfa {
+            return None;
+        }
+        let end = self.provider.cached_mfa_end()?;
+        Some((
+            end,
+            format!("stsexec {} --mfa --refresh", self.provider.setup.account),
+        ))
+    }
+}
+
+/// The code source of renewals: the command owns the terminal, so a renewal that needs a new
+/// MFA session fails with the command that gets one, and the server retries (it picks up a
+/// session another terminal caches).
+struct NoPrompt;
+
+impl CodeSource for NoPrompt {
+    fn code(&mut self, account: &AccountName, _serial: &str) -> Result<MfaCode> {
+        Err(refused(format!(
+            "the MFA session of account {account} ends within the refresh window and --server never prompts; run `stsexec {account} --mfa --refresh` in another terminal"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renewals_never_prompt_and_name_the_command_that_renews() {
+        let account = AccountName::parse(std::ffi::OsStr::new("work")).unwrap();
+        let error = NoPrompt
+            .code(&account, "arn:aws:iam::123456789012:mfa/alice")
+            .unwrap_err();
+        assert_eq!(error.exit_code(), EXIT_FAILED);
+        let sentence = error.to_string();
+        assert!(sentence.contains("never prompts"), "{sentence}");
+        assert!(
+            sentence.contains("run `stsexec work --mfa --refresh` in another terminal"),
+            "{sentence}"
+        );
+    }
+}

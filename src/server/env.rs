@@ -1,0 +1,144 @@
+//! The environment of a `--server` command (DESIGN §8): the exec-mode plan of DESIGN §4 minus
+//! the credential variables, plus the ECS container-credentials endpoint and its token, and
+//! without every variable that makes an SDK prefer another source. Pure: the caller applies it
+//! with [`crate::env::apply`].
+#![forbid(unsafe_code)]
+
+use crate::env::{ChildEnv, Value};
+use crate::secret::Secret;
+
+pub const FULL_URI: &str = "AWS_CONTAINER_CREDENTIALS_FULL_URI";
+pub const AUTHORIZATION_TOKEN: &str = "AWS_CONTAINER_AUTHORIZATION_TOKEN";
+
+/// The credentials themselves: the command reads them from the server instead.
+const CREDENTIAL_VARS: [&str; 8] = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_ACCESS_KEY",
+    "AWS_SECRET_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_DELEGATION_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION",
+];
+
+/// Variables that make one SDK or another use another source ahead of, or instead of, the
+/// full URI: a relative URI wins in several SDKs, a token file replaces the token, web
+/// identity and profiles come first in the chains.
+const OTHER_SOURCES: [&str; 8] = [
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_CREDENTIAL_FILE",
+];
+
+/// `exec` (the plan of DESIGN §4 for the first session) turned into the server's plan: every
+/// non-credential variable it sets is kept (region, `STSEXEC_ACCOUNT`, `AWS_ACCOUNT_ID`).
+pub fn plan(exec: &ChildEnv, endpoint: &str, token: &Secret) -> ChildEnv {
+    let mut set: Vec<(&'static str, Value)> = exec
+        .set
+        .iter()
+        .filter(|(name, _)| !CREDENTIAL_VARS.contains(name))
+        .cloned()
+        .collect();
+    set.push((FULL_URI, Value::Plain(endpoint.to_string())));
+    set.push((AUTHORIZATION_TOKEN, Value::Secret(token.clone())));
+    let mut removed = exec.removed.clone();
+    for name in CREDENTIAL_VARS.iter().chain(&OTHER_SOURCES) {
+        if !removed.contains(name) {
+            removed.push(name);
+        }
+    }
+    // A name is either set or removed, never both.
+    removed.retain(|name| !set.iter().any(|(s, _)| s == name));
+    ChildEnv { set, removed }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::{Environment, apply};
+    use crate::session::{Credentials, Session};
+    use std::collections::BTreeMap;
+    use std::time::{Duration, SystemTime};
+
+    fn exec_plan() -> ChildEnv {
+        let session = Session {
+            label: "work-role-admin-STS".into(),
+            account_id: None,
+            credentials: Credentials {
+                access_key_id: "ASIAEXAMPLEKEY123456".into(),
+                secret_access_key: Secret::new("SECRETMARKER-secret"),
+                session_token: Some(Secret::new("SECRETMARKER-token")),
+                expiration: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
+            },
+        };
+        crate::env::plan(&session, "eu-west-1")
+    }
+
+    fn current() -> Environment {
+        let pairs: Vec<(&str, &str)> = CREDENTIAL_VARS
+            .iter()
+            .chain(&OTHER_SOURCES)
+            .map(|name| (*name, "stale"))
+            .chain([
+                ("PATH", "/usr/bin"),
+                (
+                    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                    "http://169.254.170.2/old",
+                ),
+                ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "old"),
+                ("STSEXEC_ACCOUNT", "outer"),
+                ("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1"),
+            ])
+            .collect();
+        Environment::from_pairs(pairs)
+    }
+
+    #[test]
+    fn the_command_gets_the_endpoint_and_no_credential() {
+        let token = Secret::new("SECRETMARKER-server-token");
+        let child = plan(&exec_plan(), "http://127.0.0.1:4321/stsexec/abc", &token);
+        let env: BTreeMap<String, String> = apply(&current(), &child)
+            .into_iter()
+            .map(|(k, v)| (k.into_string().unwrap(), v.into_string().unwrap()))
+            .collect();
+        assert_eq!(env[FULL_URI], "http://127.0.0.1:4321/stsexec/abc");
+        assert_eq!(env[AUTHORIZATION_TOKEN], "SECRETMARKER-server-token");
+        for gone in CREDENTIAL_VARS.iter().chain(&OTHER_SOURCES) {
+            assert!(!env.contains_key(*gone), "{gone} is left");
+        }
+        assert_eq!(env["STSEXEC_ACCOUNT"], "work-role-admin-STS");
+        assert_eq!(env["AWS_REGION"], "eu-west-1");
+        assert_eq!(env["AWS_DEFAULT_REGION"], "eu-west-1");
+        assert_eq!(env["PATH"], "/usr/bin");
+        assert_eq!(env["AWS_ENDPOINT_URL_STS"], "http://127.0.0.1:1");
+        let values: Vec<&String> = env.values().collect();
+        assert!(
+            !values
+                .iter()
+                .any(|v| v.contains("SECRETMARKER-secret") || v.contains("SECRETMARKER-token")),
+            "a credential reached the command: {values:?}"
+        );
+    }
+
+    #[test]
+    fn each_name_is_either_set_or_removed_and_debug_hides_the_token() {
+        let token = Secret::new("SECRETMARKER-server-token");
+        let child = plan(&exec_plan(), "http://127.0.0.1:1/x", &token);
+        for (name, _) in &child.set {
+            assert!(!child.removed.contains(name), "{name} set and removed");
+        }
+        let mut removed = child.removed.clone();
+        removed.sort_unstable();
+        removed.dedup();
+        assert_eq!(removed.len(), child.removed.len(), "duplicates");
+        let shown = format!("{child:?}");
+        assert!(!shown.contains("SECRETMARKER"), "{shown}");
+        assert!(shown.contains(AUTHORIZATION_TOKEN), "{shown}");
+    }
+}
