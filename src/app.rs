@@ -65,7 +65,14 @@ pub fn run(mut cli: Cli, current: &Environment) -> Result<Outcome> {
             let raw = cli.account.clone().unwrap_or_default();
             let account = AccountName::parse(&raw)?;
             let renewal_report = Reporter::new(true, cli.verbosity.verbose);
-            let prepared = prepare(&mut cli, &account, &creds_dir, current, report)?;
+            let prepared = prepare(
+                &mut cli,
+                &account,
+                &creds_dir,
+                home.as_deref(),
+                current,
+                report,
+            )?;
             serve::serve(prepared, command, current, report, renewal_report)
         }
         mode => {
@@ -141,7 +148,7 @@ fn resolve(
         request,
         region,
         inherited_region,
-    } = prepare(cli, account, creds_dir, current, report)?;
+    } = prepare(cli, account, creds_dir, home, current, report)?;
     let session = provider.resolve(&request)?;
     drop(provider);
     let child = child_env(&session, &region, report);
@@ -162,6 +169,7 @@ fn prepare(
     cli: &mut Cli,
     account: &AccountName,
     creds_dir: &CredsDir,
+    home: Option<&std::path::Path>,
     current: &Environment,
     report: Reporter,
 ) -> Result<Prepared> {

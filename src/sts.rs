@@ -373,6 +373,14 @@ impl LazySts {
         }
     }
 
+    /// The same client, silent about slow calls (renewals in the background must not write
+    /// on the terminal the command owns).
+    #[must_use]
+    pub fn without_announcements(mut self) -> Self {
+        self.announce = None;
+        self
+    }
+
     /// Runs a call to completion, saying once what it waits for if it takes over a second.
     fn wait<F: std::future::Future>(
         runtime: &tokio::runtime::Runtime,

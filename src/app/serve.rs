@@ -74,7 +74,7 @@ pub(super) fn serve(
         },
         provider: Provider {
             setup: provider.setup,
-            sts: provider.sts,
+            sts: provider.sts.without_announcements(),
             codes: NoPrompt,
             report: renewal_report,
         },
