@@ -9,8 +9,9 @@ use crate::env::{self, ChildEnv, Environment};
 use crate::error::{Error, Result};
 use crate::exec::{self, ExecPlan};
 use crate::keys::CredsDir;
+use crate::mfa;
 use crate::output;
-use crate::provider::{self, AccountSetup, GivenOrPrompt, Provider, Request, durations};
+use crate::provider::{self, AccountSetup, MfaCodes, Provider, Request, durations};
 use crate::report::Reporter;
 use crate::session::Session;
 use crate::sts::{self, Endpoint, LazySts};
@@ -101,7 +102,9 @@ fn resolve(
     report: Reporter,
 ) -> Result<(Session, ChildEnv)> {
     let token = cli.token.take();
-    let mfa = cli.session.mfa || token.is_some();
+    let mfa = cli.session.mfa || token.is_some() || cli.mfa_process.is_some();
+    // A bad MFA time setting fails before anything else is read.
+    let mfa_settings = mfa::Settings::from_env(current)?;
     let durations = durations::plan(cli.duration.as_ref(), mfa, cli.role.is_some())?;
     if let Some(name) = &cli.session_name {
         durations::check_session_name(name)?;
@@ -176,7 +179,20 @@ fn resolve(
             min_ttl,
         },
         sts: LazySts::new(&region, endpoint, sts_timeout),
-        codes: GivenOrPrompt(token),
+        codes: MfaCodes {
+            codes: mfa::Codes::with_clock(
+                mfa::CodeSource::choose(
+                    token,
+                    cli.mfa_process.as_deref(),
+                    entry.and_then(|a| a.mfa_process.as_deref()),
+                    accounts_file.as_ref().map(|f| f.path.as_path()),
+                ),
+                mfa_settings,
+                mfa::Clock::REAL,
+            ),
+            env: current.clone(),
+            report,
+        },
         report,
     };
     let session = provider.resolve(&request)?;

@@ -123,9 +123,10 @@ fn mfa_session_is_fetched_once_then_reused() {
     assert_eq!(keys["AWS_ACCESS_KEY_ID"], ACCESS_KEY);
     assert!(!keys.contains_key("AWS_SESSION_TOKEN"));
 
-    // --refresh: a new session although the cached one is valid.
+    // --refresh: a new session although the cached one is valid (with a new code: each
+    // code works once, DESIGN §9).
     sandbox
-        .run(&["work", "-t", CODE, "--refresh", "--", "true"])
+        .run(&["work", "-t", "654321", "--refresh", "--", "true"])
         .assert_ok();
     assert_eq!(moto.session_tokens(), 2);
 }
@@ -266,12 +267,16 @@ fn expired_sessions_are_fetched_again() {
     let (run, env) = sandbox.child_env(&["work"]);
     run.assert_ok();
     assert_eq!(env["STSEXEC_ACCOUNT"], "work");
-    sandbox.run(&["work", "-t", CODE, "--", "true"]).assert_ok();
+    sandbox
+        .run(&["work", "-t", fresh_code().as_str(), "--", "true"])
+        .assert_ok();
     assert_eq!(moto.session_tokens(), 2);
 
     // Inside the window (STSEXEC_MIN_TTL longer than the 12 h session): also refetched.
     sandbox.set_env("STSEXEC_MIN_TTL", "13h");
-    sandbox.run(&["work", "-t", CODE, "--", "true"]).assert_ok();
+    sandbox
+        .run(&["work", "-t", fresh_code().as_str(), "--", "true"])
+        .assert_ok();
     assert_eq!(moto.session_tokens(), 3);
 }
 
@@ -287,7 +292,7 @@ fn garbage_cache_is_a_miss_that_gets_replaced() {
         "{\"format\": \"stsexec-session-cache\", \"version\": 7}",
     ] {
         write_file(&cache, garbage, 0o600);
-        let run = sandbox.run(&["work", "-t", CODE, "--", "true"]);
+        let run = sandbox.run(&["work", "-t", fresh_code().as_str(), "--", "true"]);
         run.assert_ok()
             .assert_stderr("ignoring cache file")
             .assert_stderr(".stsexec~work~session.json");
@@ -301,7 +306,7 @@ fn garbage_cache_is_a_miss_that_gets_replaced() {
     // Another key in the key file: the session belongs to the old one.
     sandbox.write_keys("work", "AKIAROTATEDROTATED12", SECRET_KEY);
     sandbox
-        .run(&["work", "-t", CODE, "--", "true"])
+        .run(&["work", "-t", fresh_code().as_str(), "--", "true"])
         .assert_ok()
         .assert_stderr("for other keys");
     assert_eq!(moto.session_tokens(), 5);

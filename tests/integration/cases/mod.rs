@@ -7,6 +7,7 @@ mod generated;
 mod hostile_input;
 mod hot_path;
 mod leaks;
+mod mfa_codes;
 mod mfa_prompt;
 mod modes;
 mod sts_faults;
