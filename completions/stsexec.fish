@@ -1,6 +1,7 @@
 complete -c stsexec -l export -d 'Print shell statements that set the credentials (sh, bash, zsh or fish) instead of running a command; this puts secrets in your shell' -r -f -a "sh\t''
 fish\t''"
 complete -c stsexec -s t -l token -d 'The MFA code (6 digits; spaces are ignored) instead of a prompt; implies --mfa. Other local users can see it in ps: prefer the prompt or mfa_process' -r
+complete -c stsexec -l mfa-process -d 'Get the MFA code from a command (run with /bin/sh -c; it prints the 6 digits) instead of the prompt; implies --mfa' -r -f -a "(__fish_complete_command)"
 complete -c stsexec -l role -d 'Assume <prefix>role/ROLE (a full role ARN is accepted too)' -r -f
 complete -c stsexec -s d -l duration -d 'Session lifetime, e.g. 90m or 12h. GetSessionToken: 15m-36h (default 12h); AssumeRole: 15m-12h (default 1h, at most 1h from an MFA session)' -r -f
 complete -c stsexec -l session-name -d 'AssumeRole session name (default: <user>-stsexec)' -r -f

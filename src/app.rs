@@ -9,8 +9,9 @@ use crate::env::{self, ChildEnv, Environment};
 use crate::error::{Error, Result};
 use crate::exec::{self, ExecPlan};
 use crate::keys::CredsDir;
+use crate::mfa;
 use crate::output;
-use crate::provider::{self, AccountSetup, GivenOrPrompt, Provider, Request, durations};
+use crate::provider::{self, AccountSetup, MfaCodes, Provider, Request, durations};
 use crate::report::Reporter;
 use crate::session::Session;
 use crate::sts::{self, Endpoint, LazySts};
@@ -158,7 +159,7 @@ fn resolve(
 /// The provider of an account and the request the command line makes of it, before anything
 /// is resolved: exec and print modes resolve once, `--server` keeps the provider to renew.
 struct Prepared {
-    provider: Provider<LazySts, GivenOrPrompt>,
+    provider: Provider<LazySts, MfaCodes>,
     request: Request,
     region: String,
     /// The region when it came from the caller's environment rather than a flag or the account.
@@ -174,7 +175,9 @@ fn prepare(
     report: Reporter,
 ) -> Result<Prepared> {
     let token = cli.token.take();
-    let mfa = cli.session.mfa || token.is_some();
+    let mfa = cli.session.mfa || token.is_some() || cli.mfa_process.is_some();
+    // A bad MFA time setting fails before anything else is read.
+    let mfa_settings = mfa::Settings::from_env(current)?;
     let durations = durations::plan(cli.duration.as_ref(), mfa, cli.role.is_some())?;
     if let Some(name) = &cli.session_name {
         durations::check_session_name(name)?;
@@ -266,7 +269,20 @@ fn prepare(
             sts_timeout,
             std::io::stderr().is_terminal().then_some(report),
         ),
-        codes: GivenOrPrompt(token),
+        codes: MfaCodes {
+            codes: mfa::Codes::with_clock(
+                mfa::CodeSource::choose(
+                    token,
+                    cli.mfa_process.as_deref(),
+                    entry.and_then(|a| a.mfa_process.as_deref()),
+                    accounts_file.as_ref().map(|f| f.path.as_path()),
+                ),
+                mfa_settings,
+                mfa::Clock::REAL,
+            ),
+            env: current.clone(),
+            report,
+        },
         report,
     };
     let inherited_region = (cli.region.is_none()

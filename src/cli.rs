@@ -25,10 +25,10 @@ AssumeRole), then replaces itself with COMMAND (default: $SHELL), whose environm
 credentials. The calling shell never holds a secret.",
     after_help = "Examples:\n  stsexec work -- aws sts get-caller-identity\n  stsexec work --mfa -- terraform plan\n  stsexec work --mfa --role admin -- make deploy\n  stsexec work --mfa --role admin --server -- terraform apply\n  stsexec personal\n  eval \"$(stsexec work --mfa --export)\"\n  stsexec --status\n\nstsexec --list shows your accounts; stsexec --help shows every option.",
     override_usage = "stsexec [OPTIONS] <ACCOUNT> [-- <COMMAND> [ARGS]...]\n       stsexec [OPTIONS] <ACCOUNT> --json | --export[=SHELL] | --credential-process\n       stsexec --list | --status | --clear [ACCOUNT]",
-    group(ArgGroup::new("session_kind").multiple(true).args(["mfa", "token", "role"])),
+    group(ArgGroup::new("session_kind").multiple(true).args(["mfa", "token", "mfa_process", "role"])),
     group(ArgGroup::new("output").args(["json", "export", "credential_process"])),
     group(ArgGroup::new("session_options").multiple(true).args([
-        "mfa", "token", "role", "duration", "session_name", "external_id", "region", "refresh", "no_session",
+        "mfa", "token", "mfa_process", "role", "duration", "session_name", "external_id", "region", "refresh", "no_session",
     ]))
 )]
 pub struct Cli {
@@ -65,6 +65,10 @@ pub struct Cli {
     /// The MFA code (6 digits; spaces are ignored) instead of a prompt; implies --mfa. Other local users can see it in ps: prefer the prompt or mfa_process
     #[arg(short = 't', long, value_name = "CODE", value_parser = parse_code)]
     pub token: Option<MfaCode>,
+
+    /// Get the MFA code from a command (run with /bin/sh -c; it prints the 6 digits) instead of the prompt; implies --mfa
+    #[arg(long, value_name = "CMD", value_hint = clap::ValueHint::CommandString)]
+    pub mfa_process: Option<String>,
 
     /// Assume <prefix>role/ROLE (a full role ARN is accepted too)
     #[arg(long, value_name = "ROLE", value_hint = clap::ValueHint::Other)]
@@ -165,7 +169,7 @@ pub struct SessionFlags {
     pub refresh: bool,
 
     /// Use the long-lived keys even if an MFA session is cached
-    #[arg(long, conflicts_with_all = ["mfa", "token"])]
+    #[arg(long, conflicts_with_all = ["mfa", "token", "mfa_process"])]
     pub no_session: bool,
 }
 
@@ -410,6 +414,15 @@ mod tests {
         assert!(parse(&["work", "--refresh"]).is_err());
         assert!(parse(&["work", "--refresh", "--role", "admin"]).is_ok());
         assert!(parse(&["work", "--no-session", "--mfa"]).is_err());
+        assert!(parse(&["work", "--no-session", "--mfa-process", "x"]).is_err());
+        assert!(parse(&["work", "--refresh", "--mfa-process", "x"]).is_ok());
+        assert_eq!(
+            parse(&["work", "--mfa-process", "pass otp aws/work", "--", "true"])
+                .unwrap()
+                .mfa_process
+                .as_deref(),
+            Some("pass otp aws/work")
+        );
         assert!(parse(&["work", "--session-name", "x"]).is_err());
         assert!(parse(&["work", "-q", "-v"]).is_err());
         assert!(parse(&["work", "-d", "abc"]).is_err());

@@ -8,14 +8,14 @@ use crate::cache::CacheError;
 use crate::cli::UsageError;
 use crate::exec::ExecError;
 use crate::keys::{KeysError, UserError};
+use crate::mfa::MfaError;
 use crate::private_file::DirectoryError;
-use crate::prompt::PromptError;
 use crate::server::ServerError;
 use crate::sts::StsError;
 use std::fmt;
 use std::sync::Arc;
 
-/// Exit status when stsexec itself fails (usage, configuration, keys, STS, prompt), as `env`.
+/// Exit status when stsexec itself fails (usage, configuration, keys, STS, MFA code), as `env`.
 pub const EXIT_FAILED: u8 = 125;
 /// Exit status when the command was found but could not be executed, as `env`.
 pub const EXIT_NOT_EXECUTABLE: u8 = 126;
@@ -31,7 +31,7 @@ pub enum Error {
     Directory(DirectoryError),
     Cache(CacheError),
     Sts(Box<StsError>),
-    Prompt(PromptError),
+    Mfa(MfaError),
     Exec(ExecError),
     /// `--server`: the server, its command or a renewal (the sentence and its exit status).
     Server(ServerError),
@@ -66,7 +66,7 @@ impl fmt::Display for Error {
             Error::Directory(e) => e.fmt(f),
             Error::Cache(e) => e.fmt(f),
             Error::Sts(e) => e.fmt(f),
-            Error::Prompt(e) => e.fmt(f),
+            Error::Mfa(e) => e.fmt(f),
             Error::Exec(e) => e.fmt(f),
             Error::Server(e) => e.fmt(f),
             Error::Output(e) => write!(f, "cannot write to stdout: {e}"),
@@ -95,7 +95,7 @@ from_area!(
     Directory(DirectoryError),
     Cache(CacheError),
     Sts(Box<StsError>),
-    Prompt(PromptError),
+    Mfa(MfaError),
     Exec(ExecError),
     Server(ServerError),
 );

@@ -1,6 +1,6 @@
 //! stsexec's parts; `main.rs` wires them together. One module owns each outside thing:
 //! `sts` alone touches aws-sdk-sts, `exec` alone execs, `private_file` alone opens
-//! stsexec's files, `prompt` alone reads the terminal. The library exists so the tests, the
+//! stsexec's files, `mfa` alone reads the terminal. The library exists so the tests, the
 //! completion and man page generation and the fuzz targets reach the same code the binary
 //! runs. ARCHITECTURE.md describes the layout.
 
@@ -13,9 +13,9 @@ pub mod error;
 pub mod exec;
 pub mod hardening;
 pub mod keys;
+pub mod mfa;
 pub mod output;
 pub mod private_file;
-pub mod prompt;
 pub mod provider;
 pub mod report;
 pub mod secret;

@@ -8,12 +8,15 @@
 
 use crate::accounts::{AccountName, Role};
 use crate::cache::{Cache, CacheLock, CachedSession, Miss, Slot, Unfit};
+use crate::env::Environment;
 use crate::error::{Error, Result};
+use crate::mfa;
 use crate::private_file::Holder;
 use crate::report::Reporter;
 use crate::secret::{MfaCode, Secret, mask_key_id};
 use crate::session::{self, Credentials, Session, rfc3339};
 use crate::sts::{AssumeRoleRequest, StsApi, StsError, StsFailure};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -37,20 +40,78 @@ pub struct Request {
     pub no_session: bool,
 }
 
-/// Where MFA codes come from once the cache cannot help.
+/// Where MFA codes come from once the cache cannot help (DESIGN §9). The provider asks under
+/// the account's lock, which also guards the used-code record at `ledger`.
 pub trait CodeSource {
-    fn code(&mut self, account: &AccountName, serial: &str) -> Result<MfaCode>;
+    /// Whether codes are typed at a prompt (the lock holder's record then says so).
+    fn prompts(&self) -> bool;
+
+    /// The next code to send. `rejected`: STS refused the previous one. `Ok(None)` (only after
+    /// a rejection): this source has no other code to try, and STS's refusal is the error.
+    fn next(
+        &mut self,
+        account: &AccountName,
+        serial: &str,
+        ledger: &Path,
+        rejected: bool,
+    ) -> Result<Option<MfaCode>>;
+
+    /// STS accepted `code`: remember it, so it is never sent again while it could be valid.
+    fn accepted(
+        &mut self,
+        account: &AccountName,
+        serial: &str,
+        ledger: &Path,
+        code: &MfaCode,
+    ) -> Result<()>;
 }
 
-/// `-t CODE`, else the prompt on the terminal.
-pub struct GivenOrPrompt(pub Option<MfaCode>);
+/// The real source: `-t`, `--mfa-process`, the account's `mfa_process` or the prompt, with
+/// the used-code record ([`mfa::Codes`]).
+pub struct MfaCodes {
+    pub codes: mfa::Codes,
+    /// The environment snapshot (the command's environment, the MFA time limits).
+    pub env: Environment,
+    pub report: Reporter,
+}
 
-impl CodeSource for GivenOrPrompt {
-    fn code(&mut self, account: &AccountName, serial: &str) -> Result<MfaCode> {
-        match self.0.take() {
-            Some(code) => Ok(code),
-            None => Ok(crate::prompt::ask_code(account.as_str(), serial)?),
-        }
+impl CodeSource for MfaCodes {
+    fn prompts(&self) -> bool {
+        self.codes.prompts()
+    }
+
+    fn next(
+        &mut self,
+        account: &AccountName,
+        serial: &str,
+        ledger: &Path,
+        rejected: bool,
+    ) -> Result<Option<MfaCode>> {
+        let request = mfa::CodeRequest {
+            account: account.as_str(),
+            serial,
+            ledger,
+            env: &self.env,
+            report: self.report,
+        };
+        Ok(Some(self.codes.next(&request, rejected)?))
+    }
+
+    fn accepted(
+        &mut self,
+        account: &AccountName,
+        serial: &str,
+        ledger: &Path,
+        code: &MfaCode,
+    ) -> Result<()> {
+        let request = mfa::CodeRequest {
+            account: account.as_str(),
+            serial,
+            ledger,
+            env: &self.env,
+            report: self.report,
+        };
+        Ok(self.codes.accepted(&request, code)?)
     }
 }
 
@@ -213,24 +274,74 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
     ) -> Result<Credentials> {
         let serial = slot.mfa_serial.clone().unwrap_or_default();
         let duration = request.durations.session;
+        let ledger = self.setup.cache.codes_path();
         let lock = self.lock(held)?;
-        lock.set_activity("prompting for an MFA code");
-        let code = self.codes.code(&self.setup.account, &serial)?;
-        lock.set_activity("calling STS");
-        self.report.debug(format!(
-            "account {}: GetSessionToken with key {} and MFA device {serial} for {}",
-            self.setup.account,
-            mask_key_id(&self.setup.keys.access_key_id),
-            humantime::format_duration(duration)
-        ));
-        let min_ttl = self.setup.min_ttl;
-        let credentials = self
-            .sts
-            .get_session_token(&self.setup.keys, &serial, &code, duration)
-            .and_then(|c| crate::sts::vet_lifetime(&c, duration, min_ttl).map(|()| c))
-            .map_err(|failure| {
-                self.sts_error("GetSessionToken", None, Some(&serial), None, failure)
-            })?;
+        // Under the account's lock: codes, the used-code record and the call (DESIGN §9).
+        let mut rejected = false;
+        let credentials = loop {
+            // A command may take a while too (a YubiKey touch, a wait for the next step).
+            lock.set_activity(if self.codes.prompts() {
+                "prompting for an MFA code"
+            } else {
+                "getting an MFA code"
+            });
+            let Some(code) = self
+                .codes
+                .next(&self.setup.account, &serial, &ledger, rejected)?
+            else {
+                return Err(self.sts_error(
+                    "GetSessionToken",
+                    None,
+                    Some(&serial),
+                    None,
+                    StsFailure::MfaRejected,
+                ));
+            };
+            lock.set_activity("calling STS");
+            self.report.debug(format!(
+                "account {}: GetSessionToken with key {} and MFA device {serial} for {}",
+                self.setup.account,
+                mask_key_id(&self.setup.keys.access_key_id),
+                humantime::format_duration(duration)
+            ));
+            match self
+                .sts
+                .get_session_token(&self.setup.keys, &serial, &code, duration)
+            {
+                Ok(credentials) => {
+                    if let Err(e) =
+                        self.codes
+                            .accepted(&self.setup.account, &serial, &ledger, &code)
+                    {
+                        self.report.warn(format!(
+                            "{e}; the next run may send the same MFA code again"
+                        ));
+                    }
+                    if let Err(failure) =
+                        crate::sts::vet_lifetime(&credentials, duration, self.setup.min_ttl)
+                    {
+                        return Err(self.sts_error(
+                            "GetSessionToken",
+                            None,
+                            Some(&serial),
+                            None,
+                            failure,
+                        ));
+                    }
+                    break credentials;
+                }
+                Err(StsFailure::MfaRejected) => rejected = true,
+                Err(failure) => {
+                    return Err(self.sts_error(
+                        "GetSessionToken",
+                        None,
+                        Some(&serial),
+                        None,
+                        failure,
+                    ));
+                }
+            }
+        };
         let fetched = CachedSession {
             credentials,
             with_mfa: true,

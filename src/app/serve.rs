@@ -10,13 +10,14 @@ use crate::cli::Cli;
 use crate::env::Environment;
 use crate::error::{EXIT_FAILED, Error, Result};
 use crate::exec;
-use crate::provider::{CodeSource, Provider, Request, parse_min_ttl};
+use crate::provider::{CodeSource, MfaCodes, Provider, Request, parse_min_ttl};
 use crate::report::Reporter;
 use crate::secret::MfaCode;
 use crate::server::{self, RefreshWindow, Renewer, ServerError};
 use crate::session::Credentials;
 use crate::sts::LazySts;
 use std::ffi::OsString;
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 fn refused(message: String) -> Error {
@@ -75,7 +76,13 @@ pub(super) fn serve(
         provider: Provider {
             setup: provider.setup,
             sts: provider.sts.without_announcements(),
-            codes: NoPrompt,
+            codes: NoPrompt {
+                command: provider.codes.codes.renewal_copy().map(|codes| MfaCodes {
+                    codes,
+                    env: provider.codes.env.clone(),
+                    report: renewal_report,
+                }),
+            },
             report: renewal_report,
         },
     };
@@ -124,16 +131,54 @@ impl Renewer for Renewal {
     }
 }
 
-/// The code source of renewals: the command owns the terminal, so a renewal that needs a new
-/// MFA session fails with the command that gets one, and the server retries (it picks up a
-/// session another terminal caches).
-struct NoPrompt;
+/// The code source of renewals: the command owns the terminal, so a renewal never prompts.
+/// With an `mfa_process` it runs the command again (a fresh try count each renewal);
+/// otherwise a renewal that needs a new MFA session fails with the sentence that names the
+/// command to run in another terminal.
+struct NoPrompt {
+    command: Option<MfaCodes>,
+}
+
+impl NoPrompt {
+    fn refusal(account: &AccountName) -> Error {
+        refused(format!(
+            "the MFA session of account {account} ends within the refresh window and --server never prompts; run `stsexec {account} --mfa --refresh` in another terminal"
+        ))
+    }
+}
 
 impl CodeSource for NoPrompt {
-    fn code(&mut self, account: &AccountName, _serial: &str) -> Result<MfaCode> {
-        Err(refused(format!(
-            "the MFA session of account {account} ends within the refresh window and --server never prompts; run `stsexec {account} --mfa --refresh` in another terminal"
-        )))
+    fn prompts(&self) -> bool {
+        false
+    }
+
+    fn next(
+        &mut self,
+        account: &AccountName,
+        serial: &str,
+        ledger: &Path,
+        rejected: bool,
+    ) -> Result<Option<MfaCode>> {
+        let Some(command) = self.command.as_mut() else {
+            return Err(Self::refusal(account));
+        };
+        if !rejected && let Some(fresh) = command.codes.renewal_copy() {
+            command.codes = fresh;
+        }
+        command.next(account, serial, ledger, rejected)
+    }
+
+    fn accepted(
+        &mut self,
+        account: &AccountName,
+        serial: &str,
+        ledger: &Path,
+        code: &MfaCode,
+    ) -> Result<()> {
+        match self.command.as_mut() {
+            Some(command) => command.accepted(account, serial, ledger, code),
+            None => Ok(()),
+        }
     }
 }
 
@@ -144,8 +189,13 @@ mod tests {
     #[test]
     fn renewals_never_prompt_and_name_the_command_that_renews() {
         let account = AccountName::parse(std::ffi::OsStr::new("work")).unwrap();
-        let error = NoPrompt
-            .code(&account, "arn:aws:iam::123456789012:mfa/alice")
+        let error = NoPrompt { command: None }
+            .next(
+                &account,
+                "arn:aws:iam::123456789012:mfa/alice",
+                Path::new("/nonexistent/ledger"),
+                false,
+            )
             .unwrap_err();
         assert_eq!(error.exit_code(), EXIT_FAILED);
         let sentence = error.to_string();

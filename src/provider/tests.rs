@@ -95,19 +95,56 @@ static DEFAULT_ENDPOINT: Endpoint = Endpoint {
     shown: String::new(),
 };
 
-/// Codes "typed" one after another; counts how often it was asked.
+/// Codes "typed" one after another; counts how often it was asked and records what it was
+/// told was accepted.
 struct FakeCodes {
     asked: usize,
     given: Option<MfaCode>,
+    /// Codes it offers after STS rejected one (a prompt asks again; a command runs once more;
+    /// `-t` has none).
+    retries: usize,
+    rejections: usize,
+    prompts: bool,
+    accepted: Vec<String>,
 }
 
 impl CodeSource for FakeCodes {
-    fn code(&mut self, _account: &AccountName, _serial: &str) -> Result<MfaCode> {
+    fn prompts(&self) -> bool {
+        self.prompts
+    }
+
+    fn next(
+        &mut self,
+        _account: &AccountName,
+        _serial: &str,
+        ledger: &Path,
+        rejected: bool,
+    ) -> Result<Option<MfaCode>> {
+        assert!(ledger.ends_with(".stsexec~work~codes.json"), "{ledger:?}");
+        if rejected {
+            self.rejections += 1;
+            if self.rejections > self.retries {
+                return Ok(None);
+            }
+        }
         self.asked += 1;
         if let Some(code) = self.given.take() {
-            return Ok(code);
+            return Ok(Some(code));
         }
-        Ok(MfaCode::parse(&format!("{:06}", 100_000 + self.asked)).unwrap())
+        Ok(Some(
+            MfaCode::parse(&format!("{:06}", 100_000 + self.asked)).unwrap(),
+        ))
+    }
+
+    fn accepted(
+        &mut self,
+        _account: &AccountName,
+        _serial: &str,
+        _ledger: &Path,
+        code: &MfaCode,
+    ) -> Result<()> {
+        self.accepted.push(code.expose().to_string());
+        Ok(())
     }
 }
 
@@ -137,6 +174,10 @@ fn provider(dir: &Path) -> Provider<FakeSts, FakeCodes> {
         codes: FakeCodes {
             asked: 0,
             given: None,
+            retries: 0,
+            rejections: 0,
+            prompts: true,
+            accepted: Vec::new(),
         },
         report: Reporter::new(true, false),
     }
@@ -659,4 +700,76 @@ fn the_iam_user_is_needed_only_where_it_is_used() {
             .starts_with("cannot tell the IAM user of account work"),
         "{err}"
     );
+}
+
+#[test]
+fn a_rejected_code_is_asked_again_then_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = provider(dir.path());
+    p.codes.retries = 2;
+    p.sts.refusals.push_back(StsFailure::MfaRejected);
+    let session = p
+        .resolve(&request(Ask {
+            mfa: true,
+            ..Ask::default()
+        }))
+        .unwrap();
+    assert_eq!(session.label, "work-MFA-STS");
+    assert_eq!(
+        p.sts.calls,
+        [gst(KEY, "100001", 12), gst(KEY, "100002", 12)]
+    );
+    assert_eq!(p.codes.asked, 2);
+    assert_eq!(
+        p.codes.accepted,
+        ["100002"],
+        "only the accepted code is recorded"
+    );
+    // The session was cached: the next run asks for nothing.
+    let (_, calls, asked) = run(
+        dir.path(),
+        Ask {
+            mfa: true,
+            ..Ask::default()
+        },
+    );
+    assert_eq!((calls, asked), (vec![], 0));
+}
+
+#[test]
+fn a_code_from_a_command_is_retried_once_after_a_rejection() {
+    let command = |p: &mut Provider<FakeSts, FakeCodes>| {
+        p.codes.retries = 1;
+        p.codes.prompts = false;
+    };
+    let ask = Ask {
+        mfa: true,
+        ..Ask::default()
+    };
+    // One rejection: the command's next code is accepted.
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = provider(dir.path());
+    command(&mut p);
+    p.sts.refusals.push_back(StsFailure::MfaRejected);
+    p.resolve(&request(ask)).unwrap();
+    assert_eq!(
+        p.sts.calls,
+        [gst(KEY, "100001", 12), gst(KEY, "100002", 12)]
+    );
+    assert_eq!(p.codes.accepted, ["100002"]);
+    // Two rejections: no third try, STS's refusal is the error and nothing is cached.
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = provider(dir.path());
+    command(&mut p);
+    p.sts.refusals.push_back(StsFailure::MfaRejected);
+    p.sts.refusals.push_back(StsFailure::MfaRejected);
+    let err = p.resolve(&request(ask)).unwrap_err();
+    assert!(
+        err.to_string().starts_with("STS rejected the MFA code"),
+        "{err}"
+    );
+    assert_eq!(p.sts.calls.len(), 2);
+    assert_eq!((p.codes.asked, p.codes.accepted.len()), (2, 0));
+    let (plain, _, _) = run(dir.path(), Ask::default());
+    assert_eq!(plain.label, "work", "nothing was cached");
 }

@@ -22,7 +22,14 @@ fn sigkill_at_any_moment_leaves_a_whole_cache_file() {
     let cache = sandbox.cache_file(".stsexec~work~session.json");
     for round in 0..30u64 {
         let mut child = sandbox
-            .command(&["work", "-t", CODE, "--refresh", "--", "true"])
+            .command(&[
+                "work",
+                "-t",
+                fresh_code().as_str(),
+                "--refresh",
+                "--",
+                "true",
+            ])
             .spawn()
             .unwrap();
         std::thread::sleep(Duration::from_millis(5 + (round * 37) % 150));
@@ -36,7 +43,14 @@ fn sigkill_at_any_moment_leaves_a_whole_cache_file() {
     // any temp file a killed run left between creating and renaming it.
     let started = Instant::now();
     sandbox
-        .run(&["work", "-t", CODE, "--refresh", "--", "true"])
+        .run(&[
+            "work",
+            "-t",
+            fresh_code().as_str(),
+            "--refresh",
+            "--",
+            "true",
+        ])
         .assert_ok();
     assert!(started.elapsed() < Duration::from_secs(20));
     assert_eq!(temp_files(&sandbox), Vec::<String>::new());
@@ -51,7 +65,14 @@ fn sigkill_during_the_sts_call_keeps_the_old_session() {
     let before = std::fs::read(&cache).unwrap();
 
     let mut child = sandbox
-        .command(&["work", "-t", CODE, "--refresh", "--", "true"])
+        .command(&[
+            "work",
+            "-t",
+            fresh_code().as_str(),
+            "--refresh",
+            "--",
+            "true",
+        ])
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -123,9 +123,10 @@ fn mfa_session_is_fetched_once_then_reused() {
     assert_eq!(keys["AWS_ACCESS_KEY_ID"], ACCESS_KEY);
     assert!(!keys.contains_key("AWS_SESSION_TOKEN"));
 
-    // --refresh: a new session although the cached one is valid.
+    // --refresh: a new session although the cached one is valid (with a new code: each
+    // code works once, DESIGN §9).
     sandbox
-        .run(&["work", "-t", CODE, "--refresh", "--", "true"])
+        .run(&["work", "-t", "654321", "--refresh", "--", "true"])
         .assert_ok();
     assert_eq!(moto.session_tokens(), 2);
 }
@@ -266,7 +267,9 @@ fn expired_sessions_are_fetched_again() {
     let (run, env) = sandbox.child_env(&["work"]);
     run.assert_ok();
     assert_eq!(env["STSEXEC_ACCOUNT"], "work");
-    sandbox.run(&["work", "-t", CODE, "--", "true"]).assert_ok();
+    sandbox
+        .run(&["work", "-t", fresh_code().as_str(), "--", "true"])
+        .assert_ok();
     assert_eq!(moto.session_tokens(), 2);
 
     // Inside the 5-minute window: also refetched.
@@ -275,14 +278,14 @@ fn expired_sessions_are_fetched_again() {
     json["expiration"] = humantime::format_rfc3339_seconds(soon).to_string().into();
     write_file(&cache, &json.to_string(), 0o600);
     sandbox
-        .run(&["work", "--mfa", "-t", "234567", "--", "true"])
+        .run(&["work", "--mfa", "-t", fresh_code().as_str(), "--", "true"])
         .assert_ok();
     assert_eq!(moto.session_tokens(), 3);
 
     // A window as long as the session would make every session stale at once: refused.
     sandbox.set_env("STSEXEC_MIN_TTL", "13h");
     sandbox
-        .run(&["work", "--mfa", "--refresh", "-t", "345678", "--", "true"])
+        .run(&["work", "--mfa", "--refresh", "-t", fresh_code().as_str(), "--", "true"])
         .assert_code(125)
         .assert_stderr("stsexec: STSEXEC_MIN_TTL=\"13h\" is as long as the 12h session it would apply to; make it shorter (the default is 5m)");
 }
@@ -299,7 +302,7 @@ fn garbage_cache_is_a_miss_that_gets_replaced() {
         "{\"format\": \"stsexec-session-cache\", \"version\": 7}",
     ] {
         write_file(&cache, garbage, 0o600);
-        let run = sandbox.run(&["work", "-t", CODE, "--", "true"]);
+        let run = sandbox.run(&["work", "-t", fresh_code().as_str(), "--", "true"]);
         run.assert_ok()
             .assert_stderr("ignoring cache file")
             .assert_stderr(".stsexec~work~session.json");
@@ -313,7 +316,7 @@ fn garbage_cache_is_a_miss_that_gets_replaced() {
     // Another key in the key file: the session belongs to the old one.
     sandbox.write_keys("work", "AKIAROTATEDROTATED12", SECRET_KEY);
     sandbox
-        .run(&["work", "-t", CODE, "--", "true"])
+        .run(&["work", "-t", fresh_code().as_str(), "--", "true"])
         .assert_ok()
         .assert_stderr("for other keys");
     assert_eq!(moto.session_tokens(), 5);

@@ -108,7 +108,10 @@ fn cache_hits_start_no_thread_open_no_socket_and_read_only_their_files() {
     }
 
     // The same trace sees the network when there is an STS call, so the checks above bite.
-    let calls = syscalls_before_the_command(&sandbox, &["work", "-t", CODE, "--refresh"]);
+    let calls = syscalls_before_the_command(
+        &sandbox,
+        &["work", "-t", fresh_code().as_str(), "--refresh"],
+    );
     assert!(
         calls.iter().any(|l| l.starts_with("connect(")),
         "{calls:#?}"

@@ -4,6 +4,9 @@
 use crate::support::moto::Moto;
 use crate::support::*;
 
+/// Stands for a code no earlier run sent.
+const FRESH: &str = "<fresh code>";
+
 #[test]
 fn verbose_runs_of_every_row_show_no_secret() {
     let moto = Moto::start();
@@ -13,10 +16,25 @@ fn verbose_runs_of_every_row_show_no_secret() {
         &["-v", "work", "-t", CODE],
         &["-v", "work", "--mfa"],
         &["-v", "work", "--role", "admin"],
-        &["-v", "work", "-t", CODE, "--role", "ops", "--refresh"],
+        // --refresh fetches on every run, and a code is never sent twice (DESIGN §9).
+        &["-v", "work", "-t", FRESH, "--role", "ops", "--refresh"],
         &["-v", "work", "--no-session", "--role", "admin"],
     ];
-    for args in rows {
+    for row in rows {
+        let fresh = |row: &[&str]| -> Vec<String> {
+            row.iter()
+                .map(|a| {
+                    if *a == FRESH {
+                        fresh_code()
+                    } else {
+                        (*a).to_string()
+                    }
+                })
+                .collect()
+        };
+        let owned = fresh(row);
+        let args: Vec<&str> = owned.iter().map(String::as_str).collect();
+        let args = args.as_slice();
         let (run, env) = sandbox.child_env(args);
         run.assert_ok().assert_no_secret();
         assert!(
@@ -35,9 +53,10 @@ fn verbose_runs_of_every_row_show_no_secret() {
             !run.stderr.contains(&env["AWS_ACCESS_KEY_ID"]),
             "unmasked key id for {args:?}"
         );
-        // The child's command line holds no secret either: one run prints its secrets and
-        // its /proc cmdline, so the two compared are the same session.
-        let mut with_cmdline: Vec<&str> = args.to_vec();
+        // The child's command line holds no secret either: one run prints its secret and its
+        // /proc cmdline, so the two compared belong to the same session.
+        let owned = fresh(row);
+        let mut with_cmdline: Vec<&str> = owned.iter().map(String::as_str).collect();
         with_cmdline.extend([
             "--",
             "sh",

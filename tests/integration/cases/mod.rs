@@ -9,6 +9,7 @@ mod hardening;
 mod hostile_input;
 mod hot_path;
 mod leaks;
+mod mfa_codes;
 mod mfa_prompt;
 mod modes;
 mod server;

@@ -20,6 +20,16 @@ pub const MARKER: &str = "SECRETMARKER";
 pub const SECRET_KEY: &str = "SECRETMARKER/long+lived+secret+key";
 pub const CODE: &str = "123456";
 
+/// A code no earlier call of this test binary returned: STS accepts each code once, and so
+/// does stsexec's ledger (DESIGN §9), so a test that fetches twice needs two codes.
+pub fn fresh_code() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(200_000);
+    format!(
+        "{:06}",
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    )
+}
+
 pub fn stsexec() -> &'static str {
     env!("CARGO_BIN_EXE_stsexec")
 }
@@ -171,6 +181,49 @@ impl Sandbox {
             std::thread::sleep(Duration::from_millis(300));
         }
         Run::from(child.wait_with_output().unwrap())
+    }
+}
+
+/// What a person at a pseudo-terminal saw (support/pty_driver.py).
+#[derive(Debug)]
+pub struct PtyRun {
+    /// `stty -g` of the terminal before stsexec started and after it ended.
+    pub before: String,
+    pub after: String,
+    /// Negative: killed by that signal.
+    pub returncode: i32,
+    pub output: String,
+}
+
+impl Sandbox {
+    /// Runs stsexec on a fresh pseudo-terminal that is its controlling terminal (python3's
+    /// pty, no `script` in between, so a signal reaches stsexec itself). Each step waits for
+    /// text on the screen, then types; `signal` is then sent with kill(2).
+    pub fn run_on_pty(&self, args: &[&str], steps: &[(&str, &str)], signal: Option<i32>) -> PtyRun {
+        let driver =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/support/pty_driver.py");
+        let argv: Vec<&str> = std::iter::once(stsexec())
+            .chain(args.iter().copied())
+            .collect();
+        let spec = serde_json::json!({
+            "argv": argv,
+            "steps": steps,
+            "signal": signal,
+            "timeout": 30,
+        });
+        let out = self
+            .program("python3", &[driver.to_str().unwrap(), &spec.to_string()])
+            .output()
+            .expect("python3 runs");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!("pty driver: {e}; {}", String::from_utf8_lossy(&out.stderr))
+        });
+        PtyRun {
+            before: report["before"].as_str().unwrap_or_default().to_string(),
+            after: report["after"].as_str().unwrap_or_default().to_string(),
+            returncode: i32::try_from(report["returncode"].as_i64().unwrap_or(999)).unwrap(),
+            output: report["output"].as_str().unwrap_or_default().to_string(),
+        }
     }
 }
 
