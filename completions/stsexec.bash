@@ -23,21 +23,31 @@ _stsexec() {
 
     case "${cmd}" in
         stsexec)
-            opts="-t -d -q -v -h -V --json --export --credential-process --list --status --clear --server --mfa --refresh --no-session --token --role --duration --session-name --external-id --region --config --creds-dir --quiet --verbose --help --version"
+            opts="-t -d -q -v -h -V --json --export --credential-process --list --status --clear --server --mfa --refresh --no-session --token --mfa-process --role --duration --session-name --external-id --region --config --creds-dir --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --export)
-                    COMPREPLY=($(compgen -W "sh fish" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "sh bash zsh fish" -- "${cur}"))
                     return 0
                     ;;
                 --token)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
                     return 0
                     ;;
                 -t)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --mfa-process)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -121,13 +131,60 @@ else
     complete -F _stsexec -o bashdefault -o default stsexec
 fi
 
-# Account names (stsexec --list -q) for the first word and after --clear.
-_stsexec_with_accounts() {
+# Account names (stsexec --list -q) wherever the ACCOUNT may stand, the command and its own
+# completions once COMMAND has begun, options and their values from _stsexec above.
+_stsexec_complete() {
     local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
-    if [[ $cur != -* && ( $COMP_CWORD -eq 1 || $prev == --clear ) ]]; then
-        COMPREPLY=($(compgen -W "$(stsexec --list -q 2>/dev/null)" -- "$cur"))
+    local i word account="" command_at=0
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        word="${COMP_WORDS[i]}"
+        if [[ $word == -* && ${COMP_WORDS[i+1]} == = ]]; then
+            ((i += 2)) # --option=value, split at '=' by COMP_WORDBREAKS
+            continue
+        fi
+        case $word in
+            --) command_at=$((i + 1)); break ;;
+            -t|--token|--mfa-process|--role|-d|--duration|--session-name|--external-id|--region|--config|--creds-dir) ((i++)) ;;
+            -*) ;;
+            *)
+                if [[ -z $account ]]; then
+                    account=$word
+                else
+                    command_at=$i
+                    break
+                fi
+                ;;
+        esac
+    done
+    if ((command_at == 0)) && [[ -n $account && $cur != -* ]] && ((i == COMP_CWORD)); then
+        command_at=$COMP_CWORD
+    fi
+    if ((command_at > 0)); then
+        if declare -F _command_offset >/dev/null; then
+            _command_offset "$command_at"
+        elif ((command_at == COMP_CWORD)); then
+            COMPREPLY=($(compgen -c -- "$cur" | LC_ALL=C sort -u))
+        else
+            compopt -o filenames 2>/dev/null
+            COMPREPLY=($(compgen -f -- "$cur"))
+        fi
         return 0
     fi
-    _stsexec "$@"
+    if [[ $cur == = && $prev == -* ]]; then
+        _stsexec stsexec "" "$prev" # --option=<TAB>
+    elif [[ $prev == = && ${COMP_WORDS[COMP_CWORD-2]} == -* ]]; then
+        _stsexec stsexec "$cur" "${COMP_WORDS[COMP_CWORD-2]}"
+    elif ((i > COMP_CWORD)); then
+        _stsexec stsexec "$cur" "$prev" # the value of $prev
+    elif [[ $cur == -* ]]; then
+        _stsexec stsexec "$cur" ""
+    else
+        COMPREPLY=($(compgen -W "$(stsexec --list -q 2>/dev/null)" -- "$cur"))
+    fi
+    return 0
 }
-complete -F _stsexec_with_accounts -o bashdefault -o default stsexec
+if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERSINFO[0]}" -gt 4 ]]; then
+    complete -F _stsexec_complete -o nosort stsexec
+else
+    complete -F _stsexec_complete stsexec
+fi

@@ -1,3 +1,4 @@
+mod completions;
 mod concurrency;
 mod crash_safety;
 mod credentials;
