@@ -113,3 +113,28 @@ fn a_nested_run_says_what_it_replaces_and_which_region_it_keeps() {
         "Replacing work with personal (region eu-west-1 kept: personal has none of its own)",
     );
 }
+
+/// boto3 reads `AWS_ACCOUNT_ID` with the credentials and builds account-based endpoints from
+/// it: the child must see the session's account, never the caller's.
+#[test]
+fn boto3_sees_the_sessions_account() {
+    let moto = Moto::start();
+    let mut sandbox = Sandbox::new().with_sts(&moto.url);
+    sandbox.set_env("AWS_ACCOUNT_ID", "111111111111");
+    let python = venv().join("bin/python");
+    let script = "import boto3; print(boto3.Session().get_credentials().account_id)";
+    for (args, expected) in [
+        (&["work", "--role", "admin"][..], "123456789012"),
+        (
+            &["work", "--role", "arn:aws:iam::222233334444:role/x"][..],
+            "222233334444",
+        ),
+        (&["work"][..], "123456789012"),
+    ] {
+        let mut full: Vec<&str> = args.to_vec();
+        full.extend(["--", python.to_str().unwrap(), "-c", script]);
+        let run = sandbox.run(&full);
+        run.assert_ok();
+        assert_eq!(run.stdout.trim(), expected, "{args:?}");
+    }
+}
