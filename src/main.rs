@@ -23,7 +23,17 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            let text = e.render().to_string();
+            let mut text = e.render().to_string();
+            // Bare `stsexec`: say where the accounts and the options are, not only what is missing.
+            if e.kind() == clap::error::ErrorKind::MissingRequiredArgument
+                && std::env::args_os().len() == 1
+            {
+                text = text.replacen(
+                    "the following required arguments were not provided:\n  <ACCOUNT>\n",
+                    "an ACCOUNT is needed: stsexec --list shows yours, stsexec --help every option\n",
+                    1,
+                );
+            }
             let _ = std::io::Write::write_fmt(
                 &mut std::io::stderr(),
                 format_args!("stsexec: {}", text.strip_prefix("error: ").unwrap_or(&text)),

@@ -10,6 +10,7 @@ mod hardening;
 mod hostile_input;
 mod hot_path;
 mod leaks;
+mod messages;
 mod mfa_codes;
 mod mfa_prompt;
 mod modes;
