@@ -23,6 +23,44 @@ use std::time::{Duration, SystemTime};
 /// The whole call, retries included, gives up after this (`STSEXEC_STS_TIMEOUT` overrides).
 pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
 pub const MAX_ATTEMPTS: u32 = 3;
+/// The largest STS response read: answers are a few KiB; a hostile endpoint's endless body
+/// must not fill memory.
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+const RESPONSE_CAP_MESSAGE: &str = "STS response larger than the cap";
+
+/// Caps every response body before the SDK reads it into memory.
+#[derive(Debug)]
+struct ResponseCap;
+
+impl aws_sdk_sts::config::Intercept for ResponseCap {
+    fn name(&self) -> &'static str {
+        "stsexec::ResponseCap"
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut aws_sdk_sts::config::interceptors::BeforeDeserializationInterceptorContextMut<
+            '_,
+        >,
+        _components: &aws_sdk_sts::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_sts::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        use aws_smithy_types::body::SdkBody;
+        let response = context.response_mut();
+        let declared = response
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|len| len > MAX_RESPONSE_BYTES) {
+            return Err(RESPONSE_CAP_MESSAGE.into());
+        }
+        let body = std::mem::replace(response.body_mut(), SdkBody::taken());
+        *response.body_mut() =
+            SdkBody::from_body_1_x(http_body_util::Limited::new(body, MAX_RESPONSE_BYTES));
+        Ok(())
+    }
+}
+
 /// The largest session token accepted.
 const MAX_TOKEN_BYTES: usize = 16 * 1024;
 /// How much longer than asked a session may appear to last (clock skew).
@@ -168,6 +206,8 @@ pub enum StsFailure {
     Unreadable,
     /// An answer without complete, unexpired credentials.
     Incomplete(&'static str),
+    /// An answer larger than [`MAX_RESPONSE_BYTES`].
+    TooLarge,
     /// A session that lasts longer than asked (beyond clock skew) or ends within the window.
     Lifetime {
         left: Duration,
@@ -286,6 +326,11 @@ impl fmt::Display for StsError {
             StsFailure::Incomplete(what) => write!(
                 f,
                 "STS at {endpoint} answered {op} for account {account} {what}; is AWS_ENDPOINT_URL_STS an STS endpoint?"
+            ),
+            StsFailure::TooLarge => write!(
+                f,
+                "STS at {endpoint} answered {op} for {target} with more than {} KiB, far more than an STS answer; refused (is AWS_ENDPOINT_URL_STS an STS endpoint?)",
+                MAX_RESPONSE_BYTES / 1024
             ),
             StsFailure::Lifetime {
                 left,
@@ -435,7 +480,8 @@ impl LazySts {
                     RetryConfig::standard()
                         .with_max_attempts(MAX_ATTEMPTS)
                         .with_initial_backoff(Duration::from_millis(200)),
-                );
+                )
+                .interceptor(ResponseCap);
             if let Some(url) = &self.endpoint.url_override {
                 builder = builder.endpoint_url(url);
             }
@@ -574,6 +620,10 @@ fn classify<E>(
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
+    let cause = root_cause(err);
+    if cause.contains(RESPONSE_CAP_MESSAGE) || cause.contains("length limit exceeded") {
+        return StsFailure::TooLarge;
+    }
     match err {
         SdkError::ServiceError(service) => {
             let inner = service.err();

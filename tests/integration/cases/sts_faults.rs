@@ -240,3 +240,22 @@ int getaddrinfo(const char *node, const char *service, const struct addrinfo *hi
         started.elapsed()
     );
 }
+
+#[test]
+fn an_endless_answer_is_cut_off_at_the_cap() {
+    let sts = FaultServer::start(&[Reply::Endless]);
+    let sandbox = Sandbox::new().with_sts(&sts.url);
+    let started = Instant::now();
+    sandbox
+        .run(&["work", "-t", CODE, "--", "true"])
+        .assert_code(125)
+        .assert_stderr(
+            "with more than 64 KiB, far more than an STS answer; refused (is AWS_ENDPOINT_URL_STS an STS endpoint?)",
+        );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    no_cache_written(&sandbox);
+}

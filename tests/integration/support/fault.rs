@@ -34,6 +34,8 @@ pub enum Reply {
     Lasting(u64),
     /// Credentials with a 200 KB session token.
     HugeToken,
+    /// 200, chunked, and a body that never ends.
+    Endless,
 }
 
 pub struct FaultServer {
@@ -141,6 +143,23 @@ fn serve(stream: TcpStream, script: &[Reply], hits: &AtomicUsize, bodies: &Mutex
             }
             Reply::Hang => {
                 std::thread::sleep(Duration::from_secs(120));
+                return;
+            }
+            Reply::Endless => {
+                let head = "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nTransfer-Encoding: chunked\r\n\r\n";
+                if stream.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                let chunk = format!(
+                    "{:x}\r\n{}\r\n",
+                    65536,
+                    "<a>".repeat(65536 / 3 + 1)[..65536].to_string()
+                );
+                // Until the client hangs up (or two minutes pass).
+                let until = std::time::Instant::now() + Duration::from_secs(120);
+                while std::time::Instant::now() < until
+                    && stream.write_all(chunk.as_bytes()).is_ok()
+                {}
                 return;
             }
         };
