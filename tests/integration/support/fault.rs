@@ -153,7 +153,7 @@ fn serve(stream: TcpStream, script: &[Reply], hits: &AtomicUsize, bodies: &Mutex
                 let chunk = format!(
                     "{:x}\r\n{}\r\n",
                     65536,
-                    "<a>".repeat(65536 / 3 + 1)[..65536].to_string()
+                    &"<a>".repeat(65536 / 3 + 1)[..65536]
                 );
                 // Until the client hangs up (or two minutes pass).
                 let until = std::time::Instant::now() + Duration::from_secs(120);
