@@ -97,6 +97,15 @@ bench_slow() { # name, command...
   log "  $name"
   hyperfine --shell=none --warmup 2 --runs "$slow_runs" --style none --export-json "$results/$name.json" "$@" >/dev/null
 }
+# STS scenarios send the same -t code each run; stsexec never sends a code twice within 90 s
+# (DESIGN §9), so the used-code record is removed before each (untimed) run.
+ledger=$home/aws-creds/.stsexec~work~codes.json
+bench_sts() { # name, command...
+  local name=$1; shift
+  log "  $name"
+  hyperfine --shell=none --warmup 20 --runs "$runs" --style none --prepare "rm -f $ledger" \
+    --export-json "$results/$name.json" "$@" >/dev/null
+}
 bench_shell() { # name, prepare, command (through sh)
   local name=$1 prepare=$2 cmd=$3
   log "  $name"
@@ -113,8 +122,26 @@ bench hit-role "$bin -q work --role admin -- /bin/true"
 bench_slow aec-cached "$venv/bin/aws-export-credentials --profile work --ensure-temporary --cache-file $work/aec-cache --json"
 bench_slow awsume-keys "$venv/bin/awsumepy work"
 bench moto-roundtrip "curl -s -o /dev/null -X POST -H Content-Type:application/x-www-form-urlencoded --data $sts_body $sts/"
-bench sts-session "$bin -q work -t 123456 --refresh -- /bin/true"
-bench sts-role "$bin -q work -t 123456 --role admin --refresh -- /bin/true"
+bench_sts sts-session "$bin -q work -t 123456 --refresh -- /bin/true"
+bench_sts sts-role "$bin -q work -t 123456 --role admin --refresh -- /bin/true"
+# --server: what starting the server adds to a run, what an answer costs, what idling costs.
+bench serve-start "$bin -q work --mfa --server -- /bin/true"
+"$bin" -q work --mfa --server -- "$venv/bin/python" - > "$results/serve-requests.txt" <<'PY'
+import http.client, os, time, urllib.parse
+url = urllib.parse.urlsplit(os.environ["AWS_CONTAINER_CREDENTIALS_FULL_URI"])
+headers = {"Authorization": os.environ["AWS_CONTAINER_AUTHORIZATION_TOKEN"]}
+conn = http.client.HTTPConnection(url.hostname, url.port)
+times = []
+for i in range(2200):
+    start = time.perf_counter()
+    conn.request("GET", url.path, headers=headers)
+    conn.getresponse().read()
+    if i >= 200:
+        times.append((time.perf_counter() - start) * 1e6)
+times.sort()
+print(f"{times[len(times) // 2]:.0f} {times[len(times) * 99 // 100]:.0f}")
+PY
+idle_cpu=$( { /usr/bin/time -f "%U %S" "$bin" -q work --mfa --server -- sleep 5 ; } 2>&1 | tail -1 )
 bench_slow aec-sts "$venv/bin/aws-export-credentials --profile work --ensure-temporary --exec true"
 bench_slow awsume-role "$venv/bin/awsumepy admin"
 bench_slow awscli-session "$venv/bin/aws sts get-session-token --serial-number arn:aws:iam::123456789012:mfa/jb --token-code 123456 --profile work"
@@ -124,20 +151,23 @@ export STSEXEC_CREDS_DIR=$home/aws-creds-cold
 # What the parallel scenario measures must be what it claims: 32 successes, one STS call.
 tokens() { curl -fs "$sts/moto-api/data.json" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["sts"]["Token"]))'; }
 "$bin" -q --clear work >/dev/null
+rm -f "$STSEXEC_CREDS_DIR/.stsexec~work~codes.json"
 before=$(tokens); pids=()
 for i in $(seq 32); do "$bin" -q work -t 123456 --mfa -- /bin/true & pids+=($!); done
 for pid in "${pids[@]}"; do wait "$pid" || { log "a parallel run failed"; exit 1; }; done
 [ "$(( $(tokens) - before ))" -eq 1 ] || { log "32 parallel cold runs did not make exactly one STS call"; exit 1; }
-bench_shell cold-1 "$bin -q --clear work" "$bin -q work -t 123456 --mfa -- /bin/true"
-bench_shell cold-32 "$bin -q --clear work" "for i in \$(seq 32); do $bin -q work -t 123456 --mfa -- /bin/true & done; wait"
+cold_prepare="$bin -q --clear work; rm -f $STSEXEC_CREDS_DIR/.stsexec~work~codes.json"
+bench_shell cold-1 "$cold_prepare" "$bin -q work -t 123456 --mfa -- /bin/true"
+bench_shell cold-32 "$cold_prepare" "for i in \$(seq 32); do $bin -q work -t 123456 --mfa -- /bin/true & done; wait"
 unset STSEXEC_CREDS_DIR
 
 size=$(stat -c %s "$bin")
 
 # --- the table ---------------------------------------------------------------------------------
-python3 - "$results" "$size" "$build_secs" <<'EOF'
+python3 - "$results" "$size" "$build_secs" "$idle_cpu" <<'EOF'
 import json, os, sys
 results, size, build = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+idle_user, idle_sys = (float(x) for x in sys.argv[4].split())
 def mean(name):
     path = os.path.join(results, name + ".json")
     if not os.path.exists(path):
@@ -160,6 +190,7 @@ rows = [
     ("STS", "aws-export-credentials --ensure-temporary --exec true", "aec-sts", None),
     ("STS", "awsumepy admin (AssumeRole; awsume caches only MFA sessions)", "awsume-role", None),
     ("STS", "aws sts get-session-token (awscli v1)", "awscli-session", None),
+    ("server", "stsexec work --mfa --server -- true (start, serve, end)", "serve-start", "a few ms over the cache hit"),
     ("parallel", "32 x /bin/true at once (the floor for 32 processes)", "parallel-floor", None),
     ("parallel", "32 cached stsexec --mfa at once (no STS call)", "warm-32", None),
     ("parallel", "1 cold stsexec --mfa", "cold-1", None),
@@ -179,5 +210,9 @@ print(f"STS overhead over the raw round trip: GetSessionToken {sess - moto:+.2f}
 print(f"aws sts get-session-token / stsexec: {cli / sess:.1f}x (target >= 30x)")
 print(f"32 parallel cold runs / one cold run: {many / one:.2f}x (target <= 2x); "
       f"32 x /bin/true alone takes {mean('parallel-floor')[0] / one:.2f}x, 32 cached stsexec {mean('warm-32')[0] / one:.2f}x")
+p50, p99 = open(os.path.join(results, "serve-requests.txt")).read().split()
+print(f"--server: starting it adds {mean('serve-start')[0] - mean('hit-session')[0]:+.2f} ms to a cached run; "
+      f"an answer takes {p50} us (p50), {p99} us (p99) over a kept-alive connection (python http.client); "
+      f"a 5 s idle serve used {idle_user + idle_sys:.2f} s of CPU in all (start-up included)")
 print(f"release binary: {size / 1e6:.2f} MB stripped (target <= 6 MB); release build: {build:.0f} s (a clean build unless target/ held one)")
 EOF
