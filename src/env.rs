@@ -17,6 +17,18 @@ const TOKEN_VARS: [&str; 4] = [
     "AWS_CREDENTIAL_EXPIRATION",
 ];
 
+/// The variables that hold credentials: the seven of aws-sts-helpers and the expiration.
+pub const CREDENTIAL_VARS: [&str; 8] = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_ACCESS_KEY",
+    "AWS_SECRET_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_DELEGATION_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION",
+];
+
 /// Always removed: botocore ignores environment credentials when a profile is named, a
 /// credential file would offer other keys than the ones stsexec chose, and the container and
 /// web-identity variables make SDKs prefer another source (DESIGN §4).

@@ -75,6 +75,22 @@ pub struct MfaCodes {
     pub report: Reporter,
 }
 
+fn code_request<'a>(
+    env: &'a Environment,
+    report: Reporter,
+    account: &'a AccountName,
+    serial: &'a str,
+    ledger: &'a Path,
+) -> mfa::CodeRequest<'a> {
+    mfa::CodeRequest {
+        account: account.as_str(),
+        serial,
+        ledger,
+        env,
+        report,
+    }
+}
+
 impl CodeSource for MfaCodes {
     fn prompts(&self) -> bool {
         self.codes.prompts()
@@ -87,13 +103,7 @@ impl CodeSource for MfaCodes {
         ledger: &Path,
         rejected: bool,
     ) -> Result<Option<MfaCode>> {
-        let request = mfa::CodeRequest {
-            account: account.as_str(),
-            serial,
-            ledger,
-            env: &self.env,
-            report: self.report,
-        };
+        let request = code_request(&self.env, self.report, account, serial, ledger);
         Ok(Some(self.codes.next(&request, rejected)?))
     }
 
@@ -104,13 +114,7 @@ impl CodeSource for MfaCodes {
         ledger: &Path,
         code: &MfaCode,
     ) -> Result<()> {
-        let request = mfa::CodeRequest {
-            account: account.as_str(),
-            serial,
-            ledger,
-            env: &self.env,
-            report: self.report,
-        };
+        let request = code_request(&self.env, self.report, account, serial, ledger);
         Ok(self.codes.accepted(&request, code)?)
     }
 }

@@ -6,7 +6,7 @@
 #![forbid(unsafe_code)]
 
 use super::{MfaError, Settings};
-use crate::env::Environment;
+use crate::env::{ALWAYS_REMOVED, CREDENTIAL_VARS, Environment};
 use crate::report::Reporter;
 use crate::secret::MfaCode;
 use std::ffi::OsString;
@@ -21,22 +21,6 @@ use zeroize::Zeroizing;
 /// A code is 6 digits; allow spaces and a newline, and a little more, then stop reading.
 const MAX_OUTPUT: u64 = 256;
 
-/// Variables that hold or point at AWS credentials: never in the command's environment.
-const REMOVED: [&str; 12] = [
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_ACCESS_KEY",
-    "AWS_SECRET_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_DELEGATION_TOKEN",
-    "AWS_CREDENTIAL_EXPIRATION",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-];
-
 /// The command's environment: the current one without AWS credentials, plus the account and
 /// device, so one command can serve every account.
 pub fn child_env(current: &Environment, account: &str, serial: &str) -> Vec<(OsString, OsString)> {
@@ -44,7 +28,11 @@ pub fn child_env(current: &Environment, account: &str, serial: &str) -> Vec<(OsS
         .pairs()
         .iter()
         .filter(|(name, _)| {
-            !REMOVED.iter().any(|r| name == r)
+            // No credential, and nothing that points at one (DESIGN §9: no AWS secret).
+            !CREDENTIAL_VARS
+                .iter()
+                .chain(&ALWAYS_REMOVED)
+                .any(|r| name == r)
                 && name != "STSEXEC_ACCOUNT_NAME"
                 && name != "STSEXEC_MFA_SERIAL"
         })

@@ -4,37 +4,11 @@
 //! with [`crate::env::apply`].
 #![forbid(unsafe_code)]
 
-use crate::env::{ChildEnv, Value};
+use crate::env::{CREDENTIAL_VARS, ChildEnv, Value};
 use crate::secret::Secret;
 
 pub const FULL_URI: &str = "AWS_CONTAINER_CREDENTIALS_FULL_URI";
 pub const AUTHORIZATION_TOKEN: &str = "AWS_CONTAINER_AUTHORIZATION_TOKEN";
-
-/// The credentials themselves: the command reads them from the server instead.
-const CREDENTIAL_VARS: [&str; 8] = [
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_ACCESS_KEY",
-    "AWS_SECRET_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_DELEGATION_TOKEN",
-    "AWS_CREDENTIAL_EXPIRATION",
-];
-
-/// Variables that make one SDK or another use another source ahead of, or instead of, the
-/// full URI: a relative URI wins in several SDKs, a token file replaces the token, web
-/// identity and profiles come first in the chains.
-const OTHER_SOURCES: [&str; 8] = [
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_ROLE_ARN",
-    "AWS_ROLE_SESSION_NAME",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_CREDENTIAL_FILE",
-];
 
 /// `exec` (the plan of DESIGN §4 for the first session) turned into the server's plan: every
 /// non-credential variable it sets is kept (region, `STSEXEC_ACCOUNT`, `AWS_ACCOUNT_ID`).
@@ -48,7 +22,8 @@ pub fn plan(exec: &ChildEnv, endpoint: &str, token: &Secret) -> ChildEnv {
     set.push((FULL_URI, Value::Plain(endpoint.to_string())));
     set.push((AUTHORIZATION_TOKEN, Value::Secret(token.clone())));
     let mut removed = exec.removed.clone();
-    for name in CREDENTIAL_VARS.iter().chain(&OTHER_SOURCES) {
+    // `exec` already removes what would make an SDK prefer another source (DESIGN §4).
+    for name in &CREDENTIAL_VARS {
         if !removed.contains(name) {
             removed.push(name);
         }
@@ -61,7 +36,7 @@ pub fn plan(exec: &ChildEnv, endpoint: &str, token: &Secret) -> ChildEnv {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::env::{Environment, apply};
+    use crate::env::{ALWAYS_REMOVED, Environment, apply};
     use crate::session::{Credentials, Session};
     use std::collections::BTreeMap;
     use std::time::{Duration, SystemTime};
@@ -83,7 +58,7 @@ mod tests {
     fn current() -> Environment {
         let pairs: Vec<(&str, &str)> = CREDENTIAL_VARS
             .iter()
-            .chain(&OTHER_SOURCES)
+            .chain(&ALWAYS_REMOVED)
             .map(|name| (*name, "stale"))
             .chain([
                 ("PATH", "/usr/bin"),
@@ -109,7 +84,11 @@ mod tests {
             .collect();
         assert_eq!(env[FULL_URI], "http://127.0.0.1:4321/stsexec/abc");
         assert_eq!(env[AUTHORIZATION_TOKEN], "SECRETMARKER-server-token");
-        for gone in CREDENTIAL_VARS.iter().chain(&OTHER_SOURCES) {
+        for gone in CREDENTIAL_VARS
+            .iter()
+            .chain(&ALWAYS_REMOVED)
+            .filter(|n| **n != FULL_URI && **n != AUTHORIZATION_TOKEN)
+        {
             assert!(!env.contains_key(*gone), "{gone} is left");
         }
         assert_eq!(env["STSEXEC_ACCOUNT"], "work-role-admin-STS");
