@@ -120,7 +120,8 @@ impl Renewer for Renewal {
     }
 
     fn source_end(&self) -> Option<(SystemTime, String)> {
-        if !self.request.mfa {
+        // With an mfa_process the server renews the MFA session itself: nothing to remind.
+        if !self.request.mfa || self.provider.codes.command.is_some() {
             return None;
         }
         let end = self.provider.cached_mfa_end()?;

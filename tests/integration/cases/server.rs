@@ -461,3 +461,71 @@ fn a_server_on_a_short_mfa_session_says_how_to_renew_it() {
     );
     assert_eq!(moto.session_tokens(), 1);
 }
+
+/// DESIGN §8: with an `mfa_process`, the server renews the MFA session itself — the command
+/// on the terminal is never interrupted by a prompt.
+#[test]
+fn an_mfa_session_renews_through_the_mfa_process() {
+    let (moto, mut sandbox) = with_moto();
+    let window = 15 * 60 - 5;
+    sandbox.set_env("STSEXEC_MIN_TTL", &format!("{window}s"));
+    let counter = sandbox.home.path().join("runs");
+    let codes = sandbox.home.path().join("codes.sh");
+    // A fresh code each run (the used-code record refuses a repeat).
+    write_file(
+        &codes,
+        &format!(
+            "#!/bin/sh\nn=$(cat {c} 2>/dev/null || echo 0)\nn=$((n + 1))\necho $n > {c}\nprintf '%06d\\n' $((200000 + n))\n",
+            c = counter.display()
+        ),
+        0o755,
+    );
+    let script = sandbox.home.path().join("long_job.py");
+    write_file(&script, LONG_JOB, 0o644);
+    let run = sandbox.run(&[
+        "work",
+        "--mfa-process",
+        codes.to_str().unwrap(),
+        "-d",
+        "15m",
+        "--server",
+        "--",
+        "python3",
+        script.to_str().unwrap(),
+        &window.to_string(),
+        "12",
+    ]);
+    run.assert_ok().assert_no_secret();
+    let report: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| {
+        panic!("{e}; {run:#?}");
+    });
+    // LONG_JOB expects a role; here the caller is the MFA session's user, and any other
+    // failure (an exception, an expired session) would show as something else.
+    let failures = report["failures"].as_array().unwrap();
+    assert!(
+        failures
+            .iter()
+            .all(|f| f == "arn:aws:sts::123456789012:user/moto"),
+        "{run:#?}"
+    );
+    assert!(report["calls"].as_u64().unwrap() >= 10, "{report}");
+    assert!(
+        report["closest"].as_f64().unwrap() > f64::from(window) - 4.0,
+        "{report}"
+    );
+    assert!(
+        !run.stderr.contains("in another terminal"),
+        "no reminder: the mfa_process renews; {run:#?}"
+    );
+    let runs: u32 = std::fs::read_to_string(&counter)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(runs >= 2, "the mfa_process ran {runs} time(s)");
+    assert_eq!(
+        moto.session_tokens(),
+        runs as usize,
+        "one GetSessionToken per code"
+    );
+}
