@@ -32,7 +32,7 @@ pub enum Reply {
     Slow(u64),
     /// Credentials that expire this many seconds from now, whatever was asked.
     Lasting(u64),
-    /// Credentials with a 200 KB session token.
+    /// Credentials with a 40 KB session token (above the token cap, below the response cap).
     HugeToken,
     /// 200, chunked, and a body that never ends.
     Endless,
@@ -100,7 +100,7 @@ fn serve(stream: TcpStream, script: &[Reply], hits: &AtomicUsize, bodies: &Mutex
             Reply::Lasting(secs) => (200, success_lasting(action, secs)),
             Reply::HugeToken => (
                 200,
-                success(action).replace(SESSION_TOKEN, &"T".repeat(200_000)),
+                success(action).replace(SESSION_TOKEN, &"T".repeat(40_000)),
             ),
             Reply::Slow(ms) => {
                 std::thread::sleep(Duration::from_millis(ms));
