@@ -213,11 +213,14 @@ fn prepare(
     let accounts_file = load_accounts(cli, creds_dir)?;
     let entry = accounts_file.as_ref().and_then(|f| f.accounts.get(account));
     // With --web-identity and a full role ARN the account is only a name for the cache:
-    // CI has no accounts file and no key files.
+    // CI has no accounts file and no key files. With a role name and nothing known at all,
+    // the role's sentence (add the account's prefix, or pass the full ARN) says more than
+    // "unknown account".
     let full_arn = cli.role.as_deref().is_some_and(|r| r.starts_with("arn:"));
     let known = entry.is_some()
         || creds_dir.has_keys(account)
-        || (web_identity.is_some() && full_arn);
+        || (web_identity.is_some()
+            && (full_arn || known_accounts(accounts_file.as_ref(), creds_dir).is_empty()));
     if !known {
         return Err(unknown(account, accounts_file.as_ref(), creds_dir).into());
     }

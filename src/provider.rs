@@ -337,10 +337,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
                 mask_key_id(&keys.access_key_id),
                 humantime::format_duration(duration)
             ));
-            match self
-                .sts
-                .get_session_token(&keys, &serial, &code, duration)
-            {
+            match self.sts.get_session_token(&keys, &serial, &code, duration) {
                 Ok(credentials) => {
                     if let Err(e) =
                         self.codes

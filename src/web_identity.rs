@@ -248,7 +248,10 @@ fn token_from_answer(body: &[u8], from: &str) -> Result<Secret, WebIdentityError
 
 /// What one attempt at the request came to.
 enum Attempt {
-    Answer { status: u16, body: Zeroizing<Vec<u8>> },
+    Answer {
+        status: u16,
+        body: Zeroizing<Vec<u8>>,
+    },
     TooLarge,
     Failed(String),
 }
@@ -303,7 +306,9 @@ fn request_github(
             url: shown,
             seconds,
         }),
-        Ok(Attempt::Failed(cause)) => Err(WebIdentityError::GitHubUnreachable { url: shown, cause }),
+        Ok(Attempt::Failed(cause)) => {
+            Err(WebIdentityError::GitHubUnreachable { url: shown, cause })
+        }
         Ok(Attempt::TooLarge) => Err(WebIdentityError::GitHubNotJson { url: shown }),
         Ok(Attempt::Answer { status: 200, body }) => token_from_answer(&body, &shown),
         Ok(Attempt::Answer { status, body }) => Err(WebIdentityError::GitHubRefused {
@@ -326,10 +331,7 @@ async fn attempt_once(
     let headers = request.headers_mut();
     headers.insert("authorization", format!("Bearer {}", bearer.expose()));
     headers.insert("accept", "application/json; api-version=2.0");
-    headers.insert(
-        "user-agent",
-        concat!("stsexec/", env!("CARGO_PKG_VERSION")),
-    );
+    headers.insert("user-agent", concat!("stsexec/", env!("CARGO_PKG_VERSION")));
     let response = match connector.call(request).await {
         Ok(response) => response,
         Err(e) => return Attempt::Failed(root_cause(&e)),
@@ -495,7 +497,8 @@ impl fmt::Display for WebIdentityError {
                     401 | 403 => format!(
                         "ACTIONS_ID_TOKEN_REQUEST_TOKEN was not accepted; it is valid only in the job that received it, and the job needs {PERMISSION}"
                     ),
-                    _ => "check the workflow's id-token permission and try again".to_string(),
+                    400 => "check --audience (default sts.amazonaws.com)".to_string(),
+                    _ => format!("check the job's {PERMISSION} and try again"),
                 };
                 write!(
                     f,
@@ -566,7 +569,10 @@ mod tests {
     fn sources_are_taken_in_order() {
         let all = env(&[
             ("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/token"),
-            ("ACTIONS_ID_TOKEN_REQUEST_URL", "https://gh.example/idtoken?api-version=2.0"),
+            (
+                "ACTIONS_ID_TOKEN_REQUEST_URL",
+                "https://gh.example/idtoken?api-version=2.0",
+            ),
             ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "SECRETMARKER-bearer"),
         ]);
         let flag = TokenSource::choose(Some(Path::new("/tmp/jwt")), None, T, &all).unwrap();
@@ -580,7 +586,10 @@ mod tests {
         );
         let github = env(&[
             ("AWS_WEB_IDENTITY_TOKEN_FILE", ""),
-            ("ACTIONS_ID_TOKEN_REQUEST_URL", "https://u:p@gh.example/idtoken?api-version=2.0"),
+            (
+                "ACTIONS_ID_TOKEN_REQUEST_URL",
+                "https://u:p@gh.example/idtoken?api-version=2.0",
+            ),
             ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "SECRETMARKER-bearer"),
         ]);
         let source = TokenSource::choose(None, Some("my-aud"), T, &github).unwrap();
@@ -595,7 +604,9 @@ mod tests {
 
     #[test]
     fn no_source_names_all_three_and_the_permission() {
-        let none = TokenSource::choose(None, None, T, &env(&[])).unwrap_err().to_string();
+        let none = TokenSource::choose(None, None, T, &env(&[]))
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             none,
             "--web-identity found no OIDC token: pass --web-identity=FILE, set AWS_WEB_IDENTITY_TOKEN_FILE, or in GitHub Actions give the job `permissions: id-token: write` (ACTIONS_ID_TOKEN_REQUEST_URL is not set)"
@@ -603,7 +614,10 @@ mod tests {
         let in_actions = TokenSource::choose(None, None, T, &env(&[("GITHUB_ACTIONS", "true")]))
             .unwrap_err()
             .to_string();
-        assert!(in_actions.contains("this GitHub Actions job cannot request one"), "{in_actions}");
+        assert!(
+            in_actions.contains("this GitHub Actions job cannot request one"),
+            "{in_actions}"
+        );
         let half = TokenSource::choose(
             None,
             None,
@@ -612,7 +626,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(half.contains("(ACTIONS_ID_TOKEN_REQUEST_TOKEN is not set)"), "{half}");
+        assert!(
+            half.contains("(ACTIONS_ID_TOKEN_REQUEST_TOKEN is not set)"),
+            "{half}"
+        );
         let cleartext = TokenSource::choose(
             None,
             None,
@@ -623,7 +640,10 @@ mod tests {
             ]),
         )
         .unwrap_err();
-        assert!(matches!(cleartext, WebIdentityError::CleartextEndpoint { .. }));
+        assert!(matches!(
+            cleartext,
+            WebIdentityError::CleartextEndpoint { .. }
+        ));
     }
 
     #[test]
@@ -657,7 +677,10 @@ mod tests {
             .to_string();
         assert!(!spaced.contains("SECRETMARKER"), "{spaced}");
         assert!(check_token(&"a".repeat(MAX_TOKEN_CHARS + 1), "x").is_err());
-        assert_eq!(refusal_message(br#"{"message": "Bad \u001b[2J bearer"}"#), "Bad [2J bearer");
+        assert_eq!(
+            refusal_message(br#"{"message": "Bad \u001b[2J bearer"}"#),
+            "Bad [2J bearer"
+        );
         assert_eq!(refusal_message(b"no json"), "");
     }
 
@@ -677,11 +700,17 @@ mod tests {
         std::fs::set_permissions(data.join("token"), std::fs::Permissions::from_mode(0o646))
             .unwrap();
         let open = read_file(&link, FileOrigin::Flag).unwrap_err().to_string();
-        assert!(open.contains("is writable by others") && open.contains("chmod o-w"), "{open}");
+        assert!(
+            open.contains("is writable by others") && open.contains("chmod o-w"),
+            "{open}"
+        );
         let missing = read_file(&dir.path().join("nope"), FileOrigin::Environment)
             .unwrap_err()
             .to_string();
-        assert!(missing.contains("check AWS_WEB_IDENTITY_TOKEN_FILE"), "{missing}");
+        assert!(
+            missing.contains("check AWS_WEB_IDENTITY_TOKEN_FILE"),
+            "{missing}"
+        );
         std::fs::write(data.join("empty"), "\n").unwrap();
         assert!(read_file(&data.join("empty"), FileOrigin::Flag).is_err());
     }

@@ -223,7 +223,9 @@ fn web_identity_role_sessions_have_their_own_slot() {
     );
     assert_ne!(cache.path_for(&webid), cache.path_for(&keyed));
     let lock = cache.lock(|_| {}).unwrap();
-    let path = cache.store(&lock, &webid, &session(), "AssumeRoleWithWebIdentity").unwrap();
+    let path = cache
+        .store(&lock, &webid, &session(), "AssumeRoleWithWebIdentity")
+        .unwrap();
     assert!(cache.load(&webid).is_ok());
     assert!(matches!(cache.load(&keyed), Err(Miss::Absent)));
     // The web identity file copied over the keyed one's name is for another slot.

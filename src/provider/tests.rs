@@ -864,7 +864,10 @@ fn web_identity_assumes_the_role_with_the_token_and_no_keys_then_reuses_the_cach
         },
     );
     assert!(matches!(&calls[..], [Call::AssumeRole { signer, .. }] if signer == KEY));
-    assert_ne!(keyed.credentials.access_key_id, session.credentials.access_key_id);
+    assert_ne!(
+        keyed.credentials.access_key_id,
+        session.credentials.access_key_id
+    );
 }
 
 #[test]
