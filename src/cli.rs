@@ -29,6 +29,7 @@ credentials. The calling shell never holds a secret.",
     group(ArgGroup::new("output").args(["json", "export", "credential_process"])),
     group(ArgGroup::new("session_options").multiple(true).args([
         "mfa", "token", "mfa_process", "role", "duration", "session_name", "external_id", "region", "refresh", "no_session",
+        "web_identity", "audience",
     ]))
 )]
 pub struct Cli {
@@ -186,7 +187,7 @@ pub struct WebIdentityFlags {
         num_args = 0..=1,
         require_equals = true,
         value_hint = clap::ValueHint::FilePath,
-        conflicts_with_all = ["mfa", "token", "mfa_process", "no_session", "external_id", "list", "status", "clear"]
+        conflicts_with_all = ["mfa", "token", "mfa_process", "no_session", "external_id"]
     )]
     pub web_identity: Option<Option<PathBuf>>,
 
