@@ -23,7 +23,7 @@ _stsexec() {
 
     case "${cmd}" in
         stsexec)
-            opts="-t -d -q -v -h -V --json --export --credential-process --list --status --clear --server --mfa --refresh --no-session --token --mfa-process --role --duration --session-name --external-id --region --config --creds-dir --quiet --verbose --help --version"
+            opts="-t -d -q -v -h -V --json --export --credential-process --list --status --clear --server --mfa --refresh --no-session --web-identity --audience --token --mfa-process --role --duration --session-name --external-id --region --config --creds-dir --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -31,6 +31,28 @@ _stsexec() {
             case "${prev}" in
                 --export)
                     COMPREPLY=($(compgen -W "sh bash zsh fish" -- "${cur}"))
+                    return 0
+                    ;;
+                --web-identity)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --audience)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
                     return 0
                     ;;
                 --token)
@@ -144,7 +166,7 @@ _stsexec_complete() {
         fi
         case $word in
             --) command_at=$((i + 1)); break ;;
-            -t|--token|--mfa-process|--role|-d|--duration|--session-name|--external-id|--region|--config|--creds-dir) ((i++)) ;;
+            --audience|-t|--token|--mfa-process|--role|-d|--duration|--session-name|--external-id|--region|--config|--creds-dir) ((i++)) ;;
             -*) ;;
             *)
                 if [[ -z $account ]]; then

@@ -15,6 +15,7 @@ use crate::provider::{self, AccountSetup, MfaCodes, Provider, Request, durations
 use crate::report::Reporter;
 use crate::session::Session;
 use crate::sts::{self, Endpoint, LazySts};
+use crate::web_identity::{self, TokenSource, WebIdentityError};
 use std::ffi::OsStr;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -200,11 +201,27 @@ fn prepare(
     }
     let sts_timeout = sts::operation_timeout(current.get("STSEXEC_STS_TIMEOUT"))
         .map_err(UsageError::StsTimeout)?;
+    let web_identity = web_identity_source(cli, sts_timeout, current, report)?;
 
+    if web_identity.is_some() {
+        // CI: nothing has made the credentials directory; the role session is cached there.
+        if let Err(crate::private_file::DirectoryError::Missing(path)) = creds_dir.check(home) {
+            crate::private_file::create_directory(&path)?;
+        }
+    }
     creds_dir.check(home)?;
     let accounts_file = load_accounts(cli, creds_dir)?;
     let entry = accounts_file.as_ref().and_then(|f| f.accounts.get(account));
-    if entry.is_none() && !creds_dir.has_keys(account) {
+    // With --web-identity and a full role ARN the account is only a name for the cache:
+    // CI has no accounts file and no key files. With a role name and nothing known at all,
+    // the role's sentence (add the account's prefix, or pass the full ARN) says more than
+    // "unknown account".
+    let full_arn = cli.role.as_deref().is_some_and(|r| r.starts_with("arn:"));
+    let known = entry.is_some()
+        || creds_dir.has_keys(account)
+        || (web_identity.is_some()
+            && (full_arn || known_accounts(accounts_file.as_ref(), creds_dir).is_empty()));
+    if !known {
         return Err(unknown(account, accounts_file.as_ref(), creds_dir).into());
     }
     let role = cli
@@ -212,7 +229,11 @@ fn prepare(
         .as_deref()
         .map(|role| accounts::resolve_role(role, entry, account))
         .transpose()?;
-    let keys = creds_dir.load_keys(account)?;
+    // --web-identity reads no key files: the token is the credential.
+    let keys = match web_identity {
+        Some(_) => None,
+        None => Some(creds_dir.load_keys(account)?),
+    };
     let user = creds_dir
         .iam_user(account, entry, current)
         .map_err(|e| Arc::new(Error::User(e)));
@@ -247,13 +268,21 @@ fn prepare(
         external_id: cli.external_id.clone(),
         refresh: cli.session.refresh,
         no_session: cli.session.no_session,
+        web_identity: web_identity.clone(),
+    };
+    let default_session_name = match &web_identity {
+        Some(_) => Ok(web_identity::default_session_name(
+            current,
+            account.as_str(),
+        )),
+        None => user.map(|u| durations::default_session_name(&u)),
     };
     let provider = Provider {
         setup: AccountSetup {
             account: account.clone(),
             keys,
             mfa_serial,
-            default_session_name: user.map(|u| durations::default_session_name(&u)),
+            default_session_name,
             key_files: format!(
                 "{} and {}",
                 creds_dir.file(account, "access_key").display(),
@@ -300,6 +329,37 @@ fn prepare(
         region,
         inherited_region,
     })
+}
+
+/// `--web-identity`: where the token comes from (DESIGN §11), checked before any file is read.
+fn web_identity_source(
+    cli: &Cli,
+    timeout: std::time::Duration,
+    current: &Environment,
+    report: Reporter,
+) -> Result<Option<TokenSource>> {
+    let Some(file) = &cli.web.web_identity else {
+        return Ok(None);
+    };
+    if cli.role.is_none() {
+        return Err(WebIdentityError::NoRole.into());
+    }
+    if let Some(audience) = &cli.web.audience {
+        web_identity::check_audience(audience)?;
+    }
+    let source = TokenSource::choose(
+        file.as_deref(),
+        cli.web.audience.as_deref(),
+        timeout,
+        current,
+    )?;
+    if cli.web.audience.is_some() && !source.takes_audience() {
+        report.warn(format!(
+            "--audience applies to GitHub Actions' token request only; {} has the audience it was made with",
+            source.describe()
+        ));
+    }
+    Ok(Some(source))
 }
 
 /// The environment of DESIGN §4 for a session, and the debug line naming it.

@@ -29,6 +29,7 @@ credentials. The calling shell never holds a secret.",
     group(ArgGroup::new("output").args(["json", "export", "credential_process"])),
     group(ArgGroup::new("session_options").multiple(true).args([
         "mfa", "token", "mfa_process", "role", "duration", "session_name", "external_id", "region", "refresh", "no_session",
+        "web_identity", "audience",
     ]))
 )]
 pub struct Cli {
@@ -61,6 +62,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub session: SessionFlags,
+
+    #[command(flatten)]
+    pub web: WebIdentityFlags,
 
     /// The MFA code (6 digits; spaces are ignored) instead of a prompt; implies --mfa. Other local users can see it in ps: prefer the prompt or mfa_process
     #[arg(short = 't', long, value_name = "CODE", value_parser = parse_code)]
@@ -171,6 +175,25 @@ pub struct SessionFlags {
     /// Use the long-lived keys even if an MFA session is cached
     #[arg(long, conflicts_with_all = ["mfa", "token", "mfa_process"])]
     pub no_session: bool,
+}
+
+/// `--web-identity` (DESIGN §11): the role is assumed with a CI's OIDC token, no key files.
+#[derive(Args, Debug)]
+pub struct WebIdentityFlags {
+    /// With --role: AssumeRoleWithWebIdentity with the CI's OIDC token, no key files. Token from FILE, else $AWS_WEB_IDENTITY_TOKEN_FILE, else GitHub Actions' token request (needs `permissions: id-token: write`)
+    #[arg(
+        long,
+        value_name = "FILE",
+        num_args = 0..=1,
+        require_equals = true,
+        value_hint = clap::ValueHint::FilePath,
+        conflicts_with_all = ["mfa", "token", "mfa_process", "no_session", "external_id"]
+    )]
+    pub web_identity: Option<Option<PathBuf>>,
+
+    /// The audience of the token GitHub Actions makes for --web-identity [default: sts.amazonaws.com]
+    #[arg(long, value_name = "AUDIENCE", requires = "web_identity", value_hint = clap::ValueHint::Other)]
+    pub audience: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -435,6 +458,34 @@ mod tests {
                 value: Duration::from_secs(5400)
             })
         );
+    }
+
+    #[test]
+    fn web_identity_takes_an_optional_file_and_refuses_mfa_flags() {
+        let cli = parse(&["ci", "--role", "deploy", "--web-identity", "--", "make"]).unwrap();
+        assert_eq!(cli.web.web_identity, Some(None));
+        assert_eq!(cli.command, ["make"]);
+        let cli = parse(&["ci", "--role", "deploy", "--web-identity=/tmp/jwt"]).unwrap();
+        assert_eq!(cli.web.web_identity, Some(Some(PathBuf::from("/tmp/jwt"))));
+        // No `=`: the word is the command, not the file.
+        let cli = parse(&["ci", "--role", "deploy", "--web-identity", "make"]).unwrap();
+        assert_eq!(cli.web.web_identity, Some(None));
+        assert_eq!(cli.command, ["make"]);
+        let cli = parse(&["ci", "--role", "d", "--web-identity", "--audience", "a"]).unwrap();
+        assert_eq!(cli.web.audience.as_deref(), Some("a"));
+        for conflict in [
+            &["--mfa"][..],
+            &["-t", "123456"],
+            &["--mfa-process", "x"],
+            &["--no-session"],
+            &["--external-id", "xyz"],
+        ] {
+            let mut args = vec!["ci", "--role", "d", "--web-identity"];
+            args.extend_from_slice(conflict);
+            assert!(parse(&args).is_err(), "{conflict:?}");
+        }
+        assert!(parse(&["ci", "--audience", "a"]).is_err());
+        assert!(parse(&["--list", "--web-identity"]).is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::mfa::MfaError;
 use crate::private_file::DirectoryError;
 use crate::server::ServerError;
 use crate::sts::StsError;
+use crate::web_identity::WebIdentityError;
 use std::fmt;
 use std::sync::Arc;
 
@@ -33,6 +34,8 @@ pub enum Error {
     Sts(Box<StsError>),
     Mfa(MfaError),
     Exec(ExecError),
+    /// `--web-identity`: the CI's OIDC token could not be had.
+    WebIdentity(WebIdentityError),
     /// `--server`: the server, its command or a renewal (the sentence and its exit status).
     Server(ServerError),
     /// stdout could not be written (not a reader that left early).
@@ -68,6 +71,7 @@ impl fmt::Display for Error {
             Error::Sts(e) => e.fmt(f),
             Error::Mfa(e) => e.fmt(f),
             Error::Exec(e) => e.fmt(f),
+            Error::WebIdentity(e) => e.fmt(f),
             Error::Server(e) => e.fmt(f),
             Error::Output(e) => write!(f, "cannot write to stdout: {e}"),
             Error::Shared(e) => e.fmt(f),
@@ -97,6 +101,7 @@ from_area!(
     Sts(Box<StsError>),
     Mfa(MfaError),
     Exec(ExecError),
+    WebIdentity(WebIdentityError),
     Server(ServerError),
 );
 

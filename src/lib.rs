@@ -23,3 +23,4 @@ pub mod server;
 pub mod session;
 pub mod sts;
 pub mod text;
+pub mod web_identity;

@@ -26,6 +26,14 @@ pub enum Kind {
     LockFile,
     Ledger,
     Journal,
+    /// A CI's OIDC token (`--web-identity=FILE`, `AWS_WEB_IDENTITY_TOKEN_FILE`), read only.
+    /// The CI platform makes this file, not the user: Kubernetes projects it through a chain
+    /// of symbolic links (`token -> ..data/token`), owned by root or another user and group-
+    /// or world-readable. So links are followed and any owner is accepted; the token is a
+    /// short-lived JWT that only works where the role's trust policy accepts its issuer and
+    /// claims. Still refused: a file others can write (anyone could swap the token), anything
+    /// but a regular file (a FIFO would hang), and more than STS accepts.
+    WebIdentityToken,
 }
 
 /// Which permission bits make a file untrustworthy.
@@ -50,6 +58,7 @@ impl Kind {
             Kind::LockFile => "lock file",
             Kind::Ledger => "MFA code record",
             Kind::Journal => "rotation journal",
+            Kind::WebIdentityToken => "web identity token file",
         }
     }
 
@@ -59,8 +68,21 @@ impl Kind {
                 Access::OwnerOnly
             }
             Kind::AccountsFile => Access::NotWritableByGroupOrOthers,
-            Kind::AccessKey | Kind::UserFile => Access::NotWritableByOthers,
+            Kind::AccessKey | Kind::UserFile | Kind::WebIdentityToken => {
+                Access::NotWritableByOthers
+            }
         }
+    }
+
+    /// Files another user may own (see [`Kind::WebIdentityToken`]).
+    fn any_owner(self) -> bool {
+        matches!(self, Kind::WebIdentityToken)
+    }
+
+    /// Files reached through symbolic links (see [`Kind::WebIdentityToken`]); the file at
+    /// the end of the links is checked.
+    fn follows_links(self) -> bool {
+        matches!(self, Kind::WebIdentityToken)
     }
 
     /// Files the user provides may also belong to root (a system-wide accounts file, keys an
@@ -76,7 +98,7 @@ impl Kind {
         match self {
             Kind::AccessKey | Kind::SecretKey | Kind::UserFile | Kind::Ledger => 4096,
             Kind::AccountsFile => 1024 * 1024,
-            Kind::CacheFile | Kind::Journal => 64 * 1024,
+            Kind::CacheFile | Kind::Journal | Kind::WebIdentityToken => 64 * 1024,
             Kind::LockFile => 1024,
         }
     }
@@ -269,7 +291,7 @@ fn check(fd: &OwnedFd, kind: Kind, path: &Path) -> Result<(), FileError> {
         });
     }
     let uid = stat.st_uid;
-    if uid != effective_uid() && !(uid == 0 && kind.root_may_own()) {
+    if uid != effective_uid() && !(uid == 0 && kind.root_may_own()) && !kind.any_owner() {
         return Err(FileError::ForeignOwner {
             kind,
             path: path.to_path_buf(),
@@ -293,7 +315,10 @@ fn check(fd: &OwnedFd, kind: Kind, path: &Path) -> Result<(), FileError> {
 }
 
 fn open_checked(path: &Path, kind: Kind, flags: OFlags) -> Result<Option<OwnedFd>, FileError> {
-    let flags = flags | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+    let mut flags = flags | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+    if !kind.follows_links() {
+        flags |= OFlags::NOFOLLOW;
+    }
     let fd = match rustix::fs::open(path, flags, Mode::from_raw_mode(0o600)) {
         Ok(fd) => fd,
         Err(Errno::NOENT) => return Ok(None),
@@ -551,6 +576,18 @@ pub fn check_directory_chain(path: &Path, home: Option<&Path>) -> Result<(), Dir
         }
     }
     Ok(())
+}
+
+/// Creates a missing credentials directory, owner-only, one level deep (its parent must
+/// exist): `--web-identity` runs in CI, where nothing has made `~/aws-creds`, and its role
+/// sessions are cached there like any other.
+pub fn create_directory(path: &Path) -> Result<(), DirectoryError> {
+    use std::os::unix::fs::DirBuilderExt;
+    match std::fs::DirBuilder::new().mode(0o700).create(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(DirectoryError::Unreadable(path.to_path_buf(), e)),
+    }
 }
 
 /// The credentials directory and everything stsexec keeps in it must be the user's (or

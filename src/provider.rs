@@ -15,7 +15,10 @@ use crate::private_file::Holder;
 use crate::report::Reporter;
 use crate::secret::{MfaCode, Secret, mask_key_id};
 use crate::session::{self, Credentials, Session, rfc3339};
-use crate::sts::{AssumeRoleRequest, StsApi, StsError, StsFailure};
+use crate::sts::{
+    AssumeRoleRequest, StsApi, StsError, StsFailure, WEB_IDENTITY_OPERATION, WebIdentityRequest,
+};
+use crate::web_identity::{TokenSource, WebIdentityError};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -38,6 +41,8 @@ pub struct Request {
     pub external_id: Option<Secret>,
     pub refresh: bool,
     pub no_session: bool,
+    /// `--web-identity`: the role is assumed with a token from here, no keys involved.
+    pub web_identity: Option<TokenSource>,
 }
 
 /// Where MFA codes come from once the cache cannot help (DESIGN §9). The provider asks under
@@ -122,7 +127,8 @@ impl CodeSource for MfaCodes {
 /// Everything the decision needs to know about one account.
 pub struct AccountSetup {
     pub account: AccountName,
-    pub keys: Credentials,
+    /// The long-lived keys; `None` for `--web-identity`, which reads no key files.
+    pub keys: Option<Credentials>,
     /// The MFA device, or why it is unknown (an error only where a device is needed).
     pub mfa_serial: std::result::Result<String, Arc<Error>>,
     /// The default role session name (`<user>-stsexec`), or why it cannot be made.
@@ -163,12 +169,27 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
     /// The table of DESIGN §3.
     pub fn resolve(&mut self, request: &Request) -> Result<Session> {
         let account = self.setup.account.to_string();
+        let source = match (&request.web_identity, &self.setup.keys) {
+            (Some(tokens), _) => format!("web identity token from {}", tokens.describe()),
+            (None, Some(keys)) => format!("long-lived key {}", mask_key_id(&keys.access_key_id)),
+            (None, None) => "no long-lived key".to_string(),
+        };
         self.report.debug(format!(
-            "account {account}: long-lived key {}; STS endpoint {}",
-            mask_key_id(&self.setup.keys.access_key_id),
+            "account {account}: {source}; STS endpoint {}",
             self.sts.endpoint().shown
         ));
         let mut held = None;
+        if let Some(tokens) = &request.web_identity {
+            let Some(role) = &request.role else {
+                return Err(WebIdentityError::NoRole.into());
+            };
+            let credentials = self.web_identity_session(role, request, tokens, &mut held)?;
+            return Ok(Session {
+                label: session::label_for_role(&account, &role.name),
+                account_id: Some(role.account_id.clone()),
+                credentials,
+            });
+        }
         match &request.role {
             Some(role) => {
                 let credentials = self.role_session(role, request, &mut held)?;
@@ -182,8 +203,18 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
                 let credentials = self.mfa_session(request, request.refresh, &mut held)?;
                 Ok(self.mfa_label(credentials))
             }
-            None => Ok(self.ambient(request)),
+            None => self.ambient(request),
         }
+    }
+
+    /// The long-lived keys, which every row but `--web-identity` starts from.
+    fn keys(&self) -> Result<&Credentials> {
+        self.setup.keys.as_ref().ok_or_else(|| {
+            WebIdentityError::NoKeys {
+                account: self.setup.account.to_string(),
+            }
+            .into()
+        })
     }
 
     /// When the account's cached MFA session ends, if one is cached (the credential server's
@@ -205,22 +236,22 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
     }
 
     /// No flags: the cached MFA session while valid, else the long-lived keys (`ec2switch`).
-    fn ambient(&self, request: &Request) -> Session {
+    fn ambient(&self, request: &Request) -> Result<Session> {
         let account = self.setup.account.to_string();
         if !request.no_session
             && let Ok(slot) = self.mfa_slot()
             && let Some(credentials) = self.lookup(&slot, &|_| None, Pass::Report)
         {
             self.report_hit(&slot, &credentials);
-            return self.mfa_label(credentials);
+            return Ok(self.mfa_label(credentials));
         }
         self.report
             .debug(format!("account {account}: using the long-lived keys"));
-        Session {
+        Ok(Session {
             label: session::label_for_keys(&account),
             account_id: self.setup.account_id.clone(),
-            credentials: self.setup.keys.clone(),
-        }
+            credentials: self.keys()?.clone(),
+        })
     }
 
     fn mfa_slot(&self) -> Result<Slot> {
@@ -232,8 +263,9 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
             account: self.setup.account.clone(),
             mfa_serial: Some(serial),
             role_arn: None,
-            source_key_id: self.setup.keys.access_key_id.clone(),
+            source_key_id: self.keys()?.access_key_id.clone(),
             endpoint: self.sts.endpoint().url_override.clone(),
+            web_identity: false,
         })
     }
 
@@ -278,6 +310,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
     ) -> Result<Credentials> {
         let serial = slot.mfa_serial.clone().unwrap_or_default();
         let duration = request.durations.session;
+        let keys = self.keys()?.clone();
         let ledger = self.setup.cache.codes_path();
         let lock = self.lock(held)?;
         // Under the account's lock: codes, the used-code record and the call (DESIGN §9).
@@ -305,13 +338,10 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
             self.report.debug(format!(
                 "account {}: GetSessionToken with key {} and MFA device {serial} for {}",
                 self.setup.account,
-                mask_key_id(&self.setup.keys.access_key_id),
+                mask_key_id(&keys.access_key_id),
                 humantime::format_duration(duration)
             ));
-            match self
-                .sts
-                .get_session_token(&self.setup.keys, &serial, &code, duration)
-            {
+            match self.sts.get_session_token(&keys, &serial, &code, duration) {
                 Ok(credentials) => {
                     if let Err(e) =
                         self.codes
@@ -373,8 +403,9 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
             account: self.setup.account.clone(),
             mfa_serial: self.setup.mfa_serial.as_ref().ok().cloned(),
             role_arn: Some(role.arn.clone()),
-            source_key_id: self.setup.keys.access_key_id.clone(),
+            source_key_id: self.keys()?.access_key_id.clone(),
             endpoint: self.sts.endpoint().url_override.clone(),
+            web_identity: false,
         };
         let asked = request
             .durations
@@ -427,7 +458,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
                     }
                 } else {
                     Source {
-                        credentials: self.setup.keys.clone(),
+                        credentials: self.keys()?.clone(),
                         with_mfa: false,
                         cached_mfa: false,
                     }
@@ -493,10 +524,98 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
             });
         }
         Ok(Source {
-            credentials: self.setup.keys.clone(),
+            credentials: self.keys()?.clone(),
             with_mfa: false,
             cached_mfa: false,
         })
+    }
+
+    /// `--role R --web-identity`: the cached role session of its own slot, else a fresh token
+    /// (read anew on every call: a `--server` renewal sends a new one) and
+    /// AssumeRoleWithWebIdentity, unsigned. No key file is involved.
+    fn web_identity_session(
+        &mut self,
+        role: &Role,
+        request: &Request,
+        tokens: &TokenSource,
+        held: &mut Option<CacheLock>,
+    ) -> Result<Credentials> {
+        let session_name = match &request.session_name {
+            Some(name) => name.clone(),
+            None => match &self.setup.default_session_name {
+                Ok(name) => name.clone(),
+                Err(why) => return Err(Error::Shared(why.clone())),
+            },
+        };
+        let slot = Slot {
+            account: self.setup.account.clone(),
+            mfa_serial: None,
+            role_arn: Some(role.arn.clone()),
+            source_key_id: String::new(),
+            endpoint: self.sts.endpoint().url_override.clone(),
+            web_identity: true,
+        };
+        let asked = request
+            .durations
+            .role_asked
+            .then_some(request.durations.role);
+        let name = session_name.clone();
+        let fits = move |c: &CachedSession| {
+            if c.session_name.as_deref() != Some(name.as_str()) {
+                Some(Unfit::OtherSessionName)
+            } else if c.external_id.is_some() {
+                Some(Unfit::OtherExternalId)
+            } else if asked.is_some_and(|d| lasts_longer_than(&c.credentials, d)) {
+                Some(Unfit::LongerThanAsked)
+            } else {
+                None
+            }
+        };
+        if let Some(hit) = self.cached(&slot, &fits, request.refresh, held)? {
+            return Ok(hit);
+        }
+        let duration = request.durations.role;
+        let lock = self.lock(held)?;
+        lock.set_activity("getting the CI's OIDC token");
+        let token = tokens.fetch()?;
+        lock.set_activity("calling STS");
+        self.report.debug(format!(
+            "account {}: {WEB_IDENTITY_OPERATION} {} as {session_name} with a token from {} for {}",
+            self.setup.account,
+            role.arn,
+            tokens.describe(),
+            humantime::format_duration(duration)
+        ));
+        let call = WebIdentityRequest {
+            role_arn: &role.arn,
+            session_name: &session_name,
+            token: &token,
+            duration,
+        };
+        let min_ttl = self.setup.min_ttl;
+        let credentials = self
+            .sts
+            .assume_role_with_web_identity(&call)
+            .and_then(|c| crate::sts::vet_lifetime(&c, duration, min_ttl).map(|()| c))
+            .map_err(|failure| {
+                self.sts_error(
+                    WEB_IDENTITY_OPERATION,
+                    Some(&role.arn),
+                    None,
+                    Some(tokens.describe()),
+                    failure,
+                )
+            })?;
+        drop(token);
+        let fetched = CachedSession {
+            credentials,
+            with_mfa: false,
+            session_name: Some(session_name),
+            external_id: None,
+        };
+        let lock = self.lock(held)?;
+        self.store(lock, &slot, &fetched, WEB_IDENTITY_OPERATION);
+        Ok(fetched.credentials)
     }
 
     fn assume_role(

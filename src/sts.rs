@@ -1,5 +1,5 @@
 //! The only user of aws-sdk-sts. The provider reaches STS through the [`StsApi`] trait
-//! (GetSessionToken, AssumeRole); [`LazySts`] is the real one, which starts its
+//! (GetSessionToken, AssumeRole, AssumeRoleWithWebIdentity); [`LazySts`] is the real one, which starts its
 //! current-thread runtime and client on first use only, so the cached path never does.
 //! The client is built by hand — explicit static credentials, region, endpoint, bounded
 //! timeouts, standard retries — and never through aws-config's loader, which reads
@@ -19,6 +19,9 @@ use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use std::fmt;
 use std::time::{Duration, SystemTime};
+
+/// The operation name of `--web-identity`'s call, as messages name it.
+pub const WEB_IDENTITY_OPERATION: &str = "AssumeRoleWithWebIdentity";
 
 /// The whole call, retries included, gives up after this (`STSEXEC_STS_TIMEOUT` overrides).
 pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
@@ -104,8 +107,23 @@ pub trait StsApi {
         request: &AssumeRoleRequest<'_>,
     ) -> Result<Credentials, StsFailure>;
 
+    /// Unsigned: the OIDC token is the credential (`--web-identity`, DESIGN §11).
+    fn assume_role_with_web_identity(
+        &mut self,
+        request: &WebIdentityRequest<'_>,
+    ) -> Result<Credentials, StsFailure>;
+
     /// The endpoint calls go to, as messages name it.
     fn endpoint(&self) -> &Endpoint;
+}
+
+/// The parameters of an AssumeRoleWithWebIdentity call.
+#[derive(Debug)]
+pub struct WebIdentityRequest<'a> {
+    pub role_arn: &'a str,
+    pub session_name: &'a str,
+    pub token: &'a Secret,
+    pub duration: Duration,
 }
 
 /// The parameters of an AssumeRole call.
@@ -185,6 +203,12 @@ pub enum StsFailure {
         key_id: String,
         message: String,
     },
+    /// AssumeRoleWithWebIdentity refused the OIDC token (invalid, expired, rejected claim,
+    /// or the identity provider could not be reached by STS).
+    TokenRejected {
+        code: String,
+        message: String,
+    },
     Throttled,
     ServerError {
         status: u16,
@@ -237,7 +261,8 @@ pub struct StsError {
     pub role_arn: Option<String>,
     pub mfa_serial: Option<String>,
     pub endpoint: String,
-    /// What to check when STS refuses the signing key: the key files, or the cache file.
+    /// What to check when STS refuses the signing key: the key files, or the cache file;
+    /// for AssumeRoleWithWebIdentity, the token's source.
     pub signer_hint: String,
     pub failure: StsFailure,
 }
@@ -273,6 +298,19 @@ impl fmt::Display for StsError {
             StsFailure::ExpiredSession => write!(
                 f,
                 "the session used for {target} has expired: run again with --refresh (and --mfa for the MFA session)"
+            ),
+            StsFailure::RoleDenied { message, .. } if op == WEB_IDENTITY_OPERATION => write!(
+                f,
+                "STS refused the OIDC token from {} for {target}: {}; the role's trust policy must allow sts:AssumeRoleWithWebIdentity for this token's issuer, audience and subject",
+                self.signer_hint,
+                clean(message, 300)
+            ),
+            StsFailure::TokenRejected { code, message } => write!(
+                f,
+                "STS refused the OIDC token from {} for {target}: {}: {}; check that the IAM OIDC provider of its issuer exists and lists its audience, and that the token has not expired",
+                self.signer_hint,
+                clean(code, 64),
+                clean(message, 300)
             ),
             StsFailure::RoleDenied { key_id, message } => write!(
                 f,
@@ -554,6 +592,27 @@ impl StsApi for LazySts {
         convert(output.credentials())
     }
 
+    fn assume_role_with_web_identity(
+        &mut self,
+        request: &WebIdentityRequest<'_>,
+    ) -> Result<Credentials, StsFailure> {
+        let timeout = self.operation_timeout;
+        let announce = self.announcement(WEB_IDENTITY_OPERATION);
+        let connected = self.connect()?;
+        // No credentials provider: the SDK models this operation as unsigned (its only auth
+        // scheme is smithy's noAuth), so the client sends it without a signature.
+        let call = aws_sdk_sts::Client::from_conf(connected.config.clone())
+            .assume_role_with_web_identity()
+            .role_arn(request.role_arn)
+            .role_session_name(request.session_name)
+            .web_identity_token(request.token.expose())
+            .duration_seconds(seconds(request.duration))
+            .send();
+        let output = Self::wait(&connected.runtime, announce, call)
+            .map_err(|e| classify(&e, "", true, timeout))?;
+        convert(output.credentials())
+    }
+
     fn endpoint(&self) -> &Endpoint {
         &self.endpoint
     }
@@ -694,6 +753,18 @@ fn from_service_error(
     let lower = message.to_ascii_lowercase();
     let key_id = caller_key.to_string();
     match code {
+        // AssumeRoleWithWebIdentity's own refusals of the token (no key signed the call).
+        "InvalidIdentityToken"
+        | "ExpiredTokenException"
+        | "IDPRejectedClaim"
+        | "IDPCommunicationError"
+            if caller_key.is_empty() =>
+        {
+            StsFailure::TokenRejected {
+                code: code.to_string(),
+                message: message.to_string(),
+            }
+        }
         "AccessDenied" if lower.contains("multifactorauthentication") || lower.contains("mfa") => {
             StsFailure::MfaRejected
         }

@@ -16,6 +16,7 @@ fuzz_target!(|data: &[u8]| {
         role_arn: None,
         source_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
         endpoint: None,
+        web_identity: false,
     };
     if let Ok(session) = record::parse(data, &slot) {
         let creds = &session.credentials;

@@ -31,6 +31,9 @@ pub struct Slot {
     pub source_key_id: String,
     /// The STS endpoint override in force, if any.
     pub endpoint: Option<String>,
+    /// A role assumed with a CI's OIDC token (`--web-identity`): its own file, never mixed
+    /// with the role's key-based sessions (`source_key_id` is empty: no key stands behind it).
+    pub web_identity: bool,
 }
 
 impl Slot {
@@ -43,6 +46,7 @@ impl Slot {
                 Entry::Role {
                     account_id,
                     path: path.to_string(),
+                    web_identity: self.web_identity,
                 }
             }
         }

@@ -17,8 +17,13 @@ const LEGACY_PREFIX: &str = ".cache.";
 pub enum Entry {
     /// The MFA session (GetSessionToken).
     Session,
-    /// A role session: the role's account id and its path and name (`ops/deploy`).
-    Role { account_id: String, path: String },
+    /// A role session: the role's account id and its path and name (`ops/deploy`);
+    /// `web_identity`: assumed with a CI's OIDC token (`webid~…`), never with keys (`role~…`).
+    Role {
+        account_id: String,
+        path: String,
+        web_identity: bool,
+    },
     /// The account's lock.
     Lock,
     /// The used-MFA-code record.
@@ -40,7 +45,15 @@ pub struct FileName {
 pub fn name(account: &AccountName, entry: &Entry) -> String {
     let tail = match entry {
         Entry::Session => "session.json".to_string(),
-        Entry::Role { account_id, path } => format!("role~{account_id}~{}.json", escape(path)),
+        Entry::Role {
+            account_id,
+            path,
+            web_identity,
+        } => format!(
+            "{}~{account_id}~{}.json",
+            if *web_identity { "webid" } else { "role" },
+            escape(path)
+        ),
         Entry::Lock => "lock".to_string(),
         Entry::Codes => "codes.json".to_string(),
         Entry::Rotation => "rotation.json".to_string(),
@@ -68,7 +81,7 @@ pub fn parse(name: &str) -> Option<FileName> {
         [account, "lock"] if !temp => (*account, Entry::Lock),
         [account, "codes.json"] => (*account, Entry::Codes),
         [account, "rotation.json"] => (*account, Entry::Rotation),
-        [account, "role", account_id, escaped] => {
+        [account, kind @ ("role" | "webid"), account_id, escaped] => {
             let path = unescape(escaped.strip_suffix(".json")?)?;
             if !is_account_id(account_id) || path.is_empty() {
                 return None;
@@ -78,6 +91,7 @@ pub fn parse(name: &str) -> Option<FileName> {
                 Entry::Role {
                     account_id: (*account_id).to_string(),
                     path,
+                    web_identity: *kind == "webid",
                 },
             )
         }
@@ -183,10 +197,22 @@ mod tests {
                 &work,
                 &Entry::Role {
                     account_id: "012123456789".into(),
-                    path: "ops/deploy+x".into()
+                    path: "ops/deploy+x".into(),
+                    web_identity: false,
                 }
             ),
             ".stsexec~work~role~012123456789~ops%2Fdeploy%2Bx.json"
+        );
+        assert_eq!(
+            name(
+                &work,
+                &Entry::Role {
+                    account_id: "012123456789".into(),
+                    path: "deploy".into(),
+                    web_identity: true,
+                }
+            ),
+            ".stsexec~work~webid~012123456789~deploy.json"
         );
     }
 
@@ -199,6 +225,7 @@ mod tests {
             &Entry::Role {
                 account_id: "012123456789".into(),
                 path: "session".into(),
+                web_identity: false,
             },
         );
         let dotted = name(&account("work.role.012123456789"), &Entry::Session);
@@ -228,6 +255,8 @@ mod tests {
             ".stsexec~Work~session.json",
             ".stsexec~~session.json",
             ".stsexec~work~role~12~x.json",
+            ".stsexec~work~webid~12~x.json",
+            ".stsexec~work~WebId~012123456789~x.json",
             ".stsexec~work~role~012123456789~a%2fb.json",
             ".stsexec~work~role~012123456789~a%41.json",
             ".stsexec~work~role~012123456789~a.b.json",
@@ -262,12 +291,13 @@ mod tests {
             let path: String = (0..role_len)
                 .map(|_| role_chars[next() % role_chars.len()] as char)
                 .collect();
-            let entry = match next() % 3 {
+            let entry = match next() % 4 {
                 0 => Entry::Session,
                 1 => Entry::Codes,
-                _ => Entry::Role {
+                kind => Entry::Role {
                     account_id: format!("{:06}{:06}", next() % 1_000_000, next() % 1_000_000),
                     path,
+                    web_identity: kind == 3,
                 },
             };
             let made = name(&acct, &entry);

@@ -30,6 +30,9 @@ pub struct Record {
     /// `AWS_ENDPOINT_URL_STS`/`AWS_ENDPOINT_URL` when one chose the endpoint: a session from
     /// another endpoint is never served.
     endpoint: Option<String>,
+    /// Assumed with an OIDC token (absent in files written before `--web-identity`: false).
+    #[serde(default)]
+    web_identity: bool,
     with_mfa: bool,
     session_name: Option<String>,
     external_id: Option<Secret>,
@@ -59,6 +62,7 @@ pub fn parse(bytes: &[u8], slot: &Slot) -> Result<CachedSession, Miss> {
     if record.account != slot.account.as_str()
         || record.role_arn != slot.role_arn
         || record.mfa_serial != slot.mfa_serial
+        || record.web_identity != slot.web_identity
     {
         return Err(Miss::OtherSlot);
     }
@@ -107,6 +111,7 @@ pub fn encode(
         role_arn: slot.role_arn.clone(),
         source_key_id: slot.source_key_id.clone(),
         endpoint: slot.endpoint.clone(),
+        web_identity: slot.web_identity,
         with_mfa: session.with_mfa,
         session_name: session.session_name.clone(),
         external_id: session.external_id.clone(),

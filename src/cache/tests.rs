@@ -8,6 +8,7 @@ fn slot() -> Slot {
         role_arn: None,
         source_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
         endpoint: None,
+        web_identity: false,
     }
 }
 
@@ -203,6 +204,34 @@ fn role_files_are_named_safely() {
         cache.path_for(&role).file_name().unwrap(),
         ".stsexec~work~role~012123456789~ops%2Fdeploy%2Bx.json"
     );
+}
+
+/// A role assumed with an OIDC token and the same role assumed with keys never share a
+/// session: separate files, and a record of one kind is not a session for the other.
+#[test]
+fn web_identity_role_sessions_have_their_own_slot() {
+    let (_dir, cache) = setup();
+    let mut keyed = slot();
+    keyed.role_arn = Some("arn:aws:iam::012123456789:role/deploy".into());
+    let mut webid = keyed.clone();
+    webid.web_identity = true;
+    webid.mfa_serial = None;
+    webid.source_key_id = String::new();
+    assert_eq!(
+        cache.path_for(&webid).file_name().unwrap(),
+        ".stsexec~work~webid~012123456789~deploy.json"
+    );
+    assert_ne!(cache.path_for(&webid), cache.path_for(&keyed));
+    let lock = cache.lock(|_| {}).unwrap();
+    let path = cache
+        .store(&lock, &webid, &session(), "AssumeRoleWithWebIdentity")
+        .unwrap();
+    assert!(cache.load(&webid).is_ok());
+    assert!(matches!(cache.load(&keyed), Err(Miss::Absent)));
+    // The web identity file copied over the keyed one's name is for another slot.
+    std::fs::copy(&path, cache.path_for(&keyed)).unwrap();
+    assert!(matches!(cache.load(&keyed), Err(Miss::OtherSlot)));
+    assert_eq!(cache.clear(&lock).unwrap(), 2);
 }
 
 #[test]

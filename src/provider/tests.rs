@@ -24,6 +24,12 @@ enum Call {
         session_name: String,
         secs: u64,
     },
+    WebIdentity {
+        role_arn: String,
+        token: String,
+        session_name: String,
+        secs: u64,
+    },
 }
 
 #[derive(Default)]
@@ -82,6 +88,22 @@ impl StsApi for FakeSts {
         match self.refusals.pop_front() {
             Some(failure) => Err(failure),
             None => Ok(self.session("ASIAROLE", request.duration)),
+        }
+    }
+
+    fn assume_role_with_web_identity(
+        &mut self,
+        request: &WebIdentityRequest<'_>,
+    ) -> std::result::Result<Credentials, StsFailure> {
+        self.calls.push(Call::WebIdentity {
+            role_arn: request.role_arn.to_string(),
+            token: request.token.expose().to_string(),
+            session_name: request.session_name.to_string(),
+            secs: request.duration.as_secs(),
+        });
+        match self.refusals.pop_front() {
+            Some(failure) => Err(failure),
+            None => Ok(self.session("ASIAWEBID", request.duration)),
         }
     }
 
@@ -163,7 +185,7 @@ fn provider(dir: &Path) -> Provider<FakeSts, FakeCodes> {
         setup: AccountSetup {
             cache: Cache::new(dir, &account),
             account,
-            keys: keys(),
+            keys: Some(keys()),
             mfa_serial: Ok(SERIAL.into()),
             default_session_name: Ok("jb-stsexec".into()),
             key_files: "/h/aws-creds/work.access_key and /h/aws-creds/work.secret_key".into(),
@@ -220,6 +242,7 @@ fn request(ask: Ask<'_>) -> Request {
         external_id: ask.external_id.map(Secret::new),
         refresh: ask.refresh,
         no_session: ask.no_session,
+        web_identity: None,
     }
 }
 
@@ -772,4 +795,171 @@ fn a_code_from_a_command_is_retried_once_after_a_rejection() {
     assert_eq!((p.codes.asked, p.codes.accepted.len()), (2, 0));
     let (plain, _, _) = run(dir.path(), Ask::default());
     assert_eq!(plain.label, "work", "nothing was cached");
+}
+
+// --- `--role R --web-identity` (DESIGN §11) ---
+
+/// A provider as `--web-identity` builds it: no keys, no MFA device, the CI's session name.
+fn web_provider(dir: &Path) -> Provider<FakeSts, FakeCodes> {
+    let mut p = provider(dir);
+    p.setup.keys = None;
+    p.setup.mfa_serial = Err(Arc::new(Error::WebIdentity(WebIdentityError::NoRole)));
+    p.setup.default_session_name = Ok("4242-1".into());
+    p
+}
+
+fn web_request(token_file: &Path, ask: Ask<'_>) -> Request {
+    let mut request = request(Ask { role: true, ..ask });
+    request.web_identity = Some(TokenSource::File {
+        path: token_file.to_path_buf(),
+        origin: crate::web_identity::FileOrigin::Flag,
+    });
+    request
+}
+
+fn token_file(dir: &Path, token: &str) -> std::path::PathBuf {
+    let path = dir.join("jwt");
+    std::fs::write(&path, format!("{token}\n")).unwrap();
+    path
+}
+
+#[test]
+fn web_identity_assumes_the_role_with_the_token_and_no_keys_then_reuses_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let jwt = token_file(dir.path(), "eyJ.SECRETMARKER-one.sig");
+    let mut p = web_provider(dir.path());
+    let session = p.resolve(&web_request(&jwt, Ask::default())).unwrap();
+    assert_eq!(session.label, "work-role-admin-STS");
+    assert_eq!(session.account_id.as_deref(), Some("012123456789"));
+    assert!(session.credentials.access_key_id.starts_with("ASIAWEBID"));
+    assert_eq!(
+        p.sts.calls,
+        [Call::WebIdentity {
+            role_arn: ADMIN.into(),
+            token: "eyJ.SECRETMARKER-one.sig".into(),
+            session_name: "4242-1".into(),
+            secs: 3600,
+        }]
+    );
+    assert!(
+        dir.path()
+            .join(".stsexec~work~webid~012123456789~admin.json")
+            .is_file()
+    );
+    // Cached: no call, and the token is not even read.
+    std::fs::remove_file(&jwt).unwrap();
+    let mut again = web_provider(dir.path());
+    let hit = again.resolve(&web_request(&jwt, Ask::default())).unwrap();
+    assert!(again.sts.calls.is_empty());
+    assert_eq!(
+        hit.credentials.access_key_id,
+        session.credentials.access_key_id
+    );
+    // The key-based role session is another slot: assumed with the keys, not the token's.
+    let (keyed, calls, _) = run(
+        dir.path(),
+        Ask {
+            role: true,
+            ..Ask::default()
+        },
+    );
+    assert!(matches!(&calls[..], [Call::AssumeRole { signer, .. }] if signer == KEY));
+    assert_ne!(
+        keyed.credentials.access_key_id,
+        session.credentials.access_key_id
+    );
+}
+
+#[test]
+fn every_web_identity_call_reads_a_fresh_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let jwt = token_file(dir.path(), "eyJ.first.sig");
+    let mut p = web_provider(dir.path());
+    let request = web_request(&jwt, Ask::default());
+    p.sts.lifetime = Some(Duration::from_secs(20 * 60));
+    p.resolve(&request).unwrap();
+    // A renewal (as --server makes it): the cached session is within the window asked.
+    token_file(dir.path(), "eyJ.second.sig");
+    p.sts.lifetime = None;
+    p.setup.min_ttl = Duration::from_secs(30 * 60);
+    p.resolve(&request).unwrap();
+    let tokens: Vec<&str> = p
+        .sts
+        .calls
+        .iter()
+        .map(|c| match c {
+            Call::WebIdentity { token, .. } => token.as_str(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(tokens, ["eyJ.first.sig", "eyJ.second.sig"]);
+    // --session-name and -d apply; a cached session of another name is not reused.
+    p.setup.min_ttl = durations::DEFAULT_MIN_TTL;
+    let named = web_request(
+        &jwt,
+        Ask {
+            session_name: Some("deploy-7"),
+            duration: Some("2h"),
+            ..Ask::default()
+        },
+    );
+    p.resolve(&named).unwrap();
+    assert!(matches!(
+        p.sts.calls.last(),
+        Some(Call::WebIdentity { session_name, secs: 7200, .. }) if session_name == "deploy-7"
+    ));
+}
+
+#[test]
+fn web_identity_failures_are_sentences_without_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let jwt = token_file(dir.path(), "eyJ.SECRETMARKER.sig");
+    let mut p = web_provider(dir.path());
+    p.sts.refusals.push_back(StsFailure::TokenRejected {
+        code: "InvalidIdentityToken".into(),
+        message: "No OpenIDConnect provider found in your account for https://token.actions.githubusercontent.com".into(),
+    });
+    let err = p
+        .resolve(&web_request(&jwt, Ask::default()))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        format!(
+            "STS refused the OIDC token from the token file {} (--web-identity) for role {ADMIN} from account work: InvalidIdentityToken: No OpenIDConnect provider found in your account for https://token.actions.githubusercontent.com; check that the IAM OIDC provider of its issuer exists and lists its audience, and that the token has not expired",
+            jwt.display()
+        )
+    );
+    p.sts.refusals.push_back(StsFailure::RoleDenied {
+        key_id: String::new(),
+        message: "Not authorized to perform sts:AssumeRoleWithWebIdentity".into(),
+    });
+    let denied = p
+        .resolve(&web_request(&jwt, Ask::default()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        denied.contains("the role's trust policy must allow sts:AssumeRoleWithWebIdentity"),
+        "{denied}"
+    );
+    assert!(!err.contains("SECRETMARKER") && !denied.contains("SECRETMARKER"));
+    assert!(
+        !dir.path()
+            .join(".stsexec~work~webid~012123456789~admin.json")
+            .exists(),
+        "a refusal caches nothing"
+    );
+    // No token file: the file is named, STS is not called.
+    let calls = p.sts.calls.len();
+    let missing = p
+        .resolve(&web_request(&dir.path().join("none"), Ask::default()))
+        .unwrap_err()
+        .to_string();
+    assert!(missing.contains("does not exist"), "{missing}");
+    assert_eq!(p.sts.calls.len(), calls);
+    // Without a role: the fix is named.
+    let mut no_role = web_request(&jwt, Ask::default());
+    no_role.role = None;
+    let sentence = p.resolve(&no_role).unwrap_err().to_string();
+    assert!(sentence.contains("add --role ROLE"), "{sentence}");
 }

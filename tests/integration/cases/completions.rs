@@ -195,6 +195,11 @@ fn bash_completes_accounts_commands_and_values() {
         );
     }
     assert_eq!(
+        sh.bash(&["stsexec", "--role", "x", "--web-identity", "w"]),
+        ["work"],
+        "a bare --web-identity takes no value"
+    );
+    assert_eq!(
         sh.bash(&["stsexec", "work", "--", "ls", "aw"]),
         ["awkward.txt"]
     );
@@ -208,6 +213,7 @@ fn bash_completes_accounts_commands_and_values() {
         "--external-id",
         "--token",
         "-t",
+        "--audience",
     ] {
         assert_eq!(
             sh.bash(&["stsexec", option, ""]),
@@ -279,6 +285,7 @@ fn fish_completes_accounts_commands_and_values() {
         "--external-id",
         "--token",
         "-t",
+        "--audience",
     ] {
         assert_eq!(
             sh.fish(&format!("stsexec {option} ")),
@@ -323,6 +330,9 @@ fn zsh_completes_accounts_commands_and_values() {
         ("stsexec --session-name ", Some(vec![])),
         ("stsexec --external-id ", Some(vec![])),
         ("stsexec --token ", Some(vec![])),
+        ("stsexec --audience ", Some(vec![])),
+        // A bare --web-identity takes no value: the account follows it.
+        ("stsexec --role x --web-identity w", Some(owned(&["work"]))),
         ("stsexec work -t ", Some(vec![])),
         (
             "stsexec work --export=",

@@ -17,3 +17,4 @@ mod modes;
 mod server;
 mod sts_faults;
 mod tls;
+mod web_identity;

@@ -1,0 +1,738 @@
+//! Where `--web-identity` gets the CI's OIDC token (DESIGN §11), first found:
+//! `--web-identity=FILE`; `$AWS_WEB_IDENTITY_TOKEN_FILE`; GitHub Actions' token request
+//! (`$ACTIONS_ID_TOKEN_REQUEST_URL&audience=…` with `Authorization: Bearer
+//! $ACTIONS_ID_TOKEN_REQUEST_TOKEN`, answer `{"value": "<JWT>"}`). Each source is read anew
+//! for every call, so a `--server` renewal sends a fresh token (GitHub's expire in minutes,
+//! Kubernetes rotates its file). The token is a [`Secret`]: no message, debug line or command
+//! line holds it.
+//!
+//! The GitHub request goes through aws-smithy-http-client's connector, the one STS uses: the
+//! same TLS roots (`SSL_CERT_FILE`), bounded connect and read timeouts, and no crate that is
+//! not already compiled. Its tokio runtime starts only here, never on the cached path.
+#![forbid(unsafe_code)]
+
+use crate::env::Environment;
+use crate::private_file::{self, FileError, Kind};
+use crate::secret::Secret;
+use crate::sts::Endpoint;
+use crate::text::{clean, redact_url, shown};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::http::{HttpConnector, HttpConnectorSettings};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_types::body::SdkBody;
+use http_body_util::BodyExt;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+/// The audience GitHub's token is made for unless `--audience` says otherwise: what AWS's
+/// OIDC providers for GitHub list as the client id.
+pub const DEFAULT_AUDIENCE: &str = "sts.amazonaws.com";
+/// The longest `WebIdentityToken` STS accepts.
+pub const MAX_TOKEN_CHARS: usize = 20_000;
+/// The largest answer read from the token endpoint.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+/// Attempts at the token request when the endpoint fails (5xx) or cannot be reached.
+const ATTEMPTS: u32 = 3;
+
+/// Where the file path came from, as messages name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileOrigin {
+    Flag,
+    Environment,
+}
+
+/// One source of OIDC tokens, chosen once per run and read on every call.
+#[derive(Debug, Clone)]
+pub enum TokenSource {
+    File {
+        path: PathBuf,
+        origin: FileOrigin,
+    },
+    GitHub {
+        /// `ACTIONS_ID_TOKEN_REQUEST_URL` as given (it carries `api-version` already).
+        url: String,
+        bearer: Secret,
+        audience: String,
+        /// Bounds the whole request, retries included (`STSEXEC_STS_TIMEOUT`).
+        timeout: Duration,
+    },
+}
+
+impl TokenSource {
+    /// DESIGN §11's order. `flag`: `Some(None)` for a bare `--web-identity`, `Some(Some(FILE))`
+    /// for `--web-identity=FILE`. `audience`: `--audience`, which applies to GitHub only.
+    pub fn choose(
+        flag: Option<&Path>,
+        audience: Option<&str>,
+        timeout: Duration,
+        current: &Environment,
+    ) -> Result<TokenSource, WebIdentityError> {
+        if let Some(path) = flag {
+            return Ok(TokenSource::File {
+                path: path.to_path_buf(),
+                origin: FileOrigin::Flag,
+            });
+        }
+        if let Some(path) = current
+            .get_os("AWS_WEB_IDENTITY_TOKEN_FILE")
+            .filter(|p| !p.is_empty())
+        {
+            return Ok(TokenSource::File {
+                path: PathBuf::from(path),
+                origin: FileOrigin::Environment,
+            });
+        }
+        let url = current
+            .get("ACTIONS_ID_TOKEN_REQUEST_URL")
+            .filter(|v| !v.is_empty());
+        let bearer = current
+            .get("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+            .filter(|v| !v.is_empty());
+        match (url, bearer) {
+            (Some(url), Some(bearer)) => {
+                let source = TokenSource::GitHub {
+                    url: url.to_string(),
+                    bearer: Secret::new(bearer),
+                    audience: audience.unwrap_or(DEFAULT_AUDIENCE).to_string(),
+                    timeout,
+                };
+                if let TokenSource::GitHub { url, .. } = &source
+                    && cleartext_remote(url)
+                {
+                    return Err(WebIdentityError::CleartextEndpoint {
+                        url: redact_url(url),
+                    });
+                }
+                Ok(source)
+            }
+            (Some(_), None) => Err(WebIdentityError::NoSource {
+                github: GitHubHint::HalfSet("ACTIONS_ID_TOKEN_REQUEST_TOKEN"),
+            }),
+            (None, Some(_)) => Err(WebIdentityError::NoSource {
+                github: GitHubHint::HalfSet("ACTIONS_ID_TOKEN_REQUEST_URL"),
+            }),
+            (None, None) => Err(WebIdentityError::NoSource {
+                github: if current.get("GITHUB_ACTIONS") == Some("true") {
+                    GitHubHint::InActionsWithoutPermission
+                } else {
+                    GitHubHint::NotInActions
+                },
+            }),
+        }
+    }
+
+    /// Whether `--audience` means anything to this source (a file's audience is fixed where
+    /// the file is made).
+    pub fn takes_audience(&self) -> bool {
+        matches!(self, TokenSource::GitHub { .. })
+    }
+
+    /// The source as messages name it, without the bearer token or the URL's query.
+    pub fn describe(&self) -> String {
+        match self {
+            TokenSource::File { path, origin } => format!(
+                "the token file {} ({})",
+                path.display(),
+                match origin {
+                    FileOrigin::Flag => "--web-identity",
+                    FileOrigin::Environment => "AWS_WEB_IDENTITY_TOKEN_FILE",
+                }
+            ),
+            TokenSource::GitHub { url, audience, .. } => format!(
+                "GitHub Actions' token from {} (audience {})",
+                shown_url(url),
+                shown(audience)
+            ),
+        }
+    }
+
+    /// A fresh token.
+    pub fn fetch(&self) -> Result<Secret, WebIdentityError> {
+        match self {
+            TokenSource::File { path, origin } => read_file(path, *origin),
+            TokenSource::GitHub {
+                url,
+                bearer,
+                audience,
+                timeout,
+            } => request_github(url, bearer, audience, *timeout),
+        }
+    }
+}
+
+/// The URL without its query (which may hold ids) and user-info.
+fn shown_url(url: &str) -> String {
+    let without_query = url.split(['?', '#']).next().unwrap_or(url);
+    redact_url(without_query)
+}
+
+/// A plain-http URL on another host: the bearer token would cross the network in cleartext.
+fn cleartext_remote(url: &str) -> bool {
+    Endpoint {
+        url_override: Some(url.to_string()),
+        shown: String::new(),
+    }
+    .is_cleartext_remote()
+}
+
+fn read_file(path: &Path, origin: FileOrigin) -> Result<Secret, WebIdentityError> {
+    let bytes = private_file::read(path, Kind::WebIdentityToken)
+        .map_err(WebIdentityError::File)?
+        .ok_or_else(|| WebIdentityError::FileMissing {
+            path: path.to_path_buf(),
+            origin,
+        })?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| WebIdentityError::NotAToken {
+        from: format!("the token file {}", path.display()),
+        why: "it is not text",
+    })?;
+    check_token(text.trim(), &format!("the token file {}", path.display()))
+}
+
+/// A token as STS accepts one: printable ASCII without spaces, at most 20 000 characters.
+fn check_token(token: &str, from: &str) -> Result<Secret, WebIdentityError> {
+    let bad = |why| WebIdentityError::NotAToken {
+        from: from.to_string(),
+        why,
+    };
+    if token.is_empty() {
+        return Err(bad("it is empty"));
+    }
+    if token.len() > MAX_TOKEN_CHARS {
+        return Err(bad("it is longer than the 20000 characters STS accepts"));
+    }
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad("it holds spaces, control or non-ASCII characters"));
+    }
+    Ok(Secret::new(token))
+}
+
+/// `url` with `audience` added as a query parameter, percent-encoded.
+fn request_url(url: &str, audience: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let encoded: String = audience
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("{url}{separator}audience={encoded}")
+}
+
+/// The token in GitHub's answer `{"value": "<JWT>", …}`.
+fn token_from_answer(body: &[u8], from: &str) -> Result<Secret, WebIdentityError> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        value: Option<Secret>,
+    }
+    let answer: Answer =
+        serde_json::from_slice(body).map_err(|_| WebIdentityError::GitHubNotJson {
+            url: from.to_string(),
+        })?;
+    let Some(value) = answer.value else {
+        return Err(WebIdentityError::GitHubNoValue {
+            url: from.to_string(),
+        });
+    };
+    check_token(
+        value.expose(),
+        &format!("the answer of GitHub's token endpoint {from}"),
+    )
+}
+
+/// What one attempt at the request came to.
+enum Attempt {
+    Answer {
+        status: u16,
+        body: Zeroizing<Vec<u8>>,
+    },
+    TooLarge,
+    Failed(String),
+}
+
+fn request_github(
+    url: &str,
+    bearer: &Secret,
+    audience: &str,
+    timeout: Duration,
+) -> Result<Secret, WebIdentityError> {
+    let shown = shown_url(url);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| WebIdentityError::GitHubUnreachable {
+            url: shown.clone(),
+            cause: format!("cannot start the HTTP client: {e}"),
+        })?;
+    let full_url = request_url(url, audience);
+    let seconds = timeout.as_secs().max(1);
+    let outcome = runtime.block_on(async {
+        let connector = aws_smithy_http_client::Connector::builder()
+            .connector_settings(
+                HttpConnectorSettings::builder()
+                    .connect_timeout(timeout.div_f64(3.0).min(Duration::from_secs(5)))
+                    .read_timeout(timeout.div_f64(2.0).min(Duration::from_secs(10)))
+                    .build(),
+            )
+            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+            .build();
+        tokio::time::timeout(timeout, async {
+            let mut last = Attempt::Failed(String::new());
+            for attempt in 0..ATTEMPTS {
+                if attempt > 0 {
+                    tokio::time::sleep(Duration::from_millis(300 << attempt)).await;
+                }
+                last = attempt_once(&connector, &full_url, bearer).await;
+                match &last {
+                    Attempt::Answer { status, .. } if *status < 500 => break,
+                    Attempt::TooLarge => break,
+                    _ => {}
+                }
+            }
+            last
+        })
+        .await
+    });
+    // Connection tasks may still be parked on the runtime; they must not hold the process.
+    runtime.shutdown_background();
+    match outcome {
+        Err(_) => Err(WebIdentityError::GitHubTimeout {
+            url: shown,
+            seconds,
+        }),
+        Ok(Attempt::Failed(cause)) => {
+            Err(WebIdentityError::GitHubUnreachable { url: shown, cause })
+        }
+        Ok(Attempt::TooLarge) => Err(WebIdentityError::GitHubNotJson { url: shown }),
+        Ok(Attempt::Answer { status: 200, body }) => token_from_answer(&body, &shown),
+        Ok(Attempt::Answer { status, body }) => Err(WebIdentityError::GitHubRefused {
+            url: shown,
+            status,
+            message: refusal_message(&body),
+        }),
+    }
+}
+
+async fn attempt_once(
+    connector: &aws_smithy_http_client::Connector,
+    url: &str,
+    bearer: &Secret,
+) -> Attempt {
+    let mut request = HttpRequest::new(SdkBody::empty());
+    if let Err(e) = request.set_uri(url) {
+        return Attempt::Failed(format!("not a URL ({e})"));
+    }
+    let headers = request.headers_mut();
+    headers.insert("authorization", format!("Bearer {}", bearer.expose()));
+    headers.insert("accept", "application/json; api-version=2.0");
+    headers.insert("user-agent", concat!("stsexec/", env!("CARGO_PKG_VERSION")));
+    let response = match connector.call(request).await {
+        Ok(response) => response,
+        Err(e) => return Attempt::Failed(root_cause(&e)),
+    };
+    let status = response.status().as_u16();
+    let limited = http_body_util::Limited::new(response.into_body(), MAX_ANSWER_BYTES);
+    match limited.collect().await {
+        Ok(collected) => Attempt::Answer {
+            status,
+            body: Zeroizing::new(collected.to_bytes().to_vec()),
+        },
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Attempt::TooLarge,
+        Err(e) => Attempt::Failed(root_cause(e.as_ref())),
+    }
+}
+
+/// A refusal's own words, when it has some: GitHub answers `{"message": "…"}`.
+fn refusal_message(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Refusal {
+        message: Option<String>,
+    }
+    serde_json::from_slice::<Refusal>(body)
+        .ok()
+        .and_then(|r| r.message)
+        .map(|m| clean(&m, 200))
+        .unwrap_or_default()
+}
+
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = err;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    clean(&current.to_string(), 200)
+}
+
+/// Which GitHub variable is missing, for the no-source sentence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GitHubHint {
+    NotInActions,
+    /// `GITHUB_ACTIONS=true` without the request variables: the job lacks the permission.
+    InActionsWithoutPermission,
+    /// One of the two request variables is set, this one is not.
+    HalfSet(&'static str),
+}
+
+/// Why no token was had; `Display` is the sentence, naming the source and the fix.
+#[derive(Debug)]
+pub enum WebIdentityError {
+    /// `--web-identity` without `--role`.
+    NoRole,
+    /// A row that needs the long-lived keys in a run that read none.
+    NoKeys {
+        account: String,
+    },
+    NoSource {
+        github: GitHubHint,
+    },
+    FileMissing {
+        path: PathBuf,
+        origin: FileOrigin,
+    },
+    File(FileError),
+    NotAToken {
+        from: String,
+        why: &'static str,
+    },
+    CleartextEndpoint {
+        url: String,
+    },
+    GitHubUnreachable {
+        url: String,
+        cause: String,
+    },
+    GitHubTimeout {
+        url: String,
+        seconds: u64,
+    },
+    GitHubRefused {
+        url: String,
+        status: u16,
+        message: String,
+    },
+    GitHubNotJson {
+        url: String,
+    },
+    GitHubNoValue {
+        url: String,
+    },
+    BadAudience {
+        typed: String,
+    },
+}
+
+const PERMISSION: &str = "`permissions: id-token: write`";
+
+impl fmt::Display for WebIdentityError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WebIdentityError::NoRole => f.write_str(
+                "--web-identity assumes a role with the CI's OIDC token: add --role ROLE (a role name from the accounts file, or a full role ARN)",
+            ),
+            WebIdentityError::NoKeys { account } => write!(
+                f,
+                "this run reads no key files for account {account} (--web-identity), yet needs its long-lived keys; drop --web-identity or add --role"
+            ),
+            WebIdentityError::NoSource { github } => {
+                let github = match github {
+                    GitHubHint::NotInActions => format!(
+                        "in GitHub Actions give the job {PERMISSION} (ACTIONS_ID_TOKEN_REQUEST_URL is not set)"
+                    ),
+                    GitHubHint::InActionsWithoutPermission => format!(
+                        "this GitHub Actions job cannot request one: give it {PERMISSION} in the workflow (ACTIONS_ID_TOKEN_REQUEST_URL is not set)"
+                    ),
+                    GitHubHint::HalfSet(missing) => format!(
+                        "in GitHub Actions give the job {PERMISSION} ({missing} is not set)"
+                    ),
+                };
+                write!(
+                    f,
+                    "--web-identity found no OIDC token: pass --web-identity=FILE, set AWS_WEB_IDENTITY_TOKEN_FILE, or {github}"
+                )
+            }
+            WebIdentityError::FileMissing { path, origin } => write!(
+                f,
+                "web identity token file {} does not exist; {}",
+                path.display(),
+                match origin {
+                    FileOrigin::Flag => "check the path given to --web-identity=FILE",
+                    FileOrigin::Environment =>
+                        "check AWS_WEB_IDENTITY_TOKEN_FILE, or pass --web-identity=FILE",
+                }
+            ),
+            WebIdentityError::File(e) => e.fmt(f),
+            WebIdentityError::NotAToken { from, why } => write!(
+                f,
+                "{from} does not hold an OIDC token ({why}); check what writes it"
+            ),
+            WebIdentityError::CleartextEndpoint { url } => write!(
+                f,
+                "ACTIONS_ID_TOKEN_REQUEST_URL {url} is plain http on another host, so the request token would cross the network unencrypted; use https"
+            ),
+            WebIdentityError::GitHubUnreachable { url, cause } => write!(
+                f,
+                "cannot reach GitHub Actions' token endpoint {url}: {cause}; check the runner's network"
+            ),
+            WebIdentityError::GitHubTimeout { url, seconds } => write!(
+                f,
+                "GitHub Actions' token endpoint {url} did not answer within {seconds} s; try again (STSEXEC_STS_TIMEOUT sets the limit)"
+            ),
+            WebIdentityError::GitHubRefused {
+                url,
+                status,
+                message,
+            } => {
+                let said = if message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {message}")
+                };
+                let fix = match status {
+                    401 | 403 => format!(
+                        "ACTIONS_ID_TOKEN_REQUEST_TOKEN was not accepted; it is valid only in the job that received it, and the job needs {PERMISSION}"
+                    ),
+                    400 => "check --audience (default sts.amazonaws.com)".to_string(),
+                    _ => format!("check the job's {PERMISSION} and try again"),
+                };
+                write!(
+                    f,
+                    "GitHub Actions' token endpoint {url} refused the token request (HTTP {status}{said}); {fix}"
+                )
+            }
+            WebIdentityError::GitHubNotJson { url } => write!(
+                f,
+                "GitHub Actions' token endpoint {url} answered with something other than the JSON {{\"value\": …}} it sends; is ACTIONS_ID_TOKEN_REQUEST_URL GitHub's?"
+            ),
+            WebIdentityError::GitHubNoValue { url } => write!(
+                f,
+                "GitHub Actions' token endpoint {url} answered without a token (no \"value\"); is ACTIONS_ID_TOKEN_REQUEST_URL GitHub's?"
+            ),
+            WebIdentityError::BadAudience { typed } => write!(
+                f,
+                "--audience {:?}: use 1 to 256 printable characters without spaces, like sts.amazonaws.com",
+                shown(typed)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for WebIdentityError {}
+
+/// `--audience`: what an OIDC audience looks like.
+pub fn check_audience(typed: &str) -> Result<(), WebIdentityError> {
+    if typed.is_empty() || typed.len() > 256 || !typed.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(WebIdentityError::BadAudience {
+            typed: typed.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// The role session name when `--session-name` is not given: the CI run when known
+/// (`GITHUB_RUN_ID-GITHUB_RUN_ATTEMPT`, or GitLab's `CI_JOB_ID`), else `stsexec-<account>`.
+pub fn default_session_name(current: &Environment, account: &str) -> String {
+    let word = |name: &str| {
+        current
+            .get(name)
+            .filter(|v| !v.is_empty() && v.len() <= 20 && v.bytes().all(|b| b.is_ascii_digit()))
+    };
+    if let Some(run) = word("GITHUB_RUN_ID") {
+        let attempt = word("GITHUB_RUN_ATTEMPT").unwrap_or("1");
+        return format!("{run}-{attempt}");
+    }
+    if let Some(job) = word("CI_JOB_ID") {
+        return format!("gitlab-{job}");
+    }
+    // An account name is [a-z0-9][a-z0-9_.-]{0,63}; the session name allows [\w+=,.@-]{2,64}.
+    let mut name = format!("stsexec-{account}");
+    name.truncate(64);
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: Duration = Duration::from_secs(15);
+
+    fn env(pairs: &[(&str, &str)]) -> Environment {
+        Environment::from_pairs(pairs.iter().copied())
+    }
+
+    #[test]
+    fn sources_are_taken_in_order() {
+        let all = env(&[
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/token"),
+            (
+                "ACTIONS_ID_TOKEN_REQUEST_URL",
+                "https://gh.example/idtoken?api-version=2.0",
+            ),
+            ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "SECRETMARKER-bearer"),
+        ]);
+        let flag = TokenSource::choose(Some(Path::new("/tmp/jwt")), None, T, &all).unwrap();
+        assert!(
+            matches!(&flag, TokenSource::File { path, origin: FileOrigin::Flag } if path == Path::new("/tmp/jwt"))
+        );
+        let from_env = TokenSource::choose(None, None, T, &all).unwrap();
+        assert_eq!(
+            from_env.describe(),
+            "the token file /var/run/token (AWS_WEB_IDENTITY_TOKEN_FILE)"
+        );
+        let github = env(&[
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", ""),
+            (
+                "ACTIONS_ID_TOKEN_REQUEST_URL",
+                "https://u:p@gh.example/idtoken?api-version=2.0",
+            ),
+            ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "SECRETMARKER-bearer"),
+        ]);
+        let source = TokenSource::choose(None, Some("my-aud"), T, &github).unwrap();
+        let shown = source.describe();
+        assert_eq!(
+            shown,
+            "GitHub Actions' token from https://gh.example/idtoken (audience my-aud)"
+        );
+        assert!(!format!("{source:?}").contains("SECRETMARKER"));
+        assert!(source.takes_audience() && !from_env.takes_audience());
+    }
+
+    #[test]
+    fn no_source_names_all_three_and_the_permission() {
+        let none = TokenSource::choose(None, None, T, &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            none,
+            "--web-identity found no OIDC token: pass --web-identity=FILE, set AWS_WEB_IDENTITY_TOKEN_FILE, or in GitHub Actions give the job `permissions: id-token: write` (ACTIONS_ID_TOKEN_REQUEST_URL is not set)"
+        );
+        let in_actions = TokenSource::choose(None, None, T, &env(&[("GITHUB_ACTIONS", "true")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            in_actions.contains("this GitHub Actions job cannot request one"),
+            "{in_actions}"
+        );
+        let half = TokenSource::choose(
+            None,
+            None,
+            T,
+            &env(&[("ACTIONS_ID_TOKEN_REQUEST_URL", "https://x/")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            half.contains("(ACTIONS_ID_TOKEN_REQUEST_TOKEN is not set)"),
+            "{half}"
+        );
+        let cleartext = TokenSource::choose(
+            None,
+            None,
+            T,
+            &env(&[
+                ("ACTIONS_ID_TOKEN_REQUEST_URL", "http://gh.example/x"),
+                ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "t"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(matches!(
+            cleartext,
+            WebIdentityError::CleartextEndpoint { .. }
+        ));
+    }
+
+    #[test]
+    fn the_audience_is_added_to_the_query_encoded() {
+        assert_eq!(
+            request_url("https://gh/idtoken?api-version=2.0", "sts.amazonaws.com"),
+            "https://gh/idtoken?api-version=2.0&audience=sts.amazonaws.com"
+        );
+        assert_eq!(
+            request_url("http://127.0.0.1:1/t", "a b&c=d/é"),
+            "http://127.0.0.1:1/t?audience=a%20b%26c%3Dd%2F%C3%A9"
+        );
+        assert!(check_audience("sts.amazonaws.com").is_ok());
+        assert!(check_audience("").is_err() && check_audience("a b").is_err());
+    }
+
+    #[test]
+    fn answers_and_files_are_checked_without_echoing_them() {
+        let token = token_from_answer(br#"{"count": 1, "value": "eyJ.a.b"}"#, "u").unwrap();
+        assert_eq!(token.expose(), "eyJ.a.b");
+        assert!(matches!(
+            token_from_answer(b"<html>SECRETMARKER</html>", "u"),
+            Err(WebIdentityError::GitHubNotJson { .. })
+        ));
+        assert!(matches!(
+            token_from_answer(br#"{"message": "x"}"#, "u"),
+            Err(WebIdentityError::GitHubNoValue { .. })
+        ));
+        let spaced = token_from_answer(br#"{"value": "SECRETMARKER with spaces"}"#, "u")
+            .unwrap_err()
+            .to_string();
+        assert!(!spaced.contains("SECRETMARKER"), "{spaced}");
+        assert!(check_token(&"a".repeat(MAX_TOKEN_CHARS + 1), "x").is_err());
+        assert_eq!(
+            refusal_message(br#"{"message": "Bad \u001b[2J bearer"}"#),
+            "Bad [2J bearer"
+        );
+        assert_eq!(refusal_message(b"no json"), "");
+    }
+
+    #[test]
+    fn token_files_may_be_links_owned_by_others_but_not_writable_by_others() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("..data");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::write(data.join("token"), "  eyJhbGciOi.payload.sig\n").unwrap();
+        std::fs::set_permissions(data.join("token"), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        let link = dir.path().join("token");
+        std::os::unix::fs::symlink("..data/token", &link).unwrap();
+        let token = read_file(&link, FileOrigin::Flag).unwrap();
+        assert_eq!(token.expose(), "eyJhbGciOi.payload.sig");
+        std::fs::set_permissions(data.join("token"), std::fs::Permissions::from_mode(0o646))
+            .unwrap();
+        let open = read_file(&link, FileOrigin::Flag).unwrap_err().to_string();
+        assert!(
+            open.contains("is writable by others") && open.contains("chmod o-w"),
+            "{open}"
+        );
+        let missing = read_file(&dir.path().join("nope"), FileOrigin::Environment)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            missing.contains("check AWS_WEB_IDENTITY_TOKEN_FILE"),
+            "{missing}"
+        );
+        std::fs::write(data.join("empty"), "\n").unwrap();
+        assert!(read_file(&data.join("empty"), FileOrigin::Flag).is_err());
+    }
+
+    #[test]
+    fn the_default_session_name_is_the_ci_run() {
+        assert_eq!(
+            default_session_name(
+                &env(&[("GITHUB_RUN_ID", "9876543210"), ("GITHUB_RUN_ATTEMPT", "2")]),
+                "prod"
+            ),
+            "9876543210-2"
+        );
+        assert_eq!(
+            default_session_name(&env(&[("CI_JOB_ID", "42")]), "prod"),
+            "gitlab-42"
+        );
+        assert_eq!(
+            default_session_name(&env(&[("GITHUB_RUN_ID", "x;rm")]), "prod"),
+            "stsexec-prod"
+        );
+        let long = "a".repeat(64);
+        assert_eq!(default_session_name(&env(&[]), &long).len(), 64);
+    }
+}

@@ -1,0 +1,353 @@
+//! `--role R --web-identity[=FILE]` (DESIGN §11): moto's AssumeRoleWithWebIdentity with a
+//! token file and with a fake of GitHub Actions' token endpoint; no key files anywhere; the
+//! token never on stderr or a command line; the CI's role variables never reach the command;
+//! `--server` fetches a fresh token for every renewal.
+
+use crate::support::github::{Answer, BEARER, FakeGitHub};
+use crate::support::moto::Moto;
+use crate::support::*;
+
+const DEPLOY: &str = "arn:aws:iam::123456789012:role/deploy";
+const TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.SECRETMARKER-file-jwt.c2ln";
+
+/// The variables a CI sets that name another role or credential source (issue 15, part 5).
+const CI_VARIABLES: [(&str, &str); 6] = [
+    ("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/secrets/token"),
+    ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/other"),
+    ("AWS_ROLE_SESSION_NAME", "ci-session"),
+    (
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "http://169.254.170.23/v1/credentials",
+    ),
+    (
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+        "SECRETMARKER-container",
+    ),
+    (
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "/v2/credentials/x",
+    ),
+];
+
+/// A CI machine: no credentials directory at all (stsexec makes it for the cache), no key
+/// files, no accounts file; STS is moto.
+fn ci(moto: &Moto) -> Sandbox {
+    let sandbox = Sandbox::new().with_sts(&moto.url);
+    std::fs::remove_dir_all(&sandbox.creds).unwrap();
+    sandbox
+}
+
+fn token_file(sandbox: &Sandbox) -> String {
+    let path = sandbox.home.path().join("oidc.jwt");
+    write_file(&path, &format!("{TOKEN}\n"), 0o644);
+    path.display().to_string()
+}
+
+fn key_files(sandbox: &Sandbox) -> Vec<String> {
+    std::fs::read_dir(&sandbox.creds)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with("_key") || n == "accounts.json")
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_token_file_gives_the_aws_cli_the_role_without_any_key_file() {
+    let moto = Moto::start();
+    let sandbox = ci(&moto);
+    let jwt = token_file(&sandbox);
+    let flag = format!("--web-identity={jwt}");
+    let args = [
+        "ci",
+        "--role",
+        DEPLOY,
+        &flag,
+        "--",
+        "aws",
+        "sts",
+        "get-caller-identity",
+        "--query",
+        "Arn",
+        "--output",
+        "text",
+    ];
+    let run = sandbox.run(&args);
+    run.assert_ok().assert_no_secret();
+    assert!(
+        run.stdout
+            .trim()
+            .starts_with("arn:aws:sts::123456789012:assumed-role/deploy/"),
+        "{run:#?}"
+    );
+    assert_eq!(moto.assumed_roles().len(), 1);
+    assert_eq!(
+        key_files(&sandbox),
+        Vec::<String>::new(),
+        "no key files exist"
+    );
+    assert_eq!(mode_of(&sandbox.creds), 0o700);
+    assert!(
+        sandbox
+            .cache_file(".stsexec~ci~webid~123456789012~deploy.json")
+            .is_file()
+    );
+    // Cached like any role session: the next run makes no call.
+    let again = sandbox.run(&args);
+    again.assert_ok().assert_stderr(
+        "Cache is valid for account ci (role arn:aws:iam::123456789012:role/deploy)",
+    );
+    assert_eq!(moto.assumed_roles().len(), 1);
+}
+
+#[test]
+fn aws_web_identity_token_file_and_a_role_name_work_and_every_output_mode_serves_it() {
+    let moto = Moto::start();
+    let mut sandbox = ci(&moto);
+    std::fs::create_dir(&sandbox.creds).unwrap();
+    std::fs::set_permissions(
+        &sandbox.creds,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    sandbox.write_accounts(&format!(r#"{{"prod": "{ACCOUNT_ARN}"}}"#));
+    let jwt = token_file(&sandbox);
+    sandbox.set_env("AWS_WEB_IDENTITY_TOKEN_FILE", &jwt);
+    sandbox.set_env("GITHUB_RUN_ID", "1234567");
+    sandbox.set_env("GITHUB_RUN_ATTEMPT", "2");
+    let json = sandbox.run(&["prod", "--role", "deploy", "--web-identity", "--json"]);
+    json.assert_ok().assert_no_secret();
+    let parsed: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert!(parsed["session_token"].is_string() && parsed["expiration"].is_string());
+    // The session is named after the CI run.
+    assert_eq!(
+        moto.assumed_roles(),
+        [(DEPLOY.to_string(), "1234567-2".to_string())]
+    );
+    let process = sandbox.run(&[
+        "prod",
+        "--role",
+        "deploy",
+        "--web-identity",
+        "--credential-process",
+    ]);
+    process.assert_ok();
+    assert!(process.stdout.contains("\"Version\":1") || process.stdout.contains("\"Version\": 1"));
+    let export = sandbox.run(&["prod", "--role", "deploy", "--web-identity", "--export"]);
+    export.assert_ok();
+    assert!(
+        export.stdout.contains("unset AWS_WEB_IDENTITY_TOKEN_FILE"),
+        "{export:#?}"
+    );
+    assert_eq!(
+        moto.assumed_roles().len(),
+        1,
+        "every mode reused the cached session"
+    );
+}
+
+#[test]
+fn the_token_stays_off_stderr_and_command_lines_and_ci_variables_stay_out_of_the_child() {
+    let moto = Moto::start();
+    let mut sandbox = ci(&moto);
+    let jwt = token_file(&sandbox);
+    for (name, value) in CI_VARIABLES {
+        sandbox.set_env(name, value);
+    }
+    let flag = format!("--web-identity={jwt}");
+    let show = r#"tr '\0' ' ' < /proc/$$/cmdline; echo; env"#;
+    let run = sandbox.run(&["-v", "ci", "--role", DEPLOY, &flag, "--", "sh", "-c", show]);
+    run.assert_ok().assert_no_secret();
+    assert!(run.stderr.contains("AssumeRoleWithWebIdentity"), "{run:#?}");
+    let (cmdline, env_text) = run.stdout.split_once('\n').unwrap();
+    assert!(!cmdline.contains(MARKER), "{cmdline}");
+    let env = parse_env(env_text);
+    for (name, _) in CI_VARIABLES {
+        assert!(!env.contains_key(name), "{name} reached the command");
+    }
+    assert_eq!(env["STSEXEC_ACCOUNT"], "ci-role-deploy-STS");
+    assert_eq!(env["AWS_ACCOUNT_ID"], "123456789012");
+    assert!(
+        !env_text.contains(MARKER),
+        "the token reached the environment"
+    );
+}
+
+#[test]
+fn github_actions_token_request_success_and_audience() {
+    let moto = Moto::start();
+    let github = FakeGitHub::start("sts.amazonaws.com", Answer::Token);
+    let mut sandbox = ci(&moto);
+    sandbox.set_env("ACTIONS_ID_TOKEN_REQUEST_URL", &github.url);
+    sandbox.set_env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", BEARER);
+    let run = sandbox.run(&[
+        "-v",
+        "ci",
+        "--role",
+        DEPLOY,
+        "--web-identity",
+        "--",
+        "aws",
+        "sts",
+        "get-caller-identity",
+        "--query",
+        "Arn",
+        "--output",
+        "text",
+    ]);
+    run.assert_ok().assert_no_secret();
+    assert!(
+        run.stdout.contains("assumed-role/deploy/stsexec-ci"),
+        "{run:#?}"
+    );
+    assert_eq!(github.requests(), 1);
+    assert_eq!(github.audiences(), ["sts.amazonaws.com"]);
+
+    let custom = FakeGitHub::start("api://AzureADTokenExchange", Answer::Token);
+    sandbox.set_env("ACTIONS_ID_TOKEN_REQUEST_URL", &custom.url);
+    let run = sandbox.run(&[
+        "ci",
+        "--role",
+        DEPLOY,
+        "--web-identity",
+        "--audience",
+        "api://AzureADTokenExchange",
+        "--refresh",
+        "--",
+        "true",
+    ]);
+    run.assert_ok().assert_no_secret();
+    assert_eq!(custom.audiences(), ["api://AzureADTokenExchange"]);
+}
+
+#[test]
+fn github_actions_refusals_are_sentences() {
+    let moto = Moto::start();
+    let mut sandbox = ci(&moto);
+    let args = ["ci", "--role", DEPLOY, "--web-identity", "--", "true"];
+
+    // Not in a job with `permissions: id-token: write`: the three sources are named.
+    let none = sandbox.run(&args);
+    none.assert_code(125).assert_stderr(
+        "stsexec: --web-identity found no OIDC token: pass --web-identity=FILE, set AWS_WEB_IDENTITY_TOKEN_FILE, or in GitHub Actions give the job `permissions: id-token: write` (ACTIONS_ID_TOKEN_REQUEST_URL is not set)\n",
+    );
+
+    let github = FakeGitHub::start("sts.amazonaws.com", Answer::Token);
+    sandbox.set_env("ACTIONS_ID_TOKEN_REQUEST_URL", &github.url);
+    sandbox.set_env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "SECRETMARKER-wrong");
+    let wrong = sandbox.run(&args);
+    wrong.assert_code(125).assert_no_secret().assert_stderr(&format!(
+        "stsexec: GitHub Actions' token endpoint {} refused the token request (HTTP 401: Bad credentials); ACTIONS_ID_TOKEN_REQUEST_TOKEN was not accepted",
+        github.url.split('?').next().unwrap()
+    ));
+    assert_eq!(wrong.stderr.lines().count(), 1, "{wrong:#?}");
+
+    let html = FakeGitHub::start("sts.amazonaws.com", Answer::NotJson);
+    sandbox.set_env("ACTIONS_ID_TOKEN_REQUEST_URL", &html.url);
+    sandbox.set_env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", BEARER);
+    let not_json = sandbox.run(&args);
+    not_json
+        .assert_code(125)
+        .assert_stderr("answered with something other than the JSON {\"value\": …} it sends");
+    assert_eq!(html.requests(), 1, "a 200 that is not JSON is not retried");
+
+    // Nobody listening: a bounded wait and a sentence.
+    sandbox.set_env(
+        "ACTIONS_ID_TOKEN_REQUEST_URL",
+        &format!("http://127.0.0.1:{}/idtoken?api-version=2.0", free_port()),
+    );
+    sandbox.set_env("STSEXEC_STS_TIMEOUT", "3s");
+    let down = sandbox.run(&args);
+    down.assert_code(125)
+        .assert_stderr("stsexec: cannot reach GitHub Actions' token endpoint http://127.0.0.1:");
+    assert_eq!(moto.assumed_roles().len(), 0);
+}
+
+#[test]
+fn usage_mistakes_name_the_fix() {
+    let sandbox = Sandbox::new();
+    let no_role = sandbox.run(&["work", "--web-identity", "--", "true"]);
+    no_role.assert_code(125).assert_stderr(
+        "stsexec: --web-identity assumes a role with the CI's OIDC token: add --role ROLE (a role name from the accounts file, or a full role ARN)\n",
+    );
+    for extra in [
+        &["--mfa"][..],
+        &["-t", CODE],
+        &["--mfa-process", "x"],
+        &["--no-session"],
+    ] {
+        let mut args = vec!["work", "--role", "admin", "--web-identity"];
+        args.extend_from_slice(extra);
+        let run = sandbox.run(&args);
+        run.assert_code(125).assert_stderr("cannot be used with");
+    }
+    let missing = sandbox.run(&["work", "--role", "admin", "--web-identity=/nonexistent/jwt"]);
+    missing.assert_code(125).assert_stderr(
+        "stsexec: web identity token file /nonexistent/jwt does not exist; check the path given to --web-identity=FILE\n",
+    );
+}
+
+/// The long job of the server tests, on web identity: sessions of 15 minutes renewed once
+/// 14m55s remain, so a renewal every few seconds; each must ask GitHub for a new token.
+const LONG_JOB: &str = r#"
+import json, os, sys, time
+import boto3
+
+session = boto3.Session()
+sts = session.client("sts")
+keys, failures = set(), []
+end = time.time() + float(sys.argv[1])
+while time.time() < end:
+    try:
+        arn = sts.get_caller_identity()["Arn"]
+        keys.add(session.get_credentials().get_frozen_credentials().access_key)
+        if "assumed-role/deploy" not in arn:
+            failures.append(arn)
+    except Exception as e:
+        failures.append(repr(e))
+    time.sleep(0.5)
+with open("/proc/%d/cmdline" % os.getppid(), "rb") as f:
+    parent = f.read().decode(errors="replace")
+with open("/proc/self/cmdline", "rb") as f:
+    own = f.read().decode(errors="replace")
+print(json.dumps({"keys": len(keys), "failures": failures, "cmdlines": parent + " " + own}))
+"#;
+
+#[test]
+fn a_server_renewal_requests_a_fresh_github_token_each_time() {
+    let moto = Moto::start();
+    let github = FakeGitHub::start("sts.amazonaws.com", Answer::Token);
+    let mut sandbox = ci(&moto);
+    sandbox.set_env("ACTIONS_ID_TOKEN_REQUEST_URL", &github.url);
+    sandbox.set_env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", BEARER);
+    let window = 15 * 60 - 5;
+    sandbox.set_env("STSEXEC_MIN_TTL", &format!("{window}s"));
+    let script = sandbox.home.path().join("long_job.py");
+    write_file(&script, LONG_JOB, 0o644);
+    let run = sandbox.run(&[
+        "ci",
+        "--role",
+        DEPLOY,
+        "--web-identity",
+        "-d",
+        "15m",
+        "--server",
+        "--",
+        "python3",
+        script.to_str().unwrap(),
+        "16",
+    ]);
+    run.assert_ok().assert_no_secret();
+    let report: serde_json::Value =
+        serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| panic!("{e}; {run:#?}"));
+    assert_eq!(report["failures"], serde_json::json!([]), "{run:#?}");
+    assert!(report["keys"].as_u64().unwrap() >= 3, "{report}; {run:#?}");
+    assert!(!report["cmdlines"].as_str().unwrap().contains(MARKER));
+    // One token request per STS call: the first session and each renewal.
+    let calls = moto.assumed_roles().len();
+    assert!(calls >= 3, "{calls}");
+    assert_eq!(github.requests(), calls);
+}
