@@ -62,6 +62,9 @@ pub struct Cli {
     #[command(flatten)]
     pub session: SessionFlags,
 
+    #[command(flatten)]
+    pub rotate: RotateMode,
+
     /// The MFA code (6 digits; spaces are ignored) instead of a prompt; implies --mfa. Other local users can see it in ps: prefer the prompt or mfa_process
     #[arg(short = 't', long, value_name = "CODE", value_parser = parse_code)]
     pub token: Option<MfaCode>,
@@ -157,6 +160,18 @@ pub struct ServeMode {
     pub server: bool,
 }
 
+/// `--rotate` (DESIGN §10): replace the account's access key.
+#[derive(Args, Debug)]
+pub struct RotateMode {
+    /// Replace the account's access key: create a new one, prove it works, write it to the key files, delete the old one (signed with the MFA session; with --no-session, with the keys)
+    #[arg(
+        long,
+        help_heading = "Modes",
+        conflicts_with_all = ["command", "output", "role", "server", "list", "status", "clear", "session_name", "external_id"]
+    )]
+    pub rotate: bool,
+}
+
 /// Which session the command gets.
 #[derive(Args, Debug)]
 pub struct SessionFlags {
@@ -204,6 +219,8 @@ pub enum Mode {
     List,
     Status,
     Clear(Option<OsString>),
+    /// `--rotate`: replace the account's access key.
+    Rotate,
 }
 
 impl Cli {
@@ -215,6 +232,8 @@ impl Cli {
             Mode::Status
         } else if self.admin.clear {
             Mode::Clear(self.account.take())
+        } else if self.rotate.rotate {
+            Mode::Rotate
         } else if self.serve.server {
             // The output modes are refused with --server by `app` (one sentence, not clap's).
             Mode::Serve(std::mem::take(&mut self.command))

@@ -10,6 +10,7 @@ use crate::exec::ExecError;
 use crate::keys::{KeysError, UserError};
 use crate::mfa::MfaError;
 use crate::private_file::DirectoryError;
+use crate::rotate::RotateError;
 use crate::server::ServerError;
 use crate::sts::StsError;
 use std::fmt;
@@ -35,6 +36,8 @@ pub enum Error {
     Exec(ExecError),
     /// `--server`: the server, its command or a renewal (the sentence and its exit status).
     Server(ServerError),
+    /// `--rotate`: a step of the key rotation.
+    Rotate(RotateError),
     /// stdout could not be written (not a reader that left early).
     Output(std::io::Error),
     /// An error found early and raised only where it matters (the IAM user of an account
@@ -69,6 +72,7 @@ impl fmt::Display for Error {
             Error::Mfa(e) => e.fmt(f),
             Error::Exec(e) => e.fmt(f),
             Error::Server(e) => e.fmt(f),
+            Error::Rotate(e) => e.fmt(f),
             Error::Output(e) => write!(f, "cannot write to stdout: {e}"),
             Error::Shared(e) => e.fmt(f),
         }
@@ -98,6 +102,7 @@ from_area!(
     Mfa(MfaError),
     Exec(ExecError),
     Server(ServerError),
+    Rotate(RotateError),
 );
 
 impl From<StsError> for Error {
