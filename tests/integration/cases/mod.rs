@@ -13,6 +13,7 @@ mod leaks;
 mod mfa_codes;
 mod mfa_prompt;
 mod modes;
+mod rotate;
 mod server;
 mod sts_faults;
 mod tls;

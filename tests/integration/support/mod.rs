@@ -2,6 +2,7 @@
 //! real moto STS server per test, and a small fault-injecting STS server for what moto can't do.
 
 pub mod fault;
+pub mod iam;
 pub mod moto;
 pub mod server;
 
