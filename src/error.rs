@@ -37,7 +37,7 @@ pub enum Error {
     /// `--server`: the server, its command or a renewal (the sentence and its exit status).
     Server(ServerError),
     /// `--rotate`: a step of the key rotation.
-    Rotate(RotateError),
+    Rotate(Box<RotateError>),
     /// stdout could not be written (not a reader that left early).
     Output(std::io::Error),
     /// An error found early and raised only where it matters (the IAM user of an account
@@ -102,11 +102,17 @@ from_area!(
     Mfa(MfaError),
     Exec(ExecError),
     Server(ServerError),
-    Rotate(RotateError),
+    Rotate(Box<RotateError>),
 );
 
 impl From<StsError> for Error {
     fn from(e: StsError) -> Self {
         Error::Sts(Box::new(e))
+    }
+}
+
+impl From<RotateError> for Error {
+    fn from(e: RotateError) -> Self {
+        Error::Rotate(Box::new(e))
     }
 }

@@ -165,6 +165,18 @@ pub fn unfinished_warning(account: &AccountName, cache: &Cache) -> String {
     )
 }
 
+/// The old key could not be deleted (the new one is already in the files).
+#[derive(Debug)]
+pub struct RetireFailure {
+    pub account: AccountName,
+    pub user: String,
+    pub old_key: String,
+    pub new_key: String,
+    pub key_files: String,
+    pub deactivated: bool,
+    pub cause: String,
+}
+
 /// Why a rotation stopped; `Display` is the sentence, naming the account, the keys (masked)
 /// and what to do.
 #[derive(Debug)]
@@ -211,15 +223,8 @@ pub enum RotateError {
         journal: PathBuf,
         cause: String,
     },
-    DeleteFailed {
-        account: AccountName,
-        user: String,
-        old_key: String,
-        new_key: String,
-        key_files: String,
-        deactivated: bool,
-        cause: String,
-    },
+    /// Step 5 failed after the files were replaced.
+    DeleteFailed(Box<RetireFailure>),
     JournalDamaged {
         path: PathBuf,
     },
@@ -333,15 +338,16 @@ impl fmt::Display for RotateError {
                 "{cause}; the rotation of account {account} is unfinished and the new key is kept in {}: run stsexec {account} --rotate again to finish it",
                 journal.display()
             ),
-            RotateError::DeleteFailed {
-                account,
-                user,
-                old_key,
-                new_key,
-                key_files,
-                deactivated,
-                cause,
-            } => {
+            RotateError::DeleteFailed(failure) => {
+                let RetireFailure {
+                    account,
+                    user,
+                    old_key,
+                    new_key,
+                    key_files,
+                    deactivated,
+                    cause,
+                } = failure.as_ref();
                 let state = if *deactivated {
                     "is inactive"
                 } else {
@@ -820,8 +826,8 @@ impl<K: KeyService> Rotation<'_, K> {
         let (_, endpoint) = self.service.endpoints();
         let key_files = self.key_files();
         let account = self.account.clone();
-        let failed =
-            |deactivated: bool, operation: &str, failure: &IamFailure| RotateError::DeleteFailed {
+        let failed = |deactivated: bool, operation: &str, failure: &IamFailure| {
+            RotateError::DeleteFailed(Box::new(RetireFailure {
                 account: account.clone(),
                 user: journal.user.clone(),
                 old_key: old.to_string(),
@@ -829,7 +835,8 @@ impl<K: KeyService> Rotation<'_, K> {
                 key_files: key_files.clone(),
                 deactivated,
                 cause: format!("IAM at {endpoint} {}", failure.describe(operation)),
-            };
+            }))
+        };
         let pause = self.retry_pause;
         match retried(pause, || self.service.deactivate_key(&signer, user, old)) {
             Ok(()) => {}

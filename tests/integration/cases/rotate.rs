@@ -196,7 +196,7 @@ fn two_keys_already_change_nothing() {
 #[test]
 fn with_mfa_one_code_signs_every_call_and_secrets_stay_off_stderr() {
     let fake = FakeIam::start();
-    fake.with(|s| s.require_mfa = true);
+    fake.with(|s| s.policy.require_mfa = true);
     let sandbox = sandbox_for(&fake);
     let run = sandbox.run(&["work", "--rotate", "-t", CODE, "-v"]);
     run.assert_ok().assert_no_secret();
@@ -240,7 +240,7 @@ fn a_new_key_that_takes_a_while_is_waited_for() {
 #[test]
 fn a_new_key_that_never_works_is_deleted_again() {
     let fake = FakeIam::start();
-    fake.with(|s| s.new_key_never_valid = true);
+    fake.with(|s| s.policy.new_key_never_valid = true);
     let mut sandbox = sandbox_for(&fake);
     sandbox.set_env("STSEXEC_ROTATE_WAIT", "3s");
     let before = key_files(&sandbox);
@@ -261,7 +261,7 @@ fn journal(sandbox: &Sandbox) -> serde_json::Value {
 #[test]
 fn killed_after_create_access_key_the_journal_finishes_the_job() {
     let fake = FakeIam::start();
-    fake.with(|s| s.hold_proof = true);
+    fake.with(|s| s.holds.proof = true);
     let sandbox = sandbox_for(&fake);
     let mut child = sandbox
         .command(&["work", "--rotate", "--no-session"])
@@ -289,7 +289,7 @@ fn killed_after_create_access_key_the_journal_finishes_the_job() {
         .assert_stderr("the key rotation of account work is unfinished")
         .assert_stderr("run stsexec work --rotate to finish it");
 
-    fake.with(|s| s.hold_proof = false);
+    fake.with(|s| s.holds.proof = false);
     let run = sandbox.run(&["work", "--rotate", "--no-session", "-v"]);
     run.assert_ok()
         .assert_no_secret()
@@ -309,7 +309,7 @@ fn killed_after_create_access_key_the_journal_finishes_the_job() {
 #[test]
 fn killed_after_the_files_were_replaced_the_rerun_deletes_the_old_key() {
     let fake = FakeIam::start();
-    fake.with(|s| s.hold_retire = true);
+    fake.with(|s| s.holds.retire = true);
     let sandbox = sandbox_for(&fake);
     let mut child = sandbox
         .command(&["work", "--rotate", "-t", CODE])
@@ -323,7 +323,7 @@ fn killed_after_the_files_were_replaced_the_rerun_deletes_the_old_key() {
     assert!(sandbox.cache_file(JOURNAL).exists());
     assert_eq!(fake.key_ids().len(), 2);
 
-    fake.with(|s| s.hold_retire = false);
+    fake.with(|s| s.holds.retire = false);
     let run = sandbox.run(&["work", "--rotate", "-t", &fresh_code(), "-v"]);
     run.assert_ok().assert_no_secret();
     assert_eq!(fake.key_ids(), vec![new.id.clone()]);
@@ -334,7 +334,7 @@ fn killed_after_the_files_were_replaced_the_rerun_deletes_the_old_key() {
 #[test]
 fn a_failed_delete_leaves_the_new_key_in_place_and_says_how_to_finish() {
     let fake = FakeIam::start();
-    fake.with(|s| s.deny_delete = true);
+    fake.with(|s| s.policy.deny_delete = true);
     let sandbox = sandbox_for(&fake);
     let run = sandbox.run(&["work", "--rotate", "--no-session", "-v"]);
     run.assert_code(125)
@@ -344,7 +344,7 @@ fn a_failed_delete_leaves_the_new_key_in_place_and_says_how_to_finish() {
         .assert_stderr("run stsexec work --rotate again to delete it");
     let new = fake.with(|s| s.keys.iter().find(|k| k.created).unwrap().clone());
     assert_eq!(key_files(&sandbox).0, new.id);
-    fake.with(|s| s.deny_delete = false);
+    fake.with(|s| s.policy.deny_delete = false);
     sandbox
         .run(&["work", "--rotate", "--no-session"])
         .assert_ok();

@@ -22,6 +22,25 @@ pub struct Key {
     pub created: bool,
 }
 
+/// Calls held open, so a test can kill stsexec between two steps.
+#[derive(Debug, Default)]
+pub struct Holds {
+    /// GetCallerIdentity signed with a created key.
+    pub proof: bool,
+    /// UpdateAccessKey.
+    pub retire: bool,
+}
+
+/// What IAM refuses.
+#[derive(Debug, Default)]
+pub struct Policy {
+    /// GetCallerIdentity signed with a created key always fails.
+    pub new_key_never_valid: bool,
+    /// IAM calls signed with a long-lived key are refused (a policy that requires MFA).
+    pub require_mfa: bool,
+    pub deny_delete: bool,
+}
+
 #[derive(Debug, Default)]
 pub struct State {
     pub keys: Vec<Key>,
@@ -29,14 +48,8 @@ pub struct State {
     pub sessions: HashMap<String, String>,
     /// GetCallerIdentity signed with a created key fails this many more times.
     pub new_key_invalid_for: usize,
-    pub new_key_never_valid: bool,
-    /// GetCallerIdentity signed with a created key is held open (a test kills stsexec then).
-    pub hold_proof: bool,
-    /// UpdateAccessKey is held open.
-    pub hold_retire: bool,
-    /// IAM calls signed with a long-lived key are refused (a policy that requires MFA).
-    pub require_mfa: bool,
-    pub deny_delete: bool,
+    pub holds: Holds,
+    pub policy: Policy,
     /// (action, signing key id), in order.
     pub calls: Vec<(String, String)>,
     next: u32,
@@ -152,10 +165,10 @@ fn handle(state: &Mutex<State>, params: &HashMap<String, String>, signer: &str) 
             ))
         }
         "GetCallerIdentity" => {
-            if created && s.hold_proof {
+            if created && s.holds.proof {
                 return Answer::Hold;
             }
-            if created && s.new_key_never_valid {
+            if created && s.policy.new_key_never_valid {
                 return invalid();
             }
             if created && s.new_key_invalid_for > 0 {
@@ -169,7 +182,7 @@ fn handle(state: &Mutex<State>, params: &HashMap<String, String>, signer: &str) 
                 ),
             ))
         }
-        _ if s.require_mfa && !is_session => Answer::Error(
+        _ if s.policy.require_mfa && !is_session => Answer::Error(
             403,
             "AccessDenied",
             format!(
@@ -226,7 +239,7 @@ fn handle(state: &Mutex<State>, params: &HashMap<String, String>, signer: &str) 
             ))
         }
         "UpdateAccessKey" => {
-            if s.hold_retire {
+            if s.holds.retire {
                 return Answer::Hold;
             }
             match s.keys.iter_mut().find(|k| k.id == key_id) {
@@ -238,7 +251,7 @@ fn handle(state: &Mutex<State>, params: &HashMap<String, String>, signer: &str) 
             }
         }
         "DeleteAccessKey" => {
-            if s.deny_delete {
+            if s.policy.deny_delete {
                 return Answer::Error(
                     403,
                     "AccessDenied",
