@@ -22,6 +22,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+mod rotate;
 mod serve;
 
 /// What a successful run leads to.
@@ -62,10 +63,16 @@ pub fn run(mut cli: Cli, current: &Environment) -> Result<Outcome> {
             report,
         ),
         Mode::Status => Ok(Outcome::Exit(0)),
+        Mode::Rotate => {
+            let raw = cli.account.clone().unwrap_or_default();
+            let account = AccountName::parse(&raw)?;
+            rotate::rotate(&mut cli, &account, &creds_dir, current, report)
+        }
         Mode::Serve(command) => {
             serve::refuse_output(&cli)?;
             let raw = cli.account.clone().unwrap_or_default();
             let account = AccountName::parse(&raw)?;
+            rotate::warn_if_unfinished(&creds_dir, &account, report);
             let renewal_report = Reporter::new(true, cli.verbosity.verbose);
             let prepared = prepare(
                 &mut cli,
@@ -80,6 +87,7 @@ pub fn run(mut cli: Cli, current: &Environment) -> Result<Outcome> {
         mode => {
             let raw = cli.account.clone().unwrap_or_default();
             let account = AccountName::parse(&raw)?;
+            rotate::warn_if_unfinished(&creds_dir, &account, report);
             let (session, child, inherited_region) = resolve(
                 &mut cli,
                 &account,
@@ -128,7 +136,7 @@ pub fn run(mut cli: Cli, current: &Environment) -> Result<Outcome> {
                         env: env::apply(current, &child),
                     }));
                 }
-                Mode::List | Mode::Status | Mode::Clear(_) | Mode::Serve(_) => {}
+                Mode::List | Mode::Status | Mode::Clear(_) | Mode::Serve(_) | Mode::Rotate => {}
             }
             Ok(Outcome::Exit(0))
         }

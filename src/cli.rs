@@ -24,7 +24,7 @@ reuses a cached session while it is valid or calls STS (GetSessionToken with an 
 AssumeRole), then replaces itself with COMMAND (default: $SHELL), whose environment holds the \
 credentials. The calling shell never holds a secret.",
     after_help = "Examples:\n  stsexec work -- aws sts get-caller-identity\n  stsexec work --mfa -- terraform plan\n  stsexec work --mfa --role admin -- make deploy\n  stsexec work --mfa --role admin --server -- terraform apply\n  stsexec personal\n  eval \"$(stsexec work --mfa --export)\"\n  stsexec --status\n\nstsexec --list shows your accounts; stsexec --help shows every option.",
-    override_usage = "stsexec [OPTIONS] <ACCOUNT> [-- <COMMAND> [ARGS]...]\n       stsexec [OPTIONS] <ACCOUNT> --server [-- <COMMAND> [ARGS]...]\n       stsexec [OPTIONS] <ACCOUNT> --json | --export[=SHELL] | --credential-process\n       stsexec --list | --status | --clear [ACCOUNT]",
+    override_usage = "stsexec [OPTIONS] <ACCOUNT> [-- <COMMAND> [ARGS]...]\n       stsexec [OPTIONS] <ACCOUNT> --server [-- <COMMAND> [ARGS]...]\n       stsexec [OPTIONS] <ACCOUNT> --json | --export[=SHELL] | --credential-process\n       stsexec [OPTIONS] <ACCOUNT> --rotate\n       stsexec --list | --status | --clear [ACCOUNT]",
     group(ArgGroup::new("session_kind").multiple(true).args(["mfa", "token", "mfa_process", "role"])),
     group(ArgGroup::new("output").args(["json", "export", "credential_process"])),
     group(ArgGroup::new("session_options").multiple(true).args([
@@ -65,6 +65,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub web: WebIdentityFlags,
+
+    #[command(flatten)]
+    pub rotate: RotateMode,
 
     /// The MFA code (6 digits; spaces are ignored) instead of a prompt; implies --mfa. Other local users can see it in ps: prefer the prompt or mfa_process
     #[arg(short = 't', long, value_name = "CODE", value_parser = parse_code)]
@@ -161,6 +164,18 @@ pub struct ServeMode {
     pub server: bool,
 }
 
+/// `--rotate` (DESIGN §10): replace the account's access key.
+#[derive(Args, Debug)]
+pub struct RotateMode {
+    /// Replace the account's access key: create a new one, prove it works, write it to the key files, delete the old one (signed with the MFA session; with --no-session, with the keys)
+    #[arg(
+        long,
+        help_heading = "Modes",
+        conflicts_with_all = ["command", "output", "role", "server", "list", "status", "clear", "session_name", "external_id", "web_identity"]
+    )]
+    pub rotate: bool,
+}
+
 /// Which session the command gets.
 #[derive(Args, Debug)]
 pub struct SessionFlags {
@@ -227,6 +242,8 @@ pub enum Mode {
     List,
     Status,
     Clear(Option<OsString>),
+    /// `--rotate`: replace the account's access key.
+    Rotate,
 }
 
 impl Cli {
@@ -238,6 +255,8 @@ impl Cli {
             Mode::Status
         } else if self.admin.clear {
             Mode::Clear(self.account.take())
+        } else if self.rotate.rotate {
+            Mode::Rotate
         } else if self.serve.server {
             // The output modes are refused with --server by `app` (one sentence, not clap's).
             Mode::Serve(std::mem::take(&mut self.command))

@@ -10,6 +10,7 @@ use crate::exec::ExecError;
 use crate::keys::{KeysError, UserError};
 use crate::mfa::MfaError;
 use crate::private_file::DirectoryError;
+use crate::rotate::RotateError;
 use crate::server::ServerError;
 use crate::sts::StsError;
 use crate::web_identity::WebIdentityError;
@@ -38,6 +39,8 @@ pub enum Error {
     WebIdentity(WebIdentityError),
     /// `--server`: the server, its command or a renewal (the sentence and its exit status).
     Server(ServerError),
+    /// `--rotate`: a step of the key rotation.
+    Rotate(Box<RotateError>),
     /// stdout could not be written (not a reader that left early).
     Output(std::io::Error),
     /// An error found early and raised only where it matters (the IAM user of an account
@@ -73,6 +76,7 @@ impl fmt::Display for Error {
             Error::Exec(e) => e.fmt(f),
             Error::WebIdentity(e) => e.fmt(f),
             Error::Server(e) => e.fmt(f),
+            Error::Rotate(e) => e.fmt(f),
             Error::Output(e) => write!(f, "cannot write to stdout: {e}"),
             Error::Shared(e) => e.fmt(f),
         }
@@ -103,10 +107,17 @@ from_area!(
     Exec(ExecError),
     WebIdentity(WebIdentityError),
     Server(ServerError),
+    Rotate(Box<RotateError>),
 );
 
 impl From<StsError> for Error {
     fn from(e: StsError) -> Self {
         Error::Sts(Box::new(e))
+    }
+}
+
+impl From<RotateError> for Error {
+    fn from(e: RotateError) -> Self {
+        Error::Rotate(Box::new(e))
     }
 }

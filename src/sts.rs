@@ -726,7 +726,7 @@ where
 }
 
 /// `<Code>` and `<Message>` from an XML error body of any wrapping.
-fn error_from_body(body: &str) -> (String, String) {
+pub(crate) fn error_from_body(body: &str) -> (String, String) {
     let element = |name: &str| {
         let open = format!("<{name}>");
         let close = format!("</{name}>");
@@ -787,12 +787,32 @@ fn from_service_error(
 }
 
 /// The innermost error message: "Connection refused (os error 111)" rather than "dispatch failure".
-fn root_cause(err: &dyn std::error::Error) -> String {
+pub(crate) fn root_cause(err: &dyn std::error::Error) -> String {
     let mut current = err;
     while let Some(next) = current.source() {
         current = next;
     }
     current.to_string()
+}
+
+/// `--rotate` (DESIGN §10): who the credentials belong to, and the proof that a new key works.
+impl LazySts {
+    /// GetCallerIdentity signed with `creds`: the caller's ARN.
+    pub fn caller_arn(&mut self, creds: &Credentials) -> Result<String, StsFailure> {
+        let timeout = self.operation_timeout;
+        let announce = self.announcement("GetCallerIdentity");
+        let connected = self.connect()?;
+        let call = Self::client(&connected.config, creds)
+            .get_caller_identity()
+            .send();
+        let output = Self::wait(&connected.runtime, announce, call)
+            .map_err(|e| classify(&e, &creds.access_key_id, false, timeout))?;
+        output
+            .arn()
+            .filter(|arn| arn.starts_with("arn:") && arn.len() <= 2048)
+            .map(str::to_string)
+            .ok_or(StsFailure::Incomplete("without the caller's ARN"))
+    }
 }
 
 #[cfg(test)]

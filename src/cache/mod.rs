@@ -228,6 +228,11 @@ impl Cache {
         self.dir.join(names::name(&self.account, &Entry::Codes))
     }
 
+    /// The account's unfinished key rotation (`--rotate`'s journal).
+    pub fn journal_path(&self) -> PathBuf {
+        self.dir.join(names::name(&self.account, &Entry::Rotation))
+    }
+
     /// Takes the account's lock, calling `on_wait` with the holder's record first if another
     /// process holds it; then removes temp files that a killed writer left.
     pub fn lock(&self, on_wait: impl FnOnce(Option<Holder>)) -> Result<CacheLock, CacheError> {

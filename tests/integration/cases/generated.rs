@@ -399,10 +399,12 @@ fn synopsis(cmd: &clap::Command) -> String {
          .B stsexec\n{all} {account} [{dashes} {command} [{args}...]]\n.br\n\
          .B stsexec\n{all} {account} {server} [{dashes} {command} [{args}...]]\n.br\n\
          .B stsexec\n{all} {account} {{{outputs}}}\n.br\n\
+         .B stsexec\n{all} {account} {rotate}\n.br\n\
          .B stsexec\n{list} | {status} | {clear} [{account}] {general}\n\
          .PP\n{help} describes every option; {list} lists the accounts.\n",
         dashes = bold("--"),
         server = bold("--server"),
+        rotate = bold("--rotate"),
         command = italic("COMMAND"),
         args = italic("ARG"),
         outputs = outputs.join(" | "),
@@ -478,7 +480,7 @@ fn files_section() -> String {
                     italic("account"),
                     bold("~...")
                 ),
-                "Cached sessions (.stsexec~work~session.json, .stsexec~work~role~ACCOUNT-ID~ROLE.json), the record of used MFA codes and the account's lock file; managed by stsexec, removed by --clear.",
+                "Cached sessions (.stsexec~work~session.json, .stsexec~work~role~ACCOUNT-ID~ROLE.json), the record of used MFA codes and the account's lock file; managed by stsexec, removed by --clear. .stsexec~work~rotation.json is the journal of an unfinished --rotate: it holds the new key until the rotation ends; run stsexec work --rotate to finish it.",
             ),
         ],
     )
@@ -490,6 +492,8 @@ fn environment_section() -> String {
         ("STSEXEC_CREDS_DIR", "The credentials directory (as --creds-dir)."),
         ("STSEXEC_MIN_TTL", "A cached session is used while it has more than this left (default 5m; from 1s to under 24h)."),
         ("STSEXEC_STS_TIMEOUT", "How long one STS call may take in all, retries included (default 15s; from 100ms to 10m)."),
+        ("STSEXEC_ROTATE_WAIT", "How long --rotate waits for a new access key to become valid (default 60s; from 1s to 10m)."),
+        ("AWS_ENDPOINT_URL_IAM", "The IAM endpoint for --rotate; else AWS_ENDPOINT_URL; else the partition's global endpoint (https://iam.amazonaws.com)."),
         ("AWS_ENDPOINT_URL_STS", "The STS endpoint, e.g. for a proxy or a local emulator."),
         ("AWS_ENDPOINT_URL", "The STS endpoint when AWS_ENDPOINT_URL_STS is not set; else the regional endpoint."),
         ("AWS_REGION", "The region when neither --region nor the accounts file gives one."),
@@ -531,7 +535,7 @@ fn exit_status_section() -> String {
 }
 
 fn examples_section() -> String {
-    let examples: [(&str, &str); 7] = [
+    let examples: [(&str, &str); 8] = [
         (
             "stsexec work -- aws sts get-caller-identity",
             "Run one command with the account's keys, or its cached MFA session while valid.",
@@ -559,6 +563,10 @@ fn examples_section() -> String {
         (
             "stsexec --status",
             "Tell which credentials the current environment holds.",
+        ),
+        (
+            "stsexec work --rotate",
+            "Replace the account's access key (one MFA code): the new key is proven before the old one is deleted.",
         ),
     ];
     let mut out = String::from(".SH EXAMPLES\n");

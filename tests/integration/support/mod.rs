@@ -3,6 +3,7 @@
 
 pub mod fault;
 pub mod github;
+pub mod iam;
 pub mod moto;
 pub mod server;
 

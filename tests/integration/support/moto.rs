@@ -25,12 +25,25 @@ impl Moto {
         Self::launch(&["-c", cert, "-k", key], "https")
     }
 
+    /// moto checking signatures and IAM policies (its auth mode) once it has answered
+    /// `unsigned` requests, which set up users, policies and keys through the AWS CLI.
+    pub fn start_with_auth(unsigned: u32) -> Moto {
+        Self::launch_with(&[], "http", Some(unsigned))
+    }
+
     fn launch(extra: &[&str], scheme: &str) -> Moto {
+        Self::launch_with(extra, scheme, None)
+    }
+
+    fn launch_with(extra: &[&str], scheme: &str, unsigned: Option<u32>) -> Moto {
         let port = free_port();
         let mut cmd = Command::new(venv().join("bin/moto_server"));
+        cmd.env_clear();
+        if let Some(count) = unsigned {
+            cmd.env("INITIAL_NO_AUTH_ACTION_COUNT", count.to_string());
+        }
         cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .args(extra)
-            .env_clear()
             .env("PATH", "/usr/bin:/bin")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -1,0 +1,875 @@
+//! Key rotation (DESIGN §10), as journaled steps under the account's lock. Each step can be
+//! run again: a run that finds the journal resumes from what the files and IAM say, so a
+//! crash or Ctrl-C at any point loses no secret and leaves one way forward (`--rotate` again).
+//!
+//! 1. GetCallerIdentity → the IAM user; ListAccessKeys: two keys already → refuse.
+//! 2. CreateAccessKey, and at once the new pair into the journal (0600, fsync, rename).
+//! 3. GetCallerIdentity signed with the new key, retried while IAM catches up; never valid →
+//!    the new key is deleted again and the journal removed.
+//! 4. The key files replaced (secret first, then the id; each atomically, 0600).
+//! 5. UpdateAccessKey(old, Inactive), DeleteAccessKey(old).
+//! 6. The account's cached sessions and the journal removed.
+//!
+//! The calls go through [`KeyService`], so the steps and their resumption are unit-tested
+//! against a fake IAM in milliseconds.
+#![forbid(unsafe_code)]
+
+use crate::accounts::AccountName;
+use crate::cache::{Cache, CacheLock};
+use crate::iam::{IamFailure, KeyInfo, LazyIam};
+use crate::keys::CredsDir;
+use crate::private_file::{self, FileError, Kind};
+use crate::report::Reporter;
+use crate::secret::{Secret, mask_key_id};
+use crate::session::{Credentials, hours_minutes, rfc3339};
+use crate::sts::{LazySts, StsFailure};
+use crate::text::clean;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+/// How long the new key may take to become valid (IAM is eventually consistent).
+pub const DEFAULT_PROOF_WAIT: Duration = Duration::from_secs(60);
+const JOURNAL_VERSION: u32 = 1;
+
+/// The calls a rotation makes.
+pub trait KeyService {
+    /// GetCallerIdentity signed with `creds`: the caller's ARN.
+    fn caller_arn(&mut self, creds: &Credentials) -> Result<String, StsFailure>;
+    fn list_keys(&mut self, signer: &Credentials, user: &str) -> Result<Vec<KeyInfo>, IamFailure>;
+    fn create_key(&mut self, signer: &Credentials, user: &str) -> Result<Credentials, IamFailure>;
+    fn deactivate_key(
+        &mut self,
+        signer: &Credentials,
+        user: &str,
+        key_id: &str,
+    ) -> Result<(), IamFailure>;
+    fn delete_key(
+        &mut self,
+        signer: &Credentials,
+        user: &str,
+        key_id: &str,
+    ) -> Result<(), IamFailure>;
+    /// Where STS and IAM are, as messages name them.
+    fn endpoints(&self) -> (String, String);
+}
+
+/// The real service: STS for GetCallerIdentity, aws-sdk-iam for the rest.
+pub struct Aws {
+    pub sts: LazySts,
+    pub iam: LazyIam,
+}
+
+impl KeyService for Aws {
+    fn caller_arn(&mut self, creds: &Credentials) -> Result<String, StsFailure> {
+        self.sts.caller_arn(creds)
+    }
+    fn list_keys(&mut self, signer: &Credentials, user: &str) -> Result<Vec<KeyInfo>, IamFailure> {
+        self.iam.list_keys(signer, user)
+    }
+    fn create_key(&mut self, signer: &Credentials, user: &str) -> Result<Credentials, IamFailure> {
+        self.iam.create_key(signer, user)
+    }
+    fn deactivate_key(
+        &mut self,
+        signer: &Credentials,
+        user: &str,
+        key_id: &str,
+    ) -> Result<(), IamFailure> {
+        self.iam.deactivate_key(signer, user, key_id)
+    }
+    fn delete_key(
+        &mut self,
+        signer: &Credentials,
+        user: &str,
+        key_id: &str,
+    ) -> Result<(), IamFailure> {
+        self.iam.delete_key(signer, user, key_id)
+    }
+    fn endpoints(&self) -> (String, String) {
+        use crate::sts::StsApi;
+        (
+            self.sts.endpoint().shown.clone(),
+            self.iam.endpoint.shown.clone(),
+        )
+    }
+}
+
+/// What signs the IAM calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignerKind {
+    /// The account's MFA session (cached, or new with one code).
+    MfaSession,
+    /// `--no-session`: the long-lived keys (after the files are replaced: the new ones).
+    LongLivedKeys,
+}
+
+/// An unfinished rotation, as the journal holds it.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Journal {
+    version: u32,
+    account: String,
+    user: String,
+    user_arn: String,
+    old_access_key_id: String,
+    new_access_key_id: String,
+    new_secret_access_key: Secret,
+    created: String,
+}
+
+impl Journal {
+    fn new_credentials(&self) -> Credentials {
+        Credentials {
+            access_key_id: self.new_access_key_id.clone(),
+            secret_access_key: self.new_secret_access_key.clone(),
+            session_token: None,
+            expiration: None,
+        }
+    }
+
+    fn read(path: &Path, account: &AccountName) -> Result<Option<Journal>, RotateError> {
+        let Some(bytes) = private_file::read(path, Kind::Journal).map_err(RotateError::File)?
+        else {
+            return Ok(None);
+        };
+        let damaged = || RotateError::JournalDamaged {
+            path: path.to_path_buf(),
+        };
+        let journal: Journal = serde_json::from_slice(&bytes).map_err(|_| damaged())?;
+        if journal.version != JOURNAL_VERSION
+            || journal.account != account.as_str()
+            || !crate::secret::is_access_key_id(&journal.new_access_key_id)
+            || !crate::secret::is_access_key_id(&journal.old_access_key_id)
+        {
+            return Err(damaged());
+        }
+        Ok(Some(journal))
+    }
+
+    fn write(&self, path: &Path) -> Result<(), FileError> {
+        let bytes = zeroize::Zeroizing::new(serde_json::to_vec_pretty(self).unwrap_or_default());
+        private_file::write_atomically(path, Kind::Journal, &bytes)
+    }
+}
+
+/// Whether an unfinished rotation's journal exists: one `stat`, on every run for the account.
+pub fn unfinished(cache: &Cache) -> bool {
+    cache.journal_path().symlink_metadata().is_ok()
+}
+
+/// The warning every other run for the account prints while a rotation is unfinished.
+pub fn unfinished_warning(account: &AccountName, cache: &Cache) -> String {
+    format!(
+        "the key rotation of account {account} is unfinished ({}); run stsexec {account} --rotate to finish it",
+        cache.journal_path().display()
+    )
+}
+
+/// The old key could not be deleted (the new one is already in the files).
+#[derive(Debug)]
+pub struct RetireFailure {
+    pub account: AccountName,
+    pub user: String,
+    pub old_key: String,
+    pub new_key: String,
+    pub key_files: String,
+    pub deactivated: bool,
+    pub cause: String,
+}
+
+/// Why a rotation stopped; `Display` is the sentence, naming the account, the keys (masked)
+/// and what to do.
+#[derive(Debug)]
+pub enum RotateError {
+    TwoKeys {
+        account: AccountName,
+        user: String,
+        other: KeyInfo,
+    },
+    Denied {
+        account: AccountName,
+        operation: &'static str,
+        endpoint: String,
+        signer: SignerKind,
+        message: String,
+    },
+    /// An IAM call failed before anything changed.
+    Iam {
+        account: AccountName,
+        operation: &'static str,
+        endpoint: String,
+        failure: IamFailure,
+    },
+    /// GetCallerIdentity failed before anything changed.
+    Sts {
+        account: AccountName,
+        endpoint: String,
+        failure: StsFailure,
+    },
+    NotAUser {
+        account: AccountName,
+        arn: String,
+    },
+    NeverValid {
+        account: AccountName,
+        new_key: String,
+        old_key: String,
+        waited: Duration,
+        deleted: bool,
+    },
+    /// A step after the journal was written failed; the journal keeps the new key.
+    Unfinished {
+        account: AccountName,
+        journal: PathBuf,
+        cause: String,
+    },
+    /// Step 5 failed after the files were replaced.
+    DeleteFailed(Box<RetireFailure>),
+    JournalDamaged {
+        path: PathBuf,
+    },
+    /// The files hold neither the journal's old key nor its new one.
+    JournalStale {
+        path: PathBuf,
+        files_key: String,
+        old_key: String,
+        new_key: String,
+    },
+    /// The new key could not be written to the journal: it was deleted again.
+    JournalUnwritable {
+        account: AccountName,
+        error: FileError,
+        deleted: bool,
+    },
+    File(FileError),
+}
+
+impl fmt::Display for RotateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RotateError::TwoKeys {
+                account,
+                user,
+                other,
+            } => {
+                let age = other
+                    .created
+                    .and_then(|c| SystemTime::now().duration_since(c).ok())
+                    .map(|d| format!(", created {} ago", age(d)))
+                    .unwrap_or_default();
+                write!(
+                    f,
+                    "the IAM user {user} of account {account} already has two access keys, the most IAM allows, so nothing was changed: the other one is {} ({}{age}); delete it (aws iam list-access-keys --user-name {user} shows its id; aws iam delete-access-key --user-name {user} --access-key-id <id> deletes it) and run stsexec {account} --rotate again",
+                    mask_key_id(&other.access_key_id),
+                    other.status,
+                )
+            }
+            RotateError::Denied {
+                account,
+                operation,
+                endpoint,
+                signer,
+                message,
+            } => {
+                let fix = match signer {
+                    SignerKind::LongLivedKeys => format!(
+                        "the policy probably requires MFA: run stsexec {account} --rotate without --no-session (it signs with the MFA session)"
+                    ),
+                    SignerKind::MfaSession => format!(
+                        "the IAM user's policy must allow iam:{operation} on its own keys (with MFA); --mfa is already in use"
+                    ),
+                };
+                write!(
+                    f,
+                    "IAM at {endpoint} refused {operation} for account {account} (AccessDenied: {}); nothing was changed; {fix}",
+                    clean(message, 200)
+                )
+            }
+            RotateError::Iam {
+                account,
+                operation,
+                endpoint,
+                failure,
+            } => write!(
+                f,
+                "IAM at {endpoint} {} for account {account}; nothing was changed; check the network, or AWS_ENDPOINT_URL_IAM if you set it, and run --rotate again",
+                failure.describe(operation)
+            ),
+            RotateError::Sts {
+                account,
+                endpoint,
+                failure,
+            } => write!(
+                f,
+                "STS at {endpoint} could not tell whose keys account {account} holds (GetCallerIdentity: {}); nothing was changed",
+                sts_cause(failure)
+            ),
+            RotateError::NotAUser { account, arn } => write!(
+                f,
+                "the keys of account {account} belong to {}, not to an IAM user, so --rotate cannot replace them",
+                clean(arn, 200)
+            ),
+            RotateError::NeverValid {
+                account,
+                new_key,
+                old_key,
+                waited,
+                deleted,
+            } => {
+                let what = if *deleted {
+                    "so it was deleted again"
+                } else {
+                    "and deleting it failed too: delete it in the IAM console"
+                };
+                write!(
+                    f,
+                    "the new access key {} of account {account} did not become valid within {} s, {what}; nothing else changed (the key files still hold {}); try again later",
+                    mask_key_id(new_key),
+                    waited.as_secs(),
+                    mask_key_id(old_key)
+                )
+            }
+            RotateError::Unfinished {
+                account,
+                journal,
+                cause,
+            } => write!(
+                f,
+                "{cause}; the rotation of account {account} is unfinished and the new key is kept in {}: run stsexec {account} --rotate again to finish it",
+                journal.display()
+            ),
+            RotateError::DeleteFailed(failure) => {
+                let RetireFailure {
+                    account,
+                    user,
+                    old_key,
+                    new_key,
+                    key_files,
+                    deactivated,
+                    cause,
+                } = failure.as_ref();
+                let state = if *deactivated {
+                    "is inactive"
+                } else {
+                    "is still active"
+                };
+                write!(
+                    f,
+                    "account {account} now uses the new access key {} ({key_files}), but the old key {} {state} and was not deleted ({cause}); run stsexec {account} --rotate again to delete it, or delete it yourself (aws iam delete-access-key --user-name {user} --access-key-id <id>)",
+                    mask_key_id(new_key),
+                    mask_key_id(old_key),
+                )
+            }
+            RotateError::JournalDamaged { path } => write!(
+                f,
+                "rotation journal {} is damaged; it may hold the only copy of a new secret key: open it, put a valid key pair into the key files if it holds one, then remove it",
+                path.display()
+            ),
+            RotateError::JournalStale {
+                path,
+                files_key,
+                old_key,
+                new_key,
+            } => write!(
+                f,
+                "rotation journal {} is for access keys {} → {}, but the key files hold {}; if you replaced the keys yourself, remove the journal (after deleting {} in IAM if it still exists)",
+                path.display(),
+                mask_key_id(old_key),
+                mask_key_id(new_key),
+                mask_key_id(files_key),
+                mask_key_id(new_key)
+            ),
+            RotateError::JournalUnwritable {
+                account,
+                error,
+                deleted,
+            } => write!(
+                f,
+                "{error}; the new access key of account {account} could not be kept, so it was {}nothing else changed",
+                if *deleted {
+                    "deleted again; "
+                } else {
+                    "not used (delete it in the IAM console); "
+                }
+            ),
+            RotateError::File(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for RotateError {}
+
+fn sts_cause(failure: &StsFailure) -> String {
+    match failure {
+        StsFailure::UnknownKey { key_id } => format!(
+            "the access key {} is unknown or inactive",
+            mask_key_id(key_id)
+        ),
+        StsFailure::SignatureMismatch { key_id } => {
+            format!("the secret key of {} does not match", mask_key_id(key_id))
+        }
+        StsFailure::ExpiredSession => "the MFA session has expired: run with --refresh".into(),
+        StsFailure::Timeout { seconds } => format!("no answer within {seconds} s"),
+        StsFailure::Unreachable { cause } => format!("unreachable: {}", clean(cause, 200)),
+        StsFailure::Refused { code, message, .. } => {
+            format!("{}: {}", clean(code, 64), clean(message, 200))
+        }
+        other => clean(&format!("{other:?}"), 200),
+    }
+}
+
+fn age(d: Duration) -> String {
+    let days = d.as_secs() / 86_400;
+    match days {
+        0 => hours_minutes(d),
+        1 => "1 day".into(),
+        n => format!("{n} days"),
+    }
+}
+
+/// The IAM user name of a user ARN (`arn:aws:iam::123456789012:user/path/jb` → `jb`).
+pub fn user_from_arn(arn: &str) -> Option<&str> {
+    let mut parts = arn.splitn(6, ':');
+    let (Some("arn"), Some(_), Some("iam"), Some(""), Some(_), Some(resource)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return None;
+    };
+    let name = resource.strip_prefix("user/")?.rsplit('/').next()?;
+    (!name.is_empty()).then_some(name)
+}
+
+/// How a rotation ended.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Rotated {
+    pub old_key: String,
+    pub new_key: String,
+}
+
+impl fmt::Display for Rotated {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} → {} (old key deleted)",
+            mask_key_id(&self.old_key),
+            mask_key_id(&self.new_key)
+        )
+    }
+}
+
+/// One rotation of one account.
+pub struct Rotation<'a, K: KeyService> {
+    pub account: &'a AccountName,
+    pub creds_dir: &'a CredsDir,
+    pub cache: &'a Cache,
+    pub service: K,
+    /// The credentials that sign IAM calls, and what they are.
+    pub signer: Credentials,
+    pub signer_kind: SignerKind,
+    pub proof_wait: Duration,
+    /// Pause between tries (tests shorten it).
+    pub retry_pause: Duration,
+    pub report: Reporter,
+}
+
+/// What the key files hold compared with a journal.
+#[derive(Debug, PartialEq, Eq)]
+enum Files {
+    Old,
+    New,
+    /// Crashed between the two renames of step 4.
+    Torn,
+}
+
+/// Step 4's first half left the files torn (the new secret beside the old id, or the other way
+/// round): finish writing the new pair before anything reads the keys. Callers hold the lock.
+pub fn repair_torn_files(
+    _lock: &CacheLock,
+    account: &AccountName,
+    creds_dir: &CredsDir,
+    cache: &Cache,
+    report: Reporter,
+) -> Result<(), RotateError> {
+    let path = cache.journal_path();
+    let Some(journal) = Journal::read(&path, account)? else {
+        return Ok(());
+    };
+    if files_state(&journal, creds_dir, account, &path)? == Files::Torn {
+        report.debug(format!(
+            "account {account}: the key files were half replaced; writing {} again",
+            mask_key_id(&journal.new_access_key_id)
+        ));
+        write_key_files(&journal, creds_dir, account)?;
+    }
+    Ok(())
+}
+
+fn files_state(
+    journal: &Journal,
+    creds_dir: &CredsDir,
+    account: &AccountName,
+    path: &Path,
+) -> Result<Files, RotateError> {
+    let read = |suffix: &str, kind: Kind| -> Result<String, RotateError> {
+        let bytes = private_file::read(&creds_dir.file(account, suffix), kind)
+            .map_err(RotateError::File)?
+            .unwrap_or_default();
+        Ok(String::from_utf8_lossy(&bytes).trim().to_string())
+    };
+    let id = read("access_key", Kind::AccessKey)?;
+    let secret = zeroize::Zeroizing::new(read("secret_key", Kind::SecretKey)?);
+    let new_id = id == journal.new_access_key_id;
+    let new_secret = secret.as_str() == journal.new_secret_access_key.expose();
+    match (new_id, new_secret) {
+        (true, true) => Ok(Files::New),
+        (true, false) | (false, true) => Ok(Files::Torn),
+        (false, false) if id == journal.old_access_key_id => Ok(Files::Old),
+        (false, false) => Err(RotateError::JournalStale {
+            path: path.to_path_buf(),
+            files_key: id,
+            old_key: journal.old_access_key_id.clone(),
+            new_key: journal.new_access_key_id.clone(),
+        }),
+    }
+}
+
+fn write_key_files(
+    journal: &Journal,
+    creds_dir: &CredsDir,
+    account: &AccountName,
+) -> Result<(), RotateError> {
+    let secret = zeroize::Zeroizing::new(format!("{}\n", journal.new_secret_access_key.expose()));
+    private_file::write_atomically(
+        &creds_dir.file(account, "secret_key"),
+        Kind::SecretKey,
+        secret.as_bytes(),
+    )
+    .map_err(RotateError::File)?;
+    private_file::write_atomically(
+        &creds_dir.file(account, "access_key"),
+        Kind::AccessKey,
+        format!("{}\n", journal.new_access_key_id).as_bytes(),
+    )
+    .map_err(RotateError::File)
+}
+
+impl<K: KeyService> Rotation<'_, K> {
+    fn key_files(&self) -> String {
+        format!(
+            "{} and {}",
+            self.creds_dir.file(self.account, "access_key").display(),
+            self.creds_dir.file(self.account, "secret_key").display()
+        )
+    }
+
+    /// The six steps, or the rest of them after a crash. Callers hold the account's lock.
+    pub fn run(&mut self, lock: &CacheLock) -> Result<Rotated, RotateError> {
+        let path = self.cache.journal_path();
+        let journal = match Journal::read(&path, self.account)? {
+            Some(journal) => {
+                self.report.status(format!(
+                    "Resuming the unfinished key rotation of account {}: {} → {}",
+                    self.account,
+                    mask_key_id(&journal.old_access_key_id),
+                    mask_key_id(&journal.new_access_key_id)
+                ));
+                journal
+            }
+            None => {
+                lock.set_activity("rotating the access key");
+                self.begin(&path)?
+            }
+        };
+        let unfinished = |cause: String| RotateError::Unfinished {
+            account: self.account.clone(),
+            journal: path.clone(),
+            cause,
+        };
+        match files_state(&journal, self.creds_dir, self.account, &path)? {
+            Files::Old => {
+                self.prove(&journal, &path)?;
+                write_key_files(&journal, self.creds_dir, self.account)
+                    .map_err(|e| unfinished(e.to_string()))?;
+                self.report.debug(format!(
+                    "account {}: {} now hold {}",
+                    self.account,
+                    self.key_files(),
+                    mask_key_id(&journal.new_access_key_id)
+                ));
+            }
+            Files::Torn => write_key_files(&journal, self.creds_dir, self.account)
+                .map_err(|e| unfinished(e.to_string()))?,
+            Files::New => {}
+        }
+        self.retire_old(&journal)?;
+        if let Err(e) = self.cache.clear(lock) {
+            self.report.warn(format!(
+                "{e}; the account's cached sessions were made with the old key and will be replaced"
+            ));
+        }
+        private_file::remove(&path, Kind::Journal).map_err(RotateError::File)?;
+        Ok(Rotated {
+            old_key: journal.old_access_key_id.clone(),
+            new_key: journal.new_access_key_id.clone(),
+        })
+    }
+
+    /// Steps 1 and 2: the user, its keys, a new key, the journal.
+    fn begin(&mut self, path: &Path) -> Result<Journal, RotateError> {
+        let (sts_endpoint, _) = self.service.endpoints();
+        let arn = self
+            .service
+            .caller_arn(&self.signer)
+            .map_err(|failure| RotateError::Sts {
+                account: self.account.clone(),
+                endpoint: sts_endpoint,
+                failure,
+            })?;
+        let user = user_from_arn(&arn)
+            .ok_or_else(|| RotateError::NotAUser {
+                account: self.account.clone(),
+                arn: arn.clone(),
+            })?
+            .to_string();
+        let old_key = self.old_key_id()?;
+        self.report.debug(format!(
+            "account {}: IAM user {user} ({arn}); access key {}",
+            self.account,
+            mask_key_id(&old_key)
+        ));
+        let keys = self
+            .service
+            .list_keys(&self.signer, &user)
+            .map_err(|f| self.iam_error("ListAccessKeys", f))?;
+        if keys.len() >= 2 {
+            let other = keys
+                .iter()
+                .find(|k| k.access_key_id != old_key)
+                .unwrap_or(&keys[0])
+                .clone();
+            return Err(RotateError::TwoKeys {
+                account: self.account.clone(),
+                user,
+                other,
+            });
+        }
+        let new = self
+            .service
+            .create_key(&self.signer, &user)
+            .map_err(|f| match f {
+                IamFailure::LimitExceeded => RotateError::TwoKeys {
+                    account: self.account.clone(),
+                    user: user.clone(),
+                    other: KeyInfo {
+                        access_key_id: String::new(),
+                        status: "unknown".into(),
+                        created: None,
+                    },
+                },
+                f => self.iam_error("CreateAccessKey", f),
+            })?;
+        let journal = Journal {
+            version: JOURNAL_VERSION,
+            account: self.account.to_string(),
+            user,
+            user_arn: arn,
+            old_access_key_id: old_key,
+            new_access_key_id: new.access_key_id.clone(),
+            new_secret_access_key: new.secret_access_key.clone(),
+            created: rfc3339(SystemTime::now()),
+        };
+        if let Err(error) = journal.write(path) {
+            // The only copy of the new secret is in memory: without a journal, take it back.
+            let deleted = self
+                .service
+                .delete_key(&self.signer, &journal.user, &journal.new_access_key_id)
+                .is_ok();
+            return Err(RotateError::JournalUnwritable {
+                account: self.account.clone(),
+                error,
+                deleted,
+            });
+        }
+        self.report.debug(format!(
+            "account {}: created access key {}; journal {}",
+            self.account,
+            mask_key_id(&journal.new_access_key_id),
+            path.display()
+        ));
+        Ok(journal)
+    }
+
+    fn old_key_id(&self) -> Result<String, RotateError> {
+        let bytes = private_file::read(
+            &self.creds_dir.file(self.account, "access_key"),
+            Kind::AccessKey,
+        )
+        .map_err(RotateError::File)?
+        .unwrap_or_default();
+        Ok(String::from_utf8_lossy(&bytes).trim().to_string())
+    }
+
+    fn iam_error(&self, operation: &'static str, failure: IamFailure) -> RotateError {
+        let (_, endpoint) = self.service.endpoints();
+        match failure {
+            IamFailure::Denied { message } => RotateError::Denied {
+                account: self.account.clone(),
+                operation,
+                endpoint,
+                signer: self.signer_kind,
+                message,
+            },
+            failure => RotateError::Iam {
+                account: self.account.clone(),
+                operation,
+                endpoint,
+                failure,
+            },
+        }
+    }
+
+    /// Step 3: the new key signs GetCallerIdentity and is the same user, retried while IAM
+    /// catches up. Never valid: the new key is deleted and the journal removed.
+    fn prove(&mut self, journal: &Journal, path: &Path) -> Result<(), RotateError> {
+        let new = journal.new_credentials();
+        let started = Instant::now();
+        let mut pause = self.retry_pause;
+        let mut announced = false;
+        let last = loop {
+            match self.service.caller_arn(&new) {
+                Ok(arn) if arn == journal.user_arn => return Ok(()),
+                Ok(arn) => {
+                    return Err(RotateError::Unfinished {
+                        account: self.account.clone(),
+                        journal: path.to_path_buf(),
+                        cause: format!(
+                            "the new access key {} signs as {}, not as {}",
+                            mask_key_id(&new.access_key_id),
+                            clean(&arn, 200),
+                            clean(&journal.user_arn, 200)
+                        ),
+                    });
+                }
+                Err(failure) => {
+                    self.report.debug(format!(
+                        "account {}: the new key {} is not valid yet ({})",
+                        self.account,
+                        mask_key_id(&new.access_key_id),
+                        sts_cause(&failure)
+                    ));
+                    if started.elapsed() + pause > self.proof_wait {
+                        break failure;
+                    }
+                    if !announced {
+                        announced = true;
+                        self.report.status(format!(
+                            "Waiting for the new access key {} of account {} to become valid (IAM is eventually consistent)…",
+                            mask_key_id(&new.access_key_id),
+                            self.account
+                        ));
+                    }
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_secs(8));
+                }
+            }
+        };
+        if !matches!(
+            last,
+            StsFailure::UnknownKey { .. } | StsFailure::SignatureMismatch { .. }
+        ) {
+            // STS unreachable is no verdict on the key: keep it for the next run.
+            let (endpoint, _) = self.service.endpoints();
+            return Err(RotateError::Unfinished {
+                account: self.account.clone(),
+                journal: path.to_path_buf(),
+                cause: format!(
+                    "STS at {endpoint} could not prove the new access key {} (GetCallerIdentity: {})",
+                    mask_key_id(&new.access_key_id),
+                    sts_cause(&last)
+                ),
+            });
+        }
+        let deleted =
+            match self
+                .service
+                .delete_key(&self.signer, &journal.user, &journal.new_access_key_id)
+            {
+                Ok(()) | Err(IamFailure::NoSuchEntity) => true,
+                Err(_) => false,
+            };
+        if deleted {
+            private_file::remove(path, Kind::Journal).map_err(RotateError::File)?;
+        }
+        Err(RotateError::NeverValid {
+            account: self.account.clone(),
+            new_key: journal.new_access_key_id.clone(),
+            old_key: journal.old_access_key_id.clone(),
+            waited: started.elapsed(),
+            deleted,
+        })
+    }
+
+    /// Step 5: the old key made inactive, then deleted (gone already is fine).
+    fn retire_old(&mut self, journal: &Journal) -> Result<(), RotateError> {
+        // Long-lived keys: the old one stops working once inactive, so the new one signs.
+        let signer = match self.signer_kind {
+            SignerKind::LongLivedKeys => journal.new_credentials(),
+            SignerKind::MfaSession => self.signer.clone(),
+        };
+        let old = journal.old_access_key_id.as_str();
+        let user = journal.user.as_str();
+        let (_, endpoint) = self.service.endpoints();
+        let key_files = self.key_files();
+        let account = self.account.clone();
+        let failed = |deactivated: bool, operation: &str, failure: &IamFailure| {
+            RotateError::DeleteFailed(Box::new(RetireFailure {
+                account: account.clone(),
+                user: journal.user.clone(),
+                old_key: old.to_string(),
+                new_key: journal.new_access_key_id.clone(),
+                key_files: key_files.clone(),
+                deactivated,
+                cause: format!("IAM at {endpoint} {}", failure.describe(operation)),
+            }))
+        };
+        let pause = self.retry_pause;
+        match retried(pause, || self.service.deactivate_key(&signer, user, old)) {
+            Ok(()) => {}
+            Err(IamFailure::NoSuchEntity) => return Ok(()),
+            Err(f) => return Err(failed(false, "UpdateAccessKey", &f)),
+        }
+        self.report.debug(format!(
+            "account {}: access key {} is inactive",
+            self.account,
+            mask_key_id(old)
+        ));
+        match retried(pause, || self.service.delete_key(&signer, user, old)) {
+            Ok(()) | Err(IamFailure::NoSuchEntity) => Ok(()),
+            Err(f) => Err(failed(true, "DeleteAccessKey", &f)),
+        }
+    }
+}
+
+/// A call tried up to three times while its failure is transient (IAM is eventually
+/// consistent: a key just made inactive may not be deletable for a moment).
+fn retried<T>(
+    pause: Duration,
+    mut call: impl FnMut() -> Result<T, IamFailure>,
+) -> Result<T, IamFailure> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match call() {
+            Err(f) if f.is_transient() && tries < 3 => std::thread::sleep(pause),
+            other => return other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,389 @@
+//! `--rotate` (DESIGN §10): against moto checking signatures, and against a fake IAM for
+//! eventual consistency, crashes between steps, MFA-only policies and failing deletes.
+
+use crate::support::iam::FakeIam;
+use crate::support::moto::Moto;
+use crate::support::*;
+
+const JOURNAL: &str = ".stsexec~work~rotation.json";
+
+fn key_files(sandbox: &Sandbox) -> (String, String) {
+    let read = |suffix: &str| {
+        std::fs::read_to_string(sandbox.creds.join(format!("work.{suffix}")))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    (read("access_key"), read("secret_key"))
+}
+
+/// Files a rotation must not leave behind: the journal, temp files.
+fn leftovers(sandbox: &Sandbox) -> Vec<String> {
+    std::fs::read_dir(&sandbox.creds)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("~tmp~") || n.contains("rotation"))
+        .collect()
+}
+
+fn sandbox_for(fake: &FakeIam) -> Sandbox {
+    let mut sandbox = Sandbox::new();
+    sandbox.set_env("AWS_ENDPOINT_URL", &fake.url);
+    sandbox
+}
+
+/// The AWS CLI against moto, signed with the given key.
+fn aws(sandbox: &Sandbox, moto: &Moto, key: (&str, &str), args: &[&str]) -> Run {
+    let mut cmd = std::process::Command::new(venv().join("bin/aws"));
+    cmd.args(["--endpoint-url", &moto.url, "--output", "json"])
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", sandbox.home.path())
+        .env("AWS_ACCESS_KEY_ID", key.0)
+        .env("AWS_SECRET_ACCESS_KEY", key.1)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+    Run::from(cmd.output().expect("aws runs"))
+}
+
+fn json(run: &Run) -> serde_json::Value {
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {run:#?}"))
+}
+
+/// moto in auth mode with user jb (allowed everything) and its first key, made unsigned.
+fn moto_with_user(sandbox: &mut Sandbox, extra_keys: usize) -> (Moto, String) {
+    let unsigned = 3 + u32::try_from(extra_keys).unwrap();
+    let moto = Moto::start_with_auth(unsigned);
+    let setup = ("AKIASETUPSETUPSETUP0", "setup");
+    aws(
+        sandbox,
+        &moto,
+        setup,
+        &["iam", "create-user", "--user-name", "jb"],
+    )
+    .assert_ok();
+    aws(
+        sandbox,
+        &moto,
+        setup,
+        &[
+            "iam",
+            "put-user-policy",
+            "--user-name",
+            "jb",
+            "--policy-name",
+            "all",
+            "--policy-document",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
+        ],
+    )
+    .assert_ok();
+    let mut first = String::new();
+    for i in 0..=extra_keys {
+        let run = aws(
+            sandbox,
+            &moto,
+            setup,
+            &["iam", "create-access-key", "--user-name", "jb"],
+        );
+        let key = &json(run.assert_ok())["AccessKey"];
+        if i == 0 {
+            first = key["AccessKeyId"].as_str().unwrap().to_string();
+            sandbox.write_keys("work", &first, key["SecretAccessKey"].as_str().unwrap());
+        }
+    }
+    sandbox.set_env("AWS_ENDPOINT_URL", &moto.url);
+    (moto, first)
+}
+
+fn moto_keys(sandbox: &Sandbox, moto: &Moto) -> Vec<String> {
+    let (id, secret) = key_files(sandbox);
+    let run = aws(
+        sandbox,
+        moto,
+        (&id, &secret),
+        &["iam", "list-access-keys", "--user-name", "jb"],
+    );
+    json(run.assert_ok())["AccessKeyMetadata"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["AccessKeyId"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn moto_checking_signatures_accepts_the_new_key_and_refuses_the_old_one() {
+    let mut sandbox = Sandbox::new();
+    let (moto, first) = moto_with_user(&mut sandbox, 0);
+    let (_, first_secret) = key_files(&sandbox);
+    // A cached MFA session made with the old key: the rotation removes it.
+    sandbox.run(&["work", "-t", CODE, "--", "true"]).assert_ok();
+    assert!(sandbox.cache_file(".stsexec~work~session.json").exists());
+
+    let run = sandbox.run(&["work", "--rotate", "--no-session", "-v"]);
+    run.assert_ok().assert_no_secret();
+    let (new, new_secret) = key_files(&sandbox);
+    assert_ne!(new, first);
+    run.assert_stderr(&format!(
+        "Rotated the access key of account work: {}…{} → {}…{} (old key deleted)",
+        &first[..4],
+        &first[first.len() - 4..],
+        &new[..4],
+        &new[new.len() - 4..]
+    ));
+    assert!(!run.stderr.contains(&new_secret), "{}", run.stderr);
+    assert_eq!(moto_keys(&sandbox, &moto), vec![new.clone()]);
+    for suffix in ["access_key", "secret_key"] {
+        assert_eq!(
+            mode_of(&sandbox.creds.join(format!("work.{suffix}"))),
+            0o600
+        );
+    }
+    assert_eq!(leftovers(&sandbox), Vec::<String>::new());
+    assert!(!sandbox.cache_file(".stsexec~work~session.json").exists());
+
+    // The old key is refused; the new one works through stsexec.
+    let old = aws(
+        &sandbox,
+        &moto,
+        (&first, &first_secret),
+        &["sts", "get-caller-identity"],
+    );
+    assert_ne!(old.code, Some(0), "{old:#?}");
+    let through = sandbox.run(&[
+        "work",
+        "--no-session",
+        "--",
+        "aws",
+        "sts",
+        "get-caller-identity",
+    ]);
+    assert_eq!(
+        json(through.assert_ok())["Arn"],
+        "arn:aws:iam::123456789012:user/jb"
+    );
+
+    // Two rotations in a row.
+    sandbox
+        .run(&["work", "--rotate", "--no-session"])
+        .assert_ok();
+    let (third, _) = key_files(&sandbox);
+    assert!(third != new && third != first);
+    assert_eq!(moto_keys(&sandbox, &moto), vec![third]);
+}
+
+#[test]
+fn two_keys_already_change_nothing() {
+    let mut sandbox = Sandbox::new();
+    let (moto, first) = moto_with_user(&mut sandbox, 1);
+    let before = key_files(&sandbox);
+    let run = sandbox.run(&["work", "--rotate", "--no-session"]);
+    run.assert_code(125)
+        .assert_stderr("already has two access keys")
+        .assert_stderr("(Active, created ")
+        .assert_stderr("aws iam delete-access-key --user-name jb")
+        .assert_stderr("nothing was changed");
+    assert_eq!(key_files(&sandbox), before);
+    let keys = moto_keys(&sandbox, &moto);
+    assert_eq!(keys.len(), 2);
+    assert!(keys.contains(&first));
+    assert_eq!(leftovers(&sandbox), Vec::<String>::new());
+}
+
+#[test]
+fn with_mfa_one_code_signs_every_call_and_secrets_stay_off_stderr() {
+    let fake = FakeIam::start();
+    fake.with(|s| s.policy.require_mfa = true);
+    let sandbox = sandbox_for(&fake);
+    let run = sandbox.run(&["work", "--rotate", "-t", CODE, "-v"]);
+    run.assert_ok().assert_no_secret();
+    let actions = fake.actions();
+    assert_eq!(
+        actions.iter().filter(|a| *a == "GetSessionToken").count(),
+        1,
+        "{actions:?}"
+    );
+    let keys = fake.key_ids();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(key_files(&sandbox).0, keys[0]);
+    assert_ne!(keys[0], ACCESS_KEY);
+    assert_eq!(leftovers(&sandbox), Vec::<String>::new());
+
+    // Without the session, an MFA-only policy refuses: the sentence says what to do.
+    let run = sandbox.run(&["work", "--rotate", "--no-session", "-v"]);
+    run.assert_code(125)
+        .assert_no_secret()
+        .assert_stderr("AccessDenied")
+        .assert_stderr(
+            "the policy probably requires MFA: run stsexec work --rotate without --no-session",
+        );
+    assert_eq!(fake.key_ids(), keys);
+}
+
+#[test]
+fn a_new_key_that_takes_a_while_is_waited_for() {
+    let fake = FakeIam::start();
+    fake.with(|s| s.new_key_invalid_for = 3);
+    let sandbox = sandbox_for(&fake);
+    let run = sandbox.run(&["work", "--rotate", "--no-session", "-v"]);
+    run.assert_ok()
+        .assert_no_secret()
+        .assert_stderr("to become valid (IAM is eventually consistent)");
+    let keys = fake.key_ids();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(key_files(&sandbox).0, keys[0]);
+}
+
+#[test]
+fn a_new_key_that_never_works_is_deleted_again() {
+    let fake = FakeIam::start();
+    fake.with(|s| s.policy.new_key_never_valid = true);
+    let mut sandbox = sandbox_for(&fake);
+    sandbox.set_env("STSEXEC_ROTATE_WAIT", "3s");
+    let before = key_files(&sandbox);
+    let run = sandbox.run(&["work", "--rotate", "--no-session", "-v"]);
+    run.assert_code(125)
+        .assert_no_secret()
+        .assert_stderr("did not become valid within")
+        .assert_stderr("so it was deleted again; nothing else changed");
+    assert_eq!(fake.key_ids(), vec![ACCESS_KEY.to_string()]);
+    assert_eq!(key_files(&sandbox), before);
+    assert_eq!(leftovers(&sandbox), Vec::<String>::new());
+}
+
+fn journal(sandbox: &Sandbox) -> serde_json::Value {
+    read_json(&sandbox.cache_file(JOURNAL))
+}
+
+#[test]
+fn killed_after_create_access_key_the_journal_finishes_the_job() {
+    let fake = FakeIam::start();
+    fake.with(|s| s.holds.proof = true);
+    let sandbox = sandbox_for(&fake);
+    let mut child = sandbox
+        .command(&["work", "--rotate", "--no-session"])
+        .spawn()
+        .unwrap();
+    fake.wait_for("GetCallerIdentity", true);
+    child.kill().unwrap();
+    let _ = child.wait();
+
+    let new = fake.with(|s| s.keys.iter().find(|k| k.created).unwrap().clone());
+    let saved = journal(&sandbox);
+    assert_eq!(saved["new_access_key_id"], new.id.as_str());
+    assert_eq!(saved["new_secret_access_key"], new.secret.as_str());
+    assert_eq!(mode_of(&sandbox.cache_file(JOURNAL)), 0o600);
+    assert_eq!(
+        key_files(&sandbox).0,
+        ACCESS_KEY,
+        "not replaced before the proof"
+    );
+
+    // Every other run says so, and still works.
+    sandbox
+        .run(&["work", "--", "true"])
+        .assert_ok()
+        .assert_stderr("the key rotation of account work is unfinished")
+        .assert_stderr("run stsexec work --rotate to finish it");
+
+    fake.with(|s| s.holds.proof = false);
+    let run = sandbox.run(&["work", "--rotate", "--no-session", "-v"]);
+    run.assert_ok()
+        .assert_no_secret()
+        .assert_stderr("Resuming the unfinished key rotation of account work");
+    assert_eq!(fake.key_ids(), vec![new.id.clone()]);
+    assert_eq!(key_files(&sandbox), (new.id, new.secret));
+    assert_eq!(leftovers(&sandbox), Vec::<String>::new());
+    assert_eq!(
+        fake.actions()
+            .iter()
+            .filter(|a| *a == "CreateAccessKey")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn killed_after_the_files_were_replaced_the_rerun_deletes_the_old_key() {
+    let fake = FakeIam::start();
+    fake.with(|s| s.holds.retire = true);
+    let sandbox = sandbox_for(&fake);
+    let mut child = sandbox
+        .command(&["work", "--rotate", "-t", CODE])
+        .spawn()
+        .unwrap();
+    fake.wait_for("UpdateAccessKey", false);
+    child.kill().unwrap();
+    let _ = child.wait();
+    let new = fake.with(|s| s.keys.iter().find(|k| k.created).unwrap().clone());
+    assert_eq!(key_files(&sandbox), (new.id.clone(), new.secret.clone()));
+    assert!(sandbox.cache_file(JOURNAL).exists());
+    assert_eq!(fake.key_ids().len(), 2);
+
+    fake.with(|s| s.holds.retire = false);
+    let run = sandbox.run(&["work", "--rotate", "-t", &fresh_code(), "-v"]);
+    run.assert_ok().assert_no_secret();
+    assert_eq!(fake.key_ids(), vec![new.id.clone()]);
+    assert_eq!(key_files(&sandbox), (new.id, new.secret));
+    assert_eq!(leftovers(&sandbox), Vec::<String>::new());
+}
+
+#[test]
+fn a_failed_delete_leaves_the_new_key_in_place_and_says_how_to_finish() {
+    let fake = FakeIam::start();
+    fake.with(|s| s.policy.deny_delete = true);
+    let sandbox = sandbox_for(&fake);
+    let run = sandbox.run(&["work", "--rotate", "--no-session", "-v"]);
+    run.assert_code(125)
+        .assert_no_secret()
+        .assert_stderr("now uses the new access key AKIA…")
+        .assert_stderr("but the old key AKIA…MPLE is inactive and was not deleted")
+        .assert_stderr("run stsexec work --rotate again to delete it");
+    let new = fake.with(|s| s.keys.iter().find(|k| k.created).unwrap().clone());
+    assert_eq!(key_files(&sandbox).0, new.id);
+    fake.with(|s| s.policy.deny_delete = false);
+    sandbox
+        .run(&["work", "--rotate", "--no-session"])
+        .assert_ok();
+    assert_eq!(fake.key_ids(), vec![new.id]);
+    assert_eq!(leftovers(&sandbox), Vec::<String>::new());
+}
+
+#[test]
+fn unreachable_sts_changes_nothing() {
+    let mut sandbox = Sandbox::new();
+    sandbox.set_env("AWS_ENDPOINT_URL", "http://127.0.0.1:9");
+    sandbox.set_env("STSEXEC_STS_TIMEOUT", "2s");
+    let before = key_files(&sandbox);
+    sandbox
+        .run(&["work", "--rotate", "--no-session"])
+        .assert_code(125)
+        .assert_stderr("STS at http://127.0.0.1:9 could not tell whose keys account work holds")
+        .assert_stderr("nothing was changed");
+    assert_eq!(key_files(&sandbox), before);
+    assert_eq!(leftovers(&sandbox), Vec::<String>::new());
+}
+
+#[test]
+fn rotate_conflicts_with_commands_output_modes_and_roles() {
+    let sandbox = Sandbox::new();
+    for args in [
+        &["work", "--rotate", "--", "true"][..],
+        &["work", "--rotate", "--json"][..],
+        &["work", "--rotate", "--export"][..],
+        &["work", "--rotate", "--credential-process"][..],
+        &["work", "--rotate", "--role", "admin"][..],
+        &["work", "--rotate", "--server"][..],
+        &["--list", "--rotate"][..],
+    ] {
+        let run = sandbox.run(args);
+        run.assert_code(125);
+        assert!(
+            run.stderr.starts_with("stsexec: ") && run.stderr.contains("--rotate"),
+            "{args:?}: {run:#?}"
+        );
+    }
+}
