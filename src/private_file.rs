@@ -460,7 +460,8 @@ impl Holder {
 /// How long a run waits for another's lock at most: longer than any holder's own bounds (a
 /// prompt times out after 5 minutes, an STS call after 15 s, an `mfa_process` after 60 s).
 pub const MAX_LOCK_WAIT: Duration = Duration::from_secs(6 * 60);
-const LOCK_POLL: Duration = Duration::from_millis(20);
+/// How often a waiter looks at the holder (the lock itself is taken without polling).
+const LOCK_POLL: Duration = Duration::from_millis(200);
 /// A holder seen stopped this long (Ctrl-Z, SIGSTOP) will not finish by itself.
 const STOPPED_FOR: Duration = Duration::from_millis(500);
 
@@ -506,6 +507,53 @@ fn is_stopped(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
+/// Blocks in `flock` on a thread of its own, so the lock is taken the moment the holder lets
+/// go (polling would add its interval to every waiter), while this thread watches the holder:
+/// stopped for [`STOPPED_FOR`], or past [`MAX_LOCK_WAIT`], ends the wait. The thread locks a
+/// duplicate of `fd` (one open file description, so the lock is `fd`'s); a thread that gets
+/// the lock after the wait was given up drops the last descriptor, which releases it.
+fn wait_for_lock(fd: &OwnedFd, kind: Kind, path: &Path) -> Result<(), LockError> {
+    let duplicate = fd
+        .try_clone()
+        .map_err(|e| io_error(kind, path, "lock", e))?;
+    let (taken, outcome) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let result = rustix::fs::flock(&duplicate, FlockOperation::LockExclusive);
+        let _ = taken.send(result);
+    });
+    let deadline = Instant::now() + MAX_LOCK_WAIT;
+    let mut stopped_since: Option<Instant> = None;
+    loop {
+        match outcome.recv_timeout(LOCK_POLL) {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => return Err(io_error(kind, path, "lock", e).into()),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(io_error(
+                    kind,
+                    path,
+                    "lock",
+                    std::io::Error::other("the waiting thread ended"),
+                )
+                .into());
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        let holder = read_holder(fd);
+        match holder.as_ref().filter(|h| is_stopped(h.pid)) {
+            Some(h) => {
+                let since = *stopped_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= STOPPED_FOR {
+                    return Err(LockError::HolderStopped { pid: h.pid });
+                }
+            }
+            None => stopped_since = None,
+        }
+        if Instant::now() >= deadline {
+            return Err(LockError::TimedOut { holder });
+        }
+    }
+}
+
 /// Takes the exclusive lock at `path` (created owner-only if missing), calling `on_wait` with
 /// the holder's record first when another process holds it. The wait is bounded: a holder
 /// that is stopped, or that holds the lock past [`MAX_LOCK_WAIT`], ends it with an error.
@@ -523,29 +571,7 @@ pub fn lock(path: &Path, on_wait: impl FnOnce(Option<Holder>)) -> Result<LockGua
         Ok(()) => {}
         Err(Errno::WOULDBLOCK) => {
             on_wait(read_holder(&fd));
-            let deadline = Instant::now() + MAX_LOCK_WAIT;
-            let mut stopped_since: Option<Instant> = None;
-            loop {
-                std::thread::sleep(LOCK_POLL);
-                match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
-                    Ok(()) => break,
-                    Err(Errno::WOULDBLOCK) => {}
-                    Err(e) => return Err(io_error(kind, path, "lock", e).into()),
-                }
-                let holder = read_holder(&fd);
-                match holder.as_ref().filter(|h| is_stopped(h.pid)) {
-                    Some(h) => {
-                        let since = *stopped_since.get_or_insert_with(Instant::now);
-                        if since.elapsed() >= STOPPED_FOR {
-                            return Err(LockError::HolderStopped { pid: h.pid });
-                        }
-                    }
-                    None => stopped_since = None,
-                }
-                if Instant::now() >= deadline {
-                    return Err(LockError::TimedOut { holder });
-                }
-            }
+            wait_for_lock(&fd, kind, path)?;
         }
         Err(e) => return Err(io_error(kind, path, "lock", e).into()),
     }

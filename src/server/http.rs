@@ -135,7 +135,7 @@ pub fn answer(head: &Head, endpoint: &Endpoint, served: &Served, now: SystemTime
             &format!(
                 "the session of {} expired at {} and stsexec could not renew it; its warnings on stderr say why",
                 served.label,
-                humantime::format_rfc3339_seconds(expiration)
+                crate::session::rfc3339(expiration)
             ),
         );
     }
@@ -143,7 +143,7 @@ pub fn answer(head: &Head, endpoint: &Endpoint, served: &Served, now: SystemTime
         "AccessKeyId": creds.access_key_id,
         "SecretAccessKey": creds.secret_access_key.expose(),
         "Token": creds.session_token.as_ref().map(Secret::expose),
-        "Expiration": humantime::format_rfc3339_seconds(expiration).to_string(),
+        "Expiration": crate::session::rfc3339(expiration),
     });
     Answer {
         status: 200,

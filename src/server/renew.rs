@@ -116,7 +116,7 @@ pub fn spawn(
                             mask_key_id(&credentials.access_key_id),
                             credentials
                                 .expiration
-                                .map(|e| humantime::format_rfc3339_seconds(e).to_string())
+                                .map(crate::session::rfc3339)
                                 .unwrap_or_default()
                         ));
                         if warned {
@@ -138,7 +138,7 @@ pub fn spawn(
                             warned = true;
                             report.warn(format!(
                                 "renewing the session of {label} failed: {why}; the current session is served until {} and renewal is retried",
-                                humantime::format_rfc3339_seconds(expiration)
+                                crate::session::rfc3339(expiration)
                             ));
                         }
                     }

@@ -101,3 +101,70 @@ fn a_closed_stderr_does_not_stop_the_command() {
     assert_eq!(out.code, Some(0), "{out:#?}");
     assert_eq!(out.stdout, "ran\n");
 }
+
+/// Issue 10 item 4: ownership and kind of every file and directory, as OpenSSH checks them.
+#[test]
+fn files_of_another_user_fifos_and_open_accounts_files_are_refused_at_once() {
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        rustix_euid(),
+        0,
+        "this test gives a key file to another user, which needs root (CI runs as root)"
+    );
+    let sandbox = Sandbox::new();
+    let access = sandbox.creds.join("work.access_key");
+    std::os::unix::fs::chown(&access, Some(12345), None).unwrap();
+    sandbox
+        .run(&["work", "--", "true"])
+        .assert_code(125)
+        .assert_stderr(&format!(
+            "access key file {} belongs to another user (uid 12345); only your own files are trusted",
+            access.display()
+        ));
+    std::os::unix::fs::chown(&access, Some(0), None).unwrap();
+
+    // A FIFO where a key file should be: refused at once, never waited on, by --list too.
+    let fifo = sandbox.creds.join("other.access_key");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let started = std::time::Instant::now();
+    sandbox
+        .run(&["other", "--", "true"])
+        .assert_code(125)
+        .assert_stderr("is a FIFO, not a regular file");
+    let list = sandbox.run(&["--list", "-q"]);
+    list.assert_ok();
+    assert!(list.stdout.contains("other"), "{list:#?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "a FIFO was waited on"
+    );
+
+    // An accounts file others can write chooses roles and commands: refused.
+    let accounts = sandbox.creds.join("accounts.json");
+    std::fs::set_permissions(&accounts, std::fs::Permissions::from_mode(0o666)).unwrap();
+    sandbox
+        .run(&["work", "--", "true"])
+        .assert_code(125)
+        .assert_stderr("is writable by group or others (mode 0666); run: chmod go-w");
+}
+
+#[test]
+fn a_relative_home_is_refused() {
+    let mut sandbox = Sandbox::new();
+    sandbox.set_env("HOME", "relative/home");
+    sandbox
+        .run(&["work", "--", "true"])
+        .assert_code(125)
+        .assert_stderr(
+            "stsexec: HOME=\"relative/home\" is not an absolute path, so ~/aws-creds is ambiguous; fix HOME or pass --creds-dir DIR",
+        );
+}
+
+fn rustix_euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
