@@ -468,38 +468,43 @@ pub struct AccountsFile {
     pub accounts: BTreeMap<AccountName, Account>,
 }
 
-/// The first accounts file found: `--config`/`$STSEXEC_CONFIG` (which must exist when given),
-/// `<creds-dir>/accounts.json`, then the seed's system-wide file.
-pub fn locate(explicit: Option<&Path>, creds_dir: &Path) -> Result<Option<PathBuf>> {
+/// The first accounts file found, read and parsed: `--config`/`$STSEXEC_CONFIG` (which must
+/// exist when given), `<creds-dir>/accounts.json`, then the seed's system-wide file. Each
+/// candidate is opened directly (a missing one is the next candidate), so finding costs no
+/// extra `stat` on the hot path. The file goes through the private-file checks: it chooses
+/// role ARNs, MFA devices and commands stsexec runs, so it must not be writable by others.
+pub fn find_and_load(explicit: Option<&Path>, creds_dir: &Path) -> Result<Option<AccountsFile>> {
     if let Some(path) = explicit {
-        return if path.symlink_metadata().is_ok() {
-            Ok(Some(path.to_path_buf()))
-        } else {
-            Err(AccountsError::ConfigMissing(path.to_path_buf()))
-        };
+        return load(path).map(Some);
     }
-    let candidates = [
+    for candidate in [
         creds_dir.join("accounts.json"),
         PathBuf::from(SYSTEM_ACCOUNTS_FILE),
-    ];
-    Ok(candidates
-        .into_iter()
-        .find(|p| p.symlink_metadata().is_ok()))
+    ] {
+        if let Some(file) = load_if_present(&candidate)? {
+            return Ok(Some(file));
+        }
+    }
+    Ok(None)
 }
 
-/// Reads and parses the accounts file through the private-file checks: it chooses role ARNs,
-/// MFA devices and commands stsexec runs, so it must not be writable by others.
+/// Reads and parses the accounts file at `path`, which must exist.
 pub fn load(path: &Path) -> Result<AccountsFile> {
-    let bytes = private_file::read(path, Kind::AccountsFile)?
-        .ok_or_else(|| AccountsError::ConfigMissing(path.to_path_buf()))?;
+    load_if_present(path)?.ok_or_else(|| AccountsError::ConfigMissing(path.to_path_buf()))
+}
+
+fn load_if_present(path: &Path) -> Result<Option<AccountsFile>> {
+    let Some(bytes) = private_file::read(path, Kind::AccountsFile)? else {
+        return Ok(None);
+    };
     let accounts = parse(&bytes).map_err(|problem| AccountsError::Invalid {
         path: path.to_path_buf(),
         problem,
     })?;
-    Ok(AccountsFile {
+    Ok(Some(AccountsFile {
         path: path.to_path_buf(),
         accounts,
-    })
+    }))
 }
 
 /// Parses the accounts file's bytes. Never panics: the bytes are untrusted (the fuzz target

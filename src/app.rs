@@ -300,12 +300,7 @@ fn prepare(
             cache: Cache::new(&creds_dir.path, account),
             min_ttl,
         },
-        sts: LazySts::new(
-            &region,
-            endpoint,
-            sts_timeout,
-            std::io::stderr().is_terminal().then_some(report),
-        ),
+        sts: LazySts::new(&region, endpoint, sts_timeout, Some(report)),
         codes: MfaCodes {
             codes: mfa::Codes::with_clock(
                 mfa::CodeSource::choose(
@@ -387,9 +382,10 @@ fn child_env(session: &Session, region: &str, report: Reporter) -> ChildEnv {
 }
 
 fn load_accounts(cli: &Cli, creds_dir: &CredsDir) -> Result<Option<AccountsFile>> {
-    Ok(accounts::locate(cli.config.as_deref(), &creds_dir.path)?
-        .map(|path| accounts::load(&path))
-        .transpose()?)
+    Ok(accounts::find_and_load(
+        cli.config.as_deref(),
+        &creds_dir.path,
+    )?)
 }
 
 /// Accounts-file entries and `*.access_key` files, sorted.

@@ -47,7 +47,7 @@ pub const ALWAYS_REMOVED: [&str; 10] = [
 
 /// A snapshot of an environment, in its original order.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct Environment(Vec<(OsString, OsString)>);
+pub struct Environment(std::sync::Arc<[(OsString, OsString)]>);
 
 impl Environment {
     pub fn from_process() -> Self {

@@ -264,8 +264,10 @@ fn io_error(
     }
 }
 
+/// The effective user id, asked of the kernel once: every file check compares with it.
 pub fn effective_uid() -> u32 {
-    rustix::process::geteuid().as_raw()
+    static EUID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *EUID.get_or_init(|| rustix::process::geteuid().as_raw())
 }
 
 fn file_type_name(file_type: FileType) -> &'static str {

@@ -440,7 +440,7 @@ impl Drop for Connected {
 }
 
 impl LazySts {
-    /// `announce`: the reporter for the wait line, when stderr is a terminal.
+    /// `announce`: the reporter for the wait line (printed only when stderr is a terminal).
     pub fn new(
         region: &str,
         endpoint: Endpoint,
@@ -483,6 +483,11 @@ impl LazySts {
     }
 
     fn announcement(&self, operation: &str) -> Option<(Reporter, String)> {
+        use std::io::IsTerminal;
+        // Asked at call time, not on the cached path, which never calls STS.
+        if !std::io::stderr().is_terminal() {
+            return None;
+        }
         self.announce.map(|report| {
             (
                 report,
