@@ -197,7 +197,8 @@ impl LazyIam {
                     RetryConfig::standard()
                         .with_max_attempts(MAX_ATTEMPTS)
                         .with_initial_backoff(Duration::from_millis(200)),
-                );
+                )
+                .interceptor(crate::sts::ResponseCap);
             if let Some(url) = &self.endpoint.url_override {
                 builder = builder.endpoint_url(url);
             }
@@ -333,6 +334,14 @@ fn classify<E>(err: &SdkError<E>, timeout: Duration) -> IamFailure
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
+    if crate::sts::cut_off_by_cap(err) {
+        return IamFailure::Other {
+            cause: format!(
+                "its answer was larger than {} KiB, far more than an IAM answer",
+                crate::sts::MAX_RESPONSE_BYTES / 1024
+            ),
+        };
+    }
     match err {
         SdkError::ServiceError(service) => {
             let inner = service.err();

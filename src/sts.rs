@@ -31,9 +31,16 @@ pub const MAX_ATTEMPTS: u32 = 3;
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 const RESPONSE_CAP_MESSAGE: &str = "STS response larger than the cap";
 
-/// Caps every response body before the SDK reads it into memory.
+/// Caps every response body before the SDK reads it into memory (the IAM client uses it too:
+/// both SDKs take smithy's interceptor trait).
 #[derive(Debug)]
-struct ResponseCap;
+pub(crate) struct ResponseCap;
+
+/// Whether a call failed because [`ResponseCap`] cut its answer off.
+pub(crate) fn cut_off_by_cap(err: &dyn std::error::Error) -> bool {
+    let cause = root_cause(err);
+    cause.contains(RESPONSE_CAP_MESSAGE) || cause.contains("length limit exceeded")
+}
 
 impl aws_sdk_sts::config::Intercept for ResponseCap {
     fn name(&self) -> &'static str {
@@ -684,8 +691,7 @@ fn classify<E>(
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let cause = root_cause(err);
-    if cause.contains(RESPONSE_CAP_MESSAGE) || cause.contains("length limit exceeded") {
+    if cut_off_by_cap(err) {
         return StsFailure::TooLarge;
     }
     match err {
