@@ -10,12 +10,9 @@ use crate::secret::{Secret, is_access_key_id};
 use crate::session::Credentials;
 use crate::sts::{Endpoint, MAX_ATTEMPTS};
 use crate::text::{clean, redact_url};
-use aws_sdk_iam::config::retry::RetryConfig;
-use aws_sdk_iam::config::timeout::TimeoutConfig;
 use aws_sdk_iam::config::{BehaviorVersion, Region};
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::types::StatusType;
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use std::time::{Duration, SystemTime};
 
 /// IAM is global per partition: its endpoint and the region its requests are signed for.
@@ -178,26 +175,13 @@ impl LazyIam {
                 .map_err(|e| IamFailure::Other {
                     cause: format!("cannot start the IAM client: {e}"),
                 })?;
-            let http_client = aws_smithy_http_client::Builder::new()
-                .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-                .build_https();
-            let op = self.operation_timeout;
+            let settings = crate::sts::client_settings(self.operation_timeout);
             let mut builder = aws_sdk_iam::Config::builder()
                 .behavior_version(BehaviorVersion::latest())
                 .region(Region::new(self.region))
-                .http_client(http_client)
-                .timeout_config(
-                    TimeoutConfig::builder()
-                        .connect_timeout(op.div_f64(5.0).min(Duration::from_secs(3)))
-                        .operation_attempt_timeout(op.div_f64(3.0).min(Duration::from_secs(5)))
-                        .operation_timeout(op)
-                        .build(),
-                )
-                .retry_config(
-                    RetryConfig::standard()
-                        .with_max_attempts(MAX_ATTEMPTS)
-                        .with_initial_backoff(Duration::from_millis(200)),
-                )
+                .http_client(settings.http_client)
+                .timeout_config(settings.timeouts)
+                .retry_config(settings.retries)
                 .interceptor(crate::sts::ResponseCap);
             if let Some(url) = &self.endpoint.url_override {
                 builder = builder.endpoint_url(url);

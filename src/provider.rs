@@ -386,19 +386,21 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         Ok(fetched.credentials)
     }
 
+    /// `--session-name`, else the default (which needs the IAM user: its error is raised here).
+    fn session_name(&self, request: &Request) -> Result<String> {
+        match (&request.session_name, &self.setup.default_session_name) {
+            (Some(name), _) | (None, Ok(name)) => Ok(name.clone()),
+            (None, Err(why)) => Err(Error::Shared(why.clone())),
+        }
+    }
+
     fn role_session(
         &mut self,
         role: &Role,
         request: &Request,
         held: &mut Option<CacheLock>,
     ) -> Result<Credentials> {
-        let session_name = match &request.session_name {
-            Some(name) => name.clone(),
-            None => match &self.setup.default_session_name {
-                Ok(name) => name.clone(),
-                Err(why) => return Err(Error::Shared(why.clone())),
-            },
-        };
+        let session_name = self.session_name(request)?;
         let slot = Slot {
             account: self.setup.account.clone(),
             mfa_serial: self.setup.mfa_serial.as_ref().ok().cloned(),
@@ -540,13 +542,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         tokens: &TokenSource,
         held: &mut Option<CacheLock>,
     ) -> Result<Credentials> {
-        let session_name = match &request.session_name {
-            Some(name) => name.clone(),
-            None => match &self.setup.default_session_name {
-                Ok(name) => name.clone(),
-                Err(why) => return Err(Error::Shared(why.clone())),
-            },
-        };
+        let session_name = self.session_name(request)?;
         let slot = Slot {
             account: self.setup.account.clone(),
             mfa_serial: None,

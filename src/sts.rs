@@ -71,6 +71,32 @@ impl aws_sdk_sts::config::Intercept for ResponseCap {
     }
 }
 
+/// What every AWS client stsexec builds shares (STS here, IAM in `iam.rs`): rustls with ring
+/// and the platform's roots, timeouts derived from the whole call's bound, standard retries.
+/// Both SDKs take smithy's types, so one definition serves both.
+pub(crate) struct ClientSettings {
+    pub http_client: aws_sdk_sts::config::SharedHttpClient,
+    pub timeouts: TimeoutConfig,
+    pub retries: RetryConfig,
+}
+
+pub(crate) fn client_settings(operation_timeout: Duration) -> ClientSettings {
+    let op = operation_timeout;
+    ClientSettings {
+        http_client: aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+            .build_https(),
+        timeouts: TimeoutConfig::builder()
+            .connect_timeout(op.div_f64(5.0).min(Duration::from_secs(3)))
+            .operation_attempt_timeout(op.div_f64(3.0).min(Duration::from_secs(5)))
+            .operation_timeout(op)
+            .build(),
+        retries: RetryConfig::standard()
+            .with_max_attempts(MAX_ATTEMPTS)
+            .with_initial_backoff(Duration::from_millis(200)),
+    }
+}
+
 /// The largest session token accepted.
 const MAX_TOKEN_BYTES: usize = 16 * 1024;
 /// How much longer than asked a session may appear to last (clock skew).
@@ -511,26 +537,13 @@ impl LazySts {
                 .map_err(|e| StsFailure::Other {
                     cause: format!("cannot start the STS client: {e}"),
                 })?;
-            let http_client = aws_smithy_http_client::Builder::new()
-                .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-                .build_https();
-            let op = self.operation_timeout;
+            let settings = client_settings(self.operation_timeout);
             let mut builder = aws_sdk_sts::Config::builder()
                 .behavior_version(BehaviorVersion::latest())
                 .region(Region::new(self.region.clone()))
-                .http_client(http_client)
-                .timeout_config(
-                    TimeoutConfig::builder()
-                        .connect_timeout(op.div_f64(5.0).min(Duration::from_secs(3)))
-                        .operation_attempt_timeout(op.div_f64(3.0).min(Duration::from_secs(5)))
-                        .operation_timeout(op)
-                        .build(),
-                )
-                .retry_config(
-                    RetryConfig::standard()
-                        .with_max_attempts(MAX_ATTEMPTS)
-                        .with_initial_backoff(Duration::from_millis(200)),
-                )
+                .http_client(settings.http_client)
+                .timeout_config(settings.timeouts)
+                .retry_config(settings.retries)
                 .interceptor(ResponseCap);
             if let Some(url) = &self.endpoint.url_override {
                 builder = builder.endpoint_url(url);
