@@ -6,7 +6,9 @@
 //! The provider builds [`Codes`] from a [`CodeSource`] and, under the account's lock, loops:
 //! `next` → GetSessionToken → `accepted` on success, or `next(.., rejected = true)` when STS
 //! refused the code. Every error is an [`MfaError`] whose `Display` is the user's sentence.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
+// (deny, not forbid: `prompt` blocks SIGTTOU around taking the terminal back, one `unsafe`
+// with its SAFETY comment; the other modules forbid it.)
 
 pub mod ledger;
 pub mod process;
@@ -87,6 +89,9 @@ pub struct Settings {
     /// `STSEXEC_MFA_STEP` (default 30 s): the TOTP step; tests shorten it so the ledger's
     /// waits take seconds.
     pub step: Duration,
+    /// Whether a command may be lent the terminal (pinentry, a touch prompt). Not while
+    /// `--server`'s command owns it: a renewal must not take the terminal from it.
+    pub take_terminal: bool,
 }
 
 impl Settings {
@@ -94,6 +99,7 @@ impl Settings {
         process_timeout: Duration::from_secs(60),
         prompt_timeout: Duration::from_secs(300),
         step: Duration::from_secs(30),
+        take_terminal: true,
     };
 
     pub fn from_env(env: &Environment) -> Result<Settings, MfaError> {
@@ -111,6 +117,7 @@ impl Settings {
             process_timeout: read("STSEXEC_MFA_PROCESS_TIMEOUT", Self::DEFAULT.process_timeout)?,
             prompt_timeout: read("STSEXEC_PROMPT_TIMEOUT", Self::DEFAULT.prompt_timeout)?,
             step: read("STSEXEC_MFA_STEP", Self::DEFAULT.step)?,
+            take_terminal: true,
         })
     }
 }
@@ -166,9 +173,14 @@ impl Codes {
 
     /// A fresh `Codes` with the same command and limits, when codes come from a command: the
     /// credential server renews an MFA session with it, without a terminal (DESIGN §8).
+    /// The command is not lent the terminal then: the served command owns it.
     pub fn renewal_copy(&self) -> Option<Codes> {
+        let settings = Settings {
+            take_terminal: false,
+            ..self.settings
+        };
         matches!(self.source, CodeSource::Command { .. })
-            .then(|| Codes::with_clock(self.source.clone(), self.settings, self.clock))
+            .then(|| Codes::with_clock(self.source.clone(), settings, self.clock))
     }
 
     /// Whether codes come from the terminal (the lock holder can say "prompting").

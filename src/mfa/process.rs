@@ -1,19 +1,26 @@
-//! `mfa_process` / `--mfa-process`: a command that prints the MFA code (ykman, pass otp,
-//! 1Password, oathtool). It runs with `/bin/sh -c`, its stdin and stderr on the terminal when
-//! there is one (so "Touch your YubiKey" is seen), `STSEXEC_ACCOUNT_NAME` and
-//! `STSEXEC_MFA_SERIAL` in its environment and no AWS credential. Its stdout is read with a
-//! cap and must be a code; it is never echoed (it may be one).
+//! The commands stsexec runs for a secret: `mfa_process` / `--mfa-process` (prints an MFA code:
+//! ykman, pass otp, 1Password, oathtool) and `key_process` / `key_update_process` (prints or
+//! stores the long-lived key: pass, `op read`, secret-tool). One runner for all of them
+//! ([`run_job`]): `/bin/sh -c`, in a process group of its own; on a terminal that group is
+//! lent the terminal (stdin and stderr on it, pinentry and "touch your key" work, Ctrl-C
+//! reaches the command and everything it started), and the terminal is taken back with its
+//! modes restored on every way out. A time-out, Ctrl-C, a flood of output, a failure or a
+//! signal to stsexec kills the whole group (issue 20 item 5: a pipeline's other half must not
+//! stay behind reading the user's next line). Its environment holds no AWS variable and no CI
+//! token variable. Its stdout is read with a cap and never echoed (it may be a secret).
 #![forbid(unsafe_code)]
 
+use super::prompt::{SignalGuard, Terminal};
 use super::{MfaError, Settings};
-use crate::env::{ALWAYS_REMOVED, CREDENTIAL_VARS, Environment};
+use crate::env::Environment;
 use crate::report::Reporter;
 use crate::secret::MfaCode;
+use rustix::process::{Pid, Signal, WaitId, WaitIdOptions};
 use std::ffi::OsString;
 use std::fs::OpenOptions;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
@@ -21,26 +28,42 @@ use zeroize::Zeroizing;
 /// A code is 6 digits; allow spaces and a newline, and a little more, then stop reading.
 const MAX_OUTPUT: u64 = 256;
 
-/// The command's environment: the current one without AWS credentials, plus the account and
-/// device, so one command can serve every account.
-pub fn child_env(current: &Environment, account: &str, serial: &str) -> Vec<(OsString, OsString)> {
+/// How often the runner looks at the command, the time-out and stsexec's signals.
+const TICK: Duration = Duration::from_millis(10);
+
+/// The environment of a command stsexec runs: the current one without any `AWS_*` variable
+/// (no credential, nothing that points at one: DESIGN §9, §13), without the CI's OIDC token
+/// request variables (which mint tokens for any audience: issue 20 item 10), and with `set`
+/// (`STSEXEC_ACCOUNT_NAME`, …) in place of whatever was there.
+pub fn command_env(current: &Environment, set: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
     let mut env: Vec<(OsString, OsString)> = current
         .pairs()
         .iter()
         .filter(|(name, _)| {
-            // No credential, and nothing that points at one (DESIGN §9: no AWS secret).
-            !CREDENTIAL_VARS
-                .iter()
-                .chain(&ALWAYS_REMOVED)
-                .any(|r| name == r)
-                && name != "STSEXEC_ACCOUNT_NAME"
-                && name != "STSEXEC_MFA_SERIAL"
+            let text = name.to_string_lossy();
+            !text.starts_with("AWS_")
+                && !text.starts_with("ACTIONS_ID_TOKEN_REQUEST_")
+                && !set.iter().any(|(n, _)| text == *n)
         })
         .cloned()
         .collect();
-    env.push(("STSEXEC_ACCOUNT_NAME".into(), account.into()));
-    env.push(("STSEXEC_MFA_SERIAL".into(), serial.into()));
+    env.extend(
+        set.iter()
+            .map(|(n, v)| (OsString::from(n), OsString::from(v))),
+    );
     env
+}
+
+/// The `mfa_process`'s environment: [`command_env`] plus the account and device, so one
+/// command can serve every account.
+pub fn child_env(current: &Environment, account: &str, serial: &str) -> Vec<(OsString, OsString)> {
+    command_env(
+        current,
+        &[
+            ("STSEXEC_ACCOUNT_NAME", account),
+            ("STSEXEC_MFA_SERIAL", serial),
+        ],
+    )
 }
 
 /// What the command is, for messages: as written (shortened, control characters replaced)
@@ -68,7 +91,7 @@ impl std::fmt::Display for Shown {
     }
 }
 
-/// Runs the command once and returns the code it printed.
+/// Runs the `mfa_process` once and returns the code it printed.
 pub fn run(
     shown: &Shown,
     account: &str,
@@ -82,102 +105,190 @@ pub fn run(
         command: shown.clone(),
         why,
     };
+    let job = Job {
+        command: &shown.command,
+        env: child_env(current, account, serial),
+        input: None,
+        timeout: settings.process_timeout,
+        max_output: MAX_OUTPUT,
+        waiting: format!("Waiting for the MFA code from {shown} for account {account}…"),
+        take_terminal: settings.take_terminal,
+    };
+    let output = run_job(job, report).map_err(|why| match why {
+        Failure::TooMuchOutput(_) => fail(Failure::NotACode),
+        why => fail(why),
+    })?;
+    let text = std::str::from_utf8(&output).map_err(|_| fail(Failure::NotACode))?;
+    MfaCode::parse(text.trim()).map_err(|_| fail(Failure::NotACode))
+}
+
+/// One run of a command.
+pub struct Job<'a> {
+    /// Given to `/bin/sh -c`.
+    pub command: &'a str,
+    /// Its whole environment ([`command_env`]).
+    pub env: Vec<(OsString, OsString)>,
+    /// Written to its stdin, which is then closed (`key_update_process`: the new key's
+    /// JSON). Without it, stdin is the terminal, or nothing.
+    pub input: Option<Zeroizing<Vec<u8>>>,
+    /// Stopped (its whole group) when it has not finished by then.
+    pub timeout: Duration,
+    /// More stdout than this is a failure (and stops it).
+    pub max_output: u64,
+    /// Said once when it has run for a second on a terminal (it may wait for a touch).
+    pub waiting: String,
+    /// Whether it may be lent the terminal stsexec holds (not while `--server`'s command
+    /// owns it).
+    pub take_terminal: bool,
+}
+
+/// Runs `job` and returns its stdout (wiped on drop). When stsexec itself is sent INT,
+/// TERM, HUP or QUIT meanwhile, the command's group is killed, the terminal restored, and
+/// stsexec ends by that signal.
+pub fn run_job(job: Job, report: &Reporter) -> Result<Zeroizing<Vec<u8>>, Failure> {
+    // The terminal is lent only when stsexec holds it (a run in a shell's background must
+    // not take it from the shell).
+    let terminal = Terminal::open()
+        .ok()
+        .filter(|t| job.take_terminal && t.in_foreground());
     let tty = || OpenOptions::new().read(true).write(true).open("/dev/tty");
     let mut cmd = Command::new("/bin/sh");
     cmd.arg("-c")
-        .arg(&shown.command)
+        .arg(job.command)
         .env_clear()
-        .envs(child_env(current, account, serial))
-        .stdout(Stdio::piped());
-    let on_terminal = match (tty(), tty()) {
-        (Ok(input), Ok(errors)) => {
-            // It stays in stsexec's process group, the terminal's foreground group, so it
-            // may read the terminal (a PIN, a passphrase) and Ctrl-C reaches it.
-            cmd.stdin(Stdio::from(input)).stderr(Stdio::from(errors));
-            true
-        }
-        _ => {
-            // Its own process group, so a time-out ends everything it started.
-            cmd.stdin(Stdio::null())
-                .stderr(Stdio::inherit())
-                .process_group(0);
-            false
-        }
+        .envs(job.env.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::piped())
+        // Its own process group: a time-out or Ctrl-C ends everything it started.
+        .process_group(0);
+    match (&terminal, job.input.is_some()) {
+        (_, true) => cmd.stdin(Stdio::piped()),
+        (Some(_), false) => cmd.stdin(tty().map_or_else(|_| Stdio::null(), Stdio::from)),
+        (None, false) => cmd.stdin(Stdio::null()),
     };
-    let mut child = cmd.spawn().map_err(|e| fail(Failure::Start(e.kind())))?;
-    let deadline = Instant::now() + settings.process_timeout;
+    match &terminal {
+        Some(_) => cmd.stderr(tty().map_or_else(|_| Stdio::inherit(), Stdio::from)),
+        None => cmd.stderr(Stdio::inherit()),
+    };
+    // Installed before the command starts, so no signal falls between the two.
+    let mut signals = SignalGuard::install().ok();
+    let mut child = cmd.spawn().map_err(|e| Failure::Start(e.kind()))?;
+    let group = Pid::from_child(&child);
+    let lent = terminal.as_ref().and_then(|t| t.lend_to(group).ok());
+    let mut running = Running {
+        child: &mut child,
+        group,
+        lent,
+    };
 
-    let stdout = child.stdout.take();
+    if let (Some(mut stdin), Some(input)) = (running.child.stdin.take(), job.input) {
+        // A thread: a command that does not read its stdin must not block stsexec.
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+    }
+    let stdout = running.child.stdout.take();
+    let max = job.max_output;
     let (sender, receiver) = mpsc::channel();
     std::thread::spawn(move || {
         let mut bytes = Zeroizing::new(Vec::new());
         let result = match stdout {
-            Some(out) => out
-                .take(MAX_OUTPUT + 1)
-                .read_to_end(&mut bytes)
-                .map(|_| bytes),
+            Some(out) => out.take(max + 1).read_to_end(&mut bytes).map(|_| bytes),
             None => Ok(bytes),
         };
         let _ = sender.send(result);
     });
 
-    let first = receiver.recv_timeout(Duration::from_secs(1).min(settings.process_timeout));
-    let output = match first {
-        Ok(output) => Some(output),
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            if on_terminal {
-                report.status(format!(
-                    "Waiting for the MFA code from {shown} for account {account}…"
-                ));
-            }
-            receiver
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .ok()
-        }
-        Err(mpsc::RecvTimeoutError::Disconnected) => None,
-    };
-    let Some(output) = output else {
-        stop(&mut child, on_terminal);
-        return Err(fail(Failure::TimedOut(settings.process_timeout)));
-    };
+    let started = Instant::now();
+    let deadline = started + job.timeout;
+    let mut said_waiting = false;
+    let mut output = None;
     let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            _ => {
-                stop(&mut child, on_terminal);
-                return Err(fail(Failure::TimedOut(settings.process_timeout)));
+        let caught = signals.as_ref().map_or(0, SignalGuard::caught);
+        if caught != 0 {
+            running.stop();
+            drop(running);
+            if let Some(signals) = signals.take() {
+                signals.reraise(caught);
+            }
+            return Err(Failure::Signal(caught));
+        }
+        if output.is_none() {
+            match receiver.try_recv() {
+                Ok(result) => output = Some(result),
+                Err(mpsc::TryRecvError::Empty) => {}
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    output = Some(Err(std::io::ErrorKind::BrokenPipe.into()));
+                }
             }
         }
+        if let Some(Ok(bytes)) = &output
+            && bytes.len() as u64 > max
+        {
+            running.stop();
+            return Err(Failure::TooMuchOutput(max));
+        }
+        if output.is_some() && running.exited() {
+            break running.reap();
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            running.stop();
+            return Err(Failure::TimedOut(job.timeout));
+        }
+        if !said_waiting && running.lent.is_some() && now >= started + Duration::from_secs(1) {
+            report.status(&job.waiting);
+            said_waiting = true;
+        }
+        std::thread::sleep(TICK);
     };
-    if !status.success() {
-        use std::os::unix::process::ExitStatusExt;
-        return Err(fail(match (status.code(), status.signal()) {
-            (Some(code), _) => Failure::Exit(code),
-            (None, Some(signal)) => Failure::Signal(signal),
-            (None, None) => Failure::Exit(-1),
-        }));
+    let failure = match status {
+        Some(status) if status.success() => None,
+        Some(status) => Some(Failure::from_status(status)),
+        None => Some(Failure::Exit(-1)),
+    };
+    if let Some(failure) = failure {
+        // Whatever it left behind goes too (the leader is reaped, but its group id stays
+        // taken while any member lives).
+        let _ = rustix::process::kill_process_group(group, Signal::KILL);
+        return Err(failure);
     }
-    let output = output.map_err(|e| fail(Failure::Read(e.kind())))?;
-    if output.len() as u64 > MAX_OUTPUT {
-        return Err(fail(Failure::NotACode));
-    }
-    let text = std::str::from_utf8(&output).map_err(|_| fail(Failure::NotACode))?;
-    MfaCode::parse(text.trim()).map_err(|_| fail(Failure::NotACode))
+    drop(running);
+    output
+        .unwrap_or_else(|| Err(std::io::ErrorKind::BrokenPipe.into()))
+        .map_err(|e| Failure::Read(e.kind()))
 }
 
-/// Ends the command on a time-out: its whole process group when it has one.
-fn stop(child: &mut Child, own_group: bool) {
-    let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap_or(0));
-    match pid {
-        Some(pid) if !own_group => {
-            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-        }
-        _ => {
-            let _ = child.kill();
-        }
+/// A started command: its group is killed and the terminal taken back when it is stopped.
+struct Running<'a> {
+    child: &'a mut Child,
+    group: Pid,
+    lent: Option<super::prompt::Lent>,
+}
+
+impl Running<'_> {
+    /// Whether the command (the shell) has exited; it stays a zombie, so its process group
+    /// id cannot be reused before [`Running::reap`].
+    fn exited(&self) -> bool {
+        matches!(
+            rustix::process::waitid(
+                WaitId::Pid(self.group),
+                WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT,
+            ),
+            Ok(Some(_)) | Err(_)
+        )
     }
-    let _ = child.wait();
+
+    fn reap(&mut self) -> Option<ExitStatus> {
+        self.child.wait().ok()
+    }
+
+    /// Kills the whole group (the shell is still unreaped, so the group id is still its own),
+    /// reaps the shell, and takes the terminal back.
+    fn stop(&mut self) {
+        let _ = rustix::process::kill_process_group(self.group, Signal::KILL);
+        let _ = self.child.wait();
+        self.lent = None;
+    }
 }
 
 /// Why a command gave no code; part of [`MfaError::Process`]'s sentence.
@@ -189,6 +300,19 @@ pub enum Failure {
     Signal(i32),
     NotACode,
     TimedOut(Duration),
+    /// More than this many bytes on stdout.
+    TooMuchOutput(u64),
+}
+
+impl Failure {
+    fn from_status(status: ExitStatus) -> Failure {
+        use std::os::unix::process::ExitStatusExt;
+        match (status.code(), status.signal()) {
+            (Some(code), _) => Failure::Exit(code),
+            (None, Some(signal)) => Failure::Signal(signal),
+            (None, None) => Failure::Exit(-1),
+        }
+    }
 }
 
 impl std::fmt::Display for Failure {
@@ -197,10 +321,14 @@ impl std::fmt::Display for Failure {
             Failure::Start(kind) => write!(f, "could not be started ({kind})"),
             Failure::Read(kind) => write!(f, "could not be read ({kind})"),
             Failure::Exit(code) => write!(f, "exited with status {code}"),
+            Failure::Signal(2) => f.write_str("was interrupted (Ctrl-C)"),
             Failure::Signal(signal) => write!(f, "was killed by signal {signal}"),
             Failure::NotACode => f.write_str(
                 "printed something other than an MFA code (it must print only the 6 digits)",
             ),
+            Failure::TooMuchOutput(max) => {
+                write!(f, "printed more than {max} bytes and was stopped")
+            }
             Failure::TimedOut(after) => write!(
                 f,
                 "gave no code within {} and was stopped",
@@ -215,9 +343,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_environment_has_the_account_and_no_aws_secret() {
+    fn the_environment_has_the_account_and_no_aws_variable_or_ci_token() {
         let current = Environment::from_pairs([
             ("PATH", "/usr/bin"),
+            ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "SECRETMARKER"),
+            ("ACTIONS_ID_TOKEN_REQUEST_URL", "https://token.example"),
+            ("AWS_PROFILE", "other"),
             ("AWS_SECRET_ACCESS_KEY", "SECRETMARKER"),
             ("AWS_SESSION_TOKEN", "SECRETMARKER"),
             ("AWS_ACCESS_KEY_ID", "AKIA"),
@@ -232,7 +363,6 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(get("PATH"), ["/usr/bin"]);
-        assert_eq!(get("AWS_REGION"), ["eu-west-1"]);
         assert_eq!(get("STSEXEC_ACCOUNT_NAME"), ["work"]);
         assert_eq!(
             get("STSEXEC_MFA_SERIAL"),
@@ -242,6 +372,10 @@ mod tests {
             "AWS_SECRET_ACCESS_KEY",
             "AWS_SESSION_TOKEN",
             "AWS_ACCESS_KEY_ID",
+            "AWS_REGION",
+            "AWS_PROFILE",
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+            "ACTIONS_ID_TOKEN_REQUEST_URL",
         ] {
             assert!(get(gone).is_empty(), "{gone}");
         }

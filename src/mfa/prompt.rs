@@ -4,10 +4,17 @@
 //! the prompt waits — those are caught through a self-pipe (signal-hook), the terminal is
 //! restored, and the signal is raised again with its default action, so the exit status still
 //! says "killed by signal" (sudo-rs's `user_term.rs` and `rpassword.rs` are the model).
-#![forbid(unsafe_code)]
+//!
+//! The same terminal is lent to the commands stsexec runs (`mfa_process`, `key_process`:
+//! pinentry, "touch your key"): [`Terminal::lend_to`] makes the command's own process group
+//! the terminal's foreground group, so it can read the terminal and Ctrl-C reaches it and
+//! everything it started, and on the way back [`Lent`] gives the terminal back to stsexec
+//! and restores the modes saved before (a killed `stty -echo` leaves no trace).
+#![deny(unsafe_code)]
 
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
+use rustix::process::Pid;
 use rustix::termios::{LocalModes, OptionalActions, Termios};
 use signal_hook::SigId;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
@@ -142,6 +149,80 @@ enum Outcome {
     Caught(i32),
 }
 
+impl Terminal {
+    /// Whether stsexec's process group is the terminal's foreground group (so it may lend
+    /// the terminal: a run in the background of a shell may not take it).
+    pub fn in_foreground(&self) -> bool {
+        rustix::termios::tcgetpgrp(&self.file)
+            .is_ok_and(|group| group == rustix::process::getpgrp())
+    }
+
+    /// Makes `group` (a command's own process group) the terminal's foreground group, after
+    /// saving the terminal's modes, and wakes the group in case it touched the terminal
+    /// before it was its own (a background read stops the reader). Dropping [`Lent`] gives
+    /// the terminal back and restores the modes.
+    pub fn lend_to(&self, group: Pid) -> io::Result<Lent> {
+        let fd = self.file.try_clone()?;
+        let saved = rustix::termios::tcgetattr(&fd)?;
+        let ours = rustix::process::getpgrp();
+        rustix::termios::tcsetpgrp(&fd, group)?;
+        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::CONT);
+        Ok(Lent { fd, saved, ours })
+    }
+}
+
+/// The terminal lent to a command's process group; dropping it takes the terminal back.
+pub struct Lent {
+    fd: File,
+    saved: Termios,
+    ours: Pid,
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        // stsexec is in the background now: the kernel answers a background process's
+        // tcsetpgrp/tcsetattr with SIGTTOU (which stops it) unless the signal is blocked,
+        // so it is blocked on this thread for the two calls.
+        let _blocked = BlockTtou::new();
+        let _ = rustix::termios::tcsetpgrp(&self.fd, self.ours);
+        let _ = rustix::termios::tcsetattr(&self.fd, OptionalActions::Now, &self.saved);
+    }
+}
+
+/// SIGTTOU blocked on the calling thread while it lives (only this thread's mask changes).
+struct BlockTtou {
+    old: libc::sigset_t,
+}
+
+impl BlockTtou {
+    #[allow(unsafe_code)]
+    fn new() -> BlockTtou {
+        // SAFETY: sigemptyset/sigaddset initialise and fill a sigset_t we own; pthread_sigmask
+        // reads `set` and writes the old mask to `old`, both valid for the call. Blocking one
+        // signal on this thread has no memory-safety effect.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&raw mut set);
+            libc::sigaddset(&raw mut set, libc::SIGTTOU);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &raw const set, &raw mut old);
+            BlockTtou { old }
+        }
+    }
+}
+
+impl Drop for BlockTtou {
+    #[allow(unsafe_code)]
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved in `new`; the pointer is valid for the call. A
+        // SIGTTOU that was generated meanwhile is not pending: with it blocked, the kernel
+        // lets a background process change the terminal without sending one.
+        unsafe {
+            libc::pthread_sigmask(libc::SIG_SETMASK, &raw const self.old, std::ptr::null_mut());
+        }
+    }
+}
+
 /// Echo off (newline still echoed) while it lives; the saved modes come back on drop.
 struct EchoOff {
     /// A duplicate of the terminal's descriptor (the modes belong to the terminal).
@@ -172,7 +253,7 @@ impl Drop for EchoOff {
 /// prompt through a socket pair. Outside prompts they keep their default action: once
 /// signal-hook's handler is installed it stays, so a process-wide "act as default unless a
 /// prompt is up" action is registered with it the first time.
-struct SignalGuard {
+pub struct SignalGuard {
     reader: UnixStream,
     caught: Arc<AtomicUsize>,
     ids: Vec<SigId>,
@@ -182,7 +263,8 @@ static DEFAULT_ACTION: AtomicBool = AtomicBool::new(true);
 static DEFAULT_REGISTERED: Once = Once::new();
 
 impl SignalGuard {
-    fn install() -> io::Result<SignalGuard> {
+    /// Catches INT, TERM, HUP and QUIT until dropped (or [`SignalGuard::reraise`]).
+    pub fn install() -> io::Result<SignalGuard> {
         let mut failed = None;
         DEFAULT_REGISTERED.call_once(|| {
             for signal in SIGNALS {
@@ -221,12 +303,13 @@ impl SignalGuard {
         Ok(guard)
     }
 
-    fn caught(&self) -> i32 {
+    /// The last signal caught, 0 when none.
+    pub fn caught(&self) -> i32 {
         i32::try_from(self.caught.load(Ordering::SeqCst)).unwrap_or(SIGTERM)
     }
 
     /// Ends the process with `signal`'s default action (the terminal is already restored).
-    fn reraise(self, signal: i32) {
+    pub fn reraise(self, signal: i32) {
         drop(self);
         let signal = if signal == 0 { SIGTERM } else { signal };
         let _ = signal_hook::low_level::emulate_default_handler(signal);

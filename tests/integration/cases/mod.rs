@@ -1,3 +1,4 @@
+mod command_runner;
 mod completions;
 mod concurrency;
 mod crash_safety;
