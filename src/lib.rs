@@ -14,6 +14,7 @@ pub mod exec;
 pub mod hardening;
 pub mod iam;
 pub mod keys;
+pub mod keystore;
 pub mod mfa;
 pub mod output;
 pub mod private_file;

@@ -34,6 +34,12 @@ pub enum Kind {
     /// claims. Still refused: a file others can write (anyone could swap the token), anything
     /// but a regular file (a FIFO would hang), and more than STS accepts.
     WebIdentityToken,
+    /// `<account>.secret_key.age`: the secret in an age file (DESIGN §13). Owner-only, as the
+    /// plain secret: whoever reads it can try passphrases offline.
+    AgeFile,
+    /// An age identity file (`age_identity`, `STSEXEC_AGE_IDENTITY`): an X25519 private key or
+    /// a plugin's identity. Owner-only, as an ssh private key.
+    AgeIdentity,
 }
 
 /// Which permission bits make a file untrustworthy.
@@ -59,14 +65,20 @@ impl Kind {
             Kind::Ledger => "MFA code record",
             Kind::Journal => "rotation journal",
             Kind::WebIdentityToken => "web identity token file",
+            Kind::AgeFile => "encrypted secret key file",
+            Kind::AgeIdentity => "age identity file",
         }
     }
 
     fn access(self) -> Access {
         match self {
-            Kind::SecretKey | Kind::CacheFile | Kind::LockFile | Kind::Ledger | Kind::Journal => {
-                Access::OwnerOnly
-            }
+            Kind::SecretKey
+            | Kind::CacheFile
+            | Kind::LockFile
+            | Kind::Ledger
+            | Kind::Journal
+            | Kind::AgeFile
+            | Kind::AgeIdentity => Access::OwnerOnly,
             Kind::AccountsFile => Access::NotWritableByGroupOrOthers,
             Kind::AccessKey | Kind::UserFile | Kind::WebIdentityToken => {
                 Access::NotWritableByOthers
@@ -90,7 +102,12 @@ impl Kind {
     fn root_may_own(self) -> bool {
         matches!(
             self,
-            Kind::AccessKey | Kind::SecretKey | Kind::UserFile | Kind::AccountsFile
+            Kind::AccessKey
+                | Kind::SecretKey
+                | Kind::UserFile
+                | Kind::AccountsFile
+                | Kind::AgeFile
+                | Kind::AgeIdentity
         )
     }
 
@@ -98,7 +115,11 @@ impl Kind {
         match self {
             Kind::AccessKey | Kind::SecretKey | Kind::UserFile | Kind::Ledger => 4096,
             Kind::AccountsFile => 1024 * 1024,
-            Kind::CacheFile | Kind::Journal | Kind::WebIdentityToken => 64 * 1024,
+            Kind::CacheFile
+            | Kind::Journal
+            | Kind::WebIdentityToken
+            | Kind::AgeFile
+            | Kind::AgeIdentity => 64 * 1024,
             Kind::LockFile => 1024,
         }
     }
