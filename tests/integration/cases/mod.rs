@@ -10,6 +10,7 @@ mod generated;
 mod hardening;
 mod hostile_input;
 mod hot_path;
+mod key_stores;
 mod leaks;
 mod messages;
 mod mfa_codes;
