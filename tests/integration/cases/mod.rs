@@ -18,4 +18,5 @@ mod rotate;
 mod server;
 mod sts_faults;
 mod tls;
+mod try_script;
 mod web_identity;
