@@ -47,27 +47,24 @@ pub fn run(invocation: Invocation, current: &Environment) -> Result<Outcome> {
         quiet,
         verbose,
     } = invocation;
-    if let Ask::Status = ask {
-        return status(current);
-    }
-    let home = home_dir(current).ok();
-    let creds_dir = CredsDir::new(match creds_dir {
-        Some(dir) => dir,
-        None => home_dir(current)?.join("aws-creds"),
-    });
-    let places = Places {
-        creds_dir: &creds_dir,
-        config: config.as_deref(),
-        home: home.as_deref(),
-    };
+    let config = config.as_deref();
     match ask {
         Ask::Status => status(current),
-        Ask::List => list(&places, current, report, quiet),
-        Ask::Clear(account) => clear(&places, account.as_ref(), report),
+        Ask::List => {
+            let dirs = Dirs::new(creds_dir, current)?;
+            list(&dirs.places(config), current, report, quiet)
+        }
+        Ask::Clear(account) => {
+            let dirs = Dirs::new(creds_dir, current)?;
+            clear(&dirs.places(config), account.as_ref(), report)
+        }
         Ask::Session { request, action } => {
+            let dirs = Dirs::new(creds_dir, current)?;
+            let places = dirs.places(config);
+            let creds_dir = places.creds_dir;
             let account = &request.account;
             if !matches!(action, Action::Rotate) {
-                rotate::warn_if_unfinished(&creds_dir, account, report);
+                rotate::warn_if_unfinished(creds_dir, account, report);
             }
             match action {
                 Action::Rotate => rotate::rotate(&request, &places, current, report),
@@ -149,6 +146,32 @@ fn status(current: &Environment) -> Result<Outcome> {
     Ok(Outcome::Exit(if keys_set { 0 } else { 1 }))
 }
 
+/// The credentials directory (`--creds-dir`, else `~/aws-creds`) and `HOME`: every mode but
+/// `--status` needs them.
+struct Dirs {
+    creds_dir: CredsDir,
+    home: Option<PathBuf>,
+}
+
+impl Dirs {
+    fn new(creds_dir: Option<PathBuf>, current: &Environment) -> Result<Dirs> {
+        let home = home_dir(current).ok();
+        let creds_dir = CredsDir::new(match creds_dir {
+            Some(dir) => dir,
+            None => home_dir(current)?.join("aws-creds"),
+        });
+        Ok(Dirs { creds_dir, home })
+    }
+
+    fn places<'a>(&'a self, config: Option<&'a Path>) -> Places<'a> {
+        Places {
+            creds_dir: &self.creds_dir,
+            config,
+            home: self.home.as_deref(),
+        }
+    }
+}
+
 /// Where an account's files are.
 struct Places<'a> {
     creds_dir: &'a CredsDir,
@@ -169,7 +192,7 @@ fn resolve(
         mut provider,
         request,
         region,
-        ..
+        accounts: _,
     } = prepare(ask, places, current, report)?;
     let session = provider.resolve(&request)?;
     drop(provider);
@@ -183,12 +206,11 @@ struct Prepared {
     provider: Provider<LazySts, MfaCodes>,
     request: Request,
     region: Region,
-    /// The account's partition, when the accounts file names the account (`--rotate`'s IAM).
-    partition: Option<String>,
+    /// The accounts file as read (`--rotate` takes the account's partition from it).
+    accounts: AccountEntry,
 }
 
-/// What the accounts file says about the account: read once, checked that the account is
-/// known.
+/// The accounts file, read once, with the account checked to be known.
 struct AccountEntry {
     file: Option<AccountsFile>,
 }
@@ -203,7 +225,7 @@ impl AccountEntry {
 /// accounts file; an account neither names is unknown.
 fn read_accounts(
     ask: &SessionAsk,
-    wants: &Wants<String, TokenSource>,
+    wants: &Wants<&String, TokenSource>,
     places: &Places,
 ) -> Result<AccountEntry> {
     let creds_dir = places.creds_dir;
@@ -269,12 +291,12 @@ fn prepare(
     let account = &ask.account;
     let knobs = &ask.knobs;
     // Where a CI token comes from (DESIGN §11), checked before any file is read.
-    let wants = ask.wants.clone().try_map(Ok, |web| {
-        web_identity_source(&web, knobs.sts_timeout, current, report)
+    let wants = ask.wants.as_ref().try_map(Ok, |web| {
+        web_identity_source(web, knobs.sts_timeout, current, report)
     })?;
     let entries = read_accounts(ask, &wants, places)?;
     let entry = entries.get(account);
-    let wants = wants.try_map(|role| accounts::resolve_role(&role, entry, account), Ok)?;
+    let wants = wants.try_map(|role| accounts::resolve_role(role, entry, account), Ok)?;
     let (keys, user) = read_keys(account, wants.is_web_identity(), entry, places, current)?;
     let accounts_file = entries.file.as_ref();
     let mfa_serial = match (entry, &user) {
@@ -360,7 +382,7 @@ fn prepare(
             refresh: ask.refresh,
         },
         region,
-        partition: entry.map(|a| a.partition.clone()),
+        accounts: entries,
     })
 }
 

@@ -84,6 +84,27 @@ impl<R, T> Wants<R, T> {
         matches!(self, Wants::WebIdentity { .. })
     }
 
+    /// The same request borrowing its role and token source (the rest is small and copied).
+    pub fn as_ref(&self) -> Wants<&R, &T> {
+        match self {
+            Wants::Session(start) => Wants::Session(start.clone()),
+            Wants::Role { role, from, assume } => Wants::Role {
+                role,
+                from: from.clone(),
+                assume: assume.clone(),
+            },
+            Wants::WebIdentity {
+                role,
+                tokens,
+                session_name,
+            } => Wants::WebIdentity {
+                role,
+                tokens,
+                session_name: session_name.clone(),
+            },
+        }
+    }
+
     /// The same request with its role and token source resolved (or checked) by `role` and
     /// `tokens`; each is called only when the request has one.
     pub fn try_map<R2, T2, E>(

@@ -49,9 +49,10 @@ pub(super) fn rotate(
     let Prepared {
         mut provider,
         request,
-        partition,
+        accounts,
         ..
     } = prepare(ask, places, current, report)?;
+    let partition = accounts.get(account).map(|a| a.partition.as_str());
     // The MFA session signs IAM calls (DESIGN §10): the invocation asks for it unless
     // --no-session.
     let (signer, signer_kind) = if let Wants::Session(Start::Keys) = request.wants {
@@ -65,7 +66,7 @@ pub(super) fn rotate(
         let session = provider.resolve(&request)?;
         (session.credentials, SignerKind::MfaSession)
     };
-    let (iam_endpoint, iam_region) = iam::endpoint(current, partition.as_deref());
+    let (iam_endpoint, iam_region) = iam::endpoint(current, partition);
     if iam_endpoint.is_cleartext_remote() {
         report.warn(format!(
             "the IAM endpoint {} is plain http on another host: the new secret key crosses the network unencrypted; use https",

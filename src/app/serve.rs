@@ -89,7 +89,7 @@ pub(super) fn serve(
         mut provider,
         request,
         region,
-        partition: _,
+        accounts: _,
     } = prepared;
     let session = provider.resolve(&request)?;
     if !session.credentials.is_session() {
