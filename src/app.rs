@@ -61,10 +61,8 @@ pub fn run(invocation: Invocation, current: &Environment) -> Result<Outcome> {
         Ask::Session { request, action } => {
             let dirs = Dirs::new(creds_dir, current)?;
             let places = dirs.places(config);
-            let creds_dir = places.creds_dir;
-            let account = &request.account;
             if !matches!(action, Action::Rotate) {
-                rotate::warn_if_unfinished(creds_dir, account, report);
+                rotate::warn_if_unfinished(places.creds_dir, &request.account, report);
             }
             match action {
                 Action::Rotate => rotate::rotate(&request, &places, current, report),
@@ -83,55 +81,73 @@ pub fn run(invocation: Invocation, current: &Environment) -> Result<Outcome> {
                 }
                 Action::Print(print) => {
                     let (session, child, _) = resolve(&request, &places, current, report)?;
-                    match print {
-                        Print::Json => self::print(&output::json(&session))?,
-                        Print::CredentialProcess => {
-                            self::print(&output::credential_process(&session))?;
-                        }
-                        Print::Export(shell) => {
-                            if std::io::stdout().is_terminal() {
-                                report.warn(
-                                    "--export prints secrets to the terminal; use eval \"$(stsexec … --export)\", or exec mode, which keeps them out of your shell",
-                                );
-                            }
-                            self::print(&output::export(&child, shell))?;
-                        }
-                    }
-                    Ok(Outcome::Exit(0))
+                    print_session(&session, &child, print, report)
                 }
                 Action::Exec(command) => {
-                    let (session, child, region) = resolve(&request, &places, current, report)?;
-                    let shell = command.is_empty();
-                    if let Some(outer) = current.get("STSEXEC_ACCOUNT") {
-                        let kept = match region.from {
-                            RegionFrom::Environment => format!(
-                                " (region {} kept: {account} has none of its own)",
-                                region.name
-                            ),
-                            RegionFrom::Flag | RegionFrom::Account | RegionFrom::Default => {
-                                String::new()
-                            }
-                        };
-                        report.status(format!(
-                            "Replacing {} with {}{kept}",
-                            crate::text::shown(outer),
-                            session.label
-                        ));
-                    }
-                    let (program, args) = exec::command_or_shell(command, current);
-                    report.status(format!("Set keys for {} AWS account", session.label));
-                    if shell && std::io::stdin().is_terminal() {
-                        report.status("A subshell with these keys: exit to return");
-                    }
-                    Ok(Outcome::Exec(ExecPlan {
-                        program,
-                        args,
-                        env: env::apply(current, &child),
-                    }))
+                    let resolved = resolve(&request, &places, current, report)?;
+                    exec_plan(&request.account, resolved, command, current, report)
                 }
             }
         }
     }
+}
+
+/// `--json`, `--credential-process`, `--export`.
+fn print_session(
+    session: &Session,
+    child: &ChildEnv,
+    how: Print,
+    report: Reporter,
+) -> Result<Outcome> {
+    match how {
+        Print::Json => print(&output::json(session))?,
+        Print::CredentialProcess => print(&output::credential_process(session))?,
+        Print::Export(shell) => {
+            if std::io::stdout().is_terminal() {
+                report.warn(
+                    "--export prints secrets to the terminal; use eval \"$(stsexec … --export)\", or exec mode, which keeps them out of your shell",
+                );
+            }
+            print(&output::export(child, shell))?;
+        }
+    }
+    Ok(Outcome::Exit(0))
+}
+
+/// Exec mode: the command (or the shell) with the session's environment, and the status
+/// lines that say so.
+fn exec_plan(
+    account: &AccountName,
+    (session, child, region): (Session, ChildEnv, Region),
+    command: Vec<std::ffi::OsString>,
+    current: &Environment,
+    report: Reporter,
+) -> Result<Outcome> {
+    let shell = command.is_empty();
+    if let Some(outer) = current.get("STSEXEC_ACCOUNT") {
+        let kept = match region.from {
+            RegionFrom::Environment => format!(
+                " (region {} kept: {account} has none of its own)",
+                region.name
+            ),
+            RegionFrom::Flag | RegionFrom::Account | RegionFrom::Default => String::new(),
+        };
+        report.status(format!(
+            "Replacing {} with {}{kept}",
+            crate::text::shown(outer),
+            session.label
+        ));
+    }
+    let (program, args) = exec::command_or_shell(command, current);
+    report.status(format!("Set keys for {} AWS account", session.label));
+    if shell && std::io::stdin().is_terminal() {
+        report.status("A subshell with these keys: exit to return");
+    }
+    Ok(Outcome::Exec(ExecPlan {
+        program,
+        args,
+        env: env::apply(current, &child),
+    }))
 }
 
 /// `--status`: what the current environment holds.
