@@ -218,6 +218,51 @@ mod tests {
     use super::*;
 
     #[test]
+    fn renewals_ask_the_same_without_a_code_or_refresh() {
+        use crate::provider::durations;
+        let code = MfaCode::parse("123456").unwrap();
+        let request = |wants| Request {
+            wants,
+            durations: durations::plan(None, true, false).unwrap(),
+            refresh: true,
+        };
+        // Serving the account's own session: it is the MFA session, renewed from the cache.
+        for start in [Start::Ambient, Start::Mfa(MfaFrom::Code(code.clone()))] {
+            let renewal = renewal_request(request(Wants::Session(start)));
+            assert!(!renewal.refresh);
+            assert!(matches!(
+                renewal.wants,
+                Wants::Session(Start::Mfa(MfaFrom::Usual))
+            ));
+        }
+        let role = crate::accounts::Role {
+            arn: "arn:aws:iam::123456789012:role/admin".into(),
+            account_id: "123456789012".into(),
+            name: "admin".into(),
+        };
+        let renewal = renewal_request(request(Wants::Role {
+            role: role.clone(),
+            from: Start::Mfa(MfaFrom::Code(code)),
+            assume: crate::provider::AssumeOptions::default(),
+        }));
+        assert!(renewal.wants_mfa());
+        assert!(matches!(
+            renewal.wants,
+            Wants::Role {
+                from: Start::Mfa(MfaFrom::Usual),
+                ..
+            }
+        ));
+        // A role from the cached MFA session or the keys stays so: renewals never ask for a code.
+        let renewal = renewal_request(request(Wants::Role {
+            role,
+            from: Start::Ambient,
+            assume: crate::provider::AssumeOptions::default(),
+        }));
+        assert!(!renewal.wants_mfa());
+    }
+
+    #[test]
     fn renewals_never_prompt_and_name_the_command_that_renews() {
         let account = AccountName::parse(std::ffi::OsStr::new("work")).unwrap();
         let error = NoPrompt { command: None }
