@@ -271,42 +271,11 @@ impl Cli {
         } else if admin.clear {
             Ask::Clear(account.as_deref().map(AccountName::parse).transpose()?)
         } else {
-            let print = if output.json {
-                Some(Print::Json)
-            } else if output.credential_process {
-                Some(Print::CredentialProcess)
-            } else {
-                output.export.map(|shell| {
-                    Print::Export(match shell {
-                        ExportShell::Sh => Shell::Sh,
-                        ExportShell::Fish => Shell::Fish,
-                    })
-                })
-            };
-            let action = match (rotate.rotate, serve.server, print) {
-                (true, _, _) => Action::Rotate,
-                // One sentence, not clap's several lines.
-                (false, true, Some(_)) => return Err(UsageError::ServeWithOutput.into()),
-                (false, true, None) => Action::Serve(command),
-                (false, false, Some(print)) => Action::Print(print),
-                (false, false, None) => Action::Exec(command),
-            };
+            let action = action(&output, &rotate, &serve, command)?;
             let account = AccountName::parse(account.as_deref().unwrap_or_default())?;
             let rotating = matches!(action, Action::Rotate);
             let knobs = Knobs::from_env(current, rotating)?;
-            let mfa = match (token, mfa_process) {
-                (Some(code), _) => Some(MfaFrom::Code(code)),
-                (None, Some(command)) => Some(MfaFrom::Command(command)),
-                (None, None) if session.mfa => Some(MfaFrom::Usual),
-                (None, None) => None,
-            };
-            let start = match mfa {
-                Some(from) => Start::Mfa(from),
-                None if session.no_session => Start::Keys,
-                // The MFA session signs IAM calls (DESIGN §10): --rotate implies --mfa.
-                None if rotating => Start::Mfa(MfaFrom::Usual),
-                None => Start::Ambient,
-            };
+            let start = start(&session, token, mfa_process, rotating);
             let durations = durations::plan(duration.as_ref(), start.is_mfa(), role.is_some())?;
             if let Some(name) = &session_name {
                 durations::check_session_name(name)?;
@@ -362,6 +331,57 @@ impl Cli {
             quiet: verbosity.quiet,
             verbose: verbosity.verbose,
         })
+    }
+}
+
+/// What to do with the session: the mode flags (clap has refused the combinations it can).
+fn action(
+    output: &OutputModes,
+    rotate: &RotateMode,
+    serve: &ServeMode,
+    command: Vec<OsString>,
+) -> Result<Action, UsageError> {
+    let print = if output.json {
+        Some(Print::Json)
+    } else if output.credential_process {
+        Some(Print::CredentialProcess)
+    } else {
+        output.export.map(|shell| {
+            Print::Export(match shell {
+                ExportShell::Sh => Shell::Sh,
+                ExportShell::Fish => Shell::Fish,
+            })
+        })
+    };
+    Ok(match (rotate.rotate, serve.server, print) {
+        (true, _, _) => Action::Rotate,
+        // One sentence, not clap's several lines.
+        (false, true, Some(_)) => return Err(UsageError::ServeWithOutput),
+        (false, true, None) => Action::Serve(command),
+        (false, false, Some(print)) => Action::Print(print),
+        (false, false, None) => Action::Exec(command),
+    })
+}
+
+/// What the session starts from. `-t` wins over `--mfa-process` (DESIGN §9's order).
+fn start(
+    session: &SessionFlags,
+    token: Option<MfaCode>,
+    mfa_process: Option<String>,
+    rotating: bool,
+) -> Start {
+    let mfa = match (token, mfa_process) {
+        (Some(code), _) => Some(MfaFrom::Code(code)),
+        (None, Some(command)) => Some(MfaFrom::Command(command)),
+        (None, None) if session.mfa => Some(MfaFrom::Usual),
+        (None, None) => None,
+    };
+    match mfa {
+        Some(from) => Start::Mfa(from),
+        None if session.no_session => Start::Keys,
+        // The MFA session signs IAM calls (DESIGN §10): --rotate implies --mfa.
+        None if rotating => Start::Mfa(MfaFrom::Usual),
+        None => Start::Ambient,
     }
 }
 
