@@ -9,7 +9,7 @@ function __stsexec_position
             case '--'
                 printf '%s\n' command (math $i + 1)
                 return
-            case '--audience' '-t' '--token' '--mfa-process' '--role' '-d' '--duration' '--session-name' '--external-id' '--region' '--config' '--creds-dir'
+            case '--audience' '--store' '--from-profile' '-t' '--token' '--mfa-process' '--role' '-d' '--duration' '--session-name' '--external-id' '--region' '--config' '--creds-dir'
                 if test $i -eq (count $tokens)
                     echo value
                     return
@@ -60,6 +60,9 @@ zsh\t''
 fish\t''"
 complete -c stsexec -n 'not __stsexec_in_command' -l web-identity -d 'With --role: AssumeRoleWithWebIdentity with the CI\'s OIDC token, no key files. Token from FILE, else $AWS_WEB_IDENTITY_TOKEN_FILE, else GitHub Actions\' token request (needs `permissions: id-token: write`)' -r -F
 complete -c stsexec -n 'not __stsexec_in_command' -l audience -d 'The audience of the token GitHub Actions makes for --web-identity [default: sts.amazonaws.com]' -r -f
+complete -c stsexec -n 'not __stsexec_in_command' -l store -d 'Where --add keeps the secret: age (<account>.secret_key.age, encrypted to a passphrase or to STSEXEC_AGE_IDENTITY\'s recipients) or plain (<account>.secret_key)' -r -f -a "age\t''
+plain\t''"
+complete -c stsexec -n 'not __stsexec_in_command' -l from-profile -d 'With --add: take the pair from this profile of ~/.aws/credentials (AWS_SHARED_CREDENTIALS_FILE)' -r -f
 complete -c stsexec -n 'not __stsexec_in_command' -s t -l token -d 'The MFA code (6 digits; spaces are ignored) instead of a prompt; implies --mfa. Other local users can see it in ps: prefer the prompt or mfa_process' -r -f
 complete -c stsexec -n 'not __stsexec_in_command' -l mfa-process -d 'Get the MFA code from a command (run with /bin/sh -c; it prints the 6 digits) instead of the prompt; implies --mfa' -r -f -a "(__fish_complete_command)"
 complete -c stsexec -n 'not __stsexec_in_command' -l role -d 'Assume <prefix>role/ROLE (a full role ARN is accepted too)' -r -f
@@ -79,6 +82,8 @@ complete -c stsexec -n 'not __stsexec_in_command' -l mfa -d 'Use the account\'s 
 complete -c stsexec -n 'not __stsexec_in_command' -l refresh -d 'Fetch a new session even if the cached one is valid (the cache is then updated)'
 complete -c stsexec -n 'not __stsexec_in_command' -l no-session -d 'Use the long-lived keys even if an MFA session is cached'
 complete -c stsexec -n 'not __stsexec_in_command' -l rotate -d 'Replace the account\'s access key: create a new one, prove it works, write it to the key files, delete the old one (signed with the MFA session; with --no-session, with the keys)'
+complete -c stsexec -n 'not __stsexec_in_command' -l add -d 'Set up or convert ACCOUNT\'s keys: take the pair from its plain files, --from-profile or the terminal, store the secret (--store), prove it with GetCallerIdentity, read it back, then remove the plain secret file'
+complete -c stsexec -n 'not __stsexec_in_command' -l offline -d 'With --add: do not prove the key with GetCallerIdentity (no network)'
 complete -c stsexec -n 'not __stsexec_in_command' -s q -l quiet -d 'No status lines'
 complete -c stsexec -n 'not __stsexec_in_command' -s v -l verbose -d 'Debug lines: decisions, file names and masked key ids (never secrets)'
 complete -c stsexec -n 'not __stsexec_in_command' -s h -l help -d 'Print help (see more with \'--help\')'

@@ -101,6 +101,11 @@ pub enum Problem {
     BadMfaProcess {
         account: String,
     },
+    /// `key_process`, `key_update_process` or `age_identity` is not one non-empty line.
+    BadKeyField {
+        account: String,
+        field: &'static str,
+    },
 }
 
 /// Why `--role` cannot name a role.
@@ -143,7 +148,7 @@ impl fmt::Display for Problem {
             ),
             Problem::UnknownField { account, field } => write!(
                 f,
-                "account {:?}: unknown field \"{}\"; the fields are \"arn\", \"region\", \"mfa_serial\", \"user\" and \"mfa_process\"",
+                "account {:?}: unknown field \"{}\"; the fields are \"arn\", \"region\", \"mfa_serial\", \"user\", \"mfa_process\", \"key_process\", \"key_update_process\" and \"age_identity\"",
                 shown(account),
                 shown(field)
             ),
@@ -185,6 +190,16 @@ impl fmt::Display for Problem {
                 f,
                 "account {:?}: mfa_process must be a non-empty command of at most 4096 characters on one line",
                 shown(account)
+            ),
+            Problem::BadKeyField { account, field } => write!(
+                f,
+                "account {:?}: {field} must be a non-empty {} of at most 4096 characters on one line",
+                shown(account),
+                if *field == "age_identity" {
+                    "list of identity files (separated by :)"
+                } else {
+                    "command"
+                }
             ),
         }
     }
@@ -381,6 +396,12 @@ pub struct Account {
     pub user: Option<String>,
     /// A command that prints an MFA code (DESIGN §9).
     pub mfa_process: Option<String>,
+    /// A command that prints the long-lived key as process-credential JSON (DESIGN §13).
+    pub key_process: Option<String>,
+    /// A command that stores a new key given as that JSON on its stdin (`--rotate`).
+    pub key_update_process: Option<String>,
+    /// The age identity file(s) that open `<account>.secret_key.age` (`:`-separated).
+    pub age_identity: Option<String>,
 }
 
 impl Account {
@@ -575,6 +596,9 @@ fn parse_entry(name: &str, value: Value) -> std::result::Result<Account, Problem
         mfa_serial: None,
         user: None,
         mfa_process: None,
+        key_process: None,
+        key_update_process: None,
+        age_identity: None,
     };
     let arn = match value {
         Value::String(arn) => arn,
@@ -622,6 +646,27 @@ fn parse_entry(name: &str, value: Value) -> std::result::Result<Account, Problem
                         entry.mfa_process = Some(text);
                     }
                     "mfa_process" => return Err(Problem::BadMfaProcess { account: account() }),
+                    field @ ("key_process" | "key_update_process" | "age_identity") => {
+                        if text.trim().is_empty()
+                            || text.len() > 4096
+                            || text.contains(['\n', '\r', '\0'])
+                        {
+                            return Err(Problem::BadKeyField {
+                                account: account(),
+                                field: match field {
+                                    "key_process" => "key_process",
+                                    "key_update_process" => "key_update_process",
+                                    _ => "age_identity",
+                                },
+                            });
+                        }
+                        let slot = match field {
+                            "key_process" => &mut entry.key_process,
+                            "key_update_process" => &mut entry.key_update_process,
+                            _ => &mut entry.age_identity,
+                        };
+                        *slot = Some(text);
+                    }
                     _ => {
                         return Err(Problem::UnknownField {
                             account: account(),
@@ -934,6 +979,28 @@ mod tests {
         assert!(
             parse_err(r#"{"work": {"arn": "arn:aws:iam::012123456789:", "mfa_process": "a\nb"}}"#)
                 .contains("mfa_process must be")
+        );
+    }
+
+    #[test]
+    fn key_store_fields_are_one_line_each() {
+        let accounts = parse_ok(
+            r#"{"work": {"arn": "arn:aws:iam::012123456789:", "key_process": "pass show aws/work", "key_update_process": "pass insert -m -f aws/work", "age_identity": "~/.config/age/key.txt"}}"#,
+        );
+        let work = &accounts[&name("work")];
+        assert_eq!(work.key_process.as_deref(), Some("pass show aws/work"));
+        assert_eq!(
+            work.key_update_process.as_deref(),
+            Some("pass insert -m -f aws/work")
+        );
+        assert_eq!(work.age_identity.as_deref(), Some("~/.config/age/key.txt"));
+        assert_eq!(
+            parse_err(r#"{"work": {"arn": "arn:aws:iam::012123456789:", "key_process": " "}}"#),
+            parse_err(r#"{"work": {"arn": "arn:aws:iam::012123456789:", "key_process": "a\nb"}}"#)
+        );
+        assert!(
+            parse_err(r#"{"work": {"arn": "arn:aws:iam::012123456789:", "age_identity": ""}}"#)
+                .contains("age_identity must be a non-empty list of identity files")
         );
     }
 }

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+mod add;
 mod rotate;
 mod serve;
 
@@ -57,6 +58,10 @@ pub fn run(invocation: Invocation, current: &Environment) -> Result<Outcome> {
         Ask::Clear(account) => {
             let dirs = Dirs::new(creds_dir, current)?;
             clear(&dirs.places(config), account.as_ref(), report)
+        }
+        Ask::Add(ask) => {
+            let dirs = Dirs::new(creds_dir, current)?;
+            add::add(&ask, &dirs.places(config), current, report)
         }
         Ask::Session { request, action } => {
             let dirs = Dirs::new(creds_dir, current)?;

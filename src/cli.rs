@@ -9,7 +9,9 @@
 use crate::accounts::AccountName;
 use crate::env::Environment;
 use crate::error::{Error, UsageError};
-use crate::invocation::{Action, Ask, Invocation, Knobs, Print, SessionAsk, WebIdentityAsk};
+use crate::invocation::{
+    Action, AddAsk, Ask, Invocation, Knobs, Print, SessionAsk, WebIdentityAsk,
+};
 use crate::output::Shell;
 use crate::provider::durations::{self, Typed};
 use crate::provider::{AssumeOptions, MfaFrom, Start, Wants};
@@ -32,7 +34,7 @@ reuses a cached session while it is valid or calls STS (GetSessionToken with an 
 AssumeRole), then replaces itself with COMMAND (default: $SHELL), whose environment holds the \
 credentials. The calling shell never holds a secret.",
     after_help = "Examples:\n  stsexec work -- aws sts get-caller-identity\n  stsexec work --mfa -- terraform plan\n  stsexec work --mfa --role admin -- make deploy\n  stsexec work --mfa --role admin --server -- terraform apply\n  stsexec personal\n  eval \"$(stsexec work --mfa --export)\"\n  stsexec --status\n\nstsexec --list shows your accounts; stsexec --help shows every option.",
-    override_usage = "stsexec [OPTIONS] <ACCOUNT> [-- <COMMAND> [ARGS]...]\n       stsexec [OPTIONS] <ACCOUNT> --server [-- <COMMAND> [ARGS]...]\n       stsexec [OPTIONS] <ACCOUNT> --json | --export[=SHELL] | --credential-process\n       stsexec [OPTIONS] <ACCOUNT> --rotate\n       stsexec --list | --status | --clear [ACCOUNT]",
+    override_usage = "stsexec [OPTIONS] <ACCOUNT> [-- <COMMAND> [ARGS]...]\n       stsexec [OPTIONS] <ACCOUNT> --server [-- <COMMAND> [ARGS]...]\n       stsexec [OPTIONS] <ACCOUNT> --json | --export[=SHELL] | --credential-process\n       stsexec [OPTIONS] <ACCOUNT> --rotate\n       stsexec [OPTIONS] <ACCOUNT> --add [--store age|plain] [--from-profile NAME] [--offline]\n       stsexec --list | --status | --clear [ACCOUNT]",
     group(ArgGroup::new("session_kind").multiple(true).args(["mfa", "token", "mfa_process", "role"])),
     group(ArgGroup::new("output").args(["json", "export", "credential_process"])),
     group(ArgGroup::new("session_options").multiple(true).args([
@@ -76,6 +78,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub rotate: RotateMode,
+
+    #[command(flatten)]
+    pub add: AddMode,
 
     /// The MFA code (6 digits; spaces are ignored) instead of a prompt; implies --mfa. Other local users can see it in ps: prefer the prompt or mfa_process
     #[arg(short = 't', long, value_name = "CODE", value_parser = parse_code)]
@@ -184,6 +189,39 @@ pub struct RotateMode {
     pub rotate: bool,
 }
 
+/// `--add` (DESIGN §13): set up or convert an account's keys.
+#[derive(Args, Debug)]
+pub struct AddMode {
+    /// Set up or convert ACCOUNT's keys: take the pair from its plain files, --from-profile or the terminal, store the secret (--store), prove it with GetCallerIdentity, read it back, then remove the plain secret file
+    #[arg(
+        long,
+        help_heading = "Modes",
+        conflicts_with_all = ["command", "output", "session_options", "server", "rotate", "list", "status", "clear"]
+    )]
+    pub add: bool,
+
+    /// Where --add keeps the secret: age (<account>.secret_key.age, encrypted to a passphrase or to STSEXEC_AGE_IDENTITY's recipients) or plain (<account>.secret_key)
+    #[arg(long, value_name = "STORE", requires = "add", value_enum)]
+    pub store: Option<StoreChoice>,
+
+    /// With --add: take the pair from this profile of ~/.aws/credentials (AWS_SHARED_CREDENTIALS_FILE)
+    #[arg(long, value_name = "PROFILE", requires = "add", value_hint = clap::ValueHint::Other)]
+    pub from_profile: Option<String>,
+
+    /// With --add: do not prove the key with GetCallerIdentity (no network)
+    #[arg(long, requires = "add")]
+    pub offline: bool,
+}
+
+/// `--store`: where `--add` keeps the secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StoreChoice {
+    /// `<account>.secret_key.age`
+    Age,
+    /// `<account>.secret_key`
+    Plain,
+}
+
 /// Which session the command gets.
 #[derive(Args, Debug)]
 pub struct SessionFlags {
@@ -252,6 +290,7 @@ impl Cli {
             session,
             web,
             rotate,
+            add,
             token,
             mfa_process,
             role,
@@ -266,6 +305,14 @@ impl Cli {
         // clap has already refused the combinations of modes it can.
         let ask = if admin.list {
             Ask::List
+        } else if add.add {
+            Ask::Add(Box::new(AddAsk {
+                account: AccountName::parse(account.as_deref().unwrap_or_default())?,
+                store: add.store.unwrap_or(StoreChoice::Age),
+                from_profile: add.from_profile,
+                offline: add.offline,
+                knobs: Knobs::from_env(current, false)?,
+            }))
         } else if admin.status {
             Ask::Status
         } else if admin.clear {

@@ -45,6 +45,8 @@ pub enum Error {
     Serve(ServeRefusal),
     /// `--rotate`: a step of the key rotation.
     Rotate(Box<RotateError>),
+    /// `--add`: setting up or converting an account's keys (DESIGN §13).
+    Add(Box<crate::keystore::add::AddError>),
     /// stdout could not be written (not a reader that left early).
     Output(std::io::Error),
     /// An error found early and raised only where it matters (the IAM user of an account
@@ -93,6 +95,7 @@ impl fmt::Display for Error {
             Error::Server(e) => e.fmt(f),
             Error::Serve(e) => e.fmt(f),
             Error::Rotate(e) => e.fmt(f),
+            Error::Add(e) => e.fmt(f),
             Error::Output(e) => write!(f, "cannot write to stdout: {e}"),
             Error::Shared(e) => e.fmt(f),
         }
@@ -109,6 +112,12 @@ macro_rules! from_area {
             }
         })*
     };
+}
+
+impl From<crate::keystore::add::AddError> for Error {
+    fn from(e: crate::keystore::add::AddError) -> Self {
+        Error::Add(Box::new(e))
+    }
 }
 
 from_area!(

@@ -53,6 +53,21 @@ pub enum Ask {
         request: Box<SessionAsk>,
         action: Action,
     },
+    /// `--add`: set up or convert an account's keys (DESIGN §13).
+    Add(Box<AddAsk>),
+}
+
+/// `--add`'s options.
+#[derive(Debug)]
+pub struct AddAsk {
+    pub account: AccountName,
+    /// `--store` (default age).
+    pub store: crate::cli::StoreChoice,
+    /// `--from-profile NAME`.
+    pub from_profile: Option<String>,
+    /// `--offline`: no GetCallerIdentity.
+    pub offline: bool,
+    pub knobs: Knobs,
 }
 
 /// What to do with a session.

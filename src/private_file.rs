@@ -40,6 +40,8 @@ pub enum Kind {
     /// An age identity file (`age_identity`, `STSEXEC_AGE_IDENTITY`): an X25519 private key or
     /// a plugin's identity. Owner-only, as an ssh private key.
     AgeIdentity,
+    /// `~/.aws/credentials` (`--add --from-profile`), read only: the AWS CLI's file.
+    AwsCredentials,
 }
 
 /// Which permission bits make a file untrustworthy.
@@ -67,6 +69,7 @@ impl Kind {
             Kind::WebIdentityToken => "web identity token file",
             Kind::AgeFile => "encrypted secret key file",
             Kind::AgeIdentity => "age identity file",
+            Kind::AwsCredentials => "AWS shared credentials file",
         }
     }
 
@@ -79,7 +82,7 @@ impl Kind {
             | Kind::Journal
             | Kind::AgeFile
             | Kind::AgeIdentity => Access::OwnerOnly,
-            Kind::AccountsFile => Access::NotWritableByGroupOrOthers,
+            Kind::AccountsFile | Kind::AwsCredentials => Access::NotWritableByGroupOrOthers,
             Kind::AccessKey | Kind::UserFile | Kind::WebIdentityToken => {
                 Access::NotWritableByOthers
             }
@@ -114,7 +117,7 @@ impl Kind {
     pub fn max_bytes(self) -> u64 {
         match self {
             Kind::AccessKey | Kind::SecretKey | Kind::UserFile | Kind::Ledger => 4096,
-            Kind::AccountsFile => 1024 * 1024,
+            Kind::AccountsFile | Kind::AwsCredentials => 1024 * 1024,
             Kind::CacheFile
             | Kind::Journal
             | Kind::WebIdentityToken

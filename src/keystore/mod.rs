@@ -5,6 +5,7 @@
 //! none of them.
 #![forbid(unsafe_code)]
 
+pub mod add;
 pub mod age_file;
 pub mod key_process;
 pub mod passphrase;

@@ -461,6 +461,15 @@ fn files_section() -> String {
                     "{}{}{}",
                     bold("~/aws-creds/"),
                     italic("account"),
+                    bold(".secret_key.age")
+                ),
+                "Instead of .secret_key: the secret in an age file (age -d reads it), encrypted to a passphrase or to the recipients of the identity files in the account's age_identity or STSEXEC_AGE_IDENTITY; stsexec ACCOUNT --add writes it. Or the accounts file's key_process prints the key.",
+            ),
+            (
+                format!(
+                    "{}{}{}",
+                    bold("~/aws-creds/"),
+                    italic("account"),
                     bold(".user")
                 ),
                 "Optional: the IAM user name, for the MFA device and the role session name.",
@@ -492,6 +501,7 @@ fn environment_section() -> String {
         ("STSEXEC_CREDS_DIR", "The credentials directory (as --creds-dir)."),
         ("STSEXEC_MIN_TTL", "A cached session is used while it has more than this left (default 5m; from 1s to under 24h)."),
         ("STSEXEC_STS_TIMEOUT", "How long one STS call may take in all, retries included (default 15s; from 100ms to 10m)."),
+        ("STSEXEC_AGE_IDENTITY", "Age identity files (separated by :) that open <account>.secret_key.age when the account's entry names no age_identity; --add encrypts to their recipients."),
         ("STSEXEC_ROTATE_WAIT", "How long --rotate waits for a new access key to become valid (default 60s; from 1s to 10m)."),
         ("AWS_ENDPOINT_URL_IAM", "The IAM endpoint for --rotate; else AWS_ENDPOINT_URL; else the partition's global endpoint (https://iam.amazonaws.com)."),
         ("AWS_ENDPOINT_URL_STS", "The STS endpoint, e.g. for a proxy or a local emulator."),

@@ -325,3 +325,197 @@ fn pass_serves_as_key_process_and_key_update_process() {
         "{error}"
     );
 }
+
+/// The AWS CLI against moto, signed with the given key.
+fn aws(moto_url: &str, home: &Path, key: (&str, &str), args: &[&str]) -> Run {
+    let mut cmd = Command::new(venv().join("bin/aws"));
+    cmd.args(["--endpoint-url", moto_url, "--output", "json"])
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", home)
+        .env("AWS_ACCESS_KEY_ID", key.0)
+        .env("AWS_SECRET_ACCESS_KEY", key.1)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+    Run::from(cmd.output().expect("aws runs"))
+}
+
+/// moto checking signatures, with user jb (allowed everything) and a key of jb's, made with
+/// unsigned set-up calls. Returns moto and the key.
+fn moto_with_key(home: &Path) -> (crate::support::moto::Moto, String, String) {
+    let moto = crate::support::moto::Moto::start_with_auth(3);
+    let setup = ("AKIASETUPSETUPSETUP0", "setup");
+    aws(
+        &moto.url,
+        home,
+        setup,
+        &["iam", "create-user", "--user-name", "jb"],
+    )
+    .assert_ok();
+    aws(
+        &moto.url,
+        home,
+        setup,
+        &[
+            "iam",
+            "put-user-policy",
+            "--user-name",
+            "jb",
+            "--policy-name",
+            "all",
+            "--policy-document",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
+        ],
+    )
+    .assert_ok();
+    let run = aws(
+        &moto.url,
+        home,
+        setup,
+        &["iam", "create-access-key", "--user-name", "jb"],
+    );
+    let json: serde_json::Value = serde_json::from_str(&run.assert_ok().stdout).unwrap();
+    let key = &json["AccessKey"];
+    (
+        moto,
+        key["AccessKeyId"].as_str().unwrap().to_string(),
+        key["SecretAccessKey"].as_str().unwrap().to_string(),
+    )
+}
+
+/// `age -d -i KEY FILE`'s output.
+fn age_decrypt(key: &Path, file: &Path) -> String {
+    let out = Command::new("age")
+        .args(["-d", "-i"])
+        .arg(key)
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn add_converts_plain_files_to_an_age_file_proven_with_moto_checking_signatures() {
+    let mut sandbox = Sandbox::new();
+    let (moto, id, secret) = moto_with_key(sandbox.home.path());
+    sandbox.write_keys("work", &id, &secret);
+    std::fs::remove_file(sandbox.creds.join("accounts.json")).unwrap();
+    sandbox.set_env("AWS_ENDPOINT_URL", &moto.url);
+    let (key, _) = keygen(sandbox.home.path());
+    sandbox.set_env("STSEXEC_AGE_IDENTITY", key.to_str().unwrap());
+
+    let run = sandbox.run(&["work", "--add"]);
+    run.assert_ok().assert_no_secret();
+    assert!(!run.stderr.contains(&secret), "{}", run.stderr);
+    run.assert_stderr("works: it belongs to arn:aws:iam::123456789012:user/jb")
+        .assert_stderr("Added account work (arn:aws:iam::123456789012:, user jb)")
+        .assert_stderr("encrypted to the recipients of")
+        .assert_stderr("--rotate");
+    assert!(!sandbox.creds.join("work.secret_key").exists());
+    let age = sandbox.creds.join("work.secret_key.age");
+    assert_eq!(mode_of(&age), 0o600);
+    assert_eq!(age_decrypt(&key, &age), secret);
+    assert_eq!(
+        read_json(&sandbox.creds.join("accounts.json")),
+        serde_json::json!({"work": {"arn": "arn:aws:iam::123456789012:", "user": "jb"}})
+    );
+}
+
+#[test]
+fn add_refuses_a_key_sts_does_not_know_and_changes_nothing() {
+    let mut sandbox = Sandbox::new();
+    let (moto, id, _) = moto_with_key(sandbox.home.path());
+    sandbox.write_keys("work", &id, "SECRETMARKER/not+the+real+secret+at+all+x");
+    sandbox.set_env("AWS_ENDPOINT_URL", &moto.url);
+    let before = std::fs::read_dir(&sandbox.creds).unwrap().count();
+    let run = sandbox.run(&["work", "--add", "--store", "plain"]);
+    run.assert_code(125).assert_no_secret();
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    run.assert_stderr("STS refused the secret key of access key")
+        .assert_stderr("check the key taken from")
+        .assert_stderr("work.secret_key");
+    assert!(sandbox.creds.join("work.secret_key").exists());
+    assert!(!sandbox.creds.join("work.secret_key.age").exists());
+    // Only the account's lock file may have appeared.
+    let after: Vec<String> = std::fs::read_dir(&sandbox.creds)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with("lock"))
+        .collect();
+    assert_eq!(after.len(), before, "{after:?}");
+}
+
+#[test]
+fn add_asks_a_new_passphrase_twice_on_the_terminal_and_age_d_opens_the_file() {
+    let sandbox = Sandbox::new();
+    let run = sandbox.run_on_pty(
+        &["work", "--add", "--offline"],
+        &[
+            ("New passphrase for work's key: ", "one\r"),
+            ("The same passphrase again: ", "two\r"),
+            ("The two entries differ", ""),
+            ("New passphrase for work's key: ", "correct horse\r"),
+            ("The same passphrase again: ", "correct horse\r"),
+        ],
+        None,
+    );
+    assert_eq!(run.returncode, 0, "{run:#?}");
+    assert_eq!(run.before, run.after);
+    assert!(!run.output.contains("correct horse"), "{run:#?}");
+    assert!(run.output.contains("encrypted to a passphrase"), "{run:#?}");
+    let age = sandbox.creds.join("work.secret_key.age");
+    assert!(!sandbox.creds.join("work.secret_key").exists());
+    let (code, output) = on_pty(
+        &["age", "-d", age.to_str().unwrap()],
+        &[("Enter passphrase", "correct horse\r")],
+    );
+    assert_eq!(code, 0, "{output}");
+    assert!(output.contains(SECRET_KEY), "{output}");
+}
+
+#[test]
+fn add_from_a_profile_writes_the_plain_store_when_asked() {
+    let sandbox = Sandbox::new();
+    std::fs::remove_file(sandbox.creds.join("work.secret_key")).unwrap();
+    std::fs::remove_file(sandbox.creds.join("work.access_key")).unwrap();
+    let aws_dir = sandbox.home.path().join(".aws");
+    std::fs::create_dir(&aws_dir).unwrap();
+    write_file(
+        &aws_dir.join("credentials"),
+        &format!(
+            "[default]\naws_access_key_id = AKIAI44QH8DHBEXAMPLE\naws_secret_access_key = other/secret/key/0000000000000000000\n[old]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = {SECRET_KEY}\n"
+        ),
+        0o600,
+    );
+    let run = sandbox.run(&[
+        "work",
+        "--add",
+        "--from-profile",
+        "old",
+        "--store",
+        "plain",
+        "--offline",
+    ]);
+    run.assert_ok().assert_no_secret();
+    run.assert_stderr("plain: readable by any program you run");
+    let read = |suffix: &str| {
+        std::fs::read_to_string(sandbox.creds.join(format!("work.{suffix}")))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(read("access_key"), ACCESS_KEY);
+    assert_eq!(read("secret_key"), SECRET_KEY);
+    assert_eq!(mode_of(&sandbox.creds.join("work.secret_key")), 0o600);
+    sandbox
+        .run(&["work", "--add", "--from-profile", "missing", "--offline"])
+        .assert_code(125)
+        .assert_stderr("has no profile [missing]");
+}

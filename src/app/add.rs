@@ -1,0 +1,275 @@
+//! `stsexec ACCOUNT --add` (DESIGN §13), under the account's lock, in an order that leaves one
+//! working copy of the key at every step (a crash anywhere is safe):
+//! 1. the pair: `--from-profile`, else the account's plain files, else typed on the terminal;
+//! 2. proven with GetCallerIdentity (`--offline` skips), which also fills a missing
+//!    accounts-file entry (ARN prefix and IAM user);
+//! 3. the new store written (atomically) and read back (age: decrypted and compared);
+//! 4. the id file written (when it is new or differs);
+//! 5. only then the plain secret file overwritten, fsynced and unlinked.
+//!
+//! Between 3 and 5 the account has two stores: the next run refuses, naming both, and both
+//! hold the working key; running `--add` again finishes the conversion.
+#![forbid(unsafe_code)]
+
+use super::{Outcome, Places};
+use crate::accounts;
+use crate::cache::Cache;
+use crate::cli::StoreChoice;
+use crate::env::{self, Environment};
+use crate::error::Result;
+use crate::invocation::AddAsk;
+use crate::keystore::add::{self, AddError, Caller};
+use crate::keystore::age_file::{self, AgeFile, Lock};
+use crate::keystore::passphrase::Prompt;
+use crate::private_file::{self, Holder, Kind};
+use crate::report::Reporter;
+use crate::secret::mask_key_id;
+use crate::session::Credentials;
+use crate::sts::{Endpoint, LazySts, StsError};
+use std::path::PathBuf;
+
+pub(super) fn add(
+    ask: &AddAsk,
+    places: &Places,
+    current: &Environment,
+    report: Reporter,
+) -> Result<Outcome> {
+    let account = &ask.account;
+    let creds_dir = places.creds_dir;
+    if creds_dir.path.symlink_metadata().is_err() {
+        private_file::create_directory(&creds_dir.path)?;
+        report.status(format!(
+            "Created the credentials directory {}",
+            creds_dir.path.display()
+        ));
+    }
+    creds_dir.check(places.home)?;
+    let accounts_file = accounts::find_and_load(places.config, &creds_dir.path)?;
+    let entry = accounts_file
+        .as_ref()
+        .and_then(|f| f.accounts.get(account))
+        .cloned();
+    if entry.as_ref().is_some_and(|e| e.key_process.is_some()) {
+        return Err(AddError::KeyProcess {
+            account: account.clone(),
+        }
+        .into());
+    }
+    let cache = Cache::new(&creds_dir.path, account);
+    let lock = cache.lock(|holder: Option<Holder>| {
+        let who = holder
+            .map(|h| format!(" (pid {}, {})", h.pid, h.activity))
+            .unwrap_or_default();
+        report.status(format!(
+            "Waiting for another stsexec{who} to finish with account {account}…"
+        ));
+    })?;
+    lock.set_activity("setting up the account's key (--add)");
+
+    let access_path = creds_dir.file(account, "access_key");
+    let plain_path = creds_dir.file(account, "secret_key");
+    let age_path = creds_dir.file(account, "secret_key.age");
+    let plain_exists = plain_path.symlink_metadata().is_ok();
+
+    // 1. The pair.
+    let (pair, from) = if let Some(profile) = &ask.from_profile {
+        let path = shared_credentials_file(current, places.home);
+        let pair = add::from_profile(&path, profile)?;
+        (pair, format!("profile [{profile}] of {}", path.display()))
+    } else if plain_exists {
+        let pair = creds_dir.load_keys(account)?;
+        (pair, format!("{}", plain_path.display()))
+    } else {
+        let pair = add::from_terminal(account, ask.knobs.mfa.prompt_timeout)?;
+        (pair, "the terminal".to_string())
+    };
+    report.debug(format!(
+        "account {account}: --add takes key {} from {from}",
+        mask_key_id(&pair.access_key_id)
+    ));
+
+    // 2. The proof, and a missing accounts-file entry.
+    if ask.offline {
+        report.status(format!(
+            "Not proving key {} with STS (--offline)",
+            mask_key_id(&pair.access_key_id)
+        ));
+    } else {
+        let region = env::resolve_region(
+            None,
+            entry.as_ref().and_then(|e| e.region.as_deref()),
+            current,
+        );
+        let partition = entry.as_ref().map(|e| e.partition.as_str());
+        let endpoint = Endpoint::from_env(current, &region.name, partition);
+        let shown = endpoint.shown.clone();
+        let mut sts = LazySts::new(&region.name, endpoint, ask.knobs.sts_timeout, Some(report));
+        let arn = sts.caller_arn(&pair).map_err(|failure| {
+            Box::new(StsError {
+                operation: "GetCallerIdentity",
+                account: account.to_string(),
+                role_arn: None,
+                mfa_serial: None,
+                endpoint: shown.clone(),
+                signer_hint: format!("the key taken from {from}"),
+                failure,
+            })
+        })?;
+        let caller = Caller::from_arn(&arn)
+            .filter(|c| c.user.is_some())
+            .ok_or_else(|| AddError::NotAUser {
+                account: account.clone(),
+                key_id: pair.access_key_id.clone(),
+                arn: arn.clone(),
+            })?;
+        report.status(format!(
+            "Key {} of account {account} works: it belongs to {arn}",
+            mask_key_id(&pair.access_key_id)
+        ));
+        if entry.is_none() {
+            fill_entry(accounts_file.as_ref(), places, account, &caller, report)?;
+        }
+    }
+
+    // 3–5. The store, the id, the plain secret.
+    match ask.store {
+        StoreChoice::Age => {
+            let identities = age_identities(entry.as_ref(), current, places);
+            let (lock_with, how) = if identities.is_empty() {
+                let passphrase = Prompt::new(account.as_str(), &ask.knobs.mfa)
+                    .ask_new()
+                    .map_err(AddError::Passphrase)?;
+                (Lock::Passphrase(passphrase), "a passphrase".to_string())
+            } else {
+                let names = identities
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                (
+                    Lock::Identities(identities),
+                    format!("the recipients of {names}"),
+                )
+            };
+            lock.set_activity("writing the account's encrypted key (--add)");
+            AgeFile::new(account.as_str(), age_path.clone())
+                .write(&pair.secret_access_key, &lock_with)
+                .map_err(AddError::Age)?;
+            write_id(&access_path, &pair)?;
+            let removed = plain_exists && plain_path.symlink_metadata().is_ok();
+            if removed {
+                add::remove_plain_secret(&plain_path)?;
+            }
+            report.status(format!(
+                "Stored the key {} of account {account} in {}, encrypted to {how}{}",
+                mask_key_id(&pair.access_key_id),
+                age_path.display(),
+                if removed {
+                    format!(
+                        "; removed the plain {} (overwritten first, but copies can survive on journaling or copy-on-write file systems and SSDs: run stsexec {account} --rotate to make the old key worthless)",
+                        plain_path.display()
+                    )
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        StoreChoice::Plain => {
+            private_file::write_atomically(
+                &plain_path,
+                Kind::SecretKey,
+                zeroize::Zeroizing::new(format!("{}\n", pair.secret_access_key.expose()))
+                    .as_bytes(),
+            )
+            .map_err(AddError::File)?;
+            write_id(&access_path, &pair)?;
+            if age_path.symlink_metadata().is_ok() {
+                let _ = std::fs::remove_file(&age_path);
+            }
+            report.status(format!(
+                "Stored the key {} of account {account} in {} (plain: readable by any program you run; stsexec {account} --add encrypts it)",
+                mask_key_id(&pair.access_key_id),
+                plain_path.display()
+            ));
+        }
+    }
+    drop(lock);
+    Ok(Outcome::Exit(0))
+}
+
+/// `<account>.access_key`, written when missing or naming another key.
+fn write_id(path: &std::path::Path, pair: &Credentials) -> Result<()> {
+    let current = private_file::read(path, Kind::AccessKey).map_err(AddError::File)?;
+    let same = current
+        .as_ref()
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .is_some_and(|t| t.trim() == pair.access_key_id);
+    if !same {
+        private_file::write_atomically(
+            path,
+            Kind::AccessKey,
+            format!("{}\n", pair.access_key_id).as_bytes(),
+        )
+        .map_err(AddError::File)?;
+    }
+    Ok(())
+}
+
+/// The account's `age_identity`, else `STSEXEC_AGE_IDENTITY`.
+fn age_identities(
+    entry: Option<&accounts::Account>,
+    current: &Environment,
+    places: &Places,
+) -> Vec<PathBuf> {
+    entry
+        .and_then(|e| e.age_identity.as_deref())
+        .or_else(|| current.get("STSEXEC_AGE_IDENTITY"))
+        .map(|value| age_file::identity_paths(value, places.home))
+        .unwrap_or_default()
+}
+
+/// `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/credentials`.
+fn shared_credentials_file(current: &Environment, home: Option<&std::path::Path>) -> PathBuf {
+    current
+        .get("AWS_SHARED_CREDENTIALS_FILE")
+        .map(PathBuf::from)
+        .or_else(|| home.map(|h| h.join(".aws/credentials")))
+        .unwrap_or_else(|| PathBuf::from(".aws/credentials"))
+}
+
+/// Adds the account to the accounts file in use when that is the user's own (`--config` or
+/// `<creds-dir>/accounts.json`), or creates `<creds-dir>/accounts.json`; a system-wide file is
+/// left alone, with the entry to add said.
+fn fill_entry(
+    file: Option<&accounts::AccountsFile>,
+    places: &Places,
+    account: &crate::accounts::AccountName,
+    caller: &Caller,
+    report: Reporter,
+) -> Result<()> {
+    let own = places.creds_dir.path.join("accounts.json");
+    let target = match file {
+        None => Some(own),
+        Some(f) if places.config.is_some() || f.path == own => Some(f.path.clone()),
+        Some(_) => None,
+    };
+    let user = caller.user.as_deref().unwrap_or_default();
+    match target {
+        Some(path) => {
+            if add::fill_accounts_entry(&path, account, caller)? {
+                report.status(format!(
+                    "Added account {account} ({}, user {user}) to {}; add \"mfa_serial\" there if its MFA device is not {}mfa/{user}",
+                    caller.prefix,
+                    path.display(),
+                    caller.prefix
+                ));
+            }
+        }
+        None => report.warn(format!(
+            "account {account} has no entry in the accounts file {}; add \"{account}\": {{\"arn\": \"{}\", \"user\": \"{user}\"}} there",
+            file.map(|f| f.path.display().to_string()).unwrap_or_default(),
+            caller.prefix
+        )),
+    }
+    Ok(())
+}
