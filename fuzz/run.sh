@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(accounts_file cache_file)
+[ ${#targets[@]} -gt 0 ] || targets=(accounts_file cache_file key_store_input)
 export RUSTC_BOOTSTRAP=1
 for target in "${targets[@]}"; do
   mkdir -p "corpus/$target"

@@ -78,7 +78,8 @@ impl AgeFile {
         self.decrypt_bytes(&bytes, identities, passphrases)
     }
 
-    fn decrypt_bytes(
+    /// [`AgeFile::decrypt`] of bytes already read (the fuzz target's way in).
+    pub fn decrypt_bytes(
         &self,
         bytes: &[u8],
         identities: &[PathBuf],
