@@ -79,6 +79,28 @@ pub(super) fn add(
     } else if plain_exists {
         let pair = creds_dir.load_keys(account)?;
         (pair, format!("{}", plain_path.display()))
+    } else if age_path.symlink_metadata().is_ok() {
+        if ask.store == StoreChoice::Age {
+            report.status(format!(
+                "The key of account {account} is already kept in {}; nothing to do",
+                age_path.display()
+            ));
+            return Ok(Outcome::Exit(0));
+        }
+        // Back to the plain file (--store plain): decrypted as any run would.
+        let identities = age_identities(entry.as_ref(), current, places);
+        let mut prompt = Prompt::new(account.as_str(), &ask.knobs.mfa);
+        let secret = AgeFile::new(account.as_str(), age_path.clone())
+            .decrypt(&identities, &mut prompt)
+            .map_err(AddError::Age)?;
+        let id = read_id(&access_path)?;
+        let pair = Credentials {
+            access_key_id: id,
+            secret_access_key: secret,
+            session_token: None,
+            expiration: None,
+        };
+        (pair, format!("{}", age_path.display()))
     } else {
         let pair = add::from_terminal(account, ask.knobs.mfa.prompt_timeout)?;
         (pair, "the terminal".to_string())
@@ -195,6 +217,19 @@ pub(super) fn add(
     }
     drop(lock);
     Ok(Outcome::Exit(0))
+}
+
+/// `<account>.access_key`'s id.
+fn read_id(path: &std::path::Path) -> Result<String> {
+    let bytes = private_file::read(path, Kind::AccessKey)
+        .map_err(AddError::File)?
+        .unwrap_or_default();
+    let id = String::from_utf8_lossy(&bytes).trim().to_string();
+    if crate::secret::is_access_key_id(&id) {
+        Ok(id)
+    } else {
+        Err(crate::keys::KeysError::NotAKeyId(path.to_path_buf()).into())
+    }
 }
 
 /// `<account>.access_key`, written when missing or naming another key.

@@ -519,3 +519,68 @@ fn add_from_a_profile_writes_the_plain_store_when_asked() {
         .assert_code(125)
         .assert_stderr("has no profile [missing]");
 }
+
+/// Whether the account still has one working copy of the key: the plain secret, or an age
+/// file `key` opens, holding `secret`.
+fn one_working_copy(sandbox: &Sandbox, key: &Path, secret: &str) -> bool {
+    let plain = sandbox.creds.join("work.secret_key");
+    let age = sandbox.creds.join("work.secret_key.age");
+    let plain_ok = std::fs::read_to_string(&plain).is_ok_and(|t| t.trim() == secret);
+    let age_ok = age.exists() && age_decrypt(key, &age) == secret;
+    let id_ok = std::fs::read_to_string(sandbox.creds.join("work.access_key"))
+        .is_ok_and(|t| t.trim() == ACCESS_KEY);
+    id_ok && (plain_ok || age_ok)
+}
+
+#[test]
+fn add_killed_at_any_step_leaves_one_working_copy_and_a_rerun_finishes() {
+    // SIGKILL injected (strace) at the n-th call of each syscall that writes or removes a
+    // file, for every n the conversion reaches.
+    let mut kills = 0;
+    for syscalls in [
+        "write",
+        "fsync",
+        "rename,renameat,renameat2",
+        "unlink,unlinkat",
+    ] {
+        for n in 1.. {
+            let mut sandbox = Sandbox::new();
+            let (key, _) = keygen(sandbox.home.path());
+            sandbox.set_env("STSEXEC_AGE_IDENTITY", key.to_str().unwrap());
+            let inject = format!("inject={syscalls}:signal=KILL:when={n}");
+            let run = sandbox.run_program(
+                "strace",
+                &[
+                    "-f",
+                    "-o",
+                    "/dev/null",
+                    "-e",
+                    &format!("trace={syscalls}"),
+                    "-e",
+                    &inject,
+                    stsexec(),
+                    "work",
+                    "--add",
+                    "--offline",
+                ],
+            );
+            assert!(
+                one_working_copy(&sandbox, &key, SECRET_KEY),
+                "{syscalls} #{n}: {run:#?}"
+            );
+            let killed = run.code != Some(0);
+            // A rerun finishes the conversion.
+            sandbox.run(&["work", "--add", "--offline"]).assert_ok();
+            assert!(!sandbox.creds.join("work.secret_key").exists());
+            assert_eq!(
+                age_decrypt(&key, &sandbox.creds.join("work.secret_key.age")),
+                SECRET_KEY
+            );
+            if !killed {
+                break;
+            }
+            kills += 1;
+        }
+    }
+    assert!(kills >= 4, "only {kills} kill points");
+}
