@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 use crate::accounts::{self, AccountName, AccountsError, AccountsFile};
+use crate::aws::Outbound;
 use crate::cache::{self, Cache};
 use crate::cli::{Cli, ExportShell, Mode, UsageError};
 use crate::env::{self, ChildEnv, Environment};
@@ -14,7 +15,7 @@ use crate::output;
 use crate::provider::{self, AccountSetup, MfaCodes, Provider, Request, durations};
 use crate::report::Reporter;
 use crate::session::Session;
-use crate::sts::{self, Endpoint, LazySts};
+use crate::sts::{self, LazySts};
 use crate::web_identity::{self, TokenSource, WebIdentityError};
 use std::ffi::OsStr;
 use std::io::{IsTerminal, Write};
@@ -208,8 +209,10 @@ fn prepare(
         .into());
     }
     let sts_timeout = sts::operation_timeout(current.get("STSEXEC_STS_TIMEOUT"))
-        .map_err(UsageError::StsTimeout)?;
-    let web_identity = web_identity_source(cli, sts_timeout, current, report)?;
+        .map_err(|e| UsageError::StsTimeout(e.to_string()))?;
+    // The run's one outbound layer: the token request and STS share its runtime.
+    let outbound = Outbound::new(sts_timeout, Some(report));
+    let web_identity = web_identity_source(cli, &outbound, current, report)?;
 
     if web_identity.is_some() {
         // CI: nothing has made the credentials directory; the role session is cached there.
@@ -260,7 +263,7 @@ fn prepare(
         entry.and_then(|a| a.region.as_deref()),
         current,
     );
-    let endpoint = Endpoint::from_env(current, &region, entry.map(|a| a.partition.as_str()));
+    let endpoint = sts::endpoint(current, &region, entry.map(|a| a.partition.as_str()));
     if endpoint.is_cleartext_remote() {
         report.warn(format!(
             "the STS endpoint {} is plain http on another host: the signed request and the session it returns cross the network unencrypted; use https",
@@ -300,7 +303,7 @@ fn prepare(
             cache: Cache::new(&creds_dir.path, account),
             min_ttl,
         },
-        sts: LazySts::new(&region, endpoint, sts_timeout, Some(report)),
+        sts: LazySts::new(&region, endpoint, outbound),
         codes: MfaCodes {
             codes: mfa::Codes::with_clock(
                 mfa::CodeSource::choose(
@@ -337,7 +340,7 @@ fn prepare(
 /// `--web-identity`: where the token comes from (DESIGN §11), checked before any file is read.
 fn web_identity_source(
     cli: &Cli,
-    timeout: std::time::Duration,
+    outbound: &Outbound,
     current: &Environment,
     report: Reporter,
 ) -> Result<Option<TokenSource>> {
@@ -353,7 +356,7 @@ fn web_identity_source(
     let source = TokenSource::choose(
         file.as_deref(),
         cli.web.audience.as_deref(),
-        timeout,
+        outbound,
         current,
     )?;
     if cli.web.audience.is_some() && !source.takes_audience() {

@@ -16,7 +16,6 @@ use crate::keys::CredsDir;
 use crate::private_file::Holder;
 use crate::report::Reporter;
 use crate::rotate::{self, Aws, DEFAULT_PROOF_WAIT, Rotation, SignerKind};
-use crate::sts;
 use std::time::Duration;
 
 /// The pause between tries while the new key becomes valid (doubling, at most 8 s).
@@ -69,8 +68,6 @@ pub(super) fn rotate(
         let session = provider.resolve(&request)?;
         (session.credentials, SignerKind::MfaSession)
     };
-    let sts_timeout = sts::operation_timeout(current.get("STSEXEC_STS_TIMEOUT"))
-        .map_err(UsageError::StsTimeout)?;
     let (iam_endpoint, iam_region) = iam::endpoint(current, partition.as_deref());
     if iam_endpoint.is_cleartext_remote() {
         report.warn(format!(
@@ -87,8 +84,8 @@ pub(super) fn rotate(
         iam_endpoint.shown
     ));
     let service = Aws {
+        iam: LazyIam::new(iam_endpoint, iam_region, provider.sts.outbound().clone()),
         sts: provider.sts,
-        iam: LazyIam::new(iam_endpoint, iam_region, sts_timeout),
     };
     let lock = cache.lock(on_wait)?;
     let mut rotation = Rotation {

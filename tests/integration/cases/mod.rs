@@ -14,6 +14,7 @@ mod messages;
 mod mfa_codes;
 mod mfa_prompt;
 mod modes;
+mod outbound;
 mod rotate;
 mod server;
 mod sts_faults;
