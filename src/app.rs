@@ -3,7 +3,7 @@
 #![forbid(unsafe_code)]
 
 use crate::accounts::{self, AccountName, AccountsError, AccountsFile};
-use crate::aws::Outbound;
+use crate::aws::{Network, Outbound};
 use crate::cache::{self, Cache};
 use crate::cli::{Cli, ExportShell, Mode, UsageError};
 use crate::env::{self, ChildEnv, Environment};
@@ -211,7 +211,7 @@ fn prepare(
     let sts_timeout = sts::operation_timeout(current.get("STSEXEC_STS_TIMEOUT"))
         .map_err(|e| UsageError::StsTimeout(e.to_string()))?;
     // The run's one outbound layer: the token request and STS share its runtime.
-    let outbound = Outbound::new(sts_timeout, Some(report));
+    let outbound = Outbound::new(sts_timeout, Some(report), Network::from_env(current));
     let web_identity = web_identity_source(cli, &outbound, current, report)?;
 
     if web_identity.is_some() {

@@ -6,9 +6,9 @@
 #![forbid(unsafe_code)]
 
 use crate::aws::cap::ResponseCap;
+use crate::aws::endpoint::{Partition, Variant};
 use crate::aws::{
-    Classified, Endpoint, MAX_ATTEMPTS, Outbound, Service, Transport, Wait, classify_sdk,
-    static_credentials,
+    Classified, Endpoint, MAX_ATTEMPTS, Outbound, Service, Transport, Wait, static_credentials,
 };
 use crate::env::Environment;
 use crate::secret::{Secret, is_access_key_id};
@@ -19,17 +19,11 @@ use aws_sdk_iam::types::StatusType;
 use std::time::SystemTime;
 
 /// IAM is global per partition: its endpoint (`AWS_ENDPOINT_URL_IAM`, else
-/// `AWS_ENDPOINT_URL`, else the partition's) and the region its requests are signed for.
+/// `AWS_ENDPOINT_URL`, else the partition's, FIPS and dual-stack as asked) and the region its
+/// requests are signed for.
 pub fn endpoint(current: &Environment, partition: Option<&str>) -> (Endpoint, &'static str) {
-    let (default, region) = match partition {
-        Some("aws-cn") => ("https://iam.cn-north-1.amazonaws.com.cn", "cn-north-1"),
-        Some("aws-us-gov") => ("https://iam.us-gov.amazonaws.com", "us-gov-west-1"),
-        _ => ("https://iam.amazonaws.com", "us-east-1"),
-    };
-    (
-        Endpoint::resolve(current, Service::Iam, default.to_string()),
-        region,
-    )
+    let (default, region) = Partition::of(partition, "").iam_url(Variant::from_env(current));
+    (Endpoint::resolve(current, Service::Iam, default), region)
 }
 
 /// One of the user's access keys, as ListAccessKeys shows it.
@@ -111,6 +105,11 @@ impl IamFailure {
             IamFailure::Transport(Transport::Timeout { seconds }) => {
                 format!("did not answer {operation} within {seconds} s")
             }
+            IamFailure::Transport(Transport::ThroughProxy { proxy, failure }) => format!(
+                "could not be reached through {proxy} ({operation}: {}); check that the proxy runs and accepts the user name and password in {}, or bypass it with NO_PROXY",
+                failure.reason(),
+                proxy.variable
+            ),
             IamFailure::Transport(Transport::Unreachable { cause }) => {
                 format!("is unreachable ({operation}: {cause})")
             }
@@ -126,8 +125,12 @@ impl IamFailure {
                 "sent a response to {operation} that stsexec cannot read (is AWS_ENDPOINT_URL_IAM an IAM endpoint?)"
             ),
             IamFailure::Transport(
-                other
-                @ (Transport::NoRuntime { .. } | Transport::NotAUrl | Transport::Other { .. }),
+                other @ (Transport::NoRuntime { .. }
+                | Transport::NotAUrl
+                | Transport::CaBundle(_)
+                | Transport::BadProxy(_)
+                | Transport::ProxyRefused { .. }
+                | Transport::Other { .. }),
             ) => {
                 format!("could not be called ({operation}: {})", other.cause())
             }
@@ -162,18 +165,26 @@ impl LazyIam {
         }
     }
 
-    fn client(&mut self, signer: &Credentials) -> aws_sdk_iam::Client {
-        let (outbound, region, endpoint) = (&self.outbound, self.region, &self.endpoint);
-        let config = self.config.get_or_insert_with(|| {
-            aws_sdk_iam::config::Builder::from(&outbound.sdk_config(region, endpoint))
-                .interceptor(ResponseCap)
-                .build()
-        });
+    fn client(&mut self, signer: &Credentials) -> Result<aws_sdk_iam::Client, IamFailure> {
+        let config = match &self.config {
+            Some(config) => config.clone(),
+            None => {
+                let shared = self
+                    .outbound
+                    .sdk_config(self.region, &self.endpoint)
+                    .map_err(IamFailure::Transport)?;
+                let config = aws_sdk_iam::config::Builder::from(&shared)
+                    .interceptor(ResponseCap)
+                    .build();
+                self.config = Some(config.clone());
+                config
+            }
+        };
         let config = config
             .to_builder()
             .credentials_provider(static_credentials(signer))
             .build();
-        aws_sdk_iam::Client::from_conf(config)
+        Ok(aws_sdk_iam::Client::from_conf(config))
     }
 
     /// Runs one call through the layer (the wait line names IAM, the endpoint, `operation`)
@@ -188,11 +199,10 @@ impl LazyIam {
             endpoint: &self.endpoint.shown,
             operation,
         };
-        let timeout = self.outbound.operation_timeout();
         self.outbound
             .run(wait, call)
             .map_err(IamFailure::Transport)?
-            .map_err(|e| match classify_sdk(&e, timeout) {
+            .map_err(|e| match self.outbound.classify(&e, &self.endpoint) {
                 Classified::Service {
                     code,
                     message,
@@ -208,7 +218,7 @@ impl LazyIam {
         user: &str,
     ) -> Result<Vec<KeyInfo>, IamFailure> {
         let call = self
-            .client(signer)
+            .client(signer)?
             .list_access_keys()
             .user_name(user)
             .send();
@@ -237,7 +247,7 @@ impl LazyIam {
         user: &str,
     ) -> Result<Credentials, IamFailure> {
         let call = self
-            .client(signer)
+            .client(signer)?
             .create_access_key()
             .user_name(user)
             .send();
@@ -266,7 +276,7 @@ impl LazyIam {
         key_id: &str,
     ) -> Result<(), IamFailure> {
         let call = self
-            .client(signer)
+            .client(signer)?
             .update_access_key()
             .user_name(user)
             .access_key_id(key_id)
@@ -283,7 +293,7 @@ impl LazyIam {
         key_id: &str,
     ) -> Result<(), IamFailure> {
         let call = self
-            .client(signer)
+            .client(signer)?
             .delete_access_key()
             .user_name(user)
             .access_key_id(key_id)

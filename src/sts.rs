@@ -9,7 +9,8 @@
 
 pub use crate::aws::Endpoint;
 use crate::aws::cap::{MAX_RESPONSE_BYTES, ResponseCap};
-use crate::aws::{Classified, MAX_ATTEMPTS, Outbound, Service, Transport, Wait, classify_sdk};
+use crate::aws::endpoint::{Partition, Variant};
+use crate::aws::{Classified, MAX_ATTEMPTS, Outbound, Service, Transport, Wait};
 use crate::env::Environment;
 use crate::secret::{MfaCode, Secret, is_access_key_id, mask_key_id};
 use crate::session::Credentials;
@@ -23,18 +24,12 @@ pub const WEB_IDENTITY_OPERATION: &str = "AssumeRoleWithWebIdentity";
 
 pub use crate::aws::DEFAULT_OPERATION_TIMEOUT;
 
-/// DESIGN §3: `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL`, else the region's endpoint in
-/// the account's partition.
+/// DESIGN §3, §14: `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL`, else the region's endpoint
+/// in the account's partition (its ARN prefix's, else the region's), FIPS and dual-stack as
+/// `AWS_USE_FIPS_ENDPOINT` and `AWS_USE_DUALSTACK_ENDPOINT` ask.
 pub fn endpoint(current: &Environment, region: &str, partition: Option<&str>) -> Endpoint {
-    let suffix = match partition {
-        Some("aws-cn") => "amazonaws.com.cn",
-        _ => "amazonaws.com",
-    };
-    Endpoint::resolve(
-        current,
-        Service::Sts,
-        format!("https://sts.{region}.{suffix}"),
-    )
+    let default = Partition::of(partition, region).sts_url(region, Variant::from_env(current));
+    Endpoint::resolve(current, Service::Sts, default)
 }
 
 /// The largest session token accepted.
@@ -279,6 +274,12 @@ impl fmt::Display for StsError {
                 f,
                 "STS at {endpoint} did not answer within {seconds} s ({target}); {check}"
             ),
+            StsFailure::Transport(Transport::ThroughProxy { proxy, failure }) => write!(
+                f,
+                "STS at {endpoint} could not be reached through {proxy} ({target}): {}; check that the proxy runs and accepts the user name and password in {}, or bypass it with NO_PROXY",
+                failure.reason(),
+                proxy.variable
+            ),
             StsFailure::Transport(Transport::Unreachable { cause }) => write!(
                 f,
                 "STS unreachable at {endpoint} ({target}): {cause}; {check}"
@@ -324,8 +325,12 @@ impl fmt::Display for StsError {
                 )
             }
             StsFailure::Transport(
-                other
-                @ (Transport::NoRuntime { .. } | Transport::NotAUrl | Transport::Other { .. }),
+                other @ (Transport::NoRuntime { .. }
+                | Transport::NotAUrl
+                | Transport::CaBundle(_)
+                | Transport::BadProxy(_)
+                | Transport::ProxyRefused { .. }
+                | Transport::Other { .. }),
             ) => {
                 write!(f, "cannot call STS {op} for {target}: {}", other.cause())
             }
@@ -336,8 +341,7 @@ impl fmt::Display for StsError {
 impl std::error::Error for StsError {}
 
 /// The fix the untrusted-certificate sentences name (STS's and IAM's alike).
-pub(crate) const UNTRUSTED_FIX: &str =
-    "if a proxy or a private CA is in the way, point SSL_CERT_FILE at its CA certificates";
+pub(crate) const UNTRUSTED_FIX: &str = "if a proxy or a private CA re-signs TLS, set AWS_CA_BUNDLE to a PEM file of its CA certificates (trusted beside the system's; SSL_CERT_FILE replaces them)";
 
 /// The real STS: its client is built on first use, and dropped with the provider before exec.
 pub struct LazySts {
@@ -371,26 +375,30 @@ impl LazySts {
         &self.outbound
     }
 
-    fn config(&mut self) -> &aws_sdk_sts::Config {
-        let (outbound, region, endpoint) = (&self.outbound, &self.region, &self.endpoint);
-        self.config.get_or_insert_with(|| {
-            aws_sdk_sts::config::Builder::from(&outbound.sdk_config(region, endpoint))
-                .interceptor(ResponseCap)
-                .build()
-        })
-    }
-
-    /// A client signing with `creds`, or unsigned.
-    fn client(&mut self, creds: Option<&Credentials>) -> aws_sdk_sts::Client {
-        let config = self.config();
+    /// A client signing with `creds`, or unsigned; the configuration is built on first use.
+    fn client(&mut self, creds: Option<&Credentials>) -> Result<aws_sdk_sts::Client, StsFailure> {
+        let config = match &self.config {
+            Some(config) => config.clone(),
+            None => {
+                let shared = self
+                    .outbound
+                    .sdk_config(&self.region, &self.endpoint)
+                    .map_err(StsFailure::Transport)?;
+                let config = aws_sdk_sts::config::Builder::from(&shared)
+                    .interceptor(ResponseCap)
+                    .build();
+                self.config = Some(config.clone());
+                config
+            }
+        };
         let config = match creds {
             Some(creds) => config
                 .to_builder()
                 .credentials_provider(crate::aws::static_credentials(creds))
                 .build(),
-            None => config.clone(),
+            None => config,
         };
-        aws_sdk_sts::Client::from_conf(config)
+        Ok(aws_sdk_sts::Client::from_conf(config))
     }
 
     /// Runs one call through the layer (the wait line names STS, the endpoint, `operation`)
@@ -411,11 +419,10 @@ impl LazySts {
             endpoint: &self.endpoint.shown,
             operation,
         };
-        let timeout = self.outbound.operation_timeout();
         self.outbound
             .run(wait, call)
             .map_err(StsFailure::Transport)?
-            .map_err(|e| match classify_sdk(&e, timeout) {
+            .map_err(|e| match self.outbound.classify(&e, &self.endpoint) {
                 Classified::Service {
                     code,
                     message,
@@ -435,7 +442,7 @@ impl StsApi for LazySts {
         duration: Duration,
     ) -> Result<Credentials, StsFailure> {
         let call = self
-            .client(Some(keys))
+            .client(Some(keys))?
             .get_session_token()
             .serial_number(mfa_serial)
             .token_code(code.expose())
@@ -451,7 +458,7 @@ impl StsApi for LazySts {
         request: &AssumeRoleRequest<'_>,
     ) -> Result<Credentials, StsFailure> {
         let mut call = self
-            .client(Some(source))
+            .client(Some(source))?
             .assume_role()
             .role_arn(request.role_arn)
             .role_session_name(request.session_name)
@@ -470,7 +477,7 @@ impl StsApi for LazySts {
         // No credentials provider: the SDK models this operation as unsigned (its only auth
         // scheme is smithy's noAuth), so the client sends it without a signature.
         let call = self
-            .client(None)
+            .client(None)?
             .assume_role_with_web_identity()
             .role_arn(request.role_arn)
             .role_session_name(request.session_name)
@@ -598,7 +605,7 @@ fn from_service_error(
 impl LazySts {
     /// GetCallerIdentity signed with `creds`: the caller's ARN.
     pub fn caller_arn(&mut self, creds: &Credentials) -> Result<String, StsFailure> {
-        let call = self.client(Some(creds)).get_caller_identity().send();
+        let call = self.client(Some(creds))?.get_caller_identity().send();
         let output = self.call("GetCallerIdentity", &creds.access_key_id, false, call)?;
         output
             .arn()

@@ -235,6 +235,21 @@ fn request_github(
     if crate::aws::endpoint::is_cleartext_remote(url) {
         return Err(WebIdentityError::CleartextEndpoint { url: shown });
     }
+    // A plain-http URL on this machine, sent through a proxy on another host, crosses the
+    // network in cleartext all the same.
+    if let crate::aws::Route::Proxy(proxy) = outbound.network().route(url)
+        && url
+            .parse::<http::Uri>()
+            .ok()
+            .and_then(|u| u.scheme_str().map(str::to_string))
+            == Some("http".to_string())
+        && crate::aws::endpoint::is_cleartext_remote(proxy.url().expose())
+    {
+        return Err(WebIdentityError::CleartextProxy {
+            url: shown,
+            proxy: proxy.name(),
+        });
+    }
     let authorization = Zeroizing::new(format!("Bearer {}", bearer.expose()));
     let wait = Wait {
         service: "GitHub Actions' token endpoint",
@@ -359,6 +374,11 @@ pub enum WebIdentityError {
     CleartextEndpoint {
         url: String,
     },
+    /// A plain-http token URL routed through a plain-http proxy on another host.
+    CleartextProxy {
+        url: String,
+        proxy: crate::aws::failure::ProxyName,
+    },
     GitHubUnreachable {
         url: String,
         failure: Transport,
@@ -430,6 +450,10 @@ impl fmt::Display for WebIdentityError {
             WebIdentityError::CleartextEndpoint { url } => write!(
                 f,
                 "ACTIONS_ID_TOKEN_REQUEST_URL {url} is plain http on another host, so the request token would cross the network unencrypted; use https"
+            ),
+            WebIdentityError::CleartextProxy { url, proxy } => write!(
+                f,
+                "ACTIONS_ID_TOKEN_REQUEST_URL {url} is plain http and {proxy} is on another host, so the request token would cross the network unencrypted; add the token host to NO_PROXY or use https"
             ),
             WebIdentityError::GitHubUnreachable {
                 url,
@@ -528,7 +552,11 @@ mod tests {
     use super::*;
 
     fn layer() -> Outbound {
-        Outbound::new(crate::aws::DEFAULT_OPERATION_TIMEOUT, None)
+        Outbound::new(
+            crate::aws::DEFAULT_OPERATION_TIMEOUT,
+            None,
+            crate::aws::Network::default(),
+        )
     }
 
     fn env(pairs: &[(&str, &str)]) -> Environment {

@@ -5,11 +5,13 @@
 #![forbid(unsafe_code)]
 
 use super::cap::TooLarge;
+use super::network::{BadBundle, BadProxy};
 use crate::text::clean;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use std::error::Error;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How a call failed on the way, whatever the service: what STS, IAM and plain requests
@@ -32,11 +34,61 @@ pub enum Transport {
     NoRuntime { cause: String },
     /// A request URL that does not parse (nothing was sent).
     NotAUrl,
+    /// `AWS_CA_BUNDLE` cannot be used (nothing was sent).
+    CaBundle(Arc<BadBundle>),
+    /// A proxy variable that is no usable proxy URL (nothing was sent).
+    BadProxy(BadProxy),
+    /// A forward proxy answered a plain-http request with this status (407: it wants, or
+    /// refused, the user name and password).
+    ProxyRefused { status: u16 },
+    /// The call went through a proxy and failed on the way.
+    ThroughProxy {
+        proxy: ProxyName,
+        failure: Box<Transport>,
+    },
     /// Anything else, in the innermost error's words.
     Other { cause: String },
 }
 
+/// A proxy as messages name it: its URL without user-info, and its variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyName {
+    pub shown: String,
+    pub variable: &'static str,
+}
+
+impl std::fmt::Display for ProxyName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "proxy {} ({})", self.shown, self.variable)
+    }
+}
+
+impl PartialEq for BadBundle {
+    fn eq(&self, other: &Self) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other) && self.path() == other.path()
+    }
+}
+
+impl Eq for BadBundle {}
+
 impl Transport {
+    /// The proxy a failed call went through, and the failure itself.
+    pub fn unwrap_proxy(&self) -> (Option<&ProxyName>, &Transport) {
+        match self {
+            Transport::ThroughProxy { proxy, failure } => (Some(proxy), failure),
+            other => (None, other),
+        }
+    }
+
+    /// What went wrong on the way through a proxy: a connection failure in its own words
+    /// (`tunnel error: proxy authorization required`, `Connection refused`), else [`Self::cause`].
+    pub fn reason(&self) -> String {
+        match self {
+            Transport::Unreachable { cause } => cause.clone(),
+            other => other.cause(),
+        }
+    }
+
     /// What went wrong, as the middle of a sentence names it ("… at URL: {cause}; …").
     pub fn cause(&self) -> String {
         match self {
@@ -51,6 +103,17 @@ impl Transport {
                 format!("the HTTP client could not start: {cause}")
             }
             Transport::NotAUrl => "not a URL".to_string(),
+            Transport::CaBundle(bad) => bad.to_string(),
+            Transport::BadProxy(bad) => bad.to_string(),
+            Transport::ProxyRefused { status: 407 } => {
+                "the proxy wants a user name and password (HTTP 407)".to_string()
+            }
+            Transport::ProxyRefused { status } => format!("the proxy refused (HTTP {status})"),
+            Transport::ThroughProxy { proxy, failure } => format!(
+                "through {proxy}: {}; check that the proxy runs and accepts the user name and password in {}, or bypass it with NO_PROXY",
+                failure.reason(),
+                proxy.variable
+            ),
             Transport::Other { cause } => cause.clone(),
         }
     }

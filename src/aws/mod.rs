@@ -4,12 +4,13 @@
 //! - one current-thread tokio runtime, started by the first call (never on the cached path)
 //!   and shut down one way, in the background, so a slow resolver cannot hold the process;
 //! - one set of client settings ([`Outbound::sdk_config`]): the HTTP client (rustls with
-//!   ring, the platform's roots as `SSL_CERT_FILE`/`SSL_CERT_DIR` point), connect and
-//!   per-attempt time-outs derived from the call's bound, standard retries;
+//!   ring, the platform's roots as `SSL_CERT_FILE`/`SSL_CERT_DIR` point, plus
+//!   `AWS_CA_BUNDLE`'s; the proxy the environment names for the endpoint, [`network`]),
+//!   connect and per-attempt time-outs derived from the call's bound, standard retries;
 //! - one response cap ([`cap`]), one failure classification ([`failure`]) and one endpoint
 //!   rule ([`endpoint`]);
 //! - the wait line of DESIGN §12 ("Waiting for IAM at … (Operation)…") after a second on a
-//!   terminal, for every call.
+//!   terminal, and with `-v` the route each call takes (directly, or through which proxy).
 //!
 //! An SDK client is built from [`Outbound::sdk_config`] plus [`cap::ResponseCap`]; its calls
 //! run through [`Outbound::run`]. A plain HTTPS request goes through [`Outbound::get`].
@@ -18,16 +19,20 @@
 pub mod cap;
 pub mod endpoint;
 pub mod failure;
+pub mod network;
 
 pub use endpoint::{Endpoint, Service};
 pub use failure::{Classified, Transport, classify_sdk};
+pub use network::{Network, Route};
 
 use crate::report::Reporter;
 use crate::session::Credentials;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::client::http::{HttpConnector, HttpConnectorSettings};
-use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use aws_types::SdkConfig;
@@ -51,8 +56,10 @@ const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
 #[derive(Clone)]
 pub struct Outbound {
     shared: Arc<Shared>,
-    /// Where the wait line goes (on a terminal only); `None` for background renewals.
-    announce: Option<Reporter>,
+    /// Where the wait line (on a terminal only) and `-v`'s route lines go.
+    report: Option<Reporter>,
+    /// Whether the wait line is printed (not for background renewals).
+    announce: bool,
 }
 
 impl std::fmt::Debug for Outbound {
@@ -66,6 +73,7 @@ impl std::fmt::Debug for Outbound {
 
 struct Shared {
     operation_timeout: Duration,
+    network: Network,
     runtime: OnceLock<tokio::runtime::Runtime>,
 }
 
@@ -97,14 +105,17 @@ pub struct Answer {
 }
 
 impl Outbound {
-    /// `operation_timeout`: the bound of one call, retries included. Nothing starts here.
-    pub fn new(operation_timeout: Duration, announce: Option<Reporter>) -> Self {
+    /// `operation_timeout`: the bound of one call, retries included; `network`: the proxies
+    /// and CA bundle the environment names. Nothing starts and nothing is read here.
+    pub fn new(operation_timeout: Duration, report: Option<Reporter>, network: Network) -> Self {
         Outbound {
             shared: Arc::new(Shared {
                 operation_timeout,
+                network,
                 runtime: OnceLock::new(),
             }),
-            announce,
+            report,
+            announce: true,
         }
     }
 
@@ -112,7 +123,7 @@ impl Outbound {
     /// the terminal the command owns).
     #[must_use]
     pub fn without_announcements(mut self) -> Self {
-        self.announce = None;
+        self.announce = false;
         self
     }
 
@@ -121,22 +132,68 @@ impl Outbound {
         self.shared.operation_timeout
     }
 
+    /// The proxies and CA bundle calls use.
+    pub fn network(&self) -> &Network {
+        &self.shared.network
+    }
+
+    /// Classifies an SDK call's error (see [`classify_sdk`]); a failure on the way through a
+    /// proxy names the proxy, and a forward proxy's own refusal is the proxy's.
+    pub fn classify<E>(&self, err: &SdkError<E, HttpResponse>, endpoint: &Endpoint) -> Classified
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let classified = classify_sdk(err, self.shared.operation_timeout);
+        let Route::Proxy(proxy) = self.shared.network.route(endpoint.url()) else {
+            return classified;
+        };
+        let failure = match classified {
+            Classified::Service {
+                status: status @ (407 | 403),
+                ref code,
+                ..
+            } if code.is_empty() => Transport::ProxyRefused { status },
+            Classified::Transport(t) => t,
+            service => return service,
+        };
+        Classified::Transport(through(proxy, failure))
+    }
+
     /// The settings every SDK client starts from (`aws_sdk_x::config::Builder::from(&it)`,
     /// then [`cap::ResponseCap`] as its interceptor): region, endpoint, HTTP client, time-outs,
     /// retries. Never aws-config's loader: no shared `~/.aws` files, no default credential
     /// chain (each call is signed with [`static_credentials`], or unsigned).
-    pub fn sdk_config(&self, region: &str, endpoint: &Endpoint) -> SdkConfig {
+    pub fn sdk_config(&self, region: &str, endpoint: &Endpoint) -> Result<SdkConfig, Transport> {
         let op = self.shared.operation_timeout;
-        let mut builder = SdkConfig::builder()
+        let tls = self.tls_context()?;
+        let proxy = self
+            .shared
+            .network
+            .proxy_config(endpoint.url())
+            .map_err(Transport::BadProxy)?;
+        // aws-smithy-http-client's client builder takes no proxy; its connector builder does,
+        // so the SDK gets a connector function that builds one with the settings it passes.
+        let http_client = aws_smithy_http_client::Builder::new().build_with_connector_fn(
+            move |settings, components| {
+                let mut builder = aws_smithy_http_client::Connector::builder();
+                builder.set_connector_settings(settings.cloned());
+                if let Some(components) = components {
+                    builder.set_sleep_impl(components.sleep_impl());
+                }
+                builder
+                    .proxy_config(proxy.clone())
+                    .tls_provider(tls_provider())
+                    .tls_context(tls.clone())
+                    .build()
+            },
+        );
+        Ok(SdkConfig::builder()
             .behavior_version(
                 aws_smithy_runtime_api::client::behavior_version::BehaviorVersion::latest(),
             )
             .region(Region::new(region.to_string()))
-            .http_client(
-                aws_smithy_http_client::Builder::new()
-                    .tls_provider(tls_provider())
-                    .build_https(),
-            )
+            .http_client(http_client)
+            .endpoint_url(endpoint.url())
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(connect_timeout(op))
@@ -148,16 +205,39 @@ impl Outbound {
                 RetryConfig::standard()
                     .with_max_attempts(MAX_ATTEMPTS)
                     .with_initial_backoff(INITIAL_BACKOFF),
-            );
-        if let Some(url) = &endpoint.url_override {
-            builder = builder.endpoint_url(url);
+            )
+            .build())
+    }
+
+    /// The platform's roots plus `AWS_CA_BUNDLE`'s certificates, read now (never on the
+    /// cached path: only a client being built asks).
+    fn tls_context(&self) -> Result<tls::TlsContext, Transport> {
+        let mut store = tls::TrustStore::default();
+        if let Some(path) = &self.shared.network.ca_bundle {
+            let pem =
+                network::ca_certificates(path).map_err(|bad| Transport::CaBundle(Arc::new(bad)))?;
+            store = store.with_pem_certificate(pem);
         }
-        builder.build()
+        tls::TlsContext::builder()
+            .with_trust_store(store)
+            .build()
+            .map_err(|e| Transport::Other {
+                cause: crate::text::clean(&e.to_string(), 200),
+            })
     }
 
     /// Runs `call` to completion on the layer's runtime (started by the first call), saying
     /// once what it waits for if it takes over a second on a terminal.
     pub fn run<F: Future>(&self, wait: Wait<'_>, call: F) -> Result<F::Output, Transport> {
+        if let Some(report) = self.report {
+            report.debug(format!(
+                "{} {}: {} {}",
+                wait.service,
+                wait.operation,
+                wait.endpoint,
+                self.shared.network.route(wait.endpoint)
+            ));
+        }
         let runtime = self.runtime()?;
         let announce = self.announcement(wait);
         Ok(runtime.block_on(async {
@@ -183,6 +263,9 @@ impl Outbound {
     ) -> Result<Answer, Transport> {
         let op = self.shared.operation_timeout;
         let seconds = op.as_secs().max(1);
+        let tls = self.tls_context()?;
+        let network = &self.shared.network;
+        let proxy = network.proxy_config(url).map_err(Transport::BadProxy)?;
         let outcome = self.run(wait, async {
             let connector = aws_smithy_http_client::Connector::builder()
                 .connector_settings(
@@ -191,7 +274,9 @@ impl Outbound {
                         .read_timeout(attempt_timeout(op))
                         .build(),
                 )
+                .proxy_config(proxy)
                 .tls_provider(tls_provider())
+                .tls_context(tls)
                 .build();
             tokio::time::timeout(op, async {
                 let mut pause = INITIAL_BACKOFF;
@@ -213,9 +298,19 @@ impl Outbound {
             })
             .await
         })?;
-        match outcome {
+        let result = match outcome {
             Err(_) | Ok(Err(Transport::Timeout { .. })) => Err(Transport::Timeout { seconds }),
             Ok(result) => result,
+        };
+        let Route::Proxy(proxy) = network.route(url) else {
+            return result;
+        };
+        match result {
+            Ok(Answer { status: 407, .. }) => {
+                Err(through(proxy, Transport::ProxyRefused { status: 407 }))
+            }
+            Ok(answer) => Ok(answer),
+            Err(failure) => Err(through(proxy, failure)),
         }
     }
 
@@ -239,7 +334,10 @@ impl Outbound {
         if !std::io::stderr().is_terminal() {
             return None;
         }
-        self.announce.map(|report| {
+        if !self.announce {
+            return None;
+        }
+        self.report.map(|report| {
             (
                 report,
                 format!(
@@ -251,7 +349,23 @@ impl Outbound {
     }
 }
 
-/// rustls with ring and the platform's roots (which `SSL_CERT_FILE`/`SSL_CERT_DIR` point).
+/// A failure on the way through `proxy` names it; one that is about the endpoint itself (its
+/// certificate, its answer) does not.
+fn through(proxy: &network::Proxy, failure: Transport) -> Transport {
+    match failure {
+        Transport::Unreachable { .. }
+        | Transport::Timeout { .. }
+        | Transport::Other { .. }
+        | Transport::ProxyRefused { .. } => Transport::ThroughProxy {
+            proxy: proxy.name(),
+            failure: Box::new(failure),
+        },
+        other => other,
+    }
+}
+
+/// rustls with ring; the roots are the platform's (which `SSL_CERT_FILE`/`SSL_CERT_DIR`
+/// point) plus `AWS_CA_BUNDLE`'s, from the TLS context.
 fn tls_provider() -> tls::Provider {
     tls::Provider::Rustls(CryptoMode::Ring)
 }

@@ -15,6 +15,7 @@ mod mfa_codes;
 mod mfa_prompt;
 mod modes;
 mod outbound;
+mod proxy;
 mod rotate;
 mod server;
 mod sts_faults;

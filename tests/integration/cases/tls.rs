@@ -96,13 +96,22 @@ fn sts_over_tls_trusts_the_configured_ca_only() {
         .assert_code(125)
         .assert_stderr(&moto.url)
         .assert_stderr("TLS certificate stsexec does not trust")
+        .assert_stderr("AWS_CA_BUNDLE")
         .assert_stderr("SSL_CERT_FILE")
         .assert_no_secret();
     assert!(!sandbox.cache_file(".stsexec~work~session.json").exists());
 
+    // Trusted through AWS_CA_BUNDLE, beside the system's roots, as the AWS CLI reads it.
+    sandbox.set_env("AWS_CA_BUNDLE", ca.to_str().unwrap());
+    sandbox
+        .run(&["work", "-t", CODE, "--", "true"])
+        .assert_ok()
+        .assert_no_secret();
+
     // Trusted through SSL_CERT_FILE, as OpenSSL-based tools read it: the call succeeds.
+    sandbox.remove_env("AWS_CA_BUNDLE");
     sandbox.set_env("SSL_CERT_FILE", ca.to_str().unwrap());
-    let (run, env) = sandbox.child_env(&["work", "-t", CODE, "--role", "admin"]);
+    let (run, env) = sandbox.child_env(&["work", "-t", &fresh_code(), "--role", "admin"]);
     run.assert_ok().assert_no_secret();
     assert_eq!(env["STSEXEC_ACCOUNT"], "work-role-admin-STS");
     assert!(env["AWS_ACCESS_KEY_ID"].starts_with("ASIA"), "{env:?}");
@@ -126,7 +135,7 @@ fn iam_over_tls_refuses_an_untrusted_certificate_as_sts_does() {
             "IAM at {} presented a TLS certificate stsexec does not trust (ListAccessKeys: ",
             tls_moto.url
         ))
-        .assert_stderr("point SSL_CERT_FILE at its CA certificates")
+        .assert_stderr("set AWS_CA_BUNDLE to a PEM file of its CA certificates")
         .assert_stderr("nothing was changed")
         .assert_no_secret();
     let after = std::fs::read_to_string(sandbox.creds.join("work.access_key")).unwrap();
