@@ -646,6 +646,28 @@ mod tests {
     }
 
     #[test]
+    fn a_plain_http_token_url_never_goes_through_a_remote_plain_http_proxy() {
+        let current = env(&[("HTTP_PROXY", "http://u:SECRETMARKER@proxy.example:3128")]);
+        let outbound = Outbound::new(
+            crate::aws::DEFAULT_OPERATION_TIMEOUT,
+            None,
+            crate::aws::Network::from_env(&current),
+        );
+        let bearer = Secret::new("SECRETMARKER-bearer");
+        let refused = request_github(&outbound, "http://127.0.0.1:1/t", &bearer, "a").unwrap_err();
+        let sentence = refused.to_string();
+        assert!(
+            matches!(refused, WebIdentityError::CleartextProxy { .. }),
+            "{sentence}"
+        );
+        assert!(
+            sentence.contains("proxy http://proxy.example:3128 (HTTP_PROXY) is on another host"),
+            "{sentence}"
+        );
+        assert!(!sentence.contains("SECRETMARKER"));
+    }
+
+    #[test]
     fn the_audience_is_added_to_the_query_encoded() {
         assert_eq!(
             request_url("https://gh/idtoken?api-version=2.0", "sts.amazonaws.com"),

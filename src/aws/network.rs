@@ -196,6 +196,37 @@ impl Network {
     }
 }
 
+/// `--status -v` (DESIGN §14): the STS endpoint, the route to it and the CA certificates a
+/// call from this environment would use — for the environment's region, in that region's
+/// partition. Reads nothing but the snapshot.
+pub fn status(current: &Environment) -> String {
+    let region = crate::env::resolve_region(None, None, current);
+    let endpoint = crate::sts::endpoint(current, &region, None);
+    let source = if current.get("AWS_ENDPOINT_URL_STS").is_some() {
+        " (AWS_ENDPOINT_URL_STS)"
+    } else if current.get("AWS_ENDPOINT_URL").is_some() {
+        " (AWS_ENDPOINT_URL)"
+    } else {
+        ""
+    };
+    let network = Network::from_env(current);
+    let route = match network.route(endpoint.url()) {
+        Route::Direct => "directly (no proxy set for it)".to_string(),
+        other => other.to_string(),
+    };
+    let roots = match &network.ca_bundle {
+        Some(path) => format!(
+            "the system's and those in {} (AWS_CA_BUNDLE)",
+            path.display()
+        ),
+        None => "the system's".to_string(),
+    };
+    format!(
+        "STS endpoint is {}{source}, reached {route}\nCA certificates trusted: {roots}\n",
+        endpoint.shown
+    )
+}
+
 /// `*.example.com` → `.example.com` (what curl users write and the matcher would not match).
 fn normalize_no_proxy(rules: &str) -> String {
     rules
@@ -373,6 +404,27 @@ mod tests {
                 "https://h/"
             ),
             "directly (no_proxy bypasses the proxy)"
+        );
+    }
+
+    #[test]
+    fn status_names_endpoint_route_and_bundle_without_the_password() {
+        let text = status(&Environment::from_pairs([
+            ("AWS_REGION", "eu-west-1"),
+            ("HTTPS_PROXY", "http://u:SECRETMARKER@proxy:3128"),
+            ("AWS_CA_BUNDLE", "/etc/corp.pem"),
+        ]));
+        assert_eq!(
+            text,
+            "STS endpoint is https://sts.eu-west-1.amazonaws.com, reached through proxy http://proxy:3128 (HTTPS_PROXY)\nCA certificates trusted: the system's and those in /etc/corp.pem (AWS_CA_BUNDLE)\n"
+        );
+        let plain = status(&Environment::from_pairs([(
+            "AWS_ENDPOINT_URL",
+            "http://127.0.0.1:5000",
+        )]));
+        assert_eq!(
+            plain,
+            "STS endpoint is http://127.0.0.1:5000 (AWS_ENDPOINT_URL), reached directly (no proxy set for it)\nCA certificates trusted: the system's\n"
         );
     }
 

@@ -377,3 +377,25 @@ fn a_proxy_that_never_answers_is_named_within_the_bound() {
         ))
         .assert_stderr("no answer within 2 s");
 }
+
+#[test]
+fn status_verbose_names_endpoint_proxy_and_bundle() {
+    let mut sandbox = Sandbox::new();
+    sandbox.set_env("AWS_REGION", "eu-west-1");
+    sandbox.set_env("AWS_USE_FIPS_ENDPOINT", "true");
+    sandbox.set_env(
+        "https_proxy",
+        &format!("http://{USER}:{PASSWORD}@proxy.example:3128"),
+    );
+    sandbox.set_env("AWS_CA_BUNDLE", "/etc/ssl/corp-ca.pem");
+    let run = sandbox.run(&["--status", "-v"]);
+    assert!(
+        run.stdout.contains(
+            "STS endpoint is https://sts-fips.eu-west-1.amazonaws.com, reached through proxy http://proxy.example:3128 (https_proxy)\nCA certificates trusted: the system's and those in /etc/ssl/corp-ca.pem (AWS_CA_BUNDLE)\n"
+        ),
+        "{run:#?}"
+    );
+    assert!(!run.stdout.contains(PASSWORD) && !run.stderr.contains(PASSWORD));
+    // Without -v, --status stays as it was.
+    assert!(!sandbox.run(&["--status"]).stdout.contains("STS endpoint"));
+}
