@@ -5,11 +5,13 @@
 //! `REQUEST_METHOD` says this is a CGI script: "httpoxy"), for plain-http ones; `all_proxy`,
 //! then `ALL_PROXY`, for both when the specific one is unset; `no_proxy`, then `NO_PROXY`, for
 //! the hosts that bypass them. An empty variable counts as unset; a proxy URL without a scheme
-//! means http. Which proxy a URL goes through is decided by hyper-util's `Matcher`, the one
-//! aws-smithy-http-client's `ProxyConfig` routes with, so `-v` names the route the connector
-//! takes. Written here, because the matcher lacks them: `*` in `NO_PROXY` bypasses IP
-//! addresses too (curl's meaning; the matcher applies it to names only), and `*.example.com`
-//! means `.example.com` (the matcher would compare the `*` literally).
+//! means http. The route to an endpoint is decided here once — `NO_PROXY` evaluated by
+//! hyper-util's `Matcher`, the rules aws-smithy-http-client's `ProxyConfig` applies — and the
+//! connector is given that proxy or none ([`Network::proxy_config`]), so `-v` names the route
+//! the connector takes. Written here, because the matcher lacks them: `*` in `NO_PROXY`
+//! bypasses IP addresses too (curl's meaning; the matcher applies it to names only), and
+//! `*.example.com` means `.example.com` (the matcher would compare the `*` literally);
+//! `ProxyConfig::from_env` reads the process environment, not stsexec's one snapshot.
 //!
 //! Nothing here reads a file: the CA bundle is read by [`ca_certificates`] when the first
 //! client is built, never on the cached path.
@@ -155,7 +157,8 @@ impl Network {
         if self.bypass_all {
             return Route::Bypassed(bypass.unwrap_or("NO_PROXY"));
         }
-        // The connector's own matcher decides; the proxy given is only a marker of "proxied".
+        // hyper-util's matcher evaluates the bypass rules; the proxy it is given is only a
+        // marker of "not bypassed" (the real one is chosen above by the URL's scheme).
         let matcher = Matcher::builder()
             .all("http://proxy.invalid".to_string())
             .no(self
