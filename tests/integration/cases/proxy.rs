@@ -6,7 +6,6 @@
 
 use super::tls::test_pki;
 use crate::support::github::{Answer, BEARER, FakeGitHub};
-use crate::support::iam::FakeIam;
 use crate::support::moto::Moto;
 use crate::support::*;
 use std::os::unix::process::CommandExt;
@@ -336,24 +335,32 @@ fn the_github_token_request_and_sts_go_through_the_proxy() {
 
 #[test]
 fn rotation_reaches_iam_through_the_proxy() {
+    // moto checking signatures (its auth mode), set up directly by the AWS CLI; stsexec's
+    // GetCallerIdentity and IAM calls are forwarded by the proxy (plain http: no CONNECT).
     let proxy = TinyProxy::start();
-    let fake = FakeIam::start();
     let mut sandbox = Sandbox::new();
-    sandbox.set_env("AWS_ENDPOINT_URL", &fake.url);
+    let (moto, first) = super::rotate::moto_with_user(&mut sandbox, 0);
     sandbox.set_env("http_proxy", &proxy.url());
     let run = sandbox.run(&["-v", "work", "--rotate", "--no-session"]);
     run.assert_ok().assert_no_secret();
-    assert!(
-        run.stderr.contains(&format!(
-            "IAM CreateAccessKey: {} through proxy {} (http_proxy)",
-            fake.url.trim_end_matches('/'),
+    for call in [
+        "STS GetCallerIdentity",
+        "IAM ListAccessKeys",
+        "IAM CreateAccessKey",
+    ] {
+        let line = format!(
+            "{call}: {} through proxy {} (http_proxy)",
+            moto.url,
             proxy.shown()
-        )),
-        "{run:#?}"
-    );
-    // GetCallerIdentity (STS) and the four IAM calls, all forwarded by the proxy.
+        );
+        assert!(run.stderr.contains(&line), "{line}: {run:#?}");
+    }
+    let (new, _) = super::rotate::key_files(&sandbox);
+    assert_ne!(new, first);
+    assert_eq!(super::rotate::moto_keys(&sandbox, &moto), vec![new]);
+    // GetCallerIdentity twice (who, then the new key's proof) and four IAM calls.
     assert!(
-        proxy.requests_for(&format!("POST {}", fake.url.trim_end_matches('/'))) >= 5,
+        proxy.requests_for(&format!("POST {}", moto.url)) >= 6,
         "{}",
         proxy.log()
     );
