@@ -171,6 +171,7 @@ impl Outbound {
             .network
             .proxy_config(endpoint.url())
             .map_err(Transport::BadProxy)?;
+        self.warn_if_proxied_in_cleartext(endpoint);
         // aws-smithy-http-client's client builder takes no proxy; its connector builder does,
         // so the SDK gets a connector function that builds one with the settings it passes.
         let http_client = aws_smithy_http_client::Builder::new().build_with_connector_fn(
@@ -207,6 +208,28 @@ impl Outbound {
                     .with_initial_backoff(INITIAL_BACKOFF),
             )
             .build())
+    }
+
+    /// A plain-http endpoint on this machine, reached through a plain-http proxy on another
+    /// host, crosses the network in cleartext all the same (the endpoint's own check sees
+    /// only its host).
+    fn warn_if_proxied_in_cleartext(&self, endpoint: &Endpoint) {
+        let Route::Proxy(proxy) = self.shared.network.route(endpoint.url()) else {
+            return;
+        };
+        let plain = |url: &str| {
+            url.parse::<http::Uri>()
+                .is_ok_and(|u| u.scheme() == Some(&http::uri::Scheme::HTTP))
+        };
+        if plain(endpoint.url())
+            && endpoint::is_cleartext_remote(proxy.url().expose())
+            && let Some(report) = self.report
+        {
+            report.warn(format!(
+                "the endpoint {} is plain http and goes through {proxy} on another host: the signed request and its answer cross the network unencrypted; use https, or add the endpoint's host to NO_PROXY",
+                endpoint.shown
+            ));
+        }
     }
 
     /// The platform's roots plus `AWS_CA_BUNDLE`'s certificates, read now (never on the

@@ -406,3 +406,23 @@ fn status_verbose_names_endpoint_proxy_and_bundle() {
     // Without -v, --status stays as it was.
     assert!(!sandbox.run(&["--status"]).stdout.contains("STS endpoint"));
 }
+
+#[test]
+fn plain_http_through_a_proxy_on_another_host_is_warned_about() {
+    let moto = Moto::start();
+    let mut sandbox = Sandbox::new().with_sts(&moto.url);
+    sandbox.set_env("STSEXEC_STS_TIMEOUT", "1s");
+    // TEST-NET-1: no proxy answers there; the warning comes before the call.
+    sandbox.set_env(
+        "HTTP_PROXY",
+        &format!("http://{USER}:{PASSWORD}@192.0.2.1:3128"),
+    );
+    sandbox
+        .run(&["work", "-t", CODE, "--", "true"])
+        .assert_code(125)
+        .assert_stderr(&format!(
+            "stsexec: warning: the endpoint {} is plain http and goes through proxy http://192.0.2.1:3128 (HTTP_PROXY) on another host",
+            moto.url
+        ))
+        .assert_no_secret();
+}
