@@ -34,6 +34,10 @@ pub enum Kind {
     /// claims. Still refused: a file others can write (anyone could swap the token), anything
     /// but a regular file (a FIFO would hang), and more than STS accepts.
     WebIdentityToken,
+    /// `AWS_CA_BUNDLE` (DESIGN §14): the CA certificates a corporate network re-signs TLS
+    /// with. Like a token file it may be a link to a file another user (root) owns; one
+    /// others can write is refused (anyone could add a CA and read every call).
+    CaBundle,
 }
 
 /// Which permission bits make a file untrustworthy.
@@ -59,6 +63,7 @@ impl Kind {
             Kind::Ledger => "MFA code record",
             Kind::Journal => "rotation journal",
             Kind::WebIdentityToken => "web identity token file",
+            Kind::CaBundle => "CA bundle",
         }
     }
 
@@ -68,7 +73,7 @@ impl Kind {
                 Access::OwnerOnly
             }
             Kind::AccountsFile => Access::NotWritableByGroupOrOthers,
-            Kind::AccessKey | Kind::UserFile | Kind::WebIdentityToken => {
+            Kind::AccessKey | Kind::UserFile | Kind::WebIdentityToken | Kind::CaBundle => {
                 Access::NotWritableByOthers
             }
         }
@@ -76,13 +81,13 @@ impl Kind {
 
     /// Files another user may own (see [`Kind::WebIdentityToken`]).
     fn any_owner(self) -> bool {
-        matches!(self, Kind::WebIdentityToken)
+        matches!(self, Kind::WebIdentityToken | Kind::CaBundle)
     }
 
     /// Files reached through symbolic links (see [`Kind::WebIdentityToken`]); the file at
     /// the end of the links is checked.
     fn follows_links(self) -> bool {
-        matches!(self, Kind::WebIdentityToken)
+        matches!(self, Kind::WebIdentityToken | Kind::CaBundle)
     }
 
     /// Files the user provides may also belong to root (a system-wide accounts file, keys an
@@ -99,6 +104,7 @@ impl Kind {
             Kind::AccessKey | Kind::SecretKey | Kind::UserFile | Kind::Ledger => 4096,
             Kind::AccountsFile => 1024 * 1024,
             Kind::CacheFile | Kind::Journal | Kind::WebIdentityToken => 64 * 1024,
+            Kind::CaBundle => 4 * 1024 * 1024,
             Kind::LockFile => 1024,
         }
     }
