@@ -15,11 +15,11 @@ if [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/aws" ] || [ "$(cat "$st
   echo "$want" > "$stamp"
 fi
 # fish and zsh read back --export=fish and the completions; strace watches the cached path;
-# openssl makes the test CA for STS over TLS; script and setsid (util-linux) give the prompt
-# tests a terminal or take it away; age, pass and gnupg (gpg) are the real tools the key stores
-# are tested with (DESIGN §13).
+# openssl makes the test CA for STS over TLS; tinyproxy is the real proxy in front of it
+# (DESIGN §14); script and setsid (util-linux) give the prompt tests a terminal or take it away;
+# age, pass and gnupg (gpg) are the real tools the key stores are tested with (DESIGN §13).
 missing=()
-for tool in fish zsh strace openssl age pass gpg; do
+for tool in fish zsh strace openssl tinyproxy age pass gpg; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 missing=("${missing[@]/#gpg/gnupg}")
@@ -28,7 +28,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   sudo_cmd=(); [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
   "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-for tool in script setsid fish zsh strace openssl age age-keygen pass gpg; do
+for tool in script setsid fish zsh strace openssl tinyproxy age age-keygen pass gpg; do
   command -v "$tool" >/dev/null || { echo "scripts/test.sh: '$tool' is required by the tests and could not be found" >&2; exit 1; }
 done
 

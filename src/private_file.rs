@@ -42,6 +42,10 @@ pub enum Kind {
     AgeIdentity,
     /// `~/.aws/credentials` (`--add --from-profile`), read only: the AWS CLI's file.
     AwsCredentials,
+    /// `AWS_CA_BUNDLE` (DESIGN §14): the CA certificates a corporate network re-signs TLS
+    /// with. Like a token file it may be a link to a file another user (root) owns; one
+    /// others can write is refused (anyone could add a CA and read every call).
+    CaBundle,
 }
 
 /// Which permission bits make a file untrustworthy.
@@ -70,6 +74,7 @@ impl Kind {
             Kind::AgeFile => "encrypted secret key file",
             Kind::AgeIdentity => "age identity file",
             Kind::AwsCredentials => "AWS shared credentials file",
+            Kind::CaBundle => "CA bundle",
         }
     }
 
@@ -83,7 +88,7 @@ impl Kind {
             | Kind::AgeFile
             | Kind::AgeIdentity => Access::OwnerOnly,
             Kind::AccountsFile | Kind::AwsCredentials => Access::NotWritableByGroupOrOthers,
-            Kind::AccessKey | Kind::UserFile | Kind::WebIdentityToken => {
+            Kind::AccessKey | Kind::UserFile | Kind::WebIdentityToken | Kind::CaBundle => {
                 Access::NotWritableByOthers
             }
         }
@@ -91,13 +96,13 @@ impl Kind {
 
     /// Files another user may own (see [`Kind::WebIdentityToken`]).
     fn any_owner(self) -> bool {
-        matches!(self, Kind::WebIdentityToken)
+        matches!(self, Kind::WebIdentityToken | Kind::CaBundle)
     }
 
     /// Files reached through symbolic links (see [`Kind::WebIdentityToken`]); the file at
     /// the end of the links is checked.
     fn follows_links(self) -> bool {
-        matches!(self, Kind::WebIdentityToken)
+        matches!(self, Kind::WebIdentityToken | Kind::CaBundle)
     }
 
     /// Files the user provides may also belong to root (a system-wide accounts file, keys an
@@ -123,6 +128,7 @@ impl Kind {
             | Kind::WebIdentityToken
             | Kind::AgeFile
             | Kind::AgeIdentity => 64 * 1024,
+            Kind::CaBundle => 4 * 1024 * 1024,
             Kind::LockFile => 1024,
         }
     }

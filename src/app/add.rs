@@ -13,6 +13,7 @@
 
 use super::{Outcome, Places};
 use crate::accounts;
+use crate::aws::{Network, Outbound};
 use crate::cache::Cache;
 use crate::cli::StoreChoice;
 use crate::env::{self, Environment};
@@ -25,7 +26,7 @@ use crate::private_file::{self, Holder, Kind};
 use crate::report::Reporter;
 use crate::secret::mask_key_id;
 use crate::session::Credentials;
-use crate::sts::{Endpoint, LazySts, StsError};
+use crate::sts::{self, LazySts, StsError};
 use std::path::PathBuf;
 
 pub(super) fn add(
@@ -123,9 +124,14 @@ pub(super) fn add(
             current,
         );
         let partition = entry.as_ref().map(|e| e.partition.as_str());
-        let endpoint = Endpoint::from_env(current, &region.name, partition);
+        let endpoint = sts::endpoint(current, &region.name, partition);
         let shown = endpoint.shown.clone();
-        let mut sts = LazySts::new(&region.name, endpoint, ask.knobs.sts_timeout, Some(report));
+        let outbound = Outbound::new(
+            ask.knobs.sts_timeout,
+            Some(report),
+            Network::from_env(current),
+        );
+        let mut sts = LazySts::new(&region.name, endpoint, outbound);
         let arn = sts.caller_arn(&pair).map_err(|failure| {
             Box::new(StsError {
                 operation: "GetCallerIdentity",
