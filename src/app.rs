@@ -213,8 +213,8 @@ fn prepare(
 
     if web_identity.is_some() {
         // CI: nothing has made the credentials directory; the role session is cached there.
-        if let Err(crate::private_file::DirectoryError::Missing(path)) = creds_dir.check(home) {
-            crate::private_file::create_directory(&path)?;
+        if let Err(crate::files::DirectoryError::Missing(path)) = creds_dir.check(home) {
+            crate::files::create_directory(&path)?;
         }
     }
     creds_dir.check(home)?;

@@ -5,7 +5,7 @@
 
 use crate::accounts::{self, AccountName, AccountsError};
 use crate::env::Environment;
-use crate::private_file::{self, DirectoryError, FileError, Kind};
+use crate::files::{self, DirectoryError, FileError, Kind};
 use crate::secret::{Secret, is_access_key_id};
 use crate::session::Credentials;
 use std::fmt;
@@ -94,7 +94,7 @@ impl CredsDir {
     /// Refuses a directory that another user owns or others could plant files in: whoever
     /// can write there can replace the keys or the cached sessions.
     pub fn check(&self, home: Option<&Path>) -> std::result::Result<(), DirectoryError> {
-        private_file::check_directory_chain(&self.path, home)
+        files::check_directory_chain(&self.path, home)
     }
 
     /// Accounts that have an `<account>.access_key` file.
@@ -207,7 +207,7 @@ impl fmt::Display for UserError {
 
 /// A key file's one word, trimmed; `None` when the file does not exist.
 fn read_word(path: &Path, kind: Kind) -> Result<Option<Zeroizing<String>>> {
-    let Some(bytes) = private_file::read(path, kind)? else {
+    let Some(bytes) = files::read(path, kind)? else {
         return Ok(None);
     };
     let text = std::str::from_utf8(&bytes).map_err(|_| KeysError::NotText(path.to_path_buf()))?;

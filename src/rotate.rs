@@ -16,9 +16,9 @@
 
 use crate::accounts::AccountName;
 use crate::cache::{Cache, CacheLock};
+use crate::files::{self, FileError, Kind};
 use crate::iam::{IamFailure, KeyInfo, LazyIam};
 use crate::keys::CredsDir;
-use crate::private_file::{self, FileError, Kind};
 use crate::report::Reporter;
 use crate::secret::{Secret, mask_key_id};
 use crate::session::{Credentials, hours_minutes, rfc3339};
@@ -128,8 +128,7 @@ impl Journal {
     }
 
     fn read(path: &Path, account: &AccountName) -> Result<Option<Journal>, RotateError> {
-        let Some(bytes) = private_file::read(path, Kind::Journal).map_err(RotateError::File)?
-        else {
+        let Some(bytes) = files::read(path, Kind::Journal).map_err(RotateError::File)? else {
             return Ok(None);
         };
         let damaged = || RotateError::JournalDamaged {
@@ -148,7 +147,7 @@ impl Journal {
 
     fn write(&self, path: &Path) -> Result<(), FileError> {
         let bytes = zeroize::Zeroizing::new(serde_json::to_vec_pretty(self).unwrap_or_default());
-        private_file::write_atomically(path, Kind::Journal, &bytes)
+        files::write_atomically(path, Kind::Journal, &bytes)
     }
 }
 
@@ -516,7 +515,7 @@ fn files_state(
     path: &Path,
 ) -> Result<Files, RotateError> {
     let read = |suffix: &str, kind: Kind| -> Result<String, RotateError> {
-        let bytes = private_file::read(&creds_dir.file(account, suffix), kind)
+        let bytes = files::read(&creds_dir.file(account, suffix), kind)
             .map_err(RotateError::File)?
             .unwrap_or_default();
         Ok(String::from_utf8_lossy(&bytes).trim().to_string())
@@ -544,13 +543,13 @@ fn write_key_files(
     account: &AccountName,
 ) -> Result<(), RotateError> {
     let secret = zeroize::Zeroizing::new(format!("{}\n", journal.new_secret_access_key.expose()));
-    private_file::write_atomically(
+    files::write_atomically(
         &creds_dir.file(account, "secret_key"),
         Kind::SecretKey,
         secret.as_bytes(),
     )
     .map_err(RotateError::File)?;
-    private_file::write_atomically(
+    files::write_atomically(
         &creds_dir.file(account, "access_key"),
         Kind::AccessKey,
         format!("{}\n", journal.new_access_key_id).as_bytes(),
@@ -612,7 +611,7 @@ impl<K: KeyService> Rotation<'_, K> {
                 "{e}; the account's cached sessions were made with the old key and will be replaced"
             ));
         }
-        private_file::remove(&path, Kind::Journal).map_err(RotateError::File)?;
+        files::remove(&path, Kind::Journal).map_err(RotateError::File)?;
         Ok(Rotated {
             old_key: journal.old_access_key_id.clone(),
             new_key: journal.new_access_key_id.clone(),
@@ -705,7 +704,7 @@ impl<K: KeyService> Rotation<'_, K> {
     }
 
     fn old_key_id(&self) -> Result<String, RotateError> {
-        let bytes = private_file::read(
+        let bytes = files::read(
             &self.creds_dir.file(self.account, "access_key"),
             Kind::AccessKey,
         )
@@ -803,7 +802,7 @@ impl<K: KeyService> Rotation<'_, K> {
                 Err(_) => false,
             };
         if deleted {
-            private_file::remove(path, Kind::Journal).map_err(RotateError::File)?;
+            files::remove(path, Kind::Journal).map_err(RotateError::File)?;
         }
         Err(RotateError::NeverValid {
             account: self.account.clone(),

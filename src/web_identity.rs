@@ -12,7 +12,7 @@
 #![forbid(unsafe_code)]
 
 use crate::env::Environment;
-use crate::private_file::{self, FileError, Kind};
+use crate::files::{self, FileError, Kind};
 use crate::secret::Secret;
 use crate::sts::Endpoint;
 use crate::text::{clean, redact_url, shown};
@@ -178,7 +178,7 @@ fn cleartext_remote(url: &str) -> bool {
 }
 
 fn read_file(path: &Path, origin: FileOrigin) -> Result<Secret, WebIdentityError> {
-    let bytes = private_file::read(path, Kind::WebIdentityToken)
+    let bytes = files::read(path, Kind::WebIdentityToken)
         .map_err(WebIdentityError::File)?
         .ok_or_else(|| WebIdentityError::FileMissing {
             path: path.to_path_buf(),

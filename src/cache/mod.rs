@@ -1,7 +1,7 @@
 //! The session cache (DESIGN §2): one owner-only JSON file per slot (account, MFA device, role)
 //! in the credentials directory, written atomically under the account's lock. The parts:
 //! [`names`] (file names and parsing them back), [`record`] (the versioned format); files go
-//! through [`crate::private_file`]. Every file is untrusted: anything unexpected is a
+//! through [`crate::files`]. Every file is untrusted: anything unexpected is a
 //! [`Miss`] with its reason, never a crash.
 #![forbid(unsafe_code)]
 
@@ -9,7 +9,7 @@ pub mod names;
 pub mod record;
 
 use crate::accounts::AccountName;
-use crate::private_file::{self, FileError, Holder, Kind, LockError, LockGuard};
+use crate::files::{self, FileError, Holder, Kind, LockError, LockGuard};
 use crate::secret::Secret;
 use crate::session::{Credentials, rfc3339};
 use names::{Entry, FileName};
@@ -173,14 +173,14 @@ impl fmt::Display for CacheError {
                     f,
                     "stsexec pid {} has held account {account}'s lock for over {} minutes ({}); end it (kill {}) and run again",
                     h.pid,
-                    private_file::MAX_LOCK_WAIT.as_secs() / 60,
+                    files::MAX_LOCK_WAIT.as_secs() / 60,
                     h.activity,
                     h.pid
                 ),
                 None => write!(
                     f,
                     "another stsexec has held account {account}'s lock for over {} minutes; end it and run again",
-                    private_file::MAX_LOCK_WAIT.as_secs() / 60
+                    files::MAX_LOCK_WAIT.as_secs() / 60
                 ),
             },
             CacheError::NameTooLong(dir) => write!(
@@ -236,7 +236,7 @@ impl Cache {
     /// Takes the account's lock, calling `on_wait` with the holder's record first if another
     /// process holds it; then removes temp files that a killed writer left.
     pub fn lock(&self, on_wait: impl FnOnce(Option<Holder>)) -> Result<CacheLock, CacheError> {
-        let guard = private_file::lock(&self.lock_path(), on_wait).map_err(|e| match e {
+        let guard = files::lock(&self.lock_path(), on_wait).map_err(|e| match e {
             LockError::File(e) => CacheError::File(e),
             LockError::HolderStopped { pid } => CacheError::HolderStopped {
                 account: self.account.clone(),
@@ -249,7 +249,7 @@ impl Cache {
         })?;
         for (path, file) in self.own_files() {
             if file.temp {
-                let _ = private_file::remove(&path, Kind::CacheFile);
+                let _ = files::remove(&path, Kind::CacheFile);
             }
         }
         Ok(guard)
@@ -258,7 +258,7 @@ impl Cache {
     /// Reads the slot's file: a session for exactly this slot, or why not.
     pub fn load(&self, slot: &Slot) -> Result<CachedSession, Miss> {
         let path = self.path_for(slot);
-        match private_file::read(&path, Kind::CacheFile) {
+        match files::read(&path, Kind::CacheFile) {
             Ok(Some(bytes)) => record::parse(&bytes, slot),
             Ok(None) => Err(Miss::Absent),
             Err(e) => Err(Miss::File(e)),
@@ -281,14 +281,14 @@ impl Cache {
         let Some(bytes) = record::encode(slot, session, produced_by) else {
             return Ok(path);
         };
-        private_file::write_atomically(&path, Kind::CacheFile, &bytes)?;
+        files::write_atomically(&path, Kind::CacheFile, &bytes)?;
         Ok(path)
     }
 
     /// Removes the slot's file (a session STS refused). Callers hold the lock.
     pub fn remove(&self, _lock: &CacheLock, slot: &Slot) -> Result<PathBuf, CacheError> {
         let path = self.path_for(slot);
-        private_file::remove(&path, Kind::CacheFile)?;
+        files::remove(&path, Kind::CacheFile)?;
         Ok(path)
     }
 
@@ -333,7 +333,7 @@ impl Cache {
             .into_iter()
             .filter(|(_, f)| !f.temp && matches!(f.entry, Entry::Session | Entry::Role { .. }))
             .map(|(path, _)| {
-                let record = match private_file::read(&path, Kind::CacheFile) {
+                let record = match files::read(&path, Kind::CacheFile) {
                     Ok(Some(bytes)) => record::parse_record(&bytes),
                     Ok(None) => Err(Miss::Absent),
                     Err(e) => Err(Miss::File(e)),
@@ -372,13 +372,13 @@ impl Cache {
             if !matches!(file.entry, Entry::Session | Entry::Role { .. }) {
                 continue;
             }
-            private_file::remove(&path, Kind::CacheFile)?;
+            files::remove(&path, Kind::CacheFile)?;
             if !file.temp {
                 removed += 1;
             }
         }
         for path in self.legacy_files() {
-            private_file::remove(&path, Kind::CacheFile)?;
+            files::remove(&path, Kind::CacheFile)?;
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
             if name.ends_with(".json") {
                 removed += 1;

@@ -7,7 +7,7 @@
 #![forbid(unsafe_code)]
 
 use crate::accounts::{AccountName, is_account_id};
-use crate::private_file::TEMP_MARKER;
+use crate::files::TEMP_MARKER;
 
 const PREFIX: &str = ".stsexec~";
 const LEGACY_PREFIX: &str = ".cache.";

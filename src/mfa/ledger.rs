@@ -3,11 +3,11 @@
 //! call and never sends that code again while it could still be valid.
 //!
 //! The decision is a pure function of (record, code, now, step) — [`decide`] — so it is tested
-//! with a fixed clock. The file goes through `private_file` (owner-only, no-follow, size cap,
+//! with a fixed clock. The file goes through `files` (owner-only, no-follow, size cap,
 //! atomic write); callers hold the account's lock while they read, call STS and record.
 #![forbid(unsafe_code)]
 
-use crate::private_file::{self, FileError, Kind};
+use crate::files::{self, FileError, Kind};
 use crate::report::Reporter;
 use crate::secret::MfaCode;
 use serde::{Deserialize, Serialize};
@@ -106,7 +106,7 @@ fn parse(bytes: &[u8]) -> Result<Record, String> {
 }
 
 fn load_record(path: &Path, report: &Reporter) -> Record {
-    match private_file::read(path, Kind::Ledger) {
+    match files::read(path, Kind::Ledger) {
         Ok(None) => Record::default(),
         Ok(Some(bytes)) => parse(&bytes).unwrap_or_else(|why| {
             report.warn(format!(
@@ -153,7 +153,7 @@ pub fn record(
         },
     );
     let bytes = Zeroizing::new(serde_json::to_vec(&record).unwrap_or_default());
-    private_file::write_atomically(path, Kind::Ledger, &bytes)
+    files::write_atomically(path, Kind::Ledger, &bytes)
 }
 
 #[cfg(test)]

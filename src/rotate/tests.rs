@@ -84,13 +84,13 @@ fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let creds = CredsDir::new(dir.path().to_path_buf());
     let account = AccountName::parse_str("work").unwrap();
-    private_file::write_atomically(
+    files::write_atomically(
         &creds.file(&account, "access_key"),
         Kind::AccessKey,
         OLD.as_bytes(),
     )
     .unwrap();
-    private_file::write_atomically(
+    files::write_atomically(
         &creds.file(&account, "secret_key"),
         Kind::SecretKey,
         b"SECRETMARKER-old",
