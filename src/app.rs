@@ -3,7 +3,7 @@
 #![forbid(unsafe_code)]
 
 use crate::accounts::{self, AccountName, AccountsError, AccountsFile};
-use crate::cache::{self, Cache};
+use crate::cache::{self, AccountState, Waiting};
 use crate::cli::{Cli, ExportShell, Mode, UsageError};
 use crate::env::{self, ChildEnv, Environment};
 use crate::error::{Error, Result};
@@ -240,7 +240,7 @@ fn prepare(
     // --web-identity reads no key files: the token is the credential.
     let keys = match web_identity {
         Some(_) => None,
-        None => Some(creds_dir.load_keys(account)?),
+        None => Some(creds_dir.keys(account)?),
     };
     let user = creds_dir
         .iam_user(account, entry, current)
@@ -297,7 +297,7 @@ fn prepare(
                 creds_dir.file(account, "secret_key").display()
             ),
             account_id: entry.map(|a| a.account_id.clone()),
-            cache: Cache::new(&creds_dir.path, account),
+            state: AccountState::new(&creds_dir.path, account),
             min_ttl,
         },
         sts: LazySts::new(&region, endpoint, sts_timeout, Some(report)),
@@ -428,14 +428,14 @@ fn list(
             let user = creds_dir.iam_user(name, entry, current).ok();
             output::Listing {
                 name: name.to_string(),
-                keys: creds_dir.load_keys(name).is_ok(),
+                keys: creds_dir.keys(name).and_then(|k| k.check()).is_ok(),
                 mfa_serial: entry.and_then(|e| {
                     e.mfa_serial
                         .clone()
                         .or_else(|| user.as_deref().map(|u| e.mfa_serial_for(u)))
                 }),
                 user,
-                sessions: Cache::new(&creds_dir.path, name).summaries(),
+                sessions: AccountState::new(&creds_dir.path, name).summaries(),
             }
         })
         .collect();
@@ -469,7 +469,7 @@ fn clear(
     let accounts = match account {
         Some(raw) => {
             let name = AccountName::parse(raw)?;
-            let cache = Cache::new(&creds_dir.path, &name);
+            let cache = AccountState::new(&creds_dir.path, &name);
             if !cache.has_files() {
                 let accounts_file = load_accounts(cli, creds_dir)?;
                 let known = accounts_file
@@ -486,19 +486,12 @@ fn clear(
     };
     let mut removed = 0;
     for account in &accounts {
-        let cache = Cache::new(&creds_dir.path, account);
+        let cache = AccountState::new(&creds_dir.path, account);
         // Nothing to remove: no lock file is created for an account that never had a session.
         if !cache.has_files() {
             continue;
         }
-        let lock = cache.lock(|holder| {
-            let who = holder
-                .map(|h| format!(" (pid {}, {})", h.pid, h.activity))
-                .unwrap_or_default();
-            report.status(format!(
-                "Waiting for another stsexec{who} to finish with account {account}…"
-            ));
-        })?;
+        let lock = cache.lock(Waiting::ToFinish, report)?;
         removed += cache.clear(&lock)?;
     }
     let sessions = if removed == 1 { "session" } else { "sessions" };

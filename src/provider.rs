@@ -7,10 +7,10 @@
 #![forbid(unsafe_code)]
 
 use crate::accounts::{AccountName, Role};
-use crate::cache::{Cache, CacheLock, CachedSession, Miss, Slot, Unfit};
+use crate::cache::{AccountLock, AccountState, CachedSession, Miss, Slot, Unfit, Waiting};
 use crate::env::Environment;
 use crate::error::{Error, Result};
-use crate::files::Holder;
+use crate::keys::{AccountKeys, ReadContext};
 use crate::mfa;
 use crate::report::Reporter;
 use crate::secret::{MfaCode, Secret, mask_key_id};
@@ -127,8 +127,11 @@ impl CodeSource for MfaCodes {
 /// Everything the decision needs to know about one account.
 pub struct AccountSetup {
     pub account: AccountName,
-    /// The long-lived keys; `None` for `--web-identity`, which reads no key files.
-    pub keys: Option<Credentials>,
+    /// The long-lived key behind the seam of [`crate::keys`]: its id is read at each
+    /// [`Provider::resolve`] (the sessions are bound to it), its secret only when STS is
+    /// called with it, under the account's lock, or the command gets it. `None` for
+    /// `--web-identity`, which reads no key files.
+    pub keys: Option<AccountKeys>,
     /// The MFA device, or why it is unknown (an error only where a device is needed).
     pub mfa_serial: std::result::Result<String, Arc<Error>>,
     /// The default role session name (`<user>-stsexec`), or why it cannot be made.
@@ -137,7 +140,8 @@ pub struct AccountSetup {
     pub key_files: String,
     /// The account the accounts file gives (for `AWS_ACCOUNT_ID`).
     pub account_id: Option<String>,
-    pub cache: Cache,
+    /// The account's cached sessions, lock and used-code ledger.
+    pub state: AccountState,
     pub min_ttl: Duration,
 }
 
@@ -169,9 +173,11 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
     /// The table of DESIGN §3.
     pub fn resolve(&mut self, request: &Request) -> Result<Session> {
         let account = self.setup.account.to_string();
-        let source = match (&request.web_identity, &self.setup.keys) {
+        let source = match (&request.web_identity, &mut self.setup.keys) {
             (Some(tokens), _) => format!("web identity token from {}", tokens.describe()),
-            (None, Some(keys)) => format!("long-lived key {}", mask_key_id(&keys.access_key_id)),
+            // The id alone, read again on every call (a `--server` renewal after a rotation
+            // elsewhere gets the new key); the secret waits until STS needs it.
+            (None, Some(keys)) => format!("long-lived key {}", mask_key_id(keys.read_key_id()?)),
             (None, None) => "no long-lived key".to_string(),
         };
         self.report.debug(format!(
@@ -207,8 +213,8 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         }
     }
 
-    /// The long-lived keys, which every row but `--web-identity` starts from.
-    fn keys(&self) -> Result<&Credentials> {
+    /// The long-lived key, which every row but `--web-identity` starts from.
+    fn account_keys(&self) -> Result<&AccountKeys> {
         self.setup.keys.as_ref().ok_or_else(|| {
             WebIdentityError::NoKeys {
                 account: self.setup.account.to_string(),
@@ -217,11 +223,30 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         })
     }
 
+    /// The long-lived key's id as this call read it: what every session is bound to.
+    fn key_id(&self) -> Result<String> {
+        let keys = self.account_keys()?;
+        Ok(keys.key_id().unwrap_or_default().to_string())
+    }
+
+    /// The long-lived key with its secret, read from the store now (DESIGN §13: a cache hit
+    /// reads no secret). `lock`: held when STS is called with it, so parallel runs read once.
+    fn long_lived(&self, lock: Option<&AccountLock>) -> Result<Credentials> {
+        let keys = self.account_keys()?;
+        if let Some(lock) = lock {
+            lock.set_activity("reading the long-lived key");
+        }
+        Ok(keys.read(&ReadContext {
+            report: self.report,
+            lock,
+        })?)
+    }
+
     /// When the account's cached MFA session ends, if one is cached (the credential server's
     /// reminders to renew it).
     pub fn cached_mfa_end(&self) -> Option<SystemTime> {
         let slot = self.mfa_slot().ok()?;
-        match self.setup.cache.load(&slot) {
+        match self.setup.state.load(&slot) {
             Ok(hit) if hit.with_mfa => hit.credentials.expiration,
             _ => None,
         }
@@ -250,7 +275,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         Ok(Session {
             label: session::label_for_keys(&account),
             account_id: self.setup.account_id.clone(),
-            credentials: self.keys()?.clone(),
+            credentials: self.long_lived(None)?,
         })
     }
 
@@ -263,7 +288,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
             account: self.setup.account.clone(),
             mfa_serial: Some(serial),
             role_arn: None,
-            source_key_id: self.keys()?.access_key_id.clone(),
+            source_key_id: self.key_id()?,
             endpoint: self.sts.endpoint().url_override.clone(),
             web_identity: false,
         })
@@ -274,7 +299,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         &mut self,
         request: &Request,
         refresh: bool,
-        held: &mut Option<CacheLock>,
+        held: &mut Option<AccountLock>,
     ) -> Result<Credentials> {
         let slot = self.mfa_slot()?;
         let asked = request
@@ -306,13 +331,13 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         &mut self,
         request: &Request,
         slot: &Slot,
-        held: &mut Option<CacheLock>,
+        held: &mut Option<AccountLock>,
     ) -> Result<Credentials> {
         let serial = slot.mfa_serial.clone().unwrap_or_default();
         let duration = request.durations.session;
-        let keys = self.keys()?.clone();
-        let ledger = self.setup.cache.codes_path();
+        let ledger = self.setup.state.ledger_path();
         let lock = self.lock(held)?;
+        let keys = self.long_lived(Some(lock))?;
         // Under the account's lock: codes, the used-code record and the call (DESIGN §9).
         let mut rejected = false;
         let credentials = loop {
@@ -398,14 +423,14 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         &mut self,
         role: &Role,
         request: &Request,
-        held: &mut Option<CacheLock>,
+        held: &mut Option<AccountLock>,
     ) -> Result<Credentials> {
         let session_name = self.session_name(request)?;
         let slot = Slot {
             account: self.setup.account.clone(),
             mfa_serial: self.setup.mfa_serial.as_ref().ok().cloned(),
             role_arn: Some(role.arn.clone()),
-            source_key_id: self.keys()?.access_key_id.clone(),
+            source_key_id: self.key_id()?,
             endpoint: self.sts.endpoint().url_override.clone(),
             web_identity: false,
         };
@@ -440,7 +465,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
             {
                 let mfa_slot = self.mfa_slot()?;
                 let lock = self.lock(held)?;
-                if let Ok(path) = self.setup.cache.remove(lock, &mfa_slot) {
+                if let Ok(path) = self.setup.state.remove(lock, &mfa_slot) {
                     self.report.warn(format!(
                         "STS refused the cached MFA session of account {} ({}), so it was removed; {}",
                         self.setup.account,
@@ -460,7 +485,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
                     }
                 } else {
                     Source {
-                        credentials: self.keys()?.clone(),
+                        credentials: self.long_lived(Some(lock))?,
                         with_mfa: false,
                         cached_mfa: false,
                     }
@@ -486,7 +511,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
 
     /// The credentials a role is assumed with: the MFA session (`--mfa`: cached or new; else
     /// cached only), else the long-lived keys.
-    fn role_source(&mut self, request: &Request, held: &mut Option<CacheLock>) -> Result<Source> {
+    fn role_source(&mut self, request: &Request, held: &mut Option<AccountLock>) -> Result<Source> {
         if request.mfa {
             let slot = self.mfa_slot()?;
             let cached = if request.refresh {
@@ -525,8 +550,11 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
                 cached_mfa: true,
             });
         }
+        // The role is assumed with the long-lived key: its secret is read now, under the lock
+        // the missed lookup took.
+        let lock = self.lock(held)?;
         Ok(Source {
-            credentials: self.keys()?.clone(),
+            credentials: self.long_lived(Some(lock))?,
             with_mfa: false,
             cached_mfa: false,
         })
@@ -540,7 +568,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         role: &Role,
         request: &Request,
         tokens: &TokenSource,
-        held: &mut Option<CacheLock>,
+        held: &mut Option<AccountLock>,
     ) -> Result<Credentials> {
         let session_name = self.session_name(request)?;
         let slot = Slot {
@@ -656,7 +684,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
             match self.mfa_slot() {
                 Ok(slot) => format!(
                     "the cached MFA session {} (run with --mfa --refresh)",
-                    self.setup.cache.path_for(&slot).display()
+                    self.setup.state.path_for(&slot).display()
                 ),
                 Err(_) => "the cached MFA session".to_string(),
             }
@@ -693,7 +721,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         slot: &Slot,
         fits: &dyn Fn(&CachedSession) -> Option<Unfit>,
         refresh: bool,
-        held: &mut Option<CacheLock>,
+        held: &mut Option<AccountLock>,
     ) -> Result<Option<Credentials>> {
         if !refresh && let Some(hit) = self.lookup(slot, fits, Pass::Quiet) {
             self.report_hit(slot, &hit);
@@ -707,28 +735,16 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         Ok(None)
     }
 
-    fn lock<'h>(&self, held: &'h mut Option<CacheLock>) -> Result<&'h CacheLock> {
+    fn lock<'h>(&self, held: &'h mut Option<AccountLock>) -> Result<&'h AccountLock> {
         let lock = match held.take() {
             Some(lock) => lock,
-            None => {
-                let report = self.report;
-                let account = self.setup.account.clone();
-                self.setup.cache.lock(|holder: Option<Holder>| {
-                    let who = match holder {
-                        Some(h) => format!(" (pid {}, {})", h.pid, h.activity),
-                        None => String::new(),
-                    };
-                    report.status(format!(
-                        "Waiting for another stsexec{who} to refresh account {account}…"
-                    ));
-                })?
-            }
+            None => self.setup.state.lock(Waiting::ToRefresh, self.report)?,
         };
         Ok(held.insert(lock))
     }
 
-    fn store(&self, lock: &CacheLock, slot: &Slot, session: &CachedSession, operation: &str) {
-        match self.setup.cache.store(lock, slot, session, operation) {
+    fn store(&self, lock: &AccountLock, slot: &Slot, session: &CachedSession, operation: &str) {
+        match self.setup.state.store(lock, slot, session, operation) {
             Ok(path) => self.report.debug(format!(
                 "new session {} valid until {}, cached in {}",
                 mask_key_id(&session.credentials.access_key_id),
@@ -770,7 +786,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         fits: &dyn Fn(&CachedSession) -> Option<Unfit>,
         pass: Pass,
     ) -> Option<Credentials> {
-        let miss = match self.setup.cache.load(slot) {
+        let miss = match self.setup.state.load(slot) {
             Ok(hit) => match fits(&hit) {
                 Some(unfit) => Miss::NotForThisRequest(unfit),
                 None if hit
@@ -787,7 +803,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
             Err(miss) => miss,
         };
         if pass == Pass::Report {
-            let path = self.setup.cache.path_for(slot);
+            let path = self.setup.state.path_for(slot);
             if miss.is_unusable_file() {
                 self.report.warn(format!(
                     "ignoring cache file {}: it {miss}; a new session will replace it",

@@ -15,10 +15,10 @@
 #![forbid(unsafe_code)]
 
 use crate::accounts::AccountName;
-use crate::cache::{Cache, CacheLock};
-use crate::files::{self, FileError, Kind};
+use crate::cache::{AccountLock, AccountState};
+use crate::files::{self, FileError, Kind, record};
 use crate::iam::{IamFailure, KeyInfo, LazyIam};
-use crate::keys::CredsDir;
+use crate::keys::{AccountKeys, KeysError, ReadContext};
 use crate::report::Reporter;
 use crate::secret::{Secret, mask_key_id};
 use crate::session::{Credentials, hours_minutes, rfc3339};
@@ -117,6 +117,15 @@ struct Journal {
     created: String,
 }
 
+impl record::Versioned for Journal {
+    const KIND: Kind = Kind::Journal;
+    const FORMAT: Option<&'static str> = None;
+    const VERSION: u32 = JOURNAL_VERSION;
+    fn header(&self) -> (Option<&str>, u32) {
+        (None, self.version)
+    }
+}
+
 impl Journal {
     fn new_credentials(&self) -> Credentials {
         Credentials {
@@ -128,15 +137,16 @@ impl Journal {
     }
 
     fn read(path: &Path, account: &AccountName) -> Result<Option<Journal>, RotateError> {
-        let Some(bytes) = files::read(path, Kind::Journal).map_err(RotateError::File)? else {
-            return Ok(None);
-        };
         let damaged = || RotateError::JournalDamaged {
             path: path.to_path_buf(),
         };
-        let journal: Journal = serde_json::from_slice(&bytes).map_err(|_| damaged())?;
-        if journal.version != JOURNAL_VERSION
-            || journal.account != account.as_str()
+        let journal = match record::read::<Journal>(path) {
+            Ok(Some(journal)) => journal,
+            Ok(None) => return Ok(None),
+            Err(record::RecordError::File(e)) => return Err(RotateError::File(e)),
+            Err(_) => return Err(damaged()),
+        };
+        if journal.account != account.as_str()
             || !crate::secret::is_access_key_id(&journal.new_access_key_id)
             || !crate::secret::is_access_key_id(&journal.old_access_key_id)
         {
@@ -146,18 +156,17 @@ impl Journal {
     }
 
     fn write(&self, path: &Path) -> Result<(), FileError> {
-        let bytes = zeroize::Zeroizing::new(serde_json::to_vec_pretty(self).unwrap_or_default());
-        files::write_atomically(path, Kind::Journal, &bytes)
+        record::write(path, self)
     }
 }
 
 /// Whether an unfinished rotation's journal exists: one `stat`, on every run for the account.
-pub fn unfinished(cache: &Cache) -> bool {
+pub fn unfinished(cache: &AccountState) -> bool {
     cache.journal_path().symlink_metadata().is_ok()
 }
 
 /// The warning every other run for the account prints while a rotation is unfinished.
-pub fn unfinished_warning(account: &AccountName, cache: &Cache) -> String {
+pub fn unfinished_warning(account: &AccountName, cache: &AccountState) -> String {
     format!(
         "the key rotation of account {account} is unfinished ({}); run stsexec {account} --rotate to finish it",
         cache.journal_path().display()
@@ -241,6 +250,14 @@ pub enum RotateError {
         deleted: bool,
     },
     File(FileError),
+    /// The key files (through [`crate::keys`]) could not be read or written.
+    Keys(KeysError),
+}
+
+impl From<KeysError> for RotateError {
+    fn from(e: KeysError) -> Self {
+        RotateError::Keys(e)
+    }
 }
 
 impl fmt::Display for RotateError {
@@ -392,6 +409,7 @@ impl fmt::Display for RotateError {
                 }
             ),
             RotateError::File(e) => e.fmt(f),
+            RotateError::Keys(e) => e.fmt(f),
         }
     }
 }
@@ -464,8 +482,10 @@ impl fmt::Display for Rotated {
 /// One rotation of one account.
 pub struct Rotation<'a, K: KeyService> {
     pub account: &'a AccountName,
-    pub creds_dir: &'a CredsDir,
-    pub cache: &'a Cache,
+    /// The account's key, read and written only through the seam of [`crate::keys`].
+    pub keys: &'a AccountKeys,
+    /// The journal's and the cached sessions' place, and the lock's.
+    pub state: &'a AccountState,
     pub service: K,
     /// The credentials that sign IAM calls, and what they are.
     pub signer: Credentials,
@@ -488,42 +508,41 @@ enum Files {
 /// Step 4's first half left the files torn (the new secret beside the old id, or the other way
 /// round): finish writing the new pair before anything reads the keys. Callers hold the lock.
 pub fn repair_torn_files(
-    _lock: &CacheLock,
+    lock: &AccountLock,
     account: &AccountName,
-    creds_dir: &CredsDir,
-    cache: &Cache,
+    keys: &AccountKeys,
+    state: &AccountState,
     report: Reporter,
 ) -> Result<(), RotateError> {
-    let path = cache.journal_path();
+    let path = state.journal_path();
     let Some(journal) = Journal::read(&path, account)? else {
         return Ok(());
     };
-    if files_state(&journal, creds_dir, account, &path)? == Files::Torn {
+    if files_state(&journal, keys, lock, report, &path)? == Files::Torn {
         report.debug(format!(
             "account {account}: the key files were half replaced; writing {} again",
             mask_key_id(&journal.new_access_key_id)
         ));
-        write_key_files(&journal, creds_dir, account)?;
+        write_key_files(&journal, keys, lock)?;
     }
     Ok(())
 }
 
+/// What the key files hold, read through the key store (the id checked, the secret whole).
 fn files_state(
     journal: &Journal,
-    creds_dir: &CredsDir,
-    account: &AccountName,
+    keys: &AccountKeys,
+    lock: &AccountLock,
+    report: Reporter,
     path: &Path,
 ) -> Result<Files, RotateError> {
-    let read = |suffix: &str, kind: Kind| -> Result<String, RotateError> {
-        let bytes = files::read(&creds_dir.file(account, suffix), kind)
-            .map_err(RotateError::File)?
-            .unwrap_or_default();
-        Ok(String::from_utf8_lossy(&bytes).trim().to_string())
-    };
-    let id = read("access_key", Kind::AccessKey)?;
-    let secret = zeroize::Zeroizing::new(read("secret_key", Kind::SecretKey)?);
+    let pair = keys.read(&ReadContext {
+        report,
+        lock: Some(lock),
+    })?;
+    let id = pair.access_key_id;
     let new_id = id == journal.new_access_key_id;
-    let new_secret = secret.as_str() == journal.new_secret_access_key.expose();
+    let new_secret = pair.secret_access_key.expose() == journal.new_secret_access_key.expose();
     match (new_id, new_secret) {
         (true, true) => Ok(Files::New),
         (true, false) | (false, true) => Ok(Files::Torn),
@@ -539,36 +558,20 @@ fn files_state(
 
 fn write_key_files(
     journal: &Journal,
-    creds_dir: &CredsDir,
-    account: &AccountName,
+    keys: &AccountKeys,
+    lock: &AccountLock,
 ) -> Result<(), RotateError> {
-    let secret = zeroize::Zeroizing::new(format!("{}\n", journal.new_secret_access_key.expose()));
-    files::write_atomically(
-        &creds_dir.file(account, "secret_key"),
-        Kind::SecretKey,
-        secret.as_bytes(),
-    )
-    .map_err(RotateError::File)?;
-    files::write_atomically(
-        &creds_dir.file(account, "access_key"),
-        Kind::AccessKey,
-        format!("{}\n", journal.new_access_key_id).as_bytes(),
-    )
-    .map_err(RotateError::File)
+    Ok(keys.write(lock, &journal.new_credentials())?)
 }
 
 impl<K: KeyService> Rotation<'_, K> {
     fn key_files(&self) -> String {
-        format!(
-            "{} and {}",
-            self.creds_dir.file(self.account, "access_key").display(),
-            self.creds_dir.file(self.account, "secret_key").display()
-        )
+        self.keys.describe()
     }
 
     /// The six steps, or the rest of them after a crash. Callers hold the account's lock.
-    pub fn run(&mut self, lock: &CacheLock) -> Result<Rotated, RotateError> {
-        let path = self.cache.journal_path();
+    pub fn run(&mut self, lock: &AccountLock) -> Result<Rotated, RotateError> {
+        let path = self.state.journal_path();
         let journal = match Journal::read(&path, self.account)? {
             Some(journal) => {
                 self.report.status(format!(
@@ -589,10 +592,10 @@ impl<K: KeyService> Rotation<'_, K> {
             journal: path.clone(),
             cause,
         };
-        match files_state(&journal, self.creds_dir, self.account, &path)? {
+        match files_state(&journal, self.keys, lock, self.report, &path)? {
             Files::Old => {
                 self.prove(&journal, &path)?;
-                write_key_files(&journal, self.creds_dir, self.account)
+                write_key_files(&journal, self.keys, lock)
                     .map_err(|e| unfinished(e.to_string()))?;
                 self.report.debug(format!(
                     "account {}: {} now hold {}",
@@ -601,12 +604,14 @@ impl<K: KeyService> Rotation<'_, K> {
                     mask_key_id(&journal.new_access_key_id)
                 ));
             }
-            Files::Torn => write_key_files(&journal, self.creds_dir, self.account)
-                .map_err(|e| unfinished(e.to_string()))?,
+            Files::Torn => {
+                write_key_files(&journal, self.keys, lock)
+                    .map_err(|e| unfinished(e.to_string()))?;
+            }
             Files::New => {}
         }
         self.retire_old(&journal)?;
-        if let Err(e) = self.cache.clear(lock) {
+        if let Err(e) = self.state.clear(lock) {
             self.report.warn(format!(
                 "{e}; the account's cached sessions were made with the old key and will be replaced"
             ));
@@ -704,13 +709,7 @@ impl<K: KeyService> Rotation<'_, K> {
     }
 
     fn old_key_id(&self) -> Result<String, RotateError> {
-        let bytes = files::read(
-            &self.creds_dir.file(self.account, "access_key"),
-            Kind::AccessKey,
-        )
-        .map_err(RotateError::File)?
-        .unwrap_or_default();
-        Ok(String::from_utf8_lossy(&bytes).trim().to_string())
+        Ok(self.keys.id_from_file()?)
     }
 
     fn iam_error(&self, operation: &'static str, failure: IamFailure) -> RotateError {

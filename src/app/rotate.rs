@@ -7,13 +7,12 @@
 
 use super::{Outcome, Prepared, home_dir, load_accounts, prepare};
 use crate::accounts::AccountName;
-use crate::cache::Cache;
+use crate::cache::{AccountState, Waiting};
 use crate::cli::{Cli, UsageError};
 use crate::env::Environment;
 use crate::error::Result;
-use crate::files::Holder;
 use crate::iam::{self, LazyIam};
-use crate::keys::CredsDir;
+use crate::keys::{CredsDir, ReadContext};
 use crate::report::Reporter;
 use crate::rotate::{self, Aws, DEFAULT_PROOF_WAIT, Rotation, SignerKind};
 use crate::sts;
@@ -32,20 +31,13 @@ pub(super) fn rotate(
     let proof_wait = proof_wait(current.get("STSEXEC_ROTATE_WAIT"))?;
     let home = home_dir(current).ok();
     creds_dir.check(home.as_deref())?;
-    let cache = Cache::new(&creds_dir.path, account);
-    let on_wait = |holder: Option<Holder>| {
-        let who = holder
-            .map(|h| format!(" (pid {}, {})", h.pid, h.activity))
-            .unwrap_or_default();
-        report.status(format!(
-            "Waiting for another stsexec{who} to finish with account {account}…"
-        ));
-    };
+    let state = AccountState::new(&creds_dir.path, account);
     // A crash between the two renames of step 4 leaves the new secret beside the old id:
     // finish that first, so the keys read below are a pair.
-    if rotate::unfinished(&cache) {
-        let lock = cache.lock(on_wait)?;
-        rotate::repair_torn_files(&lock, account, creds_dir, &cache, report)?;
+    if rotate::unfinished(&state) {
+        let lock = state.lock(Waiting::ToFinish, report)?;
+        let keys = creds_dir.keys(account)?;
+        rotate::repair_torn_files(&lock, account, &keys, &state, report)?;
     }
     let no_session = cli.session.no_session;
     // The MFA session signs IAM calls (DESIGN §10): --rotate implies --mfa.
@@ -57,13 +49,14 @@ pub(super) fn rotate(
         mut request,
         ..
     } = prepare(cli, account, creds_dir, home.as_deref(), current, report)?;
+    // Rotation always has key files (it conflicts with --web-identity).
+    let keys = match provider.setup.keys.clone() {
+        Some(keys) => keys,
+        None => creds_dir.keys(account)?,
+    };
     let (signer, signer_kind) = if no_session {
-        // Rotation always has key files (it conflicts with --web-identity).
-        let keys = match provider.setup.keys.clone() {
-            Some(keys) => keys,
-            None => creds_dir.load_keys(account)?,
-        };
-        (keys, SignerKind::LongLivedKeys)
+        let pair = keys.read(&ReadContext { report, lock: None })?;
+        (pair, SignerKind::LongLivedKeys)
     } else {
         request.mfa = true;
         let session = provider.resolve(&request)?;
@@ -90,11 +83,11 @@ pub(super) fn rotate(
         sts: provider.sts,
         iam: LazyIam::new(iam_endpoint, iam_region, sts_timeout),
     };
-    let lock = cache.lock(on_wait)?;
+    let lock = state.lock(Waiting::ToFinish, report)?;
     let mut rotation = Rotation {
         account,
-        creds_dir,
-        cache: &cache,
+        keys: &keys,
+        state: &state,
         service,
         signer,
         signer_kind,
@@ -126,8 +119,8 @@ fn proof_wait(value: Option<&str>) -> std::result::Result<Duration, UsageError> 
 
 /// The warning of every other run while the account's rotation is unfinished: one `stat`.
 pub(super) fn warn_if_unfinished(creds_dir: &CredsDir, account: &AccountName, report: Reporter) {
-    let cache = Cache::new(&creds_dir.path, account);
-    if rotate::unfinished(&cache) {
-        report.warn(rotate::unfinished_warning(account, &cache));
+    let state = AccountState::new(&creds_dir.path, account);
+    if rotate::unfinished(&state) {
+        report.warn(rotate::unfinished_warning(account, &state));
     }
 }

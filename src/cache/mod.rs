@@ -1,8 +1,9 @@
-//! The session cache (DESIGN §2): one owner-only JSON file per slot (account, MFA device, role)
-//! in the credentials directory, written atomically under the account's lock. The parts:
-//! [`names`] (file names and parsing them back), [`record`] (the versioned format); files go
-//! through [`crate::files`]. Every file is untrusted: anything unexpected is a
-//! [`Miss`] with its reason, never a crash.
+//! An account's state in the credentials directory ([`AccountState`]): the session cache
+//! (DESIGN §2: one owner-only JSON file per slot — account, MFA device, role — written
+//! atomically under the account's lock), the lock itself, and the names of the used-code
+//! ledger and the rotation journal. The parts: [`names`] (file names and parsing them back),
+//! [`record`] (the versioned session format); files go through [`crate::files`]. Every file is
+//! untrusted: anything unexpected is a [`Miss`] with its reason, never a crash.
 #![forbid(unsafe_code)]
 
 pub mod names;
@@ -10,6 +11,7 @@ pub mod record;
 
 use crate::accounts::AccountName;
 use crate::files::{self, FileError, Holder, Kind, LockError, LockGuard};
+use crate::report::Reporter;
 use crate::secret::Secret;
 use crate::session::{Credentials, rfc3339};
 use names::{Entry, FileName};
@@ -17,8 +19,30 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-/// Held from "is the cache valid?" to "new session written"; released on drop.
-pub type CacheLock = LockGuard;
+/// The account's lock, held from "is the cache valid?" to "new session written" (and around
+/// a rotation, the used-code record, a store's read); released on drop.
+pub type AccountLock = LockGuard;
+
+/// What a run waits for when another holds the account's lock: the one sentence that says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waiting {
+    /// A session is being fetched.
+    ToRefresh,
+    /// Anything else (`--clear`, `--rotate`).
+    ToFinish,
+}
+
+/// `Waiting for another stsexec (pid 4242, prompting for an MFA code) to refresh account work…`
+pub fn waiting_sentence(holder: Option<&Holder>, account: &AccountName, why: Waiting) -> String {
+    let who = holder
+        .map(|h| format!(" (pid {}, {})", h.pid, h.activity))
+        .unwrap_or_default();
+    let what = match why {
+        Waiting::ToRefresh => "refresh",
+        Waiting::ToFinish => "finish with",
+    };
+    format!("Waiting for another stsexec{who} to {what} account {account}…")
+}
 
 /// What a cached session is for; a file whose content says otherwise is a miss.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,16 +224,17 @@ impl From<FileError> for CacheError {
     }
 }
 
-/// The cache files of one account in a credentials directory.
+/// One account's state files in a credentials directory: its cached sessions, its lock, its
+/// used-code ledger and its rotation journal.
 #[derive(Debug, Clone)]
-pub struct Cache {
+pub struct AccountState {
     dir: PathBuf,
     account: AccountName,
 }
 
-impl Cache {
+impl AccountState {
     pub fn new(dir: &Path, account: &AccountName) -> Self {
-        Cache {
+        AccountState {
             dir: dir.to_path_buf(),
             account: account.clone(),
         }
@@ -223,8 +248,12 @@ impl Cache {
         self.dir.join(names::name(&self.account, &Entry::Lock))
     }
 
+    pub fn account(&self) -> &AccountName {
+        &self.account
+    }
+
     /// The account's used-MFA-code record.
-    pub fn codes_path(&self) -> PathBuf {
+    pub fn ledger_path(&self) -> PathBuf {
         self.dir.join(names::name(&self.account, &Entry::Codes))
     }
 
@@ -233,9 +262,12 @@ impl Cache {
         self.dir.join(names::name(&self.account, &Entry::Rotation))
     }
 
-    /// Takes the account's lock, calling `on_wait` with the holder's record first if another
-    /// process holds it; then removes temp files that a killed writer left.
-    pub fn lock(&self, on_wait: impl FnOnce(Option<Holder>)) -> Result<CacheLock, CacheError> {
+    /// Takes the account's lock, saying once whom it waits for when another process holds
+    /// it; then removes temp files that a killed writer left.
+    pub fn lock(&self, why: Waiting, report: Reporter) -> Result<AccountLock, CacheError> {
+        let on_wait = |holder: Option<Holder>| {
+            report.status(waiting_sentence(holder.as_ref(), &self.account, why));
+        };
         let guard = files::lock(&self.lock_path(), on_wait).map_err(|e| match e {
             LockError::File(e) => CacheError::File(e),
             LockError::HolderStopped { pid } => CacheError::HolderStopped {
@@ -268,7 +300,7 @@ impl Cache {
     /// Writes the session atomically. Callers hold the lock.
     pub fn store(
         &self,
-        _lock: &CacheLock,
+        _lock: &AccountLock,
         slot: &Slot,
         session: &CachedSession,
         produced_by: &str,
@@ -286,7 +318,7 @@ impl Cache {
     }
 
     /// Removes the slot's file (a session STS refused). Callers hold the lock.
-    pub fn remove(&self, _lock: &CacheLock, slot: &Slot) -> Result<PathBuf, CacheError> {
+    pub fn remove(&self, _lock: &AccountLock, slot: &Slot) -> Result<PathBuf, CacheError> {
         let path = self.path_for(slot);
         files::remove(&path, Kind::CacheFile)?;
         Ok(path)
@@ -366,7 +398,7 @@ impl Cache {
     /// Removes the account's session files, of this scheme and the first (never key files,
     /// never the lock file, which other processes may hold). Callers hold the lock. Returns
     /// how many sessions were removed.
-    pub fn clear(&self, _lock: &CacheLock) -> Result<usize, CacheError> {
+    pub fn clear(&self, _lock: &AccountLock) -> Result<usize, CacheError> {
         let mut removed = 0;
         for (path, file) in self.own_files() {
             if !matches!(file.entry, Entry::Session | Entry::Role { .. }) {

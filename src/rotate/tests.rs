@@ -1,5 +1,7 @@
 use super::*;
+use crate::cache::Waiting;
 use crate::iam::IamFailure;
+use crate::keys::CredsDir;
 use std::collections::VecDeque;
 
 const OLD: &str = "AKIAOLDOLDOLDOLD1234";
@@ -76,7 +78,7 @@ impl KeyService for &mut Fake {
 struct Setup {
     _dir: tempfile::TempDir,
     creds: CredsDir,
-    cache: Cache,
+    cache: AccountState,
     account: AccountName,
 }
 
@@ -96,13 +98,27 @@ fn setup() -> Setup {
         b"SECRETMARKER-old",
     )
     .unwrap();
-    let cache = Cache::new(dir.path(), &account);
+    let cache = AccountState::new(dir.path(), &account);
     Setup {
         _dir: dir,
         creds,
         cache,
         account,
     }
+}
+
+fn quiet() -> Reporter {
+    Reporter::new(true, false)
+}
+
+/// The pair as the key store holds it.
+fn load(s: &Setup) -> Credentials {
+    let keys = s.creds.keys(&s.account).unwrap();
+    keys.read(&ReadContext {
+        report: quiet(),
+        lock: None,
+    })
+    .unwrap()
 }
 
 fn old_key() -> KeyInfo {
@@ -114,13 +130,14 @@ fn old_key() -> KeyInfo {
 }
 
 fn rotate(s: &Setup, fake: &mut Fake, kind: SignerKind) -> Result<Rotated, RotateError> {
-    let lock = s.cache.lock(|_| {}).unwrap();
+    let lock = s.cache.lock(Waiting::ToFinish, quiet()).unwrap();
+    let keys = s.creds.keys(&s.account).unwrap();
     Rotation {
         account: &s.account,
-        creds_dir: &s.creds,
-        cache: &s.cache,
+        keys: &keys,
+        state: &s.cache,
         service: fake,
-        signer: s.creds.load_keys(&s.account).unwrap(),
+        signer: load(s),
         signer_kind: kind,
         proof_wait: Duration::from_millis(50),
         retry_pause: Duration::from_millis(1),
@@ -149,10 +166,7 @@ fn the_six_steps_in_order_with_the_new_key_signing_after_the_swap() {
             "DeleteAccessKey AKIAOLDOLDOLDOLD1234",
         ]
     );
-    assert_eq!(
-        s.creds.load_keys(&s.account).unwrap().access_key_id,
-        done.new_key
-    );
+    assert_eq!(load(&s).access_key_id, done.new_key);
     assert!(!unfinished(&s.cache));
 }
 
