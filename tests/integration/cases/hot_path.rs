@@ -112,7 +112,10 @@ fn cache_hits_start_no_thread_open_no_socket_and_read_only_their_files() {
         if args.contains(&"--no-session") {
             assert_eq!(secrets.len(), 1, "{args:?} read {own:#?}");
         } else {
-            assert!(secrets.is_empty(), "{args:?} is a cache hit and read {secrets:#?}");
+            assert!(
+                secrets.is_empty(),
+                "{args:?} is a cache hit and read {secrets:#?}"
+            );
         }
     }
 

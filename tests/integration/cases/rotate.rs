@@ -387,3 +387,70 @@ fn rotate_conflicts_with_commands_output_modes_and_roles() {
         );
     }
 }
+
+/// Issue 20 item 8: a `--server` renewal reads the key store at that renewal, so keys replaced
+/// on disk while it runs (a `--rotate` in another terminal) are the ones the next renewal signs
+/// with. moto checks signatures: with the old key deleted, a renewal signed with it would fail.
+#[test]
+fn a_server_renews_with_the_keys_on_disk_at_that_moment() {
+    use std::time::{Duration, Instant};
+    let mut sandbox = Sandbox::new();
+    let (moto, first) = moto_with_user(&mut sandbox, 0);
+    let (_, first_secret) = key_files(&sandbox);
+    // 15-minute role sessions renewed once 14m57s remain: a renewal every ~3 s.
+    sandbox.set_env("STSEXEC_MIN_TTL", &format!("{}s", 15 * 60 - 3));
+    let stop = sandbox.home.path().join("stop");
+    let waiting = format!("while [ ! -e '{}' ]; do sleep 0.05; done", stop.display());
+    let child = sandbox
+        .command(&[
+            "work", "--role", "admin", "-d", "15m", "--server", "--", "sh", "-c", &waiting,
+        ])
+        .spawn()
+        .unwrap();
+    let assumed_at_least = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while moto.assumed_roles().len() < n {
+            assert!(
+                Instant::now() < deadline,
+                "only {} AssumeRole calls",
+                moto.assumed_roles().len()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    assumed_at_least(1);
+    // Rotated elsewhere: a new key written to the files, the old one deleted in IAM.
+    let created = aws(
+        &sandbox,
+        &moto,
+        (&first, &first_secret),
+        &["iam", "create-access-key", "--user-name", "jb"],
+    );
+    let key = &json(created.assert_ok())["AccessKey"];
+    let (new, new_secret) = (
+        key["AccessKeyId"].as_str().unwrap().to_string(),
+        key["SecretAccessKey"].as_str().unwrap().to_string(),
+    );
+    sandbox.write_keys("work", &new, &new_secret);
+    aws(
+        &sandbox,
+        &moto,
+        (&new, &new_secret),
+        &[
+            "iam",
+            "delete-access-key",
+            "--user-name",
+            "jb",
+            "--access-key-id",
+            &first,
+        ],
+    )
+    .assert_ok();
+    // Two renewals after the old key is gone: both signed with the new one.
+    let after = moto.assumed_roles().len();
+    assumed_at_least(after + 2);
+    std::fs::write(&stop, "").unwrap();
+    let run = Run::from(child.wait_with_output().unwrap());
+    run.assert_ok().assert_no_secret();
+    assert!(!run.stderr.contains("failed"), "{run:#?}");
+}
