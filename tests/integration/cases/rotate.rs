@@ -400,7 +400,12 @@ fn a_server_renews_with_the_keys_on_disk_at_that_moment() {
     // 15-minute role sessions renewed once 14m57s remain: a renewal every ~3 s.
     sandbox.set_env("STSEXEC_MIN_TTL", &format!("{}s", 15 * 60 - 3));
     let stop = sandbox.home.path().join("stop");
-    let waiting = format!("while [ ! -e '{}' ]; do sleep 0.05; done", stop.display());
+    // Also ends when the sandbox is gone (a failed assertion below), so nothing outlives it.
+    let waiting = format!(
+        "while [ ! -e '{}' ] && [ -d '{}' ]; do sleep 0.05; done",
+        stop.display(),
+        sandbox.home.path().display()
+    );
     let child = sandbox
         .command(&[
             "work", "--role", "admin", "-d", "15m", "--server", "--", "sh", "-c", &waiting,
