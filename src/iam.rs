@@ -245,8 +245,26 @@ impl LazyIam {
     ) -> Result<Credentials, IamFailure> {
         let timeout = self.operation_timeout;
         let (runtime, client) = self.client(signer)?;
+        // CreateAccessKey is not idempotent: a retry after a slow answer would make a second
+        // key whose secret nobody saw (issue 20 item 7). One attempt, given the whole call's
+        // time; `rotate` lists the keys when the outcome is unknown.
+        let mut once = aws_sdk_iam::Config::builder()
+            .retry_config(aws_sdk_iam::config::retry::RetryConfig::disabled());
+        once.set_timeout_config(
+            client
+                .config()
+                .timeout_config()
+                .map(|base| base.to_builder().operation_attempt_timeout(timeout).build()),
+        );
         let output = runtime
-            .block_on(client.create_access_key().user_name(user).send())
+            .block_on(
+                client
+                    .create_access_key()
+                    .user_name(user)
+                    .customize()
+                    .config_override(once)
+                    .send(),
+            )
             .map_err(|e| classify(&e, timeout))?;
         let key = output.access_key().ok_or(IamFailure::Unreadable)?;
         if !is_access_key_id(key.access_key_id())

@@ -185,6 +185,100 @@ pub struct RetireFailure {
     pub cause: String,
 }
 
+/// Whether a failed CreateAccessKey may still have made a key: no answer, a server error, an
+/// answer that could not be read. A refusal (denied, throttled, limit, bad signer) made none.
+fn outcome_unknown(failure: &IamFailure) -> bool {
+    matches!(
+        failure,
+        IamFailure::Timeout { .. }
+            | IamFailure::Unreachable { .. }
+            | IamFailure::ServerError { .. }
+            | IamFailure::Unreadable
+            | IamFailure::Other { .. }
+    )
+}
+
+/// What listing the keys found after CreateAccessKey's outcome was unknown.
+#[derive(Debug)]
+pub enum CreateOutcome {
+    /// No key appeared: nothing was changed.
+    NoNewKey,
+    /// Keys appeared (their secrets never arrived): `removed` were deleted again, `left` could
+    /// not be, with why.
+    Appeared {
+        removed: Vec<String>,
+        left: Vec<(String, IamFailure)>,
+    },
+    /// ListAccessKeys failed too: whether a key appeared is unknown.
+    Unlisted(IamFailure),
+}
+
+/// CreateAccessKey without a (readable) answer, and what came of it.
+#[derive(Debug)]
+pub struct CreateUnknown {
+    pub account: AccountName,
+    pub user: String,
+    pub old_key: String,
+    pub endpoint: String,
+    pub failure: IamFailure,
+    pub outcome: CreateOutcome,
+}
+
+impl fmt::Display for CreateUnknown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let CreateUnknown {
+            account,
+            user,
+            old_key,
+            endpoint,
+            failure,
+            outcome,
+        } = self;
+        let masked = |ids: &mut dyn Iterator<Item = &String>| {
+            ids.map(|id| mask_key_id(id)).collect::<Vec<_>>().join(", ")
+        };
+        write!(
+            f,
+            "IAM at {endpoint} {} for account {account}, so stsexec checked whether a new key was made anyway: ",
+            failure.describe("CreateAccessKey")
+        )?;
+        match outcome {
+            CreateOutcome::NoNewKey => write!(
+                f,
+                "ListAccessKeys shows none, so nothing was changed; run stsexec {account} --rotate again (should aws iam list-access-keys --user-name {user} later show a key other than {}, delete it first)",
+                mask_key_id(old_key)
+            ),
+            CreateOutcome::Appeared { removed, left } if left.is_empty() => write!(
+                f,
+                "IAM made {}, whose secret never arrived, so it was deleted again; nothing else changed (the key files still hold {}); run stsexec {account} --rotate again",
+                masked(&mut removed.iter()),
+                mask_key_id(old_key)
+            ),
+            CreateOutcome::Appeared { removed, left } => {
+                let (ids, why): (Vec<&String>, Vec<&IamFailure>) =
+                    left.iter().map(|(id, why)| (id, why)).unzip();
+                write!(
+                    f,
+                    "IAM made {}, whose secret never arrived, and deleting it failed (IAM at {endpoint} {}); ",
+                    masked(&mut ids.into_iter().chain(removed.iter())),
+                    why[0].describe("DeleteAccessKey")
+                )?;
+                write!(
+                    f,
+                    "delete it yourself (aws iam list-access-keys --user-name {user} shows its id; aws iam delete-access-key --user-name {user} --access-key-id <id> deletes it), then run stsexec {account} --rotate again; the key files still hold {}",
+                    mask_key_id(old_key)
+                )
+            }
+            CreateOutcome::Unlisted(listing) => write!(
+                f,
+                "IAM at {endpoint} {} too, so a key whose secret nobody saw may exist: run aws iam list-access-keys --user-name {user}, delete any key other than {}, then run stsexec {account} --rotate again; the key files are unchanged",
+                listing.describe("ListAccessKeys"),
+                mask_key_id(old_key)
+            ),
+        }
+    }
+}
+
 /// Why a rotation stopped; `Display` is the sentence, naming the account, the keys (masked)
 /// and what to do.
 #[derive(Debug)]
@@ -249,6 +343,8 @@ pub enum RotateError {
         error: FileError,
         deleted: bool,
     },
+    /// CreateAccessKey got no (readable) answer: what listing the keys then found and did.
+    CreateUnknown(Box<CreateUnknown>),
     File(FileError),
     /// The key files (through [`crate::keys`]) could not be read or written.
     Keys(KeysError),
@@ -408,6 +504,7 @@ impl fmt::Display for RotateError {
                     "not used (delete it in the IAM console); "
                 }
             ),
+            RotateError::CreateUnknown(unknown) => unknown.fmt(f),
             RotateError::File(e) => e.fmt(f),
             RotateError::Keys(e) => e.fmt(f),
         }
@@ -662,21 +759,25 @@ impl<K: KeyService> Rotation<'_, K> {
                 other,
             });
         }
-        let new = self
-            .service
-            .create_key(&self.signer, &user)
-            .map_err(|f| match f {
-                IamFailure::LimitExceeded => RotateError::TwoKeys {
+        // Tried once (no automatic retry: it is not idempotent).
+        let new = match self.service.create_key(&self.signer, &user) {
+            Ok(new) => new,
+            Err(IamFailure::LimitExceeded) => {
+                return Err(RotateError::TwoKeys {
                     account: self.account.clone(),
-                    user: user.clone(),
+                    user,
                     other: KeyInfo {
                         access_key_id: String::new(),
                         status: "unknown".into(),
                         created: None,
                     },
-                },
-                f => self.iam_error("CreateAccessKey", f),
-            })?;
+                });
+            }
+            Err(failure) if outcome_unknown(&failure) => {
+                return Err(self.after_unknown_create(user, old_key, &keys, failure));
+            }
+            Err(failure) => return Err(self.iam_error("CreateAccessKey", failure)),
+        };
         let journal = Journal {
             version: JOURNAL_VERSION,
             account: self.account.to_string(),
@@ -706,6 +807,54 @@ impl<K: KeyService> Rotation<'_, K> {
             path.display()
         ));
         Ok(journal)
+    }
+
+    /// CreateAccessKey's answer never came (or came unreadable): IAM may have made a key whose
+    /// secret nobody saw. The keys are listed; one that appeared is deleted again; the error
+    /// says which of these happened.
+    fn after_unknown_create(
+        &mut self,
+        user: String,
+        old_key: String,
+        before: &[KeyInfo],
+        failure: IamFailure,
+    ) -> RotateError {
+        let (_, endpoint) = self.service.endpoints();
+        let outcome = match self.service.list_keys(&self.signer, &user) {
+            Err(listing) => CreateOutcome::Unlisted(listing),
+            Ok(now) => {
+                let appeared: Vec<String> = now
+                    .into_iter()
+                    .map(|k| k.access_key_id)
+                    .filter(|id| !before.iter().any(|b| b.access_key_id == *id))
+                    .collect();
+                if appeared.is_empty() {
+                    CreateOutcome::NoNewKey
+                } else {
+                    let mut removed = Vec::new();
+                    let mut left = Vec::new();
+                    for id in appeared {
+                        match self.service.delete_key(&self.signer, &user, &id) {
+                            Ok(()) | Err(IamFailure::NoSuchEntity) => removed.push(id),
+                            Err(f) => left.push((id, f)),
+                        }
+                    }
+                    CreateOutcome::Appeared { removed, left }
+                }
+            }
+        };
+        self.report.debug(format!(
+            "account {}: CreateAccessKey's outcome was unknown: {outcome:?}",
+            self.account
+        ));
+        RotateError::CreateUnknown(Box::new(CreateUnknown {
+            account: self.account.clone(),
+            user,
+            old_key,
+            endpoint,
+            failure,
+            outcome,
+        }))
     }
 
     fn old_key_id(&self) -> Result<String, RotateError> {

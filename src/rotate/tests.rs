@@ -13,6 +13,8 @@ struct Fake {
     keys: Vec<KeyInfo>,
     proof: VecDeque<Result<(), StsFailure>>,
     delete_fails: bool,
+    /// CreateAccessKey fails this way; `made`: after IAM made the key (the answer was lost).
+    create_fails: Option<(IamFailure, bool)>,
     calls: Vec<String>,
 }
 
@@ -33,11 +35,17 @@ impl KeyService for &mut Fake {
     fn create_key(&mut self, _: &Credentials, _: &str) -> Result<Credentials, IamFailure> {
         self.calls.push("CreateAccessKey".into());
         let id = format!("AKIANEWNEWNEWNEW{:04}", self.keys.len());
-        self.keys.push(KeyInfo {
-            access_key_id: id.clone(),
-            status: "Active".into(),
-            created: None,
-        });
+        let failed = self.create_fails.take();
+        if failed.as_ref().is_none_or(|(_, made)| *made) {
+            self.keys.push(KeyInfo {
+                access_key_id: id.clone(),
+                status: "Active".into(),
+                created: None,
+            });
+        }
+        if let Some((failure, _)) = failed {
+            return Err(failure);
+        }
         Ok(Credentials {
             access_key_id: id,
             secret_access_key: Secret::new("SECRETMARKER-new"),
@@ -249,4 +257,60 @@ fn user_names_come_from_user_arns_only() {
         None
     );
     assert_eq!(user_from_arn("arn:aws:iam::123456789012:root"), None);
+}
+
+#[test]
+fn a_lost_create_answer_is_checked_and_its_key_deleted_again() {
+    // Issue 20 item 7: IAM made the key but the answer never came.
+    let s = setup();
+    let mut fake = Fake {
+        keys: vec![old_key()],
+        create_fails: Some((IamFailure::Timeout { seconds: 15 }, true)),
+        ..Fake::default()
+    };
+    let err = rotate(&s, &mut fake, SignerKind::LongLivedKeys)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        fake.calls,
+        [
+            "GetCallerIdentity AKIAOLDOLDOLDOLD1234",
+            "ListAccessKeys",
+            "CreateAccessKey",
+            "ListAccessKeys",
+            "DeleteAccessKey AKIANEWNEWNEWNEW0001",
+        ]
+    );
+    assert_eq!(
+        err,
+        "IAM at http://iam did not answer CreateAccessKey within 15 s for account work, so stsexec checked whether a new key was made anyway: IAM made AKIA…0001, whose secret never arrived, so it was deleted again; nothing else changed (the key files still hold AKIA…1234); run stsexec work --rotate again"
+    );
+    let ids: Vec<&str> = fake.keys.iter().map(|k| k.access_key_id.as_str()).collect();
+    assert_eq!(ids, [OLD]);
+    assert_eq!(load(&s).access_key_id, OLD);
+    assert!(!unfinished(&s.cache));
+
+    // No key made: nothing to delete, and the sentence says so.
+    let mut fake = Fake {
+        keys: vec![old_key()],
+        create_fails: Some((IamFailure::ServerError { status: 503 }, false)),
+        ..Fake::default()
+    };
+    let err = rotate(&s, &mut fake, SignerKind::LongLivedKeys)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(fake.calls.last().unwrap(), "ListAccessKeys");
+    assert!(
+        err.contains("ListAccessKeys shows none, so nothing was changed"),
+        "{err}"
+    );
+
+    // A refusal made no key: no listing.
+    let mut fake = Fake {
+        keys: vec![old_key()],
+        create_fails: Some((IamFailure::Throttled, false)),
+        ..Fake::default()
+    };
+    rotate(&s, &mut fake, SignerKind::LongLivedKeys).unwrap_err();
+    assert_eq!(fake.calls.last().unwrap(), "CreateAccessKey");
 }

@@ -459,3 +459,29 @@ fn a_server_renews_with_the_keys_on_disk_at_that_moment() {
     run.assert_ok().assert_no_secret();
     assert!(!run.stderr.contains("failed"), "{run:#?}");
 }
+
+/// Issue 20 item 7: IAM makes the key but its answer never comes. Before, the SDK tried
+/// CreateAccessKey again, hit the two-key limit and said "nothing was changed" while a key
+/// whose secret nobody saw stayed in IAM. Now: one attempt, the keys listed, that key deleted.
+#[test]
+fn a_lost_create_answer_leaves_no_key_behind_and_says_so() {
+    let fake = FakeIam::start();
+    fake.with(|s| s.holds.create = true);
+    let mut sandbox = sandbox_for(&fake);
+    sandbox.set_env("STSEXEC_STS_TIMEOUT", "3s");
+    let before = key_files(&sandbox);
+    let run = sandbox.run(&["work", "--rotate", "--no-session"]);
+    run.assert_code(125)
+        .assert_no_secret()
+        .assert_stderr("did not answer CreateAccessKey within 3 s for account work")
+        .assert_stderr("whose secret never arrived, so it was deleted again; nothing else changed");
+    let creates = fake
+        .actions()
+        .iter()
+        .filter(|a| a.as_str() == "CreateAccessKey")
+        .count();
+    assert_eq!(creates, 1, "{:?}", fake.actions());
+    assert_eq!(fake.key_ids(), vec![ACCESS_KEY.to_string()]);
+    assert_eq!(key_files(&sandbox), before);
+    assert_eq!(leftovers(&sandbox), Vec::<String>::new());
+}
