@@ -335,18 +335,22 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
     ) -> Result<Credentials> {
         let serial = slot.mfa_serial.clone().unwrap_or_default();
         let duration = request.durations.session;
-        let ledger = self.setup.state.ledger_path();
         let lock = self.lock(held)?;
         let keys = self.long_lived(Some(lock))?;
-        // Under the account's lock: codes, the used-code record and the call (DESIGN §9).
+        // Under the account's lock and then the device's, which every account configured with
+        // this device takes: codes, the used-code record and the call (DESIGN §9).
+        let device = self.setup.state.lock_device(&serial, self.report)?;
+        let ledger = device.path().to_path_buf();
         let mut rejected = false;
         let credentials = loop {
             // A command may take a while too (a YubiKey touch, a wait for the next step).
-            lock.set_activity(if self.codes.prompts() {
+            let activity = if self.codes.prompts() {
                 "prompting for an MFA code"
             } else {
                 "getting an MFA code"
-            });
+            };
+            lock.set_activity(activity);
+            device.set_activity(activity);
             let Some(code) = self
                 .codes
                 .next(&self.setup.account, &serial, &ledger, rejected)?
@@ -360,6 +364,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
                 ));
             };
             lock.set_activity("calling STS");
+            device.set_activity("calling STS");
             self.report.debug(format!(
                 "account {}: GetSessionToken with key {} and MFA device {serial} for {}",
                 self.setup.account,
@@ -401,6 +406,8 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
                 }
             }
         };
+        // The code is recorded: another account may use the device now.
+        drop(device);
         let fetched = CachedSession {
             credentials,
             with_mfa: true,

@@ -14,6 +14,7 @@ use crate::files::{self, FileError, Holder, Kind, LockError, LockGuard};
 use crate::report::Reporter;
 use crate::secret::Secret;
 use crate::session::{Credentials, rfc3339};
+use crate::text::clean;
 use names::{Entry, FileName};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -33,7 +34,7 @@ pub enum Waiting {
 }
 
 /// `Waiting for another stsexec (pid 4242, prompting for an MFA code) to refresh account work…`
-pub fn waiting_sentence(holder: Option<&Holder>, account: &AccountName, why: Waiting) -> String {
+pub fn waiting_sentence(holder: Option<&Holder>, locked: &Locked, why: Waiting) -> String {
     let who = holder
         .map(|h| format!(" (pid {}, {})", h.pid, h.activity))
         .unwrap_or_default();
@@ -41,7 +42,10 @@ pub fn waiting_sentence(holder: Option<&Holder>, account: &AccountName, why: Wai
         Waiting::ToRefresh => "refresh",
         Waiting::ToFinish => "finish with",
     };
-    format!("Waiting for another stsexec{who} to {what} account {account}…")
+    format!(
+        "Waiting for another stsexec{who} to {what} {}…",
+        locked.name()
+    )
 }
 
 /// What a cached session is for; a file whose content says otherwise is a miss.
@@ -169,17 +173,45 @@ impl fmt::Display for Miss {
     }
 }
 
+/// Whose lock a run waits for: an account's, or an MFA device's (shared by every account
+/// configured with that device).
+#[derive(Debug, Clone)]
+pub enum Locked {
+    Account(AccountName),
+    Device(String),
+}
+
+impl Locked {
+    /// "account work", "MFA device arn:…"
+    fn name(&self) -> String {
+        match self {
+            Locked::Account(account) => format!("account {account}"),
+            Locked::Device(serial) => format!("MFA device {}", clean(serial, 256)),
+        }
+    }
+}
+
+impl fmt::Display for Locked {
+    /// "account work's lock", "the lock of MFA device arn:…"
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Locked::Account(account) => write!(f, "account {account}'s lock"),
+            Locked::Device(serial) => write!(f, "the lock of MFA device {}", clean(serial, 256)),
+        }
+    }
+}
+
 /// Failures of the cache that stop a run (reading misses never do).
 #[derive(Debug)]
 pub enum CacheError {
     File(FileError),
     NameTooLong(PathBuf),
     HolderStopped {
-        account: AccountName,
+        locked: Locked,
         pid: u32,
     },
     LockTimedOut {
-        account: AccountName,
+        locked: Locked,
         holder: Option<Holder>,
     },
 }
@@ -188,14 +220,14 @@ impl fmt::Display for CacheError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CacheError::File(e) => e.fmt(f),
-            CacheError::HolderStopped { account, pid } => write!(
+            CacheError::HolderStopped { locked, pid } => write!(
                 f,
-                "stsexec pid {pid} holds account {account}'s lock and is stopped; resume it (fg) or end it (kill {pid})"
+                "stsexec pid {pid} holds {locked} and is stopped; resume it (fg) or end it (kill {pid})"
             ),
-            CacheError::LockTimedOut { account, holder } => match holder {
+            CacheError::LockTimedOut { locked, holder } => match holder {
                 Some(h) => write!(
                     f,
-                    "stsexec pid {} has held account {account}'s lock for over {} minutes ({}); end it (kill {}) and run again",
+                    "stsexec pid {} has held {locked} for over {} minutes ({}); end it (kill {}) and run again",
                     h.pid,
                     files::MAX_LOCK_WAIT.as_secs() / 60,
                     h.activity,
@@ -203,7 +235,7 @@ impl fmt::Display for CacheError {
                 ),
                 None => write!(
                     f,
-                    "another stsexec has held account {account}'s lock for over {} minutes; end it and run again",
+                    "another stsexec has held {locked} for over {} minutes; end it and run again",
                     files::MAX_LOCK_WAIT.as_secs() / 60
                 ),
             },
@@ -252,9 +284,38 @@ impl AccountState {
         &self.account
     }
 
-    /// The account's used-MFA-code record.
-    pub fn ledger_path(&self) -> PathBuf {
-        self.dir.join(names::name(&self.account, &Entry::Codes))
+    /// Takes the lock of an MFA device, which every account configured with it takes while it
+    /// gets a code, calls STS and records the code (DESIGN §9: a code works once, whichever
+    /// account sent it); callers hold their account's lock first, never the other way round.
+    /// Temp files a killed writer of the device's ledger left are removed.
+    pub fn lock_device(&self, serial: &str, report: Reporter) -> Result<DeviceLedger, CacheError> {
+        let locked = Locked::Device(serial.to_string());
+        let on_wait = |holder: Option<Holder>| {
+            report.status(waiting_sentence(
+                holder.as_ref(),
+                &locked,
+                Waiting::ToFinish,
+            ));
+        };
+        let lock = files::lock(&self.dir.join(names::device_name(serial, "lock")), on_wait)
+            .map_err(|e| lock_error(e, locked.clone()))?;
+        let ledger = names::device_name(serial, "codes.json");
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            let temp = format!("{ledger}{}", files::TEMP_MARKER);
+            for entry in entries.flatten() {
+                if entry
+                    .file_name()
+                    .to_str()
+                    .is_some_and(|n| n.starts_with(&temp))
+                {
+                    let _ = files::remove(&entry.path(), Kind::Ledger);
+                }
+            }
+        }
+        Ok(DeviceLedger {
+            lock,
+            path: self.dir.join(ledger),
+        })
     }
 
     /// The account's unfinished key rotation (`--rotate`'s journal).
@@ -265,20 +326,12 @@ impl AccountState {
     /// Takes the account's lock, saying once whom it waits for when another process holds
     /// it; then removes temp files that a killed writer left.
     pub fn lock(&self, why: Waiting, report: Reporter) -> Result<AccountLock, CacheError> {
+        let locked = Locked::Account(self.account.clone());
         let on_wait = |holder: Option<Holder>| {
-            report.status(waiting_sentence(holder.as_ref(), &self.account, why));
+            report.status(waiting_sentence(holder.as_ref(), &locked, why));
         };
-        let guard = files::lock(&self.lock_path(), on_wait).map_err(|e| match e {
-            LockError::File(e) => CacheError::File(e),
-            LockError::HolderStopped { pid } => CacheError::HolderStopped {
-                account: self.account.clone(),
-                pid,
-            },
-            LockError::TimedOut { holder } => CacheError::LockTimedOut {
-                account: self.account.clone(),
-                holder,
-            },
-        })?;
+        let guard =
+            files::lock(&self.lock_path(), on_wait).map_err(|e| lock_error(e, locked.clone()))?;
         for (path, file) in self.own_files() {
             if file.temp {
                 let _ = files::remove(&path, Kind::CacheFile);
@@ -417,6 +470,33 @@ impl AccountState {
             }
         }
         Ok(removed)
+    }
+}
+
+fn lock_error(e: LockError, locked: Locked) -> CacheError {
+    match e {
+        LockError::File(e) => CacheError::File(e),
+        LockError::HolderStopped { pid } => CacheError::HolderStopped { locked, pid },
+        LockError::TimedOut { holder } => CacheError::LockTimedOut { locked, holder },
+    }
+}
+
+/// An MFA device's used-code ledger, with the device's lock held until dropped.
+#[derive(Debug)]
+pub struct DeviceLedger {
+    lock: LockGuard,
+    path: PathBuf,
+}
+
+impl DeviceLedger {
+    /// The ledger file: `.stsexec-mfa~<device>~codes.json` (see [`names::device_name`]).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What this run is doing with the device, for a run that waits for it.
+    pub fn set_activity(&self, activity: &str) {
+        self.lock.set_activity(activity);
     }
 }
 

@@ -142,7 +142,9 @@ impl CodeSource for FakeCodes {
         ledger: &Path,
         rejected: bool,
     ) -> Result<Option<MfaCode>> {
-        assert!(ledger.ends_with(".stsexec~work~codes.json"), "{ledger:?}");
+        // The device's ledger, shared by every account configured with it.
+        let expected = crate::cache::names::device_name(SERIAL, "codes.json");
+        assert!(ledger.ends_with(&expected), "{ledger:?}");
         if rejected {
             self.rejections += 1;
             if self.rejections > self.retries {
