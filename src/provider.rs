@@ -745,7 +745,13 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
     fn lock<'h>(&self, held: &'h mut Option<AccountLock>) -> Result<&'h AccountLock> {
         let lock = match held.take() {
             Some(lock) => lock,
-            None => self.setup.state.lock(Waiting::ToRefresh, self.report)?,
+            None => {
+                let lock = self.setup.state.lock(Waiting::ToRefresh, self.report)?;
+                if let Some(keys) = &self.setup.keys {
+                    keys.remove_stale_temp_files(&lock);
+                }
+                lock
+            }
         };
         Ok(held.insert(lock))
     }

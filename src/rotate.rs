@@ -668,6 +668,14 @@ impl<K: KeyService> Rotation<'_, K> {
 
     /// The six steps, or the rest of them after a crash. Callers hold the account's lock.
     pub fn run(&mut self, lock: &AccountLock) -> Result<Rotated, RotateError> {
+        // A rotation killed before a rename left a temp copy of a key file: gone now.
+        let removed = self.keys.remove_stale_temp_files(lock);
+        if removed > 0 {
+            self.report.debug(format!(
+                "account {}: removed {removed} temp file(s) a killed rotation left",
+                self.account
+            ));
+        }
         let path = self.state.journal_path();
         let journal = match Journal::read(&path, self.account)? {
             Some(journal) => {

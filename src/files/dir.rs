@@ -6,25 +6,44 @@ use super::open::{effective_uid, plain_io_error};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// The credentials directory and, when it lies under `home`, every directory from it up to
-/// `home` must be the user's (or root's) and not writable by group or others, as OpenSSH
-/// requires of `~/.ssh`: whoever can rename an entry on the way can replace keys or sessions.
+/// The credentials directory and every directory above it must be the user's (or root's) and
+/// not writable by group or others, as OpenSSH requires of `~/.ssh`: whoever can rename an
+/// entry on the way can replace keys or sessions. Under `home` the walk ends at `home`;
+/// elsewhere (`--creds-dir /srv/ci/creds`, no `HOME`) it goes up to `/`, where a directory
+/// others may write is accepted only with the sticky bit (`/tmp`: nobody renames another
+/// user's entry there).
 pub fn check_directory_chain(path: &Path, home: Option<&Path>) -> Result<(), DirectoryError> {
     check_directory(path)?;
-    let Some(home) = home.filter(|h| path.starts_with(h) && path != *h) else {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let home = home.filter(|h| absolute.starts_with(h));
+    if home.is_some_and(|h| absolute == *h) {
         return Ok(());
-    };
-    for parent in path.ancestors().skip(1) {
-        check_directory(parent).map_err(|e| match e {
+    }
+    for parent in absolute.ancestors().skip(1) {
+        let checked = match home {
+            Some(_) => check_directory(parent),
+            None => check_outer_directory(parent),
+        };
+        checked.map_err(|e| match e {
             DirectoryError::Writable(dir, mode) => DirectoryError::ParentWritable(dir, mode),
             DirectoryError::ForeignOwner(dir, uid) => DirectoryError::ParentForeign(dir, uid),
             other => other,
         })?;
-        if parent == home {
+        if Some(parent) == home {
             break;
         }
     }
     Ok(())
+}
+
+/// A directory above a credentials directory outside `$HOME`: as [`check_directory`], but a
+/// sticky directory others may write (`/tmp`) is safe, since only an entry's owner can rename
+/// it there.
+fn check_outer_directory(path: &Path) -> Result<(), DirectoryError> {
+    match check_directory(path) {
+        Err(DirectoryError::Writable(_, mode)) if mode & 0o1000 != 0 => Ok(()),
+        other => other,
+    }
 }
 
 /// Creates a missing credentials directory, owner-only, one level deep (its parent must
@@ -151,7 +170,35 @@ mod tests {
                 middle.display()
             )
         );
-        // Directories above HOME, and a credentials directory elsewhere, are not walked.
-        assert!(check_directory_chain(&creds, Some(&middle.join("x"))).is_ok());
+        // Directories above HOME are not walked (the test's HOME lies in /tmp).
+        std::fs::set_permissions(&middle, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(check_directory_chain(&creds, Some(home.path())).is_ok());
+    }
+
+    #[test]
+    fn directories_above_a_credentials_directory_outside_home_are_checked_up_to_the_root() {
+        // Issue 20 item 11: `--creds-dir` outside $HOME got no parent check at all.
+        let outer = tempfile::tempdir().unwrap();
+        let creds = outer.path().join("shared/aws-creds");
+        std::fs::create_dir_all(&creds).unwrap();
+        std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let shared = outer.path().join("shared");
+        let home = tempfile::tempdir().unwrap();
+        for mode in [0o755, 0o1777] {
+            std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(mode)).unwrap();
+            assert!(check_directory_chain(&creds, Some(home.path())).is_ok());
+            assert!(check_directory_chain(&creds, None).is_ok());
+        }
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+        for home in [Some(home.path()), None] {
+            assert_eq!(
+                check_directory_chain(&creds, home).unwrap_err().to_string(),
+                format!(
+                    "{} (above the credentials directory) is writable by group or others (mode 0777), who could replace your keys; run: chmod go-w {}",
+                    shared.display(),
+                    shared.display()
+                )
+            );
+        }
     }
 }

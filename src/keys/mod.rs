@@ -458,6 +458,40 @@ impl AccountKeys {
         })
     }
 
+    /// Removes the temp files a killed writer of the account's key files left
+    /// (`work.secret_key~tmp~<pid>~<nanos>`: a `--rotate` killed before a rename). Every writer
+    /// holds the account's lock, so under it such a file is stale; it may hold a secret.
+    /// Returns how many were removed.
+    pub fn remove_stale_temp_files(&self, _lock: &LockGuard) -> usize {
+        let Some(dir) = self.access_path.parent() else {
+            return 0;
+        };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return 0;
+        };
+        let prefix = format!("{}.", self.account);
+        entries
+            .flatten()
+            .filter(|entry| {
+                let name = entry.file_name();
+                let Some((file, pid_nanos)) =
+                    name.to_str().and_then(|n| n.split_once(files::TEMP_MARKER))
+                else {
+                    return false;
+                };
+                let Some(suffix) = file.strip_prefix(&prefix) else {
+                    return false;
+                };
+                let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+                (suffix == "access_key" || suffix.starts_with(plain::SUFFIX))
+                    && pid_nanos
+                        .split_once('~')
+                        .is_some_and(|(pid, nanos)| digits(pid) && digits(nanos))
+            })
+            .filter(|entry| files::remove(&entry.path(), Kind::SecretKey).is_ok())
+            .count()
+    }
+
     /// Replaces the pair: the store's secret first, then the id file (each atomically,
     /// owner-only), so a crash between leaves the new secret beside the old id, which
     /// `--rotate`'s journal recognises. Callers hold the account's lock.
@@ -672,6 +706,42 @@ mod tests {
                 creds.file(&work, "secret_key").display()
             )
         );
+    }
+
+    #[test]
+    fn temp_files_a_killed_writer_left_are_removed_under_the_lock() {
+        // Issue 20 item 11: a rotation killed before a rename left these for ever.
+        let (_dir, creds, work) = setup();
+        write(
+            &creds.file(&work, "access_key"),
+            "AKIAOLDOLDOLDOLD1234",
+            0o644,
+        );
+        write(&creds.file(&work, "secret_key"), "old-secret", 0o600);
+        let stale = [
+            "work.secret_key~tmp~4242~123456789",
+            "work.access_key~tmp~4242~123456790",
+            "work.secret_key.age~tmp~1~2",
+        ];
+        let kept = [
+            "play.secret_key~tmp~4242~1",
+            "work.user~tmp~4242~1",
+            "work.secret_key~tmp~x~1",
+            "work.secret_key",
+            "work.access_key",
+        ];
+        for name in stale.iter().chain(&kept[..3]) {
+            write(&creds.path.join(name), "SECRETMARKER", 0o600);
+        }
+        let keys = creds.keys(&work).unwrap();
+        let lock = crate::files::lock(&creds.path.join("lock"), |_| {}).unwrap();
+        assert_eq!(keys.remove_stale_temp_files(&lock), 3);
+        for name in stale {
+            assert!(!creds.path.join(name).exists(), "{name}");
+        }
+        for name in kept {
+            assert!(creds.path.join(name).exists(), "{name}");
+        }
     }
 
     #[test]

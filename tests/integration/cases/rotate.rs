@@ -485,3 +485,33 @@ fn a_lost_create_answer_leaves_no_key_behind_and_says_so() {
     assert_eq!(key_files(&sandbox), before);
     assert_eq!(leftovers(&sandbox), Vec::<String>::new());
 }
+
+/// Issue 20 item 11: a rotation killed between writing a key file's temp copy and renaming it
+/// left `work.secret_key~tmp~…` (holding a secret) for ever. The next run that takes the
+/// account's lock removes it.
+#[test]
+fn temp_key_files_a_killed_rotation_left_are_removed_by_the_next_run() {
+    let fake = FakeIam::start();
+    let sandbox = sandbox_for(&fake);
+    let stale = [
+        "work.secret_key~tmp~4242~123456789",
+        "work.access_key~tmp~4242~123456790",
+    ];
+    for name in stale {
+        write_file(
+            &sandbox.creds.join(name),
+            "SECRETMARKER-half-written",
+            0o600,
+        );
+    }
+    let other = sandbox.creds.join("play.secret_key~tmp~4242~1");
+    write_file(&other, "SECRETMARKER-other-account", 0o600);
+    sandbox
+        .run(&["work", "--rotate", "--no-session"])
+        .assert_ok()
+        .assert_no_secret();
+    for name in stale {
+        assert!(!sandbox.creds.join(name).exists(), "{name} is still there");
+    }
+    assert!(other.exists(), "another account's file was removed");
+}
