@@ -192,8 +192,12 @@ impl CredsDir {
         if access_path.symlink_metadata().is_err() {
             return Err(missing(access_path.clone()));
         }
-        let store = Store::locate(self, account)?
-            .ok_or_else(|| missing(self.file(account, plain::SUFFIX)))?;
+        let Some(store) = Store::locate(self, account)? else {
+            // What is wrong with the id file (a FIFO, a link, garbage) comes first, as when
+            // both files were read at once.
+            read_word(&access_path, Kind::AccessKey)?;
+            return Err(missing(self.file(account, plain::SUFFIX)));
+        };
         Ok(AccountKeys {
             account: account.clone(),
             access_path,
