@@ -677,6 +677,11 @@ impl<K: KeyService> Rotation<'_, K> {
             ));
         }
         let path = self.state.journal_path();
+        // Whatever the store needs to take the new key (a passphrase), asked before any change.
+        self.keys.prepare_write(&ReadContext {
+            report: self.report,
+            lock: Some(lock),
+        })?;
         let journal = match Journal::read(&path, self.account)? {
             Some(journal) => {
                 self.report.status(format!(

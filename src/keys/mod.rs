@@ -315,6 +315,14 @@ pub trait SecretStore {
     /// call STS hold the account's lock (`cx.lock`), so parallel runs read (and ask) once.
     fn read(&self, cx: &ReadContext<'_>) -> Result<StoredSecret>;
 
+    /// Gets ready to write before anything changes: asks what [`SecretStore::write`] will need
+    /// (the passphrase to re-encrypt to, asked once) or refuses (a `key_process` without a
+    /// `key_update_process`). `--rotate` calls it under the lock before CreateAccessKey; a
+    /// store keeps what it asked for itself (interior mutability: `&self`).
+    fn prepare_write(&self, _cx: &ReadContext<'_>) -> Result<()> {
+        Ok(())
+    }
+
     /// Replaces the secret with `pair`'s (atomically, owner-only; a store that holds the id
     /// too writes both). Callers hold the account's lock; [`AccountKeys::write`] then replaces
     /// the id file.
@@ -494,6 +502,12 @@ impl AccountKeys {
             })
             .filter(|entry| files::remove(&entry.path(), Kind::SecretKey).is_ok())
             .count()
+    }
+
+    /// Gets the store ready to take a new pair (see [`SecretStore::prepare_write`]), before
+    /// anything changes. Callers hold the account's lock.
+    pub fn prepare_write(&self, cx: &ReadContext<'_>) -> Result<()> {
+        self.store.inner().prepare_write(cx)
     }
 
     /// Replaces the pair: the store's secret first, then the id file (each atomically,
