@@ -4,19 +4,19 @@
 
 use crate::accounts::{self, Account, AccountName, AccountsError, AccountsFile};
 use crate::aws::{Network, Outbound};
-use crate::cache::{self, Cache};
+use crate::cache::{self, AccountState, Waiting};
 use crate::env::{self, ChildEnv, Environment, Region, RegionFrom};
 use crate::error::{Error, Result, UsageError};
 use crate::exec::{self, ExecPlan};
 use crate::invocation::{Action, Ask, Invocation, Print, SessionAsk, WebIdentityAsk};
-use crate::keys::CredsDir;
+use crate::keys::{AccountKeys, CredsDir};
 use crate::mfa;
 use crate::output;
 use crate::provider::{
     AccountSetup, MfaCodes, MfaFrom, Provider, Request, Start, Wants, durations,
 };
 use crate::report::Reporter;
-use crate::session::{Credentials, Session};
+use crate::session::Session;
 use crate::sts::{self, LazySts};
 use crate::web_identity::{self, TokenSource};
 use std::io::{IsTerminal, Write};
@@ -258,10 +258,8 @@ fn read_accounts(
     let web_identity = wants.is_web_identity();
     if web_identity {
         // CI: nothing has made the credentials directory; the role session is cached there.
-        if let Err(crate::private_file::DirectoryError::Missing(path)) =
-            creds_dir.check(places.home)
-        {
-            crate::private_file::create_directory(&path)?;
+        if let Err(crate::files::DirectoryError::Missing(path)) = creds_dir.check(places.home) {
+            crate::files::create_directory(&path)?;
         }
     }
     creds_dir.check(places.home)?;
@@ -295,11 +293,11 @@ fn read_keys(
     entry: Option<&Account>,
     places: &Places,
     current: &Environment,
-) -> Result<(Option<Credentials>, IamUser)> {
+) -> Result<(Option<AccountKeys>, IamUser)> {
     let keys = if web_identity {
         None
     } else {
-        Some(places.creds_dir.load_keys(account)?)
+        Some(places.creds_dir.keys(account)?)
     };
     let user = places
         .creds_dir
@@ -382,7 +380,7 @@ fn prepare(
                 creds_dir.file(account, "secret_key").display()
             ),
             account_id: entry.map(|a| a.account_id.clone()),
-            cache: Cache::new(&creds_dir.path, account),
+            state: AccountState::new(&creds_dir.path, account),
             min_ttl: knobs.min_ttl.window,
         },
         sts: LazySts::new(&region.name, endpoint, outbound),
@@ -494,14 +492,14 @@ fn list(places: &Places, current: &Environment, report: Reporter, quiet: bool) -
             let user = creds_dir.iam_user(name, entry, current).ok();
             output::Listing {
                 name: name.to_string(),
-                keys: creds_dir.load_keys(name).is_ok(),
+                keys: creds_dir.keys(name).and_then(|k| k.check()).is_ok(),
                 mfa_serial: entry.and_then(|e| {
                     e.mfa_serial
                         .clone()
                         .or_else(|| user.as_deref().map(|u| e.mfa_serial_for(u)))
                 }),
                 user,
-                sessions: Cache::new(&creds_dir.path, name).summaries(),
+                sessions: AccountState::new(&creds_dir.path, name).summaries(),
             }
         })
         .collect();
@@ -529,7 +527,7 @@ fn clear(places: &Places, account: Option<&AccountName>, report: Reporter) -> Re
     creds_dir.check(places.home)?;
     let accounts = match account {
         Some(name) => {
-            let cache = Cache::new(&creds_dir.path, name);
+            let cache = AccountState::new(&creds_dir.path, name);
             if !cache.has_files() {
                 let accounts_file = load_accounts(places)?;
                 let known = accounts_file
@@ -546,19 +544,12 @@ fn clear(places: &Places, account: Option<&AccountName>, report: Reporter) -> Re
     };
     let mut removed = 0;
     for account in &accounts {
-        let cache = Cache::new(&creds_dir.path, account);
+        let cache = AccountState::new(&creds_dir.path, account);
         // Nothing to remove: no lock file is created for an account that never had a session.
         if !cache.has_files() {
             continue;
         }
-        let lock = cache.lock(|holder| {
-            let who = holder
-                .map(|h| format!(" (pid {}, {})", h.pid, h.activity))
-                .unwrap_or_default();
-            report.status(format!(
-                "Waiting for another stsexec{who} to finish with account {account}…"
-            ));
-        })?;
+        let lock = cache.lock(Waiting::ToFinish, report)?;
         removed += cache.clear(&lock)?;
     }
     let sessions = if removed == 1 { "session" } else { "sessions" };
