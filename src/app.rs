@@ -9,7 +9,7 @@ use crate::env::{self, ChildEnv, Environment, Region, RegionFrom};
 use crate::error::{Error, Result, UsageError};
 use crate::exec::{self, ExecPlan};
 use crate::invocation::{Action, Ask, Invocation, Print, SessionAsk, WebIdentityAsk};
-use crate::keys::{AccountKeys, CredsDir};
+use crate::keys::{AccountKeys, CredsDir, Store, StoreConfig};
 use crate::mfa;
 use crate::output;
 use crate::provider::{
@@ -290,14 +290,16 @@ type IamUser = std::result::Result<String, Arc<Error>>;
 fn read_keys(
     account: &AccountName,
     web_identity: bool,
-    entry: Option<&Account>,
+    (entry, accounts_file): (Option<&Account>, Option<&Path>),
     places: &Places,
     current: &Environment,
+    settings: mfa::Settings,
 ) -> Result<(Option<AccountKeys>, IamUser)> {
     let keys = if web_identity {
         None
     } else {
-        Some(places.creds_dir.keys(account)?)
+        let config = StoreConfig::new(entry, accounts_file, current, settings);
+        Some(places.creds_dir.keys_with(account, &config)?)
     };
     let user = places
         .creds_dir
@@ -323,7 +325,14 @@ fn prepare(
     let entries = read_accounts(ask, &wants, places)?;
     let entry = entries.get(account);
     let wants = wants.try_map(|role| accounts::resolve_role(role, entry, account), Ok)?;
-    let (keys, user) = read_keys(account, wants.is_web_identity(), entry, places, current)?;
+    let (keys, user) = read_keys(
+        account,
+        wants.is_web_identity(),
+        (entry, entries.file.as_ref().map(|f| f.path.as_path())),
+        places,
+        current,
+        knobs.mfa,
+    )?;
     let accounts_file = entries.file.as_ref();
     let mfa_serial = match (entry, &user) {
         (Some(entry), _) if entry.mfa_serial.is_some() => Ok(entry.mfa_serial_for("")),
@@ -450,6 +459,22 @@ fn child_env(session: &Session, region: &str, report: Reporter) -> ChildEnv {
     child
 }
 
+/// What the accounts file and the environment say about the account's key stores.
+fn store_config(
+    places: &Places,
+    account: &AccountName,
+    current: &Environment,
+    settings: mfa::Settings,
+) -> Result<StoreConfig> {
+    let file = load_accounts(places)?;
+    Ok(StoreConfig::new(
+        file.as_ref().and_then(|f| f.accounts.get(account)),
+        file.as_ref().map(|f| f.path.as_path()),
+        current,
+        settings,
+    ))
+}
+
 fn load_accounts(places: &Places) -> Result<Option<AccountsFile>> {
     Ok(accounts::find_and_load(
         places.config,
@@ -490,9 +515,21 @@ fn list(places: &Places, current: &Environment, report: Reporter, quiet: bool) -
         .map(|name| {
             let entry = accounts_file.as_ref().and_then(|f| f.accounts.get(name));
             let user = creds_dir.iam_user(name, entry, current).ok();
+            let config = StoreConfig::new(
+                entry,
+                accounts_file.as_ref().map(|f| f.path.as_path()),
+                current,
+                mfa::Settings::DEFAULT,
+            );
+            let keys = creds_dir.keys_with(name, &config);
             output::Listing {
                 name: name.to_string(),
-                keys: creds_dir.keys(name).and_then(|k| k.check()).is_ok(),
+                store: keys.as_ref().ok().map(|k| match k.store() {
+                    Store::Plain(_) => "plain",
+                    Store::Age(_) => "age",
+                    Store::Process(_) => "key_process",
+                }),
+                keys: keys.and_then(|k| k.check()).is_ok(),
                 mfa_serial: entry.and_then(|e| {
                     e.mfa_serial
                         .clone()

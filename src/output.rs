@@ -118,6 +118,9 @@ pub fn status(current: &Environment, now: SystemTime) -> (String, bool) {
 pub struct Listing {
     pub name: String,
     pub keys: bool,
+    /// Where the secret is kept (`plain`, `age`, `key_process`), when there is one; plain
+    /// ones are marked.
+    pub store: Option<&'static str>,
     pub user: Option<String>,
     pub mfa_serial: Option<String>,
     pub sessions: Vec<Summary>,
@@ -139,7 +142,12 @@ pub fn list(rows: &[Listing], now: SystemTime, style: ListStyle) -> String {
         .map(|row| {
             [
                 row.name.clone(),
-                if row.keys { "present" } else { "missing" }.to_string(),
+                match (row.keys, row.store) {
+                    (true, Some(store)) => store,
+                    (true, None) => "present",
+                    (false, _) => "missing",
+                }
+                .to_string(),
                 row.user.clone().unwrap_or_else(|| "-".into()),
                 row.mfa_serial.clone().unwrap_or_else(|| "-".into()),
                 sessions_cell(&row.sessions, now),
@@ -178,6 +186,16 @@ pub fn list(rows: &[Listing], now: SystemTime, style: ListStyle) -> String {
                     }
                     format!("{}\n", text.trim_end())
                 })
+                .chain(
+                    rows.iter()
+                        .filter(|r| r.keys && r.store == Some("plain"))
+                        .map(|r| {
+                            format!(
+                                "{0}: plain file: readable by any program you run; stsexec {0} --add encrypts it\n",
+                                r.name
+                            )
+                        }),
+                )
                 .collect()
         }
     }
@@ -323,6 +341,7 @@ mod tests {
             Listing {
                 name: "work".into(),
                 keys: true,
+                store: Some("plain"),
                 user: Some("jb".into()),
                 mfa_serial: Some("arn:aws:iam::012123456789:mfa/jb".into()),
                 sessions: vec![
@@ -339,6 +358,7 @@ mod tests {
             Listing {
                 name: "x".into(),
                 keys: false,
+                store: None,
                 user: None,
                 mfa_serial: None,
                 sessions: vec![],
@@ -346,7 +366,7 @@ mod tests {
         ];
         assert_eq!(
             list(&rows, now, ListStyle::Plain),
-            "work keys=present user=jb mfa=arn:aws:iam::012123456789:mfa/jb sessions=mfa:11h58m,role:admin:expired\nx keys=missing user=- mfa=- sessions=-\n"
+            "work keys=plain user=jb mfa=arn:aws:iam::012123456789:mfa/jb sessions=mfa:11h58m,role:admin:expired\nx keys=missing user=- mfa=- sessions=-\n"
         );
         assert_eq!(list(&rows, now, ListStyle::Names), "work\nx\n");
         let table = list(&rows, now, ListStyle::Table);
@@ -360,6 +380,10 @@ mod tests {
             "x        missing  -     -                                 -"
         );
         assert!(!table.contains('\t'));
+        assert_eq!(
+            lines[3],
+            "work: plain file: readable by any program you run; stsexec work --add encrypts it"
+        );
     }
 
     #[test]

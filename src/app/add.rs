@@ -14,15 +14,15 @@
 use super::{Outcome, Places};
 use crate::accounts;
 use crate::aws::{Network, Outbound};
-use crate::cache::Cache;
+use crate::cache::{AccountState, Waiting};
 use crate::cli::StoreChoice;
 use crate::env::{self, Environment};
 use crate::error::Result;
+use crate::files::{self, Kind};
 use crate::invocation::AddAsk;
 use crate::keystore::add::{self, AddError, Caller};
 use crate::keystore::age_file::{self, AgeFile, Lock};
 use crate::keystore::passphrase::Prompt;
-use crate::private_file::{self, Holder, Kind};
 use crate::report::Reporter;
 use crate::secret::mask_key_id;
 use crate::session::Credentials;
@@ -38,7 +38,7 @@ pub(super) fn add(
     let account = &ask.account;
     let creds_dir = places.creds_dir;
     if creds_dir.path.symlink_metadata().is_err() {
-        private_file::create_directory(&creds_dir.path)?;
+        files::create_directory(&creds_dir.path)?;
         report.status(format!(
             "Created the credentials directory {}",
             creds_dir.path.display()
@@ -56,15 +56,7 @@ pub(super) fn add(
         }
         .into());
     }
-    let cache = Cache::new(&creds_dir.path, account);
-    let lock = cache.lock(|holder: Option<Holder>| {
-        let who = holder
-            .map(|h| format!(" (pid {}, {})", h.pid, h.activity))
-            .unwrap_or_default();
-        report.status(format!(
-            "Waiting for another stsexec{who} to finish with account {account}…"
-        ));
-    })?;
+    let lock = AccountState::new(&creds_dir.path, account).lock(Waiting::ToFinish, report)?;
     lock.set_activity("setting up the account's key (--add)");
 
     let access_path = creds_dir.file(account, "access_key");
@@ -78,7 +70,17 @@ pub(super) fn add(
         let pair = add::from_profile(&path, profile)?;
         (pair, format!("profile [{profile}] of {}", path.display()))
     } else if plain_exists {
-        let pair = creds_dir.load_keys(account)?;
+        let secret = crate::keys::read_word(&plain_path, Kind::SecretKey)?.ok_or_else(|| {
+            AddError::NoSource {
+                account: account.clone(),
+            }
+        })?;
+        let pair = Credentials {
+            access_key_id: read_id(&access_path)?,
+            secret_access_key: crate::secret::Secret::new(secret.as_str()),
+            session_token: None,
+            expiration: None,
+        };
         (pair, format!("{}", plain_path.display()))
     } else if age_path.symlink_metadata().is_ok() {
         if ask.store == StoreChoice::Age {
@@ -203,7 +205,7 @@ pub(super) fn add(
             ));
         }
         StoreChoice::Plain => {
-            private_file::write_atomically(
+            files::write_atomically(
                 &plain_path,
                 Kind::SecretKey,
                 zeroize::Zeroizing::new(format!("{}\n", pair.secret_access_key.expose()))
@@ -227,7 +229,7 @@ pub(super) fn add(
 
 /// `<account>.access_key`'s id.
 fn read_id(path: &std::path::Path) -> Result<String> {
-    let bytes = private_file::read(path, Kind::AccessKey)
+    let bytes = files::read(path, Kind::AccessKey)
         .map_err(AddError::File)?
         .unwrap_or_default();
     let id = String::from_utf8_lossy(&bytes).trim().to_string();
@@ -240,13 +242,13 @@ fn read_id(path: &std::path::Path) -> Result<String> {
 
 /// `<account>.access_key`, written when missing or naming another key.
 fn write_id(path: &std::path::Path, pair: &Credentials) -> Result<()> {
-    let current = private_file::read(path, Kind::AccessKey).map_err(AddError::File)?;
+    let current = files::read(path, Kind::AccessKey).map_err(AddError::File)?;
     let same = current
         .as_ref()
         .and_then(|b| std::str::from_utf8(b).ok())
         .is_some_and(|t| t.trim() == pair.access_key_id);
     if !same {
-        private_file::write_atomically(
+        files::write_atomically(
             path,
             Kind::AccessKey,
             format!("{}\n", pair.access_key_id).as_bytes(),

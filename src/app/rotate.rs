@@ -5,7 +5,7 @@
 //! file in one process would wait for ever).
 #![forbid(unsafe_code)]
 
-use super::{Outcome, Places, Prepared, prepare};
+use super::{Outcome, Places, Prepared, prepare, store_config};
 use crate::accounts::AccountName;
 use crate::cache::{AccountState, Waiting};
 use crate::env::Environment;
@@ -35,7 +35,8 @@ pub(super) fn rotate(
     // finish that first, so the keys read below are a pair.
     if rotate::unfinished(&state) {
         let lock = state.lock(Waiting::ToFinish, report)?;
-        let keys = creds_dir.keys(account)?;
+        let config = store_config(places, account, current, ask.knobs.mfa)?;
+        let keys = creds_dir.keys_with(account, &config)?;
         rotate::repair_torn_files(&lock, account, &keys, &state, report)?;
     }
     let Prepared {
@@ -48,7 +49,10 @@ pub(super) fn rotate(
     // Rotation always has key files (it conflicts with --web-identity).
     let keys = match provider.setup.keys.clone() {
         Some(keys) => keys,
-        None => creds_dir.keys(account)?,
+        None => creds_dir.keys_with(
+            account,
+            &store_config(places, account, current, ask.knobs.mfa)?,
+        )?,
     };
     // The MFA session signs IAM calls (DESIGN §10): the invocation asks for it unless
     // --no-session.

@@ -10,7 +10,9 @@
 //! [`Store::locate`], which is also the one place that refuses two stores for one account.
 #![forbid(unsafe_code)]
 
+pub mod age;
 pub mod plain;
+pub mod process;
 
 use crate::accounts::{self, AccountName, AccountsError};
 use crate::env::Environment;
@@ -50,6 +52,15 @@ pub enum KeysError {
     },
     File(FileError),
     Directory(DirectoryError),
+    /// The age store: a file that does not open, or no passphrase.
+    Age(Box<crate::keystore::age_file::AgeError>),
+    /// The `key_process` store: a command that gave no key, or did not store one.
+    KeyProcess(Box<crate::keystore::key_process::KeyProcessError>),
+    /// `--rotate` on a `key_process` account without a `key_update_process`.
+    NoUpdateProcess {
+        account: String,
+        command: crate::mfa::process::Shown,
+    },
 }
 
 impl fmt::Display for KeysError {
@@ -112,6 +123,12 @@ impl fmt::Display for KeysError {
             ),
             KeysError::File(e) => e.fmt(f),
             KeysError::Directory(e) => e.fmt(f),
+            KeysError::Age(e) => e.fmt(f),
+            KeysError::KeyProcess(e) => e.fmt(f),
+            KeysError::NoUpdateProcess { account, command } => write!(
+                f,
+                "account {account} gets its key from the key command {command}, and without a key_update_process (a command that stores the new key's JSON from its stdin) --rotate could not store a new key; add one to the account's entry, nothing was changed"
+            ),
         }
     }
 }
@@ -176,12 +193,17 @@ impl CredsDir {
     /// Whether the account has key files (for telling a known account from a typo).
     pub fn has_keys(&self, account: &AccountName) -> bool {
         self.file(account, "access_key").symlink_metadata().is_ok()
-            || !Store::candidates(self, account).is_empty()
+            || !Store::candidates(self, account, &StoreConfig::default()).is_empty()
+    }
+
+    /// [`CredsDir::keys_with`] for an account with no `key_process` and no identity files.
+    pub fn keys(&self, account: &AccountName) -> Result<AccountKeys> {
+        self.keys_with(account, &StoreConfig::default())
     }
 
     /// The account's key: where its id and its store are. Nothing is read yet (a cache hit
     /// reads the id alone, later); a missing id file, no store or two stores are refused now.
-    pub fn keys(&self, account: &AccountName) -> Result<AccountKeys> {
+    pub fn keys_with(&self, account: &AccountName, config: &StoreConfig) -> Result<AccountKeys> {
         let access_path = self.file(account, "access_key");
         let missing = |path: PathBuf| KeysError::Missing {
             account: account.clone(),
@@ -192,7 +214,7 @@ impl CredsDir {
         if access_path.symlink_metadata().is_err() {
             return Err(missing(access_path.clone()));
         }
-        let Some(store) = Store::locate(self, account)? else {
+        let Some(store) = Store::locate(self, account, config)? else {
             // What is wrong with the id file (a FIFO, a link, garbage) comes first, as when
             // both files were read at once.
             read_word(&access_path, Kind::AccessKey)?;
@@ -329,28 +351,105 @@ pub trait SecretStore {
     fn write(&self, lock: &LockGuard, pair: &Credentials) -> Result<()>;
 }
 
+/// What the accounts file and the environment say about an account's stores: its
+/// `key_process` / `key_update_process`, the identity files that open its age file
+/// (`age_identity`, else `STSEXEC_AGE_IDENTITY`), and what a command or a prompt needs (the
+/// environment snapshot, the time limits).
+#[derive(Debug, Clone, Default)]
+pub struct StoreConfig {
+    pub key_process: Option<crate::mfa::process::Shown>,
+    pub key_update_process: Option<crate::mfa::process::Shown>,
+    pub age_identities: Vec<PathBuf>,
+    pub env: Environment,
+    pub settings: Option<crate::mfa::Settings>,
+}
+
+impl StoreConfig {
+    /// From the account's entry (if any) in `accounts_file`, and the environment.
+    pub fn new(
+        entry: Option<&accounts::Account>,
+        accounts_file: Option<&Path>,
+        current: &Environment,
+        settings: crate::mfa::Settings,
+    ) -> StoreConfig {
+        let origin = |field: &str| match accounts_file {
+            Some(path) => format!("{field} in {}", path.display()),
+            None => format!("{field} in the accounts file"),
+        };
+        let shown = |command: Option<&String>, field: &str| {
+            command.map(|c| crate::mfa::process::Shown {
+                command: c.clone(),
+                origin: origin(field),
+            })
+        };
+        let home = current.get_os("HOME").map(PathBuf::from);
+        let identities = entry
+            .and_then(|e| e.age_identity.as_deref())
+            .or_else(|| current.get("STSEXEC_AGE_IDENTITY"))
+            .map(|v| crate::keystore::age_file::identity_paths(v, home.as_deref()))
+            .unwrap_or_default();
+        StoreConfig {
+            key_process: shown(entry.and_then(|e| e.key_process.as_ref()), "key_process"),
+            key_update_process: shown(
+                entry.and_then(|e| e.key_update_process.as_ref()),
+                "key_update_process",
+            ),
+            age_identities: identities,
+            env: current.clone(),
+            settings: Some(settings),
+        }
+    }
+}
+
 /// The store holding an account's secret: one per account (DESIGN §13).
 #[derive(Debug, Clone)]
 pub enum Store {
     /// `<account>.secret_key`: the seed's plain file.
     Plain(plain::PlainFile),
+    /// `<account>.secret_key.age`: the secret in an age file.
+    Age(age::AgeStore),
+    /// The accounts file's `key_process`.
+    Process(process::ProcessStore),
 }
 
 impl Store {
-    /// Every store present for the account: only `stat`s, nothing is opened. Issue 21 adds
-    /// `<account>.secret_key.age` and the accounts file's `key_process` here.
-    fn candidates(creds: &CredsDir, account: &AccountName) -> Vec<Store> {
+    /// Every store present for the account: only `stat`s and the accounts file's entry,
+    /// nothing is opened or run.
+    fn candidates(creds: &CredsDir, account: &AccountName, config: &StoreConfig) -> Vec<Store> {
         let mut found = Vec::new();
+        let settings = config.settings.unwrap_or(crate::mfa::Settings::DEFAULT);
         let plain = plain::PlainFile::new(creds.file(account, plain::SUFFIX));
         if plain.exists() {
             found.push(Store::Plain(plain));
+        }
+        let age = age::AgeStore::new(
+            account.as_str(),
+            creds.file(account, age::SUFFIX),
+            config.age_identities.clone(),
+            settings,
+        );
+        if age.exists() {
+            found.push(Store::Age(age));
+        }
+        if let Some(command) = &config.key_process {
+            found.push(Store::Process(process::ProcessStore {
+                account: account.to_string(),
+                command: command.clone(),
+                update: config.key_update_process.clone(),
+                env: config.env.clone(),
+                settings,
+            }));
         }
         found
     }
 
     /// The account's one store; `None` when it has none; two or more are refused, naming them.
-    pub fn locate(creds: &CredsDir, account: &AccountName) -> Result<Option<Store>> {
-        let mut found = Self::candidates(creds, account).into_iter();
+    pub fn locate(
+        creds: &CredsDir,
+        account: &AccountName,
+        config: &StoreConfig,
+    ) -> Result<Option<Store>> {
+        let mut found = Self::candidates(creds, account, config).into_iter();
         let first = found.next();
         match (first, found.next()) {
             (Some(first), Some(second)) => Err(KeysError::TwoStores {
@@ -365,6 +464,8 @@ impl Store {
     fn inner(&self) -> &dyn SecretStore {
         match self {
             Store::Plain(store) => store,
+            Store::Age(store) => store,
+            Store::Process(store) => store,
         }
     }
 

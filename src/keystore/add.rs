@@ -9,8 +9,8 @@
 use super::age_file::AgeError;
 use super::passphrase::PassphraseError;
 use crate::accounts::{AccountName, Arn};
+use crate::files::{self, FileError, Kind};
 use crate::mfa::prompt::{Entry, Terminal};
-use crate::private_file::{self, FileError, Kind};
 use crate::secret::{Secret, is_access_key_id, mask_key_id};
 use crate::session::Credentials;
 use std::fmt;
@@ -20,7 +20,7 @@ use std::time::Duration;
 
 /// The pair from `[profile]` of an AWS shared credentials file (`--from-profile`).
 pub fn from_profile(path: &Path, profile: &str) -> Result<Credentials, AddError> {
-    let bytes = private_file::read(path, Kind::AwsCredentials)
+    let bytes = files::read(path, Kind::AwsCredentials)
         .map_err(AddError::File)?
         .ok_or_else(|| AddError::NoProfileFile {
             path: path.to_path_buf(),
@@ -181,7 +181,7 @@ pub fn fill_accounts_entry(
     account: &AccountName,
     caller: &Caller,
 ) -> Result<bool, AddError> {
-    let existing = private_file::read(path, Kind::AccountsFile).map_err(AddError::File)?;
+    let existing = files::read(path, Kind::AccountsFile).map_err(AddError::File)?;
     let mut map = match &existing {
         Some(bytes) => match serde_json::from_slice::<serde_json::Value>(bytes) {
             Ok(serde_json::Value::Object(map)) => map,
@@ -205,8 +205,7 @@ pub fn fill_accounts_entry(
     let mut text = serde_json::to_string_pretty(&serde_json::Value::Object(map))
         .expect("a JSON map serialises");
     text.push('\n');
-    private_file::write_atomically(path, Kind::AccountsFile, text.as_bytes())
-        .map_err(AddError::File)?;
+    files::write_atomically(path, Kind::AccountsFile, text.as_bytes()).map_err(AddError::File)?;
     Ok(true)
 }
 
@@ -217,7 +216,7 @@ pub fn fill_accounts_entry(
 /// may survive: the README says so and advises `--rotate`.
 pub fn remove_plain_secret(path: &Path) -> Result<(), AddError> {
     // The checks of any read (no link, regular, owner-only) before touching it.
-    let Some(bytes) = private_file::read(path, Kind::SecretKey).map_err(AddError::File)? else {
+    let Some(bytes) = files::read(path, Kind::SecretKey).map_err(AddError::File)? else {
         return Ok(());
     };
     let io = |e: std::io::Error| AddError::Remove {

@@ -12,8 +12,8 @@
 #![forbid(unsafe_code)]
 
 use super::passphrase::{Passphrase, PassphraseError, Passphrases};
+use crate::files::{self, FileError, Kind};
 use crate::mfa::prompt::Terminal;
-use crate::private_file::{self, FileError, Kind};
 use crate::secret::Secret;
 use crate::text;
 use age::armor::{ArmoredReader, ArmoredWriter, Format};
@@ -70,7 +70,7 @@ impl AgeFile {
         identities: &[PathBuf],
         passphrases: &mut dyn Passphrases,
     ) -> Result<Secret, AgeError> {
-        let bytes = private_file::read(&self.path, Kind::AgeFile)
+        let bytes = files::read(&self.path, Kind::AgeFile)
             .map_err(AgeError::File)?
             .ok_or_else(|| AgeError::Missing {
                 path: self.path.clone(),
@@ -235,8 +235,7 @@ impl AgeFile {
                 message,
             }
         })?;
-        private_file::write_atomically(&self.path, Kind::AgeFile, &bytes)
-            .map_err(AgeError::Write)?;
+        files::write_atomically(&self.path, Kind::AgeFile, &bytes).map_err(AgeError::Write)?;
         self.verify(secret, lock)
     }
 
@@ -335,7 +334,7 @@ pub(crate) fn encrypt(
 
 /// Reads one identity file through the private-file checks.
 fn identity_file(path: &Path, account: &str) -> Result<IdentityFile<PluginUi>, AgeError> {
-    let bytes = private_file::read(path, Kind::AgeIdentity)
+    let bytes = files::read(path, Kind::AgeIdentity)
         .map_err(AgeError::IdentityFile)?
         .ok_or_else(|| AgeError::IdentityMissing {
             identity: path.to_path_buf(),

@@ -129,3 +129,124 @@ fn cache_hits_start_no_thread_open_no_socket_and_read_only_their_files() {
         "{calls:#?}"
     );
 }
+
+/// DESIGN §13, per store: while a cached session fits, no secret file or identity file is
+/// opened, no `key_process` runs, nothing is decrypted — for the age file opened by a
+/// passphrase, the age file opened by an identity file, and a `key_process`.
+#[test]
+fn cache_hits_read_no_secret_from_any_store() {
+    use stsexec::keystore::age_file::{AgeFile, Lock};
+    use stsexec::keystore::passphrase::Passphrase;
+    use stsexec::secret::Secret;
+
+    let moto = Moto::start();
+    for store in ["age passphrase", "age identity", "key_process"] {
+        let mut sandbox = Sandbox::new().with_sts(&moto.url);
+        // The sessions are made with the plain file; then the secret moves to the store (the
+        // key id, which the sessions are bound to, stays).
+        sandbox
+            .run(&["work", "-t", &fresh_code(), "--role", "admin", "--", "true"])
+            .assert_ok();
+        std::fs::remove_file(sandbox.creds.join("work.secret_key")).unwrap();
+        let age = AgeFile::new("work", sandbox.creds.join("work.secret_key.age"));
+        let identity = sandbox.home.path().join("identity.txt");
+        match store {
+            "age passphrase" => age
+                .write(
+                    &Secret::new(SECRET_KEY),
+                    &Lock::Passphrase(Passphrase::new("correct horse")),
+                )
+                .unwrap(),
+            "age identity" => {
+                let status = std::process::Command::new("age-keygen")
+                    .arg("-o")
+                    .arg(&identity)
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                    .unwrap();
+                assert!(status.success());
+                age.write(
+                    &Secret::new(SECRET_KEY),
+                    &Lock::Identities(vec![identity.clone()]),
+                )
+                .unwrap();
+                sandbox.set_env("STSEXEC_AGE_IDENTITY", identity.to_str().unwrap());
+            }
+            _ => {
+                let script = sandbox.home.path().join("key.sh");
+                write_file(
+                    &script,
+                    &format!(
+                        "#!/bin/sh\necho run >> \"$HOME/key_runs\"\necho '{{\"Version\": 1, \"AccessKeyId\": \"{ACCESS_KEY}\", \"SecretAccessKey\": \"{SECRET_KEY}\"}}'\n"
+                    ),
+                    0o700,
+                );
+                sandbox.write_accounts(
+                    &serde_json::json!({"work": {"arn": ACCOUNT_ARN, "key_process": script}})
+                        .to_string(),
+                );
+            }
+        }
+        for args in [
+            &["work"][..],
+            &["work", "--mfa"][..],
+            &["work", "--role", "admin"][..],
+            &["work", "--mfa", "--role", "admin"][..],
+        ] {
+            let calls = syscalls_before_the_command(&sandbox, args);
+            let spawned: Vec<&String> = calls
+                .iter()
+                .filter(|l| {
+                    [
+                        "clone", "clone3", "fork", "vfork", "socket", "connect", "execve",
+                    ]
+                    .iter()
+                    .any(|s| l.starts_with(&format!("{s}(")))
+                })
+                .collect();
+            assert!(
+                spawned.is_empty(),
+                "{store}: {args:?} started something: {spawned:#?}"
+            );
+            let files = opened(&calls);
+            let secrets: Vec<&String> = files
+                .iter()
+                .filter(|f| f.contains(".secret_key") || f.contains("identity"))
+                .collect();
+            assert!(
+                secrets.is_empty(),
+                "{store}: {args:?} is a cache hit and read {secrets:#?}"
+            );
+        }
+        assert!(
+            !sandbox.home.path().join("key_runs").exists(),
+            "{store}: the key_process ran"
+        );
+        // The check bites: the long-lived key itself (--no-session) does read the store.
+        let run = sandbox.run(&[
+            "work",
+            "--no-session",
+            "--",
+            "sh",
+            "-c",
+            "echo $AWS_SECRET_ACCESS_KEY",
+        ]);
+        match store {
+            // No terminal to ask on: at once, naming the unattended ways.
+            "age passphrase" => {
+                run.assert_code(125)
+                    .assert_stderr("there is no terminal to ask it on")
+                    .assert_stderr("key_process")
+                    .assert_stderr("STSEXEC_AGE_IDENTITY");
+            }
+            _ => {
+                run.assert_ok();
+                assert_eq!(run.stdout.trim(), SECRET_KEY);
+            }
+        }
+        assert_eq!(
+            sandbox.home.path().join("key_runs").exists(),
+            store == "key_process"
+        );
+    }
+}

@@ -1,0 +1,170 @@
+//! The age store behind the seam: `<account>.secret_key.age` (DESIGN §13), decrypted with the
+//! passphrase asked on the terminal (only here: under the account's lock, when STS must be
+//! called with the long-lived key) or with the account's identity files. The file format,
+//! prompt and errors are `keystore::age_file` and `keystore::passphrase`.
+#![forbid(unsafe_code)]
+
+use super::{KeysError, Location, ReadContext, Result, SecretStore, StoredSecret};
+use crate::files::{Kind, LockGuard};
+use crate::keystore::age_file::{AgeError, AgeFile, Lock};
+use crate::keystore::passphrase::{Known, Passphrase, Prompt};
+use crate::mfa::Settings;
+use crate::session::Credentials;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// The file name's suffix: `<account>.secret_key.age`.
+pub const SUFFIX: &str = "secret_key.age";
+
+/// `<account>.secret_key.age` and what opens it.
+#[derive(Debug, Clone)]
+pub struct AgeStore {
+    file: AgeFile,
+    /// The account's `age_identity`, else `STSEXEC_AGE_IDENTITY`; empty: a passphrase.
+    identities: Vec<PathBuf>,
+    settings: Settings,
+    /// The passphrase a read or `prepare_write` was given, so `--rotate` re-encrypts to it
+    /// without asking twice.
+    passphrase: Arc<Mutex<Option<Passphrase>>>,
+}
+
+impl AgeStore {
+    pub fn new(account: &str, path: PathBuf, identities: Vec<PathBuf>, settings: Settings) -> Self {
+        AgeStore {
+            file: AgeFile::new(account, path),
+            identities,
+            settings,
+            passphrase: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    pub fn exists(&self) -> bool {
+        self.file.exists()
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.file.path
+    }
+
+    /// Decrypts the file, asking the passphrase (and remembering it) when it is one.
+    fn decrypt(&self, cx: &ReadContext<'_>) -> Result<crate::secret::Secret> {
+        /// The prompt, keeping the passphrase that opened the file.
+        struct Remembering<'a> {
+            prompt: Prompt,
+            last: Option<Passphrase>,
+            cx: &'a ReadContext<'a>,
+        }
+        impl crate::keystore::passphrase::Passphrases for Remembering<'_> {
+            fn next(
+                &mut self,
+                retry: bool,
+            ) -> std::result::Result<Passphrase, crate::keystore::passphrase::PassphraseError>
+            {
+                if let Some(lock) = self.cx.lock {
+                    lock.set_activity("asking for the passphrase of the key");
+                }
+                let passphrase = self.prompt.next(retry)?;
+                self.last = Some(passphrase.clone());
+                Ok(passphrase)
+            }
+        }
+        let known = self.passphrase.lock().ok().and_then(|p| p.clone());
+        let secret = match known {
+            Some(passphrase) => self.file.decrypt(
+                &self.identities,
+                &mut Known {
+                    account: self.file.account.clone(),
+                    passphrase,
+                },
+            ),
+            None => {
+                let mut asking = Remembering {
+                    prompt: Prompt::new(&self.file.account, &self.settings),
+                    last: None,
+                    cx,
+                };
+                let secret = self.file.decrypt(&self.identities, &mut asking);
+                if secret.is_ok()
+                    && let (Some(given), Ok(mut kept)) = (asking.last, self.passphrase.lock())
+                {
+                    *kept = Some(given);
+                }
+                secret
+            }
+        };
+        secret.map_err(|e| KeysError::Age(Box::new(e)))
+    }
+}
+
+impl SecretStore for AgeStore {
+    fn location(&self) -> Location {
+        Location {
+            what: Kind::AgeFile.describe(),
+            place: self.file.path.display().to_string(),
+            plain: false,
+        }
+    }
+
+    /// The file is readable and an age file; nothing is decrypted.
+    fn check(&self) -> Result<()> {
+        let bytes = crate::files::read(&self.file.path, Kind::AgeFile)?.ok_or_else(|| {
+            KeysError::Age(Box::new(AgeError::Missing {
+                path: self.file.path.clone(),
+            }))
+        })?;
+        let start = bytes
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(bytes.len());
+        if bytes[start..].starts_with(b"age-encryption.org/v1\n")
+            || bytes[start..].starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----")
+        {
+            Ok(())
+        } else {
+            Err(KeysError::Age(Box::new(AgeError::NotAge {
+                path: self.file.path.clone(),
+            })))
+        }
+    }
+
+    fn read(&self, cx: &ReadContext<'_>) -> Result<StoredSecret> {
+        Ok(StoredSecret {
+            secret: self.decrypt(cx)?,
+            access_key_id: None,
+        })
+    }
+
+    /// A passphrase file: the passphrase is asked now (and proven on the current file), so the
+    /// new key is encrypted to the same one without a second prompt mid-rotation.
+    fn prepare_write(&self, cx: &ReadContext<'_>) -> Result<()> {
+        if self.identities.is_empty() {
+            self.decrypt(cx).map(drop)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn write(&self, _lock: &LockGuard, pair: &Credentials) -> Result<()> {
+        let lock = if self.identities.is_empty() {
+            let passphrase = self
+                .passphrase
+                .lock()
+                .ok()
+                .and_then(|p| p.clone())
+                .ok_or_else(|| {
+                    KeysError::Age(Box::new(AgeError::Passphrase {
+                        path: self.file.path.clone(),
+                        error: crate::keystore::passphrase::PassphraseError::TooManyTries {
+                            account: self.file.account.clone(),
+                        },
+                    }))
+                })?;
+            Lock::Passphrase(passphrase)
+        } else {
+            Lock::Identities(self.identities.clone())
+        };
+        self.file
+            .write(&pair.secret_access_key, &lock)
+            .map_err(|e| KeysError::Age(Box::new(e)))
+    }
+}
