@@ -584,3 +584,198 @@ fn add_killed_at_any_step_leaves_one_working_copy_and_a_rerun_finishes() {
     }
     assert!(kills >= 4, "only {kills} kill points");
 }
+
+/// The sandbox's key moved into `work.secret_key.age`, encrypted to `lock` (the plain file
+/// removed).
+fn into_age(sandbox: &Sandbox, lock: &Lock) {
+    AgeFile::new("work", sandbox.creds.join("work.secret_key.age"))
+        .write(&Secret::new(SECRET_KEY), lock)
+        .unwrap();
+    std::fs::remove_file(sandbox.creds.join("work.secret_key")).unwrap();
+}
+
+const PASSPHRASE_PROMPT: &str = "Passphrase for work's key: ";
+const MFA_PROMPT: &str = "MFA code for work (arn:aws:iam::123456789012:mfa/jb): ";
+
+#[test]
+fn with_mfa_a_cold_run_asks_the_passphrase_then_the_code_and_a_warm_one_nothing() {
+    let moto = crate::support::moto::Moto::start();
+    let sandbox = Sandbox::new().with_sts(&moto.url);
+    into_age(
+        &sandbox,
+        &Lock::Passphrase(Passphrase::new("correct horse")),
+    );
+    let run = sandbox.run_on_pty(
+        &[
+            "work",
+            "--mfa",
+            "--",
+            "sh",
+            "-c",
+            "echo account=$STSEXEC_ACCOUNT",
+        ],
+        &[
+            (PASSPHRASE_PROMPT, "wrong\r"),
+            ("does not open the key; try again", "correct horse\r"),
+            (MFA_PROMPT, &format!("{CODE}\r")),
+        ],
+        None,
+    );
+    assert_eq!(run.returncode, 0, "{run:#?}");
+    assert_eq!(run.before, run.after);
+    assert!(!run.output.contains("correct horse"), "{run:#?}");
+    assert!(run.output.contains("account=work-MFA-STS"), "{run:#?}");
+    let passphrase_at = run.output.find(PASSPHRASE_PROMPT).unwrap();
+    let code_at = run.output.find(MFA_PROMPT).unwrap();
+    assert!(passphrase_at < code_at, "{run:#?}");
+    assert_eq!(moto.session_tokens(), 1);
+    // Warm: no prompt at all, no terminal needed.
+    sandbox.run(&["work", "--mfa", "--", "true"]).assert_ok();
+    assert_eq!(moto.session_tokens(), 1);
+}
+
+#[test]
+fn three_wrong_passphrases_end_the_run_with_the_terminal_restored_and_nothing_cached() {
+    let moto = crate::support::moto::Moto::start();
+    let sandbox = Sandbox::new().with_sts(&moto.url);
+    into_age(
+        &sandbox,
+        &Lock::Passphrase(Passphrase::new("correct horse")),
+    );
+    let run = sandbox.run_on_pty(
+        &["work", "--mfa", "--", "true"],
+        &[
+            (PASSPHRASE_PROMPT, "one\r"),
+            ("try again", "two\r"),
+            ("try again\r\nPassphrase for work's key: ", "three\r"),
+        ],
+        None,
+    );
+    assert_eq!(run.returncode, 125, "{run:#?}");
+    assert_eq!(run.before, run.after);
+    assert!(
+        run.output.contains(
+            "no usable passphrase for account work's key after 3 tries; nothing was changed (file "
+        ),
+        "{run:#?}"
+    );
+    assert_eq!(moto.session_tokens(), 0);
+    assert!(!sandbox.cache_file(".stsexec~work~session.json").exists());
+}
+
+#[test]
+fn two_stores_for_one_account_are_refused_naming_both() {
+    let sandbox = Sandbox::new();
+    AgeFile::new("work", sandbox.creds.join("work.secret_key.age"))
+        .write(
+            &Secret::new(SECRET_KEY),
+            &Lock::Passphrase(Passphrase::new("p")),
+        )
+        .unwrap();
+    let run = sandbox.run(&["work", "--", "true"]);
+    run.assert_code(125)
+        .assert_stderr("account work has two key stores")
+        .assert_stderr("work.secret_key and")
+        .assert_stderr("work.secret_key.age; keep one of them");
+    let mut sandbox = Sandbox::new();
+    sandbox.write_accounts(
+        &serde_json::json!({"work": {"arn": ACCOUNT_ARN, "key_process": "pass show aws/work"}})
+            .to_string(),
+    );
+    sandbox.set_env("X", "y");
+    sandbox
+        .run(&["work", "--", "true"])
+        .assert_code(125)
+        .assert_stderr("key_process `pass show aws/work`");
+}
+
+#[test]
+fn parallel_cold_runs_run_the_key_process_once() {
+    let moto = crate::support::moto::Moto::start();
+    let sandbox = Sandbox::new().with_sts(&moto.url);
+    std::fs::remove_file(sandbox.creds.join("work.secret_key")).unwrap();
+    let script = sandbox.home.path().join("key.sh");
+    write_file(
+        &script,
+        &format!(
+            "#!/bin/sh\necho run >> \"$HOME/key_runs\"\nsleep 1\necho '{{\"Version\": 1, \"AccessKeyId\": \"{ACCESS_KEY}\", \"SecretAccessKey\": \"{SECRET_KEY}\"}}'\n"
+        ),
+        0o700,
+    );
+    sandbox.write_accounts(
+        &serde_json::json!({"work": {"arn": ACCOUNT_ARN, "key_process": script}}).to_string(),
+    );
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            sandbox
+                .command(&["work", "-t", CODE, "--mfa", "--", "true"])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        Run::from(child.wait_with_output().unwrap())
+            .assert_ok()
+            .assert_no_secret();
+    }
+    let runs = std::fs::read_to_string(sandbox.home.path().join("key_runs")).unwrap();
+    assert_eq!(runs.lines().count(), 1, "{runs}");
+    assert_eq!(moto.session_tokens(), 1);
+}
+
+#[test]
+fn rotate_re_encrypts_the_new_key_to_the_same_recipients_with_moto_checking_signatures() {
+    let mut sandbox = Sandbox::new();
+    let (moto, id, secret) = moto_with_key(sandbox.home.path());
+    sandbox.write_keys("work", &id, &secret);
+    sandbox.set_env("AWS_ENDPOINT_URL", &moto.url);
+    let (key, _) = keygen(sandbox.home.path());
+    sandbox.set_env("STSEXEC_AGE_IDENTITY", key.to_str().unwrap());
+    sandbox.run(&["work", "--add"]).assert_ok();
+    // The converted key works for a real command.
+    let run = sandbox.run(&["work", "--", "aws", "sts", "get-caller-identity"]);
+    run.assert_ok();
+    assert!(run.stdout.contains("user/jb"), "{run:#?}");
+
+    let run = sandbox.run(&["work", "--rotate", "--no-session"]);
+    run.assert_ok().assert_no_secret();
+    let age = sandbox.creds.join("work.secret_key.age");
+    let new_secret = age_decrypt(&key, &age);
+    assert_ne!(new_secret, secret);
+    assert!(
+        !sandbox.creds.join("work.secret_key").exists(),
+        "a plain file appeared"
+    );
+    let new_id = std::fs::read_to_string(sandbox.creds.join("work.access_key"))
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_ne!(new_id, id);
+    // The new pair is the one IAM knows.
+    aws(
+        &moto.url,
+        sandbox.home.path(),
+        (&new_id, &new_secret),
+        &["sts", "get-caller-identity"],
+    )
+    .assert_ok();
+    let run = sandbox.run(&["work", "--", "aws", "sts", "get-caller-identity"]);
+    run.assert_ok();
+}
+
+#[test]
+fn rotate_refuses_a_key_process_without_an_update_command_before_any_call() {
+    let sts = crate::support::fault::FaultServer::start(&[]);
+    let mut sandbox = Sandbox::new();
+    sandbox.set_env("AWS_ENDPOINT_URL", &sts.url);
+    std::fs::remove_file(sandbox.creds.join("work.secret_key")).unwrap();
+    sandbox.write_accounts(
+        &serde_json::json!({"work": {"arn": ACCOUNT_ARN, "key_process": format!("echo '{{\"Version\": 1, \"AccessKeyId\": \"{ACCESS_KEY}\", \"SecretAccessKey\": \"{SECRET_KEY}\"}}'")}})
+            .to_string(),
+    );
+    let run = sandbox.run(&["work", "--rotate", "--no-session"]);
+    run.assert_code(125)
+        .assert_stderr("without a key_update_process")
+        .assert_stderr("nothing was changed");
+    assert_eq!(sts.hits(), 0, "{run:#?}");
+}

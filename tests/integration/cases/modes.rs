@@ -202,10 +202,10 @@ fn list_shows_accounts_keys_and_sessions() {
         lines[0],
         "home keys=missing user=jbh mfa=arn:aws:iam::210987654321:mfa/jbh sessions=-"
     );
-    assert_eq!(lines[1], "solo keys=present user=jb mfa=- sessions=-");
+    assert_eq!(lines[1], "solo keys=plain user=jb mfa=- sessions=-");
     assert!(
         lines[2].starts_with(
-            "work keys=present user=jb mfa=arn:aws:iam::123456789012:mfa/jb sessions=mfa:11h5"
+            "work keys=plain user=jb mfa=arn:aws:iam::123456789012:mfa/jb sessions=mfa:11h5"
         ),
         "{}",
         lines[2]
@@ -219,7 +219,10 @@ fn list_shows_accounts_keys_and_sessions() {
     assert_eq!(sandbox.run(&["--list", "-q"]).stdout, "home\nsolo\nwork\n");
     let table = sandbox.run_on_terminal(&["--list"], "");
     assert!(
-        table.stdout.contains("ACCOUNT  KEYS     USER"),
+        table.stdout.contains("ACCOUNT  KEYS     USER")
+            && table.stdout.contains(
+                "work: plain file: readable by any program you run; stsexec work --add encrypts it"
+            ),
         "{table:#?}"
     );
 }
