@@ -12,4 +12,6 @@ pub mod record;
 
 pub use dir::{DirectoryError, check_directory, check_directory_chain, create_directory};
 pub use lock::{Holder, LockError, LockGuard, MAX_LOCK_WAIT, lock};
-pub use open::{FileError, Kind, TEMP_MARKER, effective_uid, read, remove, write_atomically};
+pub use open::{
+    FileError, Kind, TEMP_MARKER, effective_uid, read, remove, shred, write_atomically,
+};

@@ -444,6 +444,32 @@ pub fn remove(path: &Path, kind: Kind) -> Result<(), FileError> {
     }
 }
 
+/// Removes a secret file for good as far as a file system allows (`--add`, DESIGN §13): opened
+/// with `kind`'s checks, its name unlinked and the directory fsynced, then its blocks overwritten
+/// with zeros through the open descriptor and fsynced. A crash leaves the whole file or no name,
+/// never a zeroed secret under the name. `Ok(false)` when there was no file. Journaling and
+/// copy-on-write file systems and SSDs may keep old blocks: callers say so.
+pub fn shred(path: &Path, kind: Kind) -> Result<bool, FileError> {
+    let Some(fd) = open_checked(path, kind, OFlags::WRONLY)? else {
+        return Ok(false);
+    };
+    let len = rustix::fs::fstat(&fd)
+        .map_err(|e| io_error(kind, path, "remove", e))?
+        .st_size;
+    std::fs::remove_file(path).map_err(|e| io_error(kind, path, "remove", e))?;
+    if let Some(dir) = path.parent() {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io_error(kind, path, "remove", e))?;
+    }
+    let mut file = File::from(fd);
+    let zeros = vec![0u8; usize::try_from(len).unwrap_or(0)];
+    file.write_all(&zeros)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| io_error(kind, path, "remove", e))?;
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,6 @@ use crate::mfa::prompt::{Entry, Terminal};
 use crate::secret::{Secret, is_access_key_id, mask_key_id};
 use crate::session::Credentials;
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -209,35 +208,19 @@ pub fn fill_accounts_entry(
     Ok(true)
 }
 
-/// Removes the plain secret file once the new store is proven: the file is opened, its name
-/// unlinked (and the directory fsynced), then its blocks overwritten with zeros through the
-/// open descriptor and fsynced. A crash leaves either the whole file or no name at all, never
-/// a zeroed key under the name. On journaling or copy-on-write file systems and SSDs old blocks
-/// may survive: the README says so and advises `--rotate`.
+/// Removes the plain secret file once the new store is proven ([`files::shred`]: the name
+/// first, then the blocks zeroed). On journaling or copy-on-write file systems and SSDs old
+/// blocks may survive: the README says so and advises `--rotate`.
 pub fn remove_plain_secret(path: &Path) -> Result<(), AddError> {
-    // The checks of any read (no link, regular, owner-only) before touching it.
-    let Some(bytes) = files::read(path, Kind::SecretKey).map_err(AddError::File)? else {
-        return Ok(());
-    };
-    let io = |e: std::io::Error| AddError::Remove {
-        path: path.to_path_buf(),
-        error: e.kind(),
-    };
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-        .map_err(io)?;
-    std::fs::remove_file(path).map_err(io)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io)?;
-    }
-    file.write_all(&vec![0u8; bytes.len()]).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    Ok(())
+    files::shred(path, Kind::SecretKey)
+        .map(drop)
+        .map_err(|e| match e {
+            FileError::Io { source, .. } => AddError::Remove {
+                path: path.to_path_buf(),
+                error: source.kind(),
+            },
+            e => AddError::File(e),
+        })
 }
 
 /// Why `--add` stopped; each `Display` is one sentence naming the file, flag or account.
