@@ -105,8 +105,10 @@ pub enum SignerKind {
     LongLivedKeys,
 }
 
-/// An unfinished rotation, as the journal holds it.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+/// An unfinished rotation, as the journal holds it. When the account's store encrypts (an age
+/// file), the new secret is written sealed the same way (`sealed_secret`, an armored age file)
+/// and `new_secret_access_key` is empty on disk: the journal never holds it in plaintext.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Journal {
     version: u32,
     account: String,
@@ -114,8 +116,15 @@ struct Journal {
     user_arn: String,
     old_access_key_id: String,
     new_access_key_id: String,
+    #[serde(default = "no_secret")]
     new_secret_access_key: Secret,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealed_secret: Option<String>,
     created: String,
+}
+
+fn no_secret() -> Secret {
+    Secret::new("")
 }
 
 impl record::Versioned for Journal {
@@ -137,11 +146,18 @@ impl Journal {
         }
     }
 
-    fn read(path: &Path, account: &AccountName) -> Result<Option<Journal>, RotateError> {
+    /// The journal, its sealed secret opened by the account's store (`cx`: a passphrase may be
+    /// asked, under the lock).
+    fn read(
+        path: &Path,
+        account: &AccountName,
+        keys: &AccountKeys,
+        cx: &ReadContext<'_>,
+    ) -> Result<Option<Journal>, RotateError> {
         let damaged = || RotateError::JournalDamaged {
             path: path.to_path_buf(),
         };
-        let journal = match record::read::<Journal>(path) {
+        let mut journal = match record::read::<Journal>(path) {
             Ok(Some(journal)) => journal,
             Ok(None) => return Ok(None),
             Err(record::RecordError::File(e)) => return Err(RotateError::File(e)),
@@ -153,11 +169,35 @@ impl Journal {
         {
             return Err(damaged());
         }
+        if let Some(sealed) = &journal.sealed_secret {
+            journal.new_secret_access_key = keys.unseal(sealed, cx)?;
+        } else if journal.new_secret_access_key.expose().is_empty() {
+            return Err(damaged());
+        }
         Ok(Some(journal))
     }
 
-    fn write(&self, path: &Path) -> Result<(), FileError> {
-        record::write(path, self)
+    /// Writes the journal, the secret sealed when the account's store encrypts.
+    fn write(&self, path: &Path, keys: &AccountKeys) -> Result<(), FileError> {
+        let sealed = keys
+            .seal(&self.new_secret_access_key)
+            .map_err(|e| FileError::Io {
+                kind: Kind::Journal,
+                path: path.to_path_buf(),
+                action: "write",
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        match sealed {
+            Some(sealed) => record::write(
+                path,
+                &Journal {
+                    new_secret_access_key: no_secret(),
+                    sealed_secret: Some(sealed),
+                    ..self.clone()
+                },
+            ),
+            None => record::write(path, self),
+        }
     }
 }
 
@@ -620,7 +660,11 @@ pub fn repair_torn_files(
     report: Reporter,
 ) -> Result<(), RotateError> {
     let path = state.journal_path();
-    let Some(journal) = Journal::read(&path, account)? else {
+    let cx = ReadContext {
+        report,
+        lock: Some(lock),
+    };
+    let Some(journal) = Journal::read(&path, account, keys, &cx)? else {
         return Ok(());
     };
     if files_state(&journal, keys, lock, report, &path)? == Files::Torn {
@@ -690,7 +734,11 @@ impl<K: KeyService> Rotation<'_, K> {
             report: self.report,
             lock: Some(lock),
         })?;
-        let journal = match Journal::read(&path, self.account)? {
+        let cx = ReadContext {
+            report: self.report,
+            lock: Some(lock),
+        };
+        let journal = match Journal::read(&path, self.account, self.keys, &cx)? {
             Some(journal) => {
                 self.report.status(format!(
                     "Resuming the unfinished key rotation of account {}: {} → {}",
@@ -807,9 +855,10 @@ impl<K: KeyService> Rotation<'_, K> {
             old_access_key_id: old_key,
             new_access_key_id: new.access_key_id.clone(),
             new_secret_access_key: new.secret_access_key.clone(),
+            sealed_secret: None,
             created: rfc3339(SystemTime::now()),
         };
-        if let Err(error) = journal.write(path) {
+        if let Err(error) = journal.write(path, self.keys) {
             // The only copy of the new secret is in memory: without a journal, take it back.
             let deleted = self
                 .service

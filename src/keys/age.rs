@@ -9,6 +9,7 @@ use crate::files::{Kind, LockGuard};
 use crate::keystore::age_file::{AgeError, AgeFile, Lock};
 use crate::keystore::passphrase::{Known, Passphrase, Prompt};
 use crate::mfa::Settings;
+use crate::secret::Secret;
 use crate::session::Credentials;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -144,8 +145,61 @@ impl SecretStore for AgeStore {
         }
     }
 
+    fn seal(&self, secret: &Secret) -> Result<Option<String>> {
+        let lock = self.lock()?;
+        let bytes = crate::keystore::age_file::encrypt(
+            secret,
+            &lock,
+            crate::keystore::age_file::WORK_FACTOR,
+            &self.file.account,
+        )
+        .map_err(|message| {
+            KeysError::Age(Box::new(AgeError::Encrypt {
+                path: self.file.path.clone(),
+                message,
+            }))
+        })?;
+        Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+    }
+
+    fn unseal(&self, sealed: &str, cx: &ReadContext<'_>) -> Result<Secret> {
+        let known = self.passphrase.lock().ok().and_then(|p| p.clone());
+        let result = match known {
+            Some(passphrase) => self.file.decrypt_bytes(
+                sealed.as_bytes(),
+                &self.identities,
+                &mut Known {
+                    account: self.file.account.clone(),
+                    passphrase,
+                },
+            ),
+            None => {
+                if let Some(lock) = cx.lock {
+                    lock.set_activity("asking for the passphrase of the key");
+                }
+                self.file.decrypt_bytes(
+                    sealed.as_bytes(),
+                    &self.identities,
+                    &mut Prompt::new(&self.file.account, &self.settings),
+                )
+            }
+        };
+        result.map_err(|e| KeysError::Age(Box::new(e)))
+    }
+
     fn write(&self, _lock: &LockGuard, pair: &Credentials) -> Result<()> {
-        let lock = if self.identities.is_empty() {
+        let lock = self.lock()?;
+        self.file
+            .write(&pair.secret_access_key, &lock)
+            .map_err(|e| KeysError::Age(Box::new(e)))
+    }
+}
+
+impl AgeStore {
+    /// What a new secret is encrypted to: the passphrase given earlier in this run (read or
+    /// `prepare_write`), or the identity files' recipients.
+    fn lock(&self) -> Result<Lock> {
+        Ok(if self.identities.is_empty() {
             let passphrase = self
                 .passphrase
                 .lock()
@@ -162,9 +216,6 @@ impl SecretStore for AgeStore {
             Lock::Passphrase(passphrase)
         } else {
             Lock::Identities(self.identities.clone())
-        };
-        self.file
-            .write(&pair.secret_access_key, &lock)
-            .map_err(|e| KeysError::Age(Box::new(e)))
+        })
     }
 }

@@ -56,6 +56,8 @@ pub enum KeysError {
     Age(Box<crate::keystore::age_file::AgeError>),
     /// The `key_process` store: a command that gave no key, or did not store one.
     KeyProcess(Box<crate::keystore::key_process::KeyProcessError>),
+    /// A journal holds a sealed secret but the account's store cannot open one (it changed).
+    Sealed,
     /// `--rotate` on a `key_process` account without a `key_update_process`.
     NoUpdateProcess {
         account: String,
@@ -124,6 +126,9 @@ impl fmt::Display for KeysError {
             KeysError::File(e) => e.fmt(f),
             KeysError::Directory(e) => e.fmt(f),
             KeysError::Age(e) => e.fmt(f),
+            KeysError::Sealed => f.write_str(
+                "the rotation journal holds the new secret key encrypted, but the account's key store is no longer an age file; restore the age file, then run --rotate again",
+            ),
             KeysError::KeyProcess(e) => e.fmt(f),
             KeysError::NoUpdateProcess { account, command } => write!(
                 f,
@@ -349,6 +354,18 @@ pub trait SecretStore {
     /// too writes both). Callers hold the account's lock; [`AccountKeys::write`] then replaces
     /// the id file.
     fn write(&self, lock: &LockGuard, pair: &Credentials) -> Result<()>;
+
+    /// The secret sealed as this store keeps it (an armored age file), for `--rotate`'s
+    /// journal; `None`: the store keeps secrets in plain, and so may the journal. Called after
+    /// [`SecretStore::prepare_write`].
+    fn seal(&self, _secret: &Secret) -> Result<Option<String>> {
+        Ok(None)
+    }
+
+    /// Opens what [`SecretStore::seal`] made.
+    fn unseal(&self, _sealed: &str, _cx: &ReadContext<'_>) -> Result<Secret> {
+        Err(KeysError::Sealed)
+    }
 }
 
 /// What the accounts file and the environment say about an account's stores: its
@@ -603,6 +620,16 @@ impl AccountKeys {
             })
             .filter(|entry| files::remove(&entry.path(), Kind::SecretKey).is_ok())
             .count()
+    }
+
+    /// The secret sealed as the store keeps it, for a journal (see [`SecretStore::seal`]).
+    pub fn seal(&self, secret: &Secret) -> Result<Option<String>> {
+        self.store.inner().seal(secret)
+    }
+
+    /// Opens what [`AccountKeys::seal`] made.
+    pub fn unseal(&self, sealed: &str, cx: &ReadContext<'_>) -> Result<Secret> {
+        self.store.inner().unseal(sealed, cx)
     }
 
     /// Gets the store ready to take a new pair (see [`SecretStore::prepare_write`]), before

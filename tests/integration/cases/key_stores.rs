@@ -779,3 +779,54 @@ fn rotate_refuses_a_key_process_without_an_update_command_before_any_call() {
         .assert_stderr("nothing was changed");
     assert_eq!(sts.hits(), 0, "{run:#?}");
 }
+
+#[test]
+fn a_rotation_journal_for_an_age_store_holds_the_new_secret_sealed_and_a_rerun_finishes() {
+    use crate::support::iam::FakeIam;
+    let fake = FakeIam::start();
+    fake.with(|s| s.holds.proof = true);
+    let mut sandbox = Sandbox::new();
+    sandbox.set_env("AWS_ENDPOINT_URL", &fake.url);
+    let (key, _) = keygen(sandbox.home.path());
+    sandbox.set_env("STSEXEC_AGE_IDENTITY", key.to_str().unwrap());
+    into_age(&sandbox, &Lock::Identities(vec![key.clone()]));
+
+    let mut child = sandbox
+        .command(&["work", "--rotate", "--no-session"])
+        .spawn()
+        .unwrap();
+    fake.wait_for("GetCallerIdentity", true);
+    child.kill().unwrap();
+    let _ = child.wait();
+
+    let new = fake.with(|s| s.keys.iter().find(|k| k.created).unwrap().clone());
+    let journal_path = sandbox.cache_file(".stsexec~work~rotation.json");
+    let text = std::fs::read_to_string(&journal_path).unwrap();
+    assert!(
+        !text.contains(&new.secret),
+        "the journal holds the secret in plaintext: {text}"
+    );
+    let saved: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let sealed = saved["sealed_secret"].as_str().unwrap();
+    assert!(
+        sealed.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"),
+        "{text}"
+    );
+    // age -d opens it with the account's identity.
+    let sealed_file = sandbox.home.path().join("sealed.age");
+    std::fs::write(&sealed_file, sealed).unwrap();
+    assert_eq!(age_decrypt(&key, &sealed_file), new.secret);
+
+    fake.with(|s| s.holds.proof = false);
+    sandbox
+        .run(&["work", "--rotate", "--no-session"])
+        .assert_ok()
+        .assert_no_secret()
+        .assert_stderr("Resuming the unfinished key rotation of account work");
+    assert_eq!(
+        age_decrypt(&key, &sandbox.creds.join("work.secret_key.age")),
+        new.secret
+    );
+    assert!(!journal_path.exists());
+    assert!(!sandbox.creds.join("work.secret_key").exists());
+}
