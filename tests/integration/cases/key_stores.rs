@@ -830,3 +830,43 @@ fn a_rotation_journal_for_an_age_store_holds_the_new_secret_sealed_and_a_rerun_f
     assert!(!journal_path.exists());
     assert!(!sandbox.creds.join("work.secret_key").exists());
 }
+
+#[test]
+fn rotate_asks_the_passphrase_once_and_encrypts_the_new_key_to_it() {
+    let mut sandbox = Sandbox::new();
+    let (moto, id, secret) = moto_with_key(sandbox.home.path());
+    sandbox.write_keys("work", &id, &secret);
+    sandbox.set_env("AWS_ENDPOINT_URL", &moto.url);
+    let age = sandbox.creds.join("work.secret_key.age");
+    AgeFile::new("work", age.clone())
+        .write(
+            &Secret::new(&secret),
+            &Lock::Passphrase(Passphrase::new("correct horse")),
+        )
+        .unwrap();
+    std::fs::remove_file(sandbox.creds.join("work.secret_key")).unwrap();
+
+    let run = sandbox.run_on_pty(
+        &["work", "--rotate", "--no-session"],
+        &[(PASSPHRASE_PROMPT, "correct horse\r")],
+        None,
+    );
+    assert_eq!(run.returncode, 0, "{run:#?}");
+    assert_eq!(run.output.matches(PASSPHRASE_PROMPT).count(), 1, "{run:#?}");
+    assert_eq!(run.before, run.after);
+    let new_secret = AgeFile::new("work", age)
+        .decrypt(&[], &mut known("correct horse"))
+        .unwrap();
+    assert_ne!(new_secret.expose(), secret);
+    let new_id = std::fs::read_to_string(sandbox.creds.join("work.access_key"))
+        .unwrap()
+        .trim()
+        .to_string();
+    aws(
+        &moto.url,
+        sandbox.home.path(),
+        (&new_id, new_secret.expose()),
+        &["sts", "get-caller-identity"],
+    )
+    .assert_ok();
+}
