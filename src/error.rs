@@ -46,7 +46,7 @@ pub enum Error {
     /// `--rotate`: a step of the key rotation.
     Rotate(Box<RotateError>),
     /// `--add`: setting up or converting an account's keys (DESIGN §13).
-    Add(Box<crate::keystore::add::AddError>),
+    Add(Box<crate::keys::add::AddError>),
     /// stdout could not be written (not a reader that left early).
     Output(std::io::Error),
     /// An error found early and raised only where it matters (the IAM user of an account
@@ -114,8 +114,8 @@ macro_rules! from_area {
     };
 }
 
-impl From<crate::keystore::add::AddError> for Error {
-    fn from(e: crate::keystore::add::AddError) -> Self {
+impl From<crate::keys::add::AddError> for Error {
+    fn from(e: crate::keys::add::AddError) -> Self {
         Error::Add(Box::new(e))
     }
 }

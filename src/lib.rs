@@ -17,7 +17,6 @@ pub mod hardening;
 pub mod iam;
 pub mod invocation;
 pub mod keys;
-pub mod keystore;
 pub mod mfa;
 pub mod output;
 pub mod provider;

@@ -5,10 +5,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use stsexec::keystore::add::parse_profile;
-use stsexec::keystore::age_file::AgeFile;
-use stsexec::keystore::key_process;
-use stsexec::keystore::passphrase::{Passphrase, PassphraseError, Passphrases};
+use stsexec::keys::add::parse_profile;
+use stsexec::keys::age_file::AgeFile;
+use stsexec::keys::key_process;
+use stsexec::keys::passphrase::{Passphrase, PassphraseError, Passphrases};
 
 /// Asked only for a passphrase file; never gives one (no scrypt work in the fuzzer).
 struct Never(bool);

@@ -1,13 +1,13 @@
 //! The age store behind the seam: `<account>.secret_key.age` (DESIGN §13), decrypted with the
 //! passphrase asked on the terminal (only here: under the account's lock, when STS must be
 //! called with the long-lived key) or with the account's identity files. The file format,
-//! prompt and errors are `keystore::age_file` and `keystore::passphrase`.
+//! prompt and errors are `keys::age_file` and `keys::passphrase`.
 #![forbid(unsafe_code)]
 
 use super::{KeysError, Location, ReadContext, Result, SecretStore, StoredSecret};
 use crate::files::{Kind, LockGuard};
-use crate::keystore::age_file::{AgeError, AgeFile, Lock};
-use crate::keystore::passphrase::{Known, Passphrase, Prompt};
+use crate::keys::age_file::{AgeError, AgeFile, Lock};
+use crate::keys::passphrase::{Known, Passphrase, Prompt};
 use crate::mfa::Settings;
 use crate::secret::Secret;
 use crate::session::Credentials;
@@ -55,11 +55,11 @@ impl AgeStore {
             last: Option<Passphrase>,
             cx: &'a ReadContext<'a>,
         }
-        impl crate::keystore::passphrase::Passphrases for Remembering<'_> {
+        impl crate::keys::passphrase::Passphrases for Remembering<'_> {
             fn next(
                 &mut self,
                 retry: bool,
-            ) -> std::result::Result<Passphrase, crate::keystore::passphrase::PassphraseError>
+            ) -> std::result::Result<Passphrase, crate::keys::passphrase::PassphraseError>
             {
                 if let Some(lock) = self.cx.lock {
                     lock.set_activity("asking for the passphrase of the key");
@@ -147,10 +147,10 @@ impl SecretStore for AgeStore {
 
     fn seal(&self, secret: &Secret) -> Result<Option<String>> {
         let lock = self.lock()?;
-        let bytes = crate::keystore::age_file::encrypt(
+        let bytes = crate::keys::age_file::encrypt(
             secret,
             &lock,
-            crate::keystore::age_file::WORK_FACTOR,
+            crate::keys::age_file::WORK_FACTOR,
             &self.file.account,
         )
         .map_err(|message| {
@@ -208,7 +208,7 @@ impl AgeStore {
                 .ok_or_else(|| {
                     KeysError::Age(Box::new(AgeError::Passphrase {
                         path: self.file.path.clone(),
-                        error: crate::keystore::passphrase::PassphraseError::TooManyTries {
+                        error: crate::keys::passphrase::PassphraseError::TooManyTries {
                             account: self.file.account.clone(),
                         },
                     }))

@@ -10,7 +10,11 @@
 //! [`Store::locate`], which is also the one place that refuses two stores for one account.
 #![forbid(unsafe_code)]
 
+pub mod add;
 pub mod age;
+pub mod age_file;
+pub mod key_process;
+pub mod passphrase;
 pub mod plain;
 pub mod process;
 
@@ -53,9 +57,9 @@ pub enum KeysError {
     File(FileError),
     Directory(DirectoryError),
     /// The age store: a file that does not open, or no passphrase.
-    Age(Box<crate::keystore::age_file::AgeError>),
+    Age(Box<crate::keys::age_file::AgeError>),
     /// The `key_process` store: a command that gave no key, or did not store one.
-    KeyProcess(Box<crate::keystore::key_process::KeyProcessError>),
+    KeyProcess(Box<crate::keys::key_process::KeyProcessError>),
     /// A journal holds a sealed secret but the account's store cannot open one (it changed).
     Sealed,
     /// `--rotate` on a `key_process` account without a `key_update_process`.
@@ -403,7 +407,7 @@ impl StoreConfig {
         let identities = entry
             .and_then(|e| e.age_identity.as_deref())
             .or_else(|| current.get("STSEXEC_AGE_IDENTITY"))
-            .map(|v| crate::keystore::age_file::identity_paths(v, home.as_deref()))
+            .map(|v| crate::keys::age_file::identity_paths(v, home.as_deref()))
             .unwrap_or_default();
         StoreConfig {
             key_process: shown(entry.and_then(|e| e.key_process.as_ref()), "key_process"),

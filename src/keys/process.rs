@@ -1,13 +1,13 @@
 //! The `key_process` store behind the seam (DESIGN §13): the accounts file's command prints
 //! the pair as the AWS CLI's process-credential JSON; `key_update_process` stores a new one
 //! (`--rotate`). Run only when STS must be called with the long-lived key, under the lock;
-//! the runner and the JSON are `keystore::key_process`.
+//! the runner and the JSON are `keys::key_process`.
 #![forbid(unsafe_code)]
 
 use super::{KeysError, Location, ReadContext, Result, SecretStore, StoredSecret};
 use crate::env::Environment;
 use crate::files::LockGuard;
-use crate::keystore::key_process;
+use crate::keys::key_process;
 use crate::mfa::Settings;
 use crate::mfa::process::Shown;
 use crate::session::Credentials;

@@ -135,8 +135,8 @@ fn cache_hits_start_no_thread_open_no_socket_and_read_only_their_files() {
 /// passphrase, the age file opened by an identity file, and a `key_process`.
 #[test]
 fn cache_hits_read_no_secret_from_any_store() {
-    use stsexec::keystore::age_file::{AgeFile, Lock};
-    use stsexec::keystore::passphrase::Passphrase;
+    use stsexec::keys::age_file::{AgeFile, Lock};
+    use stsexec::keys::passphrase::Passphrase;
     use stsexec::secret::Secret;
 
     let moto = Moto::start();

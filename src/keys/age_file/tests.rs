@@ -3,7 +3,7 @@
 //! tests/integration/cases/key_stores.rs.
 
 use super::*;
-use crate::keystore::passphrase::Known;
+use crate::keys::passphrase::Known;
 use age::secrecy::ExposeSecret;
 use std::os::unix::fs::PermissionsExt;
 
