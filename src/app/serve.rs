@@ -9,7 +9,10 @@ use crate::accounts::AccountName;
 use crate::env::Environment;
 use crate::error::{Error, Result};
 use crate::exec;
-use crate::provider::{CodeSource, MfaCodes, MfaFrom, Provider, Request, Start, Wants};
+use crate::keys::AccountKeys;
+use crate::provider::{
+    AccountSetup, CodeSource, MfaCodes, MfaFrom, Provider, Request, Start, Wants,
+};
 use crate::report::Reporter;
 use crate::secret::MfaCode;
 use crate::server::{self, RefreshWindow, Renewer};
@@ -103,7 +106,12 @@ pub(super) fn serve(
     let renewal = Renewal {
         request: renewal_request(request),
         provider: Provider {
-            setup: provider.setup,
+            // Renewals never prompt for a passphrase or lend the terminal to a key_process:
+            // the command owns it (a passphrase given for the first session is reused).
+            setup: AccountSetup {
+                keys: provider.setup.keys.map(AccountKeys::non_interactive),
+                ..provider.setup
+            },
             sts: provider.sts.without_announcements(),
             codes: NoPrompt {
                 command: provider.codes.codes.renewal_copy().map(|codes| MfaCodes {

@@ -43,6 +43,12 @@ impl AgeStore {
         self.file.exists()
     }
 
+    /// The same store (and passphrase, once given) that never prompts: `--server` renewals.
+    pub fn non_interactive(mut self) -> Self {
+        self.settings.take_terminal = false;
+        self
+    }
+
     pub fn path(&self) -> &std::path::Path {
         &self.file.path
     }

@@ -626,6 +626,21 @@ impl AccountKeys {
             .count()
     }
 
+    /// The same key whose store never prompts or lends the terminal (a passphrase given earlier
+    /// in this run is still used): `--server`'s renewals run while the command owns the terminal.
+    #[must_use]
+    pub fn non_interactive(mut self) -> Self {
+        self.store = match self.store {
+            Store::Age(store) => Store::Age(store.non_interactive()),
+            Store::Process(mut store) => {
+                store.settings.take_terminal = false;
+                Store::Process(store)
+            }
+            plain @ Store::Plain(_) => plain,
+        };
+        self
+    }
+
     /// The secret sealed as the store keeps it, for a journal (see [`SecretStore::seal`]).
     pub fn seal(&self, secret: &Secret) -> Result<Option<String>> {
         self.store.inner().seal(secret)

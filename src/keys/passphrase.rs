@@ -69,6 +69,8 @@ impl Passphrases for Known {
 pub struct Prompt {
     account: String,
     timeout: Duration,
+    /// `false` while `--server`'s command owns the terminal: no prompt, an error.
+    may_prompt: bool,
     terminal: Option<Terminal>,
     tries: u32,
 }
@@ -78,12 +80,18 @@ impl Prompt {
         Prompt {
             account: account.to_string(),
             timeout: settings.prompt_timeout,
+            may_prompt: settings.take_terminal,
             terminal: None,
             tries: 0,
         }
     }
 
     fn terminal(&mut self) -> Result<&mut Terminal, PassphraseError> {
+        if !self.may_prompt {
+            return Err(PassphraseError::NoTerminal {
+                account: self.account.clone(),
+            });
+        }
         if self.terminal.is_none() {
             let terminal = Terminal::open().map_err(|_| PassphraseError::NoTerminal {
                 account: self.account.clone(),
