@@ -99,14 +99,18 @@ fn print_session(
     how: Print,
     report: Reporter,
 ) -> Result<Outcome> {
+    let on_terminal = std::io::stdout().is_terminal();
     match how {
-        Print::Json => print(&output::json(session))?,
+        Print::Json => {
+            if on_terminal {
+                report.warn(output::json_on_terminal());
+            }
+            print(&output::json(session))?;
+        }
         Print::CredentialProcess => print(&output::credential_process(session))?,
         Print::Export(shell) => {
-            if std::io::stdout().is_terminal() {
-                report.warn(
-                    "--export prints secrets to the terminal; use eval \"$(stsexec … --export)\", or exec mode, which keeps them out of your shell",
-                );
+            if on_terminal {
+                report.warn(output::export_on_terminal(shell));
             }
             print(&output::export(child, shell))?;
         }
@@ -157,9 +161,9 @@ fn status(current: &Environment) -> Result<Outcome> {
         print(&text)?;
         return Ok(Outcome::Exit(0));
     }
-    let (text, keys_set) = output::status(current, SystemTime::now());
+    let (text, usable) = output::status(current, SystemTime::now());
     print(&text)?;
-    Ok(Outcome::Exit(if keys_set { 0 } else { 1 }))
+    Ok(Outcome::Exit(if usable { 0 } else { 1 }))
 }
 
 /// The credentials directory (`--creds-dir`, else `~/aws-creds`) and `HOME`: every mode but

@@ -69,6 +69,24 @@ pub fn export(child: &ChildEnv, shell: Shell) -> String {
     out
 }
 
+/// The warning when `--export` writes to a terminal, with the `eval` form of the shell the
+/// statements are for.
+pub fn export_on_terminal(shell: Shell) -> &'static str {
+    match shell {
+        Shell::Sh => {
+            "--export prints secrets to the terminal; use eval \"$(stsexec … --export)\", or exec mode, which keeps them out of your shell"
+        }
+        Shell::Fish => {
+            "--export prints secrets to the terminal; use eval (stsexec … --export | string collect), or exec mode, which keeps them out of your shell"
+        }
+    }
+}
+
+/// The warning when `--json` writes to a terminal.
+pub fn json_on_terminal() -> &'static str {
+    "--json prints secrets to the terminal; pipe it to the program that reads it (stsexec … --json | jq …), or use exec mode, which keeps them off the screen"
+}
+
 /// POSIX single quotes hold every byte but `'`, which is closed, escaped and reopened.
 fn quote_sh(value: &str) -> String {
     format!("'{}'", value.replace('\'', r"'\''"))
@@ -79,38 +97,90 @@ fn quote_fish(value: &str) -> String {
     format!("'{}'", value.replace('\\', r"\\").replace('\'', r"\'"))
 }
 
-/// `ec2now`: what the current environment holds. Returns the text and whether keys are set.
+/// `ec2now`: what the current environment holds. Returns the text and whether it holds one
+/// usable set of keys: false with no keys, with an expired session, and with a mixture (a
+/// long-lived key beside a session token, a session key without its token, an expiration
+/// beside long-lived keys, `STSEXEC_ACCOUNT` naming keys of another kind) — what an `eval`
+/// that half failed leaves behind (DESIGN §5).
 pub fn status(current: &Environment, now: SystemTime) -> (String, bool) {
     let Some(key_id) = current.get("AWS_ACCESS_KEY_ID") else {
         return ("No keys set\n".to_string(), false);
     };
-    let mut out = match current.get("STSEXEC_ACCOUNT") {
-        Some(label) => format!("Keys set for {label} AWS account\n"),
+    let label = current.get("STSEXEC_ACCOUNT");
+    let mut out = match label {
+        Some(label) => format!("Keys set for {} AWS account\n", crate::text::shown(label)),
         None => format!("Keys set ({}), not by stsexec\n", mask_key_id(key_id)),
     };
     match crate::env::region_in(current) {
         Some(region) => out.push_str(&format!("Region is {region}\n")),
         None => out.push_str("Region is not set\n"),
     }
+    let masked = mask_key_id(key_id);
+    let long_lived = key_id.starts_with("AKIA");
+    let session_key = key_id.starts_with("ASIA");
     let has_token = current.get("AWS_SESSION_TOKEN").is_some();
+    let mut mixed = Vec::new();
+    if long_lived && has_token {
+        mixed.push(format!(
+            "AWS_ACCESS_KEY_ID {masked} is a long-lived key, yet AWS_SESSION_TOKEN is set: the token belongs to other keys and AWS refuses the pair"
+        ));
+    }
+    if session_key && !has_token {
+        mixed.push(format!(
+            "AWS_ACCESS_KEY_ID {masked} is a session's key, yet AWS_SESSION_TOKEN is not set: AWS refuses it without its token"
+        ));
+    }
+    if let Some(label) = label {
+        let shown = crate::text::shown(label);
+        if label.ends_with("-STS") && long_lived {
+            mixed.push(format!(
+                "STSEXEC_ACCOUNT names the session {shown}, but AWS_ACCESS_KEY_ID {masked} is a long-lived key"
+            ));
+        } else if !label.ends_with("-STS") && session_key {
+            mixed.push(format!(
+                "STSEXEC_ACCOUNT names the long-lived keys of {shown}, but AWS_ACCESS_KEY_ID {masked} is a session's key"
+            ));
+        }
+    }
+    let mut usable = true;
     match current.get("AWS_CREDENTIAL_EXPIRATION") {
+        Some(text) if long_lived => mixed.push(format!(
+            "AWS_CREDENTIAL_EXPIRATION ({}) is set beside the long-lived key {masked}: it belongs to an earlier session",
+            crate::text::shown(text)
+        )),
         Some(text) => match humantime::parse_rfc3339_weak(text) {
             Ok(expiration) => match expiration.duration_since(now) {
-                Ok(left) => out.push_str(&format!(
+                Ok(left) if mixed.is_empty() => out.push_str(&format!(
                     "Session valid for {} (until {text})\n",
                     human(left)
                 )),
-                Err(past) => out.push_str(&format!(
-                    "Session expired {} ago ({text})\n",
-                    human(past.duration())
-                )),
+                Ok(_) => {}
+                Err(past) => {
+                    usable = false;
+                    out.push_str(&format!(
+                        "Session expired {} ago ({text}): its keys no longer work\n",
+                        human(past.duration())
+                    ));
+                }
             },
-            Err(_) => out.push_str(&format!("Session expiration {text:?} is not a time\n")),
+            Err(_) => out.push_str(&format!(
+                "Session expiration {:?} is not a time\n",
+                crate::text::shown(text)
+            )),
         },
+        None if !mixed.is_empty() => {}
         None if has_token => out.push_str("Session of unknown lifetime\n"),
         None => out.push_str("Long-lived keys (they do not expire)\n"),
     }
-    (out, true)
+    if !mixed.is_empty() {
+        usable = false;
+        out.push_str("Mixed environment: these variables do not belong together\n");
+        for problem in &mixed {
+            out.push_str(&format!("  {problem}\n"));
+        }
+        out.push_str("Run the command with stsexec ACCOUNT -- COMMAND (or a subshell: stsexec ACCOUNT), or export again with the syntax of your shell (--export follows $SHELL)\n");
+    }
+    (out, usable)
 }
 
 /// One account as `--list` shows it.
@@ -304,8 +374,9 @@ mod tests {
             text,
             "Keys set for work-MFA-STS AWS account\nRegion is eu-west-1\nSession valid for 3h 2m (until 2027-01-15T08:00:00Z)\n"
         );
-        let (text, _) = status(&env, at(1_800_000_000 + 600));
+        let (text, set) = status(&env, at(1_800_000_000 + 600));
         assert!(text.contains("Session expired 10m ago"), "{text}");
+        assert!(!set, "an expired session is not usable: exit 1");
         let (text, set) = status(&Environment::from_pairs([("PATH", "/bin")]), now);
         assert_eq!((text.as_str(), set), ("No keys set\n", false));
         let foreign = Environment::from_pairs([("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")]);
@@ -314,6 +385,56 @@ mod tests {
             text.contains("AKIA…MPLE") && text.contains("Long-lived keys"),
             "{text}"
         );
+    }
+
+    /// What fish made of sh's `--export` (issue 19): the new long-lived key beside the old
+    /// session's token and expiration. Each mixture is named, none is called valid, exit 1.
+    #[test]
+    fn status_names_a_mixed_environment() {
+        let now = at(1_800_000_000 - 3600);
+        let mixed = |pairs: &[(&str, &str)]| {
+            let (text, usable) = status(&Environment::from_pairs(pairs.iter().copied()), now);
+            assert!(!usable, "{text}");
+            assert!(text.contains("Mixed environment"), "{text}");
+            assert!(!text.contains("Session valid"), "{text}");
+            text
+        };
+        let text = mixed(&[
+            ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"),
+            ("AWS_SESSION_TOKEN", "old"),
+            ("AWS_CREDENTIAL_EXPIRATION", "2027-01-15T08:00:00Z"),
+            ("STSEXEC_ACCOUNT", "personal"),
+        ]);
+        assert!(
+            text.contains("AKIA…MPLE is a long-lived key, yet AWS_SESSION_TOKEN is set")
+                && text.contains("AWS_CREDENTIAL_EXPIRATION (2027-01-15T08:00:00Z) is set beside"),
+            "{text}"
+        );
+        let text = mixed(&[
+            ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"),
+            ("STSEXEC_ACCOUNT", "work-MFA-STS"),
+        ]);
+        assert!(
+            text.contains("STSEXEC_ACCOUNT names the session work-MFA-STS"),
+            "{text}"
+        );
+        let text = mixed(&[
+            ("AWS_ACCESS_KEY_ID", "ASIAEXAMPLEKEY123456"),
+            ("AWS_SESSION_TOKEN", "t"),
+            ("STSEXEC_ACCOUNT", "work"),
+        ]);
+        assert!(text.contains("names the long-lived keys of work"), "{text}");
+        let text = mixed(&[("AWS_ACCESS_KEY_ID", "ASIAEXAMPLEKEY123456")]);
+        assert!(text.contains("AWS_SESSION_TOKEN is not set"), "{text}");
+        // One clean set of long-lived keys is fine.
+        let (text, usable) = status(
+            &Environment::from_pairs([
+                ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"),
+                ("STSEXEC_ACCOUNT", "personal"),
+            ]),
+            now,
+        );
+        assert!(usable && text.contains("Long-lived keys"), "{text}");
     }
 
     #[test]
