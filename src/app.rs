@@ -316,6 +316,12 @@ fn prepare(
     })?;
     let entries = read_accounts(ask, &wants, places)?;
     let entry = entries.get(account);
+    // A role named in the accounts file brings its parameters; the flags win.
+    let named = wants
+        .role()
+        .and_then(|role| entry.and_then(|e| e.roles.get(role.as_str())));
+    let durations = named_role_durations(ask, named)?;
+    let wants = with_named_role_options(wants, named);
     let wants = wants.try_map(|role| accounts::resolve_role(role, entry, account), Ok)?;
     let (keys, user) = read_keys(account, wants.is_web_identity(), entry, places, current)?;
     let accounts_file = entries.file.as_ref();
@@ -398,12 +404,61 @@ fn prepare(
         provider,
         request: Request {
             wants,
-            durations: ask.durations.clone(),
+            durations,
             refresh: ask.refresh,
         },
         region,
         accounts: entries,
     })
+}
+
+/// The durations asked, with a named role's `"duration"` where `-d` gave none (its range is
+/// checked as `-d`'s; chained from an MFA session it is capped to 1 h with a notice).
+fn named_role_durations(
+    ask: &SessionAsk,
+    named: Option<&accounts::NamedRole>,
+) -> Result<durations::Durations> {
+    let Some((text, value)) = named.and_then(|n| n.duration.clone()) else {
+        return Ok(ask.durations.clone());
+    };
+    if ask.durations.typed.is_some() {
+        return Ok(ask.durations.clone());
+    }
+    let typed = durations::Typed { text, value };
+    let planned = durations::plan(Some(&typed), false, true)?;
+    ask.knobs.min_ttl.check_against(&planned, false, true)?;
+    Ok(planned)
+}
+
+/// A named role's external id and session name where the flags gave none.
+fn with_named_role_options<'a, T>(
+    wants: Wants<&'a String, T>,
+    named: Option<&accounts::NamedRole>,
+) -> Wants<&'a String, T> {
+    let Some(named) = named else {
+        return wants;
+    };
+    match wants {
+        Wants::Role {
+            role,
+            from,
+            mut assume,
+        } => {
+            assume.session_name = assume.session_name.or_else(|| named.session_name.clone());
+            assume.external_id = assume.external_id.or_else(|| named.external_id.clone());
+            Wants::Role { role, from, assume }
+        }
+        Wants::WebIdentity {
+            role,
+            tokens,
+            session_name,
+        } => Wants::WebIdentity {
+            role,
+            tokens,
+            session_name: session_name.or_else(|| named.session_name.clone()),
+        },
+        session @ Wants::Session(_) => session,
+    }
 }
 
 /// `--web-identity`: where the token comes from (DESIGN §11), checked before any file is read.
