@@ -58,6 +58,10 @@ pub fn run(invocation: Invocation, current: &Environment) -> Result<Outcome> {
             let dirs = Dirs::new(creds_dir, current)?;
             clear(&dirs.places(config), account.as_ref(), report)
         }
+        Ask::RoleNames(account) => {
+            let dirs = Dirs::new(creds_dir, current)?;
+            role_names(&dirs.places(config), account.as_ref())
+        }
         Ask::Session { request, action } => {
             let dirs = Dirs::new(creds_dir, current)?;
             let places = dirs.places(config);
@@ -567,6 +571,21 @@ fn list(places: &Places, current: &Environment, report: Reporter, quiet: bool) -
         output::ListStyle::Plain
     };
     print(&output::list(&rows, SystemTime::now(), style))?;
+    Ok(Outcome::Exit(0))
+}
+
+/// `--role-names ACCOUNT`: what the completions offer after `--role`.
+fn role_names(places: &Places, account: Option<&AccountName>) -> Result<Outcome> {
+    let Some(account) = account else {
+        return Ok(Outcome::Exit(0));
+    };
+    let file = load_accounts(places)?;
+    let names: String = file
+        .as_ref()
+        .and_then(|f| f.accounts.get(account))
+        .map(|entry| entry.roles.keys().map(|name| format!("{name}\n")).collect())
+        .unwrap_or_default();
+    print(&names)?;
     Ok(Outcome::Exit(0))
 }
 

@@ -48,7 +48,7 @@ pub struct Cli {
     #[arg(
         value_name = "ACCOUNT",
         value_parser = clap::value_parser!(OsString),
-        required_unless_present_any = ["list", "status", "clear"],
+        required_unless_present_any = ["list", "status", "clear", "role_names"],
         hide_short_help = true
     )]
     pub account: Option<OsString>,
@@ -69,6 +69,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub admin: AdminModes,
+
+    #[command(flatten)]
+    pub completion: CompletionQueries,
 
     #[command(flatten)]
     pub serve: ServeMode,
@@ -181,6 +184,18 @@ pub struct AdminModes {
     /// Forget the cached sessions of ACCOUNT (of all accounts without one)
     #[arg(long, help_heading = "Modes", conflicts_with_all = ["output", "session_options"], hide_short_help = true)]
     pub clear: bool,
+}
+
+/// What the completions ask (hidden from help and completions).
+#[derive(Args, Debug)]
+pub struct CompletionQueries {
+    /// For completions: the role names of ACCOUNT's "roles" in the accounts file, one a line
+    #[arg(
+        long,
+        hide = true,
+        conflicts_with_all = ["command", "output", "session_options", "list", "status", "clear"]
+    )]
+    pub role_names: bool,
 }
 
 /// `--server` (DESIGN §8): run the command as a child and serve it renewed credentials.
@@ -296,6 +311,7 @@ impl Cli {
             command,
             output,
             admin,
+            completion,
             serve,
             session,
             web,
@@ -318,6 +334,8 @@ impl Cli {
             Ask::Status
         } else if admin.clear {
             Ask::Clear(account.as_deref().map(AccountName::parse).transpose()?)
+        } else if completion.role_names {
+            Ask::RoleNames(account.as_deref().map(AccountName::parse).transpose()?)
         } else {
             let action = action(&output, &rotate, &serve, command, current)?;
             let account = AccountName::parse(account.as_deref().unwrap_or_default())?;
@@ -534,6 +552,11 @@ mod tests {
         assert!(matches!(ask(&["--list"]), Ask::List));
         assert!(matches!(ask(&["--status"]), Ask::Status));
         assert!(matches!(ask(&["--clear"]), Ask::Clear(None)));
+        assert!(matches!(
+            ask(&["work", "--role-names"]),
+            Ask::RoleNames(Some(a)) if a.as_str() == "work"
+        ));
+        assert!(parse(&["work", "--role-names", "--mfa"]).is_err());
         assert!(matches!(
             ask(&["--clear", "Work"]),
             Ask::Clear(Some(a)) if a.as_str() == "work"
