@@ -538,7 +538,13 @@ fn list(places: &Places, current: &Environment, report: Reporter, quiet: bool) -
     let creds_dir = places.creds_dir;
     creds_dir.check(places.home)?;
     let accounts_file = load_accounts(places)?;
-    let rows: Vec<output::Listing> = known_accounts(accounts_file.as_ref(), creds_dir)
+    // Accounts with only a cached session (CI's web-identity role, which needs no key files
+    // and no accounts-file entry) are listed too, as --clear finds them.
+    let mut names = known_accounts(accounts_file.as_ref(), creds_dir);
+    names.extend(cache::accounts_with_cache(&creds_dir.path));
+    names.sort();
+    names.dedup();
+    let rows: Vec<output::Listing> = names
         .iter()
         .map(|name| {
             let entry = accounts_file.as_ref().and_then(|f| f.accounts.get(name));
@@ -570,7 +576,12 @@ fn list(places: &Places, current: &Environment, report: Reporter, quiet: bool) -
     } else {
         output::ListStyle::Plain
     };
-    print(&output::list(&rows, SystemTime::now(), style))?;
+    print(&output::list(
+        &rows,
+        SystemTime::now(),
+        style,
+        terminal_width(current),
+    ))?;
     Ok(Outcome::Exit(0))
 }
 
@@ -587,6 +598,22 @@ fn role_names(places: &Places, account: Option<&AccountName>) -> Result<Outcome>
         .unwrap_or_default();
     print(&names)?;
     Ok(Outcome::Exit(0))
+}
+
+/// The terminal's columns for `--list`'s table: `COLUMNS` when set, else the size of the
+/// terminal on stdout, else 80.
+fn terminal_width(current: &Environment) -> usize {
+    current
+        .get("COLUMNS")
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|c| *c > 0)
+        .or_else(|| {
+            rustix::termios::tcgetwinsize(std::io::stdout())
+                .ok()
+                .map(|size| usize::from(size.ws_col))
+                .filter(|c| *c > 0)
+        })
+        .unwrap_or(80)
 }
 
 /// `--clear [ACCOUNT]`: removes cache files under each account's lock.

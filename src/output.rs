@@ -203,7 +203,10 @@ pub enum ListStyle {
     Names,
 }
 
-pub fn list(rows: &[Listing], now: SystemTime, style: ListStyle) -> String {
+/// `--list`. `width`: the terminal's columns, which a table never exceeds (a terminal breaks a
+/// longer line mid-word): when the columns do not fit, each account's sessions, then its MFA
+/// device, go on lines of their own below it, and a line still too long is cut with `…`.
+pub fn list(rows: &[Listing], now: SystemTime, style: ListStyle, width: usize) -> String {
     let cells: Vec<[String; 5]> = rows
         .iter()
         .map(|row| {
@@ -212,8 +215,14 @@ pub fn list(rows: &[Listing], now: SystemTime, style: ListStyle) -> String {
                 if row.keys { "present" } else { "missing" }.to_string(),
                 row.user.clone().unwrap_or_else(|| "-".into()),
                 row.mfa_serial.clone().unwrap_or_else(|| "-".into()),
-                sessions_cell(&row.sessions, now),
+                sessions(&row.sessions, now).join(", "),
             ]
+        })
+        .map(|mut line| {
+            if line[4].is_empty() {
+                line[4] = "-".into();
+            }
+            line
         })
         .collect();
     match style {
@@ -229,40 +238,86 @@ pub fn list(rows: &[Listing], now: SystemTime, style: ListStyle) -> String {
             .collect(),
         ListStyle::Table => {
             let header = ["ACCOUNT", "KEYS", "USER", "MFA DEVICE", "SESSIONS"].map(String::from);
-            let mut widths = [0usize; 5];
-            for line in std::iter::once(&header).chain(&cells) {
-                for (width, cell) in widths.iter_mut().zip(line) {
-                    *width = (*width).max(cell.chars().count());
+            for columns in [5, 4, 3] {
+                let lines = table(&header, &cells, columns);
+                let fits = lines.iter().all(|l| l.chars().count() <= width);
+                if !fits && columns > 3 {
+                    continue;
                 }
-            }
-            std::iter::once(&header)
-                .chain(&cells)
-                .map(|line| {
-                    let mut text = String::new();
-                    for (i, (cell, width)) in line.iter().zip(widths).enumerate() {
-                        if i + 1 == line.len() {
-                            text.push_str(cell);
-                        } else {
-                            text.push_str(&format!("{cell:<width$}  "));
+                let mut out = String::new();
+                for (i, line) in lines.iter().enumerate() {
+                    push_cut(&mut out, line, width);
+                    // Below each account (not the header): what did not fit in its columns.
+                    let Some(row) = i.checked_sub(1).map(|i| &rows[i]) else {
+                        continue;
+                    };
+                    if columns < 4
+                        && let Some(mfa) = &row.mfa_serial
+                    {
+                        push_cut(&mut out, &format!("  MFA device {mfa}"), width);
+                    }
+                    if columns < 5 {
+                        for session in sessions(&row.sessions, now) {
+                            push_cut(&mut out, &format!("  session {session}"), width);
                         }
                     }
-                    format!("{}\n", text.trim_end())
-                })
-                .collect()
+                }
+                return out;
+            }
+            unreachable!("three columns are always taken")
         }
     }
 }
 
-fn sessions_cell(sessions: &[Summary], now: SystemTime) -> String {
-    if sessions.is_empty() {
-        return "-".into();
+/// The header and the rows as aligned text, the first `columns` columns.
+fn table(header: &[String; 5], cells: &[[String; 5]], columns: usize) -> Vec<String> {
+    let mut widths = [0usize; 5];
+    for line in std::iter::once(header).chain(cells) {
+        for (width, cell) in widths.iter_mut().zip(line) {
+            *width = (*width).max(cell.chars().count());
+        }
     }
+    std::iter::once(header)
+        .chain(cells)
+        .map(|line| {
+            let mut text = String::new();
+            for (i, (cell, width)) in line.iter().zip(widths).take(columns).enumerate() {
+                if i + 1 == columns {
+                    text.push_str(cell);
+                } else {
+                    text.push_str(&format!("{cell:<width$}  "));
+                }
+            }
+            text.trim_end().to_string()
+        })
+        .collect()
+}
+
+/// Appends `line` and a newline, cut to `width` characters with `…`.
+fn push_cut(out: &mut String, line: &str, width: usize) {
+    if line.chars().count() <= width {
+        out.push_str(line);
+    } else {
+        out.extend(line.chars().take(width.saturating_sub(1)));
+        out.push('…');
+    }
+    out.push('\n');
+}
+
+/// Each cached session, `mfa:11h58m`, `role:admin:45m`, `webid:deploy:30m` (assumed with a
+/// CI's OIDC token), `expired` or `unusable` in place of the time left.
+fn sessions(sessions: &[Summary], now: SystemTime) -> Vec<String> {
     sessions
         .iter()
         .map(|s| {
-            let what = match &s.role_arn {
-                None => "mfa".to_string(),
-                Some(arn) => format!("role:{}", arn.rsplit('/').next().unwrap_or(arn)),
+            let what = match (&s.role_arn, s.web_identity) {
+                (None, false) => "mfa".to_string(),
+                (None, true) => "webid".to_string(),
+                (Some(arn), web) => format!(
+                    "{}:{}",
+                    if web { "webid" } else { "role" },
+                    arn.rsplit('/').next().unwrap_or(arn)
+                ),
             };
             let state = match &s.expiration {
                 Ok(exp) => match exp.duration_since(now) {
@@ -273,8 +328,7 @@ fn sessions_cell(sessions: &[Summary], now: SystemTime) -> String {
             };
             format!("{what}:{state}")
         })
-        .collect::<Vec<_>>()
-        .join(", ")
+        .collect()
 }
 
 /// Whole minutes in humantime's words: `11h 58m`.
@@ -437,10 +491,8 @@ mod tests {
         assert!(usable && text.contains("Long-lived keys"), "{text}");
     }
 
-    #[test]
-    fn list_styles() {
-        let now = at(1_000_000);
-        let rows = vec![
+    fn rows() -> Vec<Listing> {
+        vec![
             Listing {
                 name: "work".into(),
                 keys: true,
@@ -449,10 +501,12 @@ mod tests {
                 sessions: vec![
                     Summary {
                         role_arn: None,
+                        web_identity: false,
                         expiration: Ok(at(1_000_000 + 11 * 3600 + 58 * 60 + 30)),
                     },
                     Summary {
                         role_arn: Some("arn:aws:iam::012123456789:role/ops/admin".into()),
+                        web_identity: false,
                         expiration: Ok(at(10)),
                     },
                 ],
@@ -464,13 +518,19 @@ mod tests {
                 mfa_serial: None,
                 sessions: vec![],
             },
-        ];
+        ]
+    }
+
+    #[test]
+    fn list_styles() {
+        let now = at(1_000_000);
+        let rows = rows();
         assert_eq!(
-            list(&rows, now, ListStyle::Plain),
+            list(&rows, now, ListStyle::Plain, 80),
             "work keys=present user=jb mfa=arn:aws:iam::012123456789:mfa/jb sessions=mfa:11h58m,role:admin:expired\nx keys=missing user=- mfa=- sessions=-\n"
         );
-        assert_eq!(list(&rows, now, ListStyle::Names), "work\nx\n");
-        let table = list(&rows, now, ListStyle::Table);
+        assert_eq!(list(&rows, now, ListStyle::Names, 80), "work\nx\n");
+        let table = list(&rows, now, ListStyle::Table, 120);
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(
             lines[0],
@@ -481,6 +541,39 @@ mod tests {
             "x        missing  -     -                                 -"
         );
         assert!(!table.contains('\t'));
+    }
+
+    /// Issue 19: at 80 columns the table wrapped; a web-identity session was not marked.
+    #[test]
+    fn the_table_never_exceeds_the_terminal() {
+        let now = at(1_000_000);
+        let mut rows = rows();
+        rows[0].sessions.push(Summary {
+            role_arn: Some("arn:aws:iam::012123456789:role/deploy".into()),
+            web_identity: true,
+            expiration: Ok(at(1_000_000 + 1800)),
+        });
+        rows.push(Listing {
+            name: "a-rather-long-account-name-for-the-platform-team".into(),
+            keys: true,
+            user: Some("someone.with.a.long.name@example.com".into()),
+            mfa_serial: Some(format!("arn:aws:iam::012123456789:mfa/{}", "d".repeat(60))),
+            sessions: vec![],
+        });
+        for width in [40, 80, 100] {
+            let table = list(&rows, now, ListStyle::Table, width);
+            for line in table.lines() {
+                assert!(line.chars().count() <= width, "{width}: {line}\n{table}");
+            }
+            assert!(table.contains("webid:deploy:30m"), "{table}");
+        }
+        let table = list(&rows[..1], now, ListStyle::Table, 80);
+        assert_eq!(
+            table,
+            "ACCOUNT  KEYS     USER  MFA DEVICE\n\
+             work     present  jb    arn:aws:iam::012123456789:mfa/jb\n  \
+             session mfa:11h58m\n  session role:admin:expired\n  session webid:deploy:30m\n"
+        );
     }
 
     #[test]
