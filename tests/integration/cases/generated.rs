@@ -435,9 +435,10 @@ fn option_form(arg: &Arg) -> String {
     }
 }
 
-/// The forms of DESIGN §1 with every option and its value name, from the definition: the
-/// output modes are clap's `output` group; `--server` runs the command as exec mode does; the
-/// session options (clap's `session_options` group) do not apply to the last form.
+/// The forms of DESIGN §1, from the definition: the first names every option with its value
+/// name, once; the others say OPTIONS. The output modes are clap's `output` group; `--server`
+/// runs the command as exec mode does; the last form takes none of the session options
+/// (clap's `session_options` group).
 fn synopsis(cmd: &clap::Command) -> String {
     let is_mode = |a: &Arg| a.get_help_heading() == Some("Modes");
     let output_group: Vec<&str> = cmd
@@ -478,14 +479,15 @@ fn synopsis(cmd: &clap::Command) -> String {
         .map(option_form)
         .collect();
     let account = italic("ACCOUNT");
+    let some = format!("[{}]", italic("OPTIONS"));
     format!(
         ".SH SYNOPSIS\n\
          .B stsexec\n{all} {account} [{dashes} {command} [{args}...]]\n.br\n\
-         .B stsexec\n{all} {account} {server} [{dashes} {command} [{args}...]]\n.br\n\
-         .B stsexec\n{all} {account} {{{outputs}}}\n.br\n\
-         .B stsexec\n{all} {account} {rotate}\n.br\n\
+         .B stsexec\n{some} {account} {server} [{dashes} {command} [{args}...]]\n.br\n\
+         .B stsexec\n{some} {account} {{{outputs}}}\n.br\n\
+         .B stsexec\n{some} {account} {rotate}\n.br\n\
          .B stsexec\n{list} | {status} | {clear} [{account}] {general}\n\
-         .PP\n{help} describes every option; {list} lists the accounts.\n",
+         .PP\n{some} are those of the first form; {help} describes every option; {list} lists the accounts.\n",
         dashes = bold("--"),
         server = bold("--server"),
         rotate = bold("--rotate"),
@@ -551,7 +553,7 @@ fn files_section() -> String {
             ),
             (
                 dir("accounts.json"),
-                "Optional accounts file: each account's ARN prefix, region and MFA device. --config or STSEXEC_CONFIG name another file.",
+                "Optional accounts file: each account's ARN prefix (or account id), region, MFA device and named roles (\"roles\": {\"deploy\": {\"arn\": ..., \"external_id\": ..., \"duration\": ..., \"session_name\": ...}}). --config or STSEXEC_CONFIG name another file.",
             ),
             (
                 bold("/etc/default/aws-sts-helpers/accounts.json"),
@@ -590,7 +592,7 @@ fn environment_section() -> String {
     .collect();
     let mut out = tagged_section("ENVIRONMENT", "stsexec reads:", &items);
     out.push_str(
-        ".PP\nThe command gets AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and AWS_SECURITY_TOKEN (the legacy AWS_ACCESS_KEY, AWS_SECRET_KEY and AWS_DELEGATION_TOKEN too), AWS_CREDENTIAL_EXPIRATION, AWS_REGION and AWS_DEFAULT_REGION, and STSEXEC_ACCOUNT, a label such as work, work\\-MFA\\-STS or work\\-role\\-admin\\-STS. The token variables and AWS_CREDENTIAL_EXPIRATION are removed for long\\-lived keys; AWS_PROFILE, AWS_DEFAULT_PROFILE and AWS_CREDENTIAL_FILE are always removed. Everything else passes through.\n",
+        ".PP\nThe command gets AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and AWS_SECURITY_TOKEN (the legacy AWS_ACCESS_KEY, AWS_SECRET_KEY and AWS_DELEGATION_TOKEN too), AWS_CREDENTIAL_EXPIRATION, AWS_REGION and AWS_DEFAULT_REGION, AWS_ACCOUNT_ID (the 12\\-digit account the credentials belong to: the role's account for a role, else the one the accounts file gives the account; removed when neither tells it), and STSEXEC_ACCOUNT, a label such as work, work\\-MFA\\-STS or work\\-role\\-admin\\-STS. The token variables and AWS_CREDENTIAL_EXPIRATION are removed for long\\-lived keys; AWS_PROFILE, AWS_DEFAULT_PROFILE and AWS_CREDENTIAL_FILE are always removed. Everything else passes through.\n",
     );
     out
 }
@@ -766,6 +768,14 @@ fn man_page_has_the_sections_and_renders_cleanly() {
     }
     assert!(!man.contains("EXTRA"), "examples belong under EXAMPLES");
     let synopsis = &man[man.find(".SH SYNOPSIS").unwrap()..man.find(".SH DESCRIPTION").unwrap()];
+    // Issue 19: the option list once, not in every form.
+    assert_eq!(
+        synopsis
+            .matches("[\\fB\\-\\-role\\fR \\fIROLE\\fR]")
+            .count(),
+        1,
+        "{synopsis}"
+    );
     for form in [
         "[\\fB\\-t\\fR \\fICODE\\fR]",
         "[\\fB\\-\\-role\\fR \\fIROLE\\fR]",
@@ -786,6 +796,7 @@ fn man_page_has_the_sections_and_renders_cleanly() {
         "\\fB125\\fR",
         "\\fB126\\fR",
         "\\fB127\\fR",
+        "AWS_ACCOUNT_ID",
     ] {
         assert!(man.contains(needle), "{needle} missing");
     }
