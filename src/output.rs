@@ -116,9 +116,15 @@ pub fn status(current: &Environment, now: SystemTime) -> (String, bool) {
         None => out.push_str("Region is not set\n"),
     }
     let masked = mask_key_id(key_id);
-    let long_lived = key_id.starts_with("AKIA");
-    let session_key = key_id.starts_with("ASIA");
+    // AWS's key ids tell their kind (AKIA long-lived, ASIA a session's); emulators (moto,
+    // LocalStack) behind AWS_ENDPOINT_URL(_STS) hand out AKIA ids for sessions too, so there
+    // only stsexec's own variables tell.
+    let emulated =
+        current.get("AWS_ENDPOINT_URL_STS").is_some() || current.get("AWS_ENDPOINT_URL").is_some();
+    let long_lived = !emulated && key_id.starts_with("AKIA");
+    let session_key = !emulated && key_id.starts_with("ASIA");
     let has_token = current.get("AWS_SESSION_TOKEN").is_some();
+    let label_names_session = label.map(|l| l.ends_with("-STS"));
     let mut mixed = Vec::new();
     if long_lived && has_token {
         mixed.push(format!(
@@ -132,19 +138,26 @@ pub fn status(current: &Environment, now: SystemTime) -> (String, bool) {
     }
     if let Some(label) = label {
         let shown = crate::text::shown(label);
-        if label.ends_with("-STS") && long_lived {
-            mixed.push(format!(
+        match label_names_session {
+            Some(true) if long_lived => mixed.push(format!(
                 "STSEXEC_ACCOUNT names the session {shown}, but AWS_ACCESS_KEY_ID {masked} is a long-lived key"
-            ));
-        } else if !label.ends_with("-STS") && session_key {
-            mixed.push(format!(
+            )),
+            Some(true) if !has_token => mixed.push(format!(
+                "STSEXEC_ACCOUNT names the session {shown}, but AWS_SESSION_TOKEN is not set"
+            )),
+            Some(false) if session_key => mixed.push(format!(
                 "STSEXEC_ACCOUNT names the long-lived keys of {shown}, but AWS_ACCESS_KEY_ID {masked} is a session's key"
-            ));
+            )),
+            Some(false) if has_token && !long_lived => mixed.push(format!(
+                "STSEXEC_ACCOUNT names the long-lived keys of {shown}, but AWS_SESSION_TOKEN is set: it belongs to an earlier session"
+            )),
+            _ => {}
         }
     }
+    let long_lived_set = long_lived || label_names_session == Some(false);
     let mut usable = true;
     match current.get("AWS_CREDENTIAL_EXPIRATION") {
-        Some(text) if long_lived => mixed.push(format!(
+        Some(text) if long_lived_set => mixed.push(format!(
             "AWS_CREDENTIAL_EXPIRATION ({}) is set beside the long-lived key {masked}: it belongs to an earlier session",
             crate::text::shown(text)
         )),
@@ -480,6 +493,30 @@ mod tests {
         assert!(text.contains("names the long-lived keys of work"), "{text}");
         let text = mixed(&[("AWS_ACCESS_KEY_ID", "ASIAEXAMPLEKEY123456")]);
         assert!(text.contains("AWS_SESSION_TOKEN is not set"), "{text}");
+        // Behind an emulator (AKIA ids for sessions) stsexec's own variables still tell.
+        let text = mixed(&[
+            ("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:5000"),
+            ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"),
+            ("AWS_SESSION_TOKEN", "old"),
+            ("AWS_CREDENTIAL_EXPIRATION", "2027-01-15T08:00:00Z"),
+            ("STSEXEC_ACCOUNT", "personal"),
+        ]);
+        assert!(
+            text.contains("names the long-lived keys of personal, but AWS_SESSION_TOKEN is set")
+                && text.contains("AWS_CREDENTIAL_EXPIRATION (2027-01-15T08:00:00Z) is set beside"),
+            "{text}"
+        );
+        let (text, usable) = status(
+            &Environment::from_pairs([
+                ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+                ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"),
+                ("AWS_SESSION_TOKEN", "t"),
+                ("AWS_CREDENTIAL_EXPIRATION", "2027-01-15T08:00:00Z"),
+                ("STSEXEC_ACCOUNT", "work-MFA-STS"),
+            ]),
+            now,
+        );
+        assert!(usable && text.contains("Session valid for 1h"), "{text}");
         // One clean set of long-lived keys is fine.
         let (text, usable) = status(
             &Environment::from_pairs([
