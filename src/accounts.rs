@@ -785,11 +785,9 @@ fn parse_roles(value: Value) -> std::result::Result<BTreeMap<String, NamedRole>,
                 ));
             }
         }
-        let is_role_arn = Arn::parse_iam(&role.arn).is_some_and(|a| {
-            a.resource
-                .strip_prefix("role/")
-                .is_some_and(|rest| !rest.is_empty())
-        });
+        // The checks `--role ARN` gets, so every role accepted here can be assumed.
+        let is_role_arn = role.arn.starts_with("arn:")
+            && resolve_role(&role.arn, None, &AccountName(String::from("roles"))).is_ok();
         if !is_role_arn {
             return Err(format!(
                 "role {shown_name:?}: {:?} is not a role ARN like \"arn:aws:iam::012345678901:role/admin\"",
@@ -1075,6 +1073,11 @@ mod tests {
                 r#"{"x": "arn:aws:iam::012123456789:user/x"}"#,
                 "is not a role ARN",
             ),
+            (
+                r#"{"x": "arn:aws:iam::012123456789:role/a b"}"#,
+                "is not a role ARN",
+            ),
+            (r#"{"x": "admin"}"#, "is not a role ARN"),
             (r#"{"x": 1}"#, "must be a role ARN or an object"),
             (r#"{"x": {"external_id": "abc"}}"#, "has no \"arn\""),
             (
