@@ -621,7 +621,7 @@ fn exit_status_section() -> String {
 }
 
 fn examples_section() -> String {
-    let examples: [(&str, &str); 8] = [
+    let examples: [(&str, &str); 9] = [
         (
             "stsexec work -- aws sts get-caller-identity",
             "Run one command with the account's keys, or its cached MFA session while valid.",
@@ -641,6 +641,10 @@ fn examples_section() -> String {
         (
             "eval \"$(stsexec work --mfa --export)\"",
             "Put the credentials into the current shell (this puts secrets in your shell).",
+        ),
+        (
+            "eval (stsexec work --mfa --export | string collect)",
+            "The same in fish: without a value, --export writes for the shell $SHELL names.",
         ),
         (
             "credential_process = stsexec work --mfa --credential-process",
