@@ -1,0 +1,13 @@
+# Sourced by scripts/install.sh and scripts/package.sh: the one static build both make.
+# On glibc Linux it links statically: a static binary skips the dynamic loader and starts in
+# about two thirds of the time (BENCHMARKS.md). Sets RUSTFLAGS and the array static_target
+# (`--target <host>` or nothing) for cargo.
+host=$(rustc -vV | sed -n 's/^host: //p')
+static_target=()
+case "$host" in
+  *-linux-gnu)
+    # --target keeps the flag off build scripts and proc-macros, which cannot be static.
+    export RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static"
+    static_target=(--target "$host")
+    ;;
+esac
