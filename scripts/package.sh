@@ -11,6 +11,7 @@
 #
 # STSEXEC_PACKAGE_PROFILE=package-test builds with Cargo.toml's quick profile instead of
 # release (what tests/package/run.sh uses); everything else is the same.
+# STSEXEC_PACKAGE_DIST=DIR writes the files to DIR instead of target/dist (its earlier release files removed first).
 # The .deb is made with dpkg-deb itself rather than cargo-deb: the layout is a few install
 # lines, and cargo-deb would be one more tool to compile on every clean machine and CI run.
 set -euo pipefail
@@ -50,10 +51,11 @@ dir_name=$profile
 binary="target/$triple/$dir_name/stsexec"
 [ -x "$binary" ] || die "the build left no $binary"
 
-dist=target/dist
+dist="${STSEXEC_PACKAGE_DIST:-target/dist}"
 name="stsexec-$version-$triple"
-rm -rf "$dist"
 mkdir -p "$dist"
+# Only what an earlier run wrote there goes.
+rm -f -- "$dist"/stsexec_*_amd64.deb "$dist"/stsexec-*-"$triple".tar.gz "$dist"/stsexec-*-"$triple".cdx.json "$dist/SHA256SUMS"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -67,7 +69,7 @@ install -Dm755 "$binary" "$arch/stsexec"
 install -Dm644 man/stsexec.1 "$arch/man/stsexec.1"
 install -Dm644 -t "$arch/completions" completions/stsexec.bash completions/_stsexec completions/stsexec.fish
 install -Dm644 -t "$arch" README.md LICENSE-MIT LICENSE-APACHE
-tar_reproducible=(--sort=name --owner=0 --group=0 --numeric-owner --mtime="@$SOURCE_DATE_EPOCH" --mode=u+w,go-w)
+tar_reproducible=(--sort=name --owner=0 --group=0 --numeric-owner --mtime="@$SOURCE_DATE_EPOCH" "--mode=u+w,go-w")
 tar -C "$work" "${tar_reproducible[@]}" -cf - "$name" | gzip -9n > "$dist/$name.tar.gz"
 
 # --- Debian package --------------------------------------------------------------------------

@@ -24,12 +24,17 @@ if [ "$(dpkg-query -W -f='${db:Status-Status}' stsexec 2>/dev/null || true)" = i
 fi
 
 export STSEXEC_PACKAGE_PROFILE="${STSEXEC_PACKAGE_PROFILE:-package-test}"
+# Its own directory: a release's files in target/dist stay as they are.
+export STSEXEC_PACKAGE_DIST="$PWD/target/dist-test"
 start=$SECONDS
 scripts/package.sh
 echo "tests/package: scripts/package.sh ($STSEXEC_PACKAGE_PROFILE) took $((SECONDS - start))s" >&2
 
-dist=$PWD/target/dist
-version=$(cd "$dist" && ls stsexec_*_amd64.deb | sed 's/^stsexec_\(.*\)_amd64\.deb$/\1/')
+dist=$STSEXEC_PACKAGE_DIST
+debs=("$dist"/stsexec_*_amd64.deb)
+{ [ ${#debs[@]} -eq 1 ] && [ -f "${debs[0]}" ]; } || fail_now "scripts/package.sh left no single .deb in $dist"
+version=${debs[0]##*/stsexec_}
+version=${version%_amd64.deb}
 triple=x86_64-unknown-linux-gnu
 name="stsexec-$version-$triple"
 deb="$dist/stsexec_${version}_amd64.deb"
@@ -144,13 +149,14 @@ chmod 600 "$home"/aws-creds/*
 user_env=(env -i "HOME=$home" "PATH=/usr/local/bin:/usr/bin:/bin" "TERM=dumb" "LANG=C.UTF-8" "USER=root")
 
 bash_complete() { # the words; prints COMPREPLY, completion loaded on demand by bash-completion
+  # shellcheck disable=SC2016 # expanded by the inner bash
   "${user_env[@]}" bash --norc --noprofile -c '
     cd "$HOME/cwd"
     source /usr/share/bash-completion/bash_completion
     COMP_WORDS=("$@"); COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))
     COMP_LINE="${COMP_WORDS[*]}"; COMP_POINT=${#COMP_LINE}
     # What bash does for a command with no completion yet: the default (-D) completion, which
-    # bash-completion sets to its loader, loads the command'"'"'s file and returns 124.
+    # bash-completion sets to its loader, loads the file for the command and returns 124.
     loader=$(complete -p -D); loader=${loader#*-F }; loader=${loader%% *}
     "$loader" stsexec "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}" >/dev/null 2>&1
     spec=$(complete -p stsexec 2>/dev/null) || { echo "no completion for stsexec" >&2; exit 1; }
