@@ -7,6 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/static-build.sh
 source scripts/static-build.sh
-echo "scripts/install.sh: building stsexec for release (fat LTO, one codegen unit${static_target[*]:+, static}): about 9 minutes on 2 cores." >&2
+echo "scripts/install.sh: building stsexec for release (fat LTO, one codegen unit${static_target[*]:+, static}): about 9½ minutes on 2 cores." >&2
 echo "scripts/install.sh: cargo names each crate as it compiles it; the last step, optimising and linking stsexec itself, prints nothing for a minute or two." >&2
 cargo install --locked --path . "${static_target[@]}" "$@"

@@ -42,7 +42,7 @@ version=$(cargo metadata --locked --no-deps --format-version 1 |
 export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}"
 
 case "$profile" in
-  release) say "building stsexec $version (release: fat LTO, static, cargo auditable): about 9 minutes on 2 cores; the last step, optimising and linking stsexec, prints nothing for a minute or two" ;;
+  release) say "building stsexec $version (release: fat LTO, static, cargo auditable): about 9½ minutes on 2 cores, as scripts/install.sh; the last step, optimising and linking stsexec, prints nothing for a minute or two" ;;
   *) say "building stsexec $version with profile $profile (static, cargo auditable)" ;;
 esac
 cargo auditable build --locked --profile "$profile" "${static_target[@]}" --bin stsexec

@@ -204,7 +204,9 @@ out=${out##*<<<}
 print -r -- "${out%%>>>*}" | tr '|' '\n'
 zpty -d z
 EOF
-  "${user_env[@]}" zsh -f "$work/outer.zsh" "$work/harness.zsh" "$1"
+  # zpty -r waits for the prompt's marker; a zsh that never prints it would hang the run, so
+  # after 5 minutes (seconds are normal) it is a failure with zsh's output, not a stall.
+  "${user_env[@]}" timeout 300 zsh -f "$work/outer.zsh" "$work/harness.zsh" "$1"
 }
 
 fish_complete() { # a line; prints fish's candidates, found through its vendor completions
