@@ -217,7 +217,7 @@ def changelog():
 
   * stsexec {pkg['version']}, packaged by scripts/package.sh from commit {commit()}.
 
- -- {fields['maintainer']}  {email.utils.formatdate(epoch())}""")
+ -- {fields['maintainer']}  {email.utils.formatdate(epoch()).replace('-0000', '+0000')}""")
 
 
 def control(installed_kb):
