@@ -221,7 +221,7 @@ fn list_shows_accounts_keys_and_sessions() {
     assert!(
         table.stdout.contains("ACCOUNT  KEYS     USER")
             && table.stdout.contains(
-                "work: plain file: readable by any program you run; stsexec work --add encrypts it"
+                "  plain file: readable by any program you run; stsexec work --add encrypts it"
             ),
         "{table:#?}"
     );
