@@ -870,3 +870,37 @@ fn rotate_asks_the_passphrase_once_and_encrypts_the_new_key_to_it() {
     )
     .assert_ok();
 }
+
+#[test]
+fn a_new_user_types_the_key_into_add_and_it_works_at_once() {
+    let mut sandbox = Sandbox::new();
+    let (moto, id, secret) = moto_with_key(sandbox.home.path());
+    for file in ["work.access_key", "work.secret_key", "accounts.json"] {
+        std::fs::remove_file(sandbox.creds.join(file)).unwrap();
+    }
+    sandbox.set_env("AWS_ENDPOINT_URL", &moto.url);
+    let (key, _) = keygen(sandbox.home.path());
+    sandbox.set_env("STSEXEC_AGE_IDENTITY", key.to_str().unwrap());
+    let run = sandbox.run_on_pty(
+        &["work", "--add"],
+        &[
+            ("Access key id for work (AKIA…): ", &format!("{id}\r")),
+            ("Secret access key for work: ", &format!("{secret}\r")),
+        ],
+        None,
+    );
+    assert_eq!(run.returncode, 0, "{run:#?}");
+    assert_eq!(run.before, run.after);
+    assert!(
+        !run.output.contains(&secret),
+        "the secret was echoed: {run:#?}"
+    );
+    assert!(run.output.contains("Added account work"), "{run:#?}");
+    assert_eq!(
+        age_decrypt(&key, &sandbox.creds.join("work.secret_key.age")),
+        secret
+    );
+    let run = sandbox.run(&["work", "--", "aws", "sts", "get-caller-identity"]);
+    run.assert_ok();
+    assert!(run.stdout.contains("user/jb"), "{run:#?}");
+}
