@@ -225,3 +225,47 @@ impl AgeStore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Reporter;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// `--server`'s renewals: a non-interactive store never prompts (whatever terminal there
+    /// is), and reuses a passphrase given earlier in the run.
+    #[test]
+    fn a_non_interactive_store_never_prompts_but_reuses_a_given_passphrase() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("work.secret_key.age");
+        let bytes = crate::keys::age_file::encrypt(
+            &Secret::new("SECRETMARKER/long+lived+secret+key"),
+            &Lock::Passphrase(Passphrase::new("p")),
+            10,
+            "work",
+        )
+        .unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let store = AgeStore::new("work", path, Vec::new(), Settings::DEFAULT).non_interactive();
+        let cx = ReadContext {
+            report: Reporter::new(true, false),
+            lock: None,
+        };
+        let error = store.read(&cx).err().expect("no prompt, no key");
+        assert!(
+            error.to_string().contains("no terminal to ask it on"),
+            "{error}"
+        );
+        *store.passphrase.lock().unwrap() = Some(Passphrase::new("p"));
+        let read = store.read(&cx).unwrap();
+        assert_eq!(read.secret.expose(), "SECRETMARKER/long+lived+secret+key");
+        // The journal's sealed copy opens the same way.
+        let sealed = store.seal(&read.secret).unwrap().unwrap();
+        assert!(!sealed.contains("SECRETMARKER"));
+        assert_eq!(
+            store.unseal(&sealed, &cx).unwrap().expose(),
+            "SECRETMARKER/long+lived+secret+key"
+        );
+    }
+}
