@@ -20,6 +20,14 @@ pub struct Candidate {
 }
 
 impl Candidate {
+    /// One command as a `$BROWSER` entry gives it; `None` when it has no words.
+    pub fn from_command(command: &str) -> Option<Candidate> {
+        split_words(command).map(|words| Candidate {
+            words,
+            from_browser_variable: true,
+        })
+    }
+
     /// The program as messages name it (its first word).
     pub fn program(&self) -> &str {
         &self.words[0]
@@ -46,11 +54,7 @@ pub fn candidates(current: &Environment) -> Vec<Candidate> {
         .get("BROWSER")
         .unwrap_or("")
         .split(':')
-        .filter_map(split_words)
-        .map(|words| Candidate {
-            words,
-            from_browser_variable: true,
-        })
+        .filter_map(Candidate::from_command)
         .collect();
     out.push(Candidate {
         words: vec!["xdg-open".to_string()],

@@ -54,31 +54,7 @@ impl Federation {
     /// ARN's: `aws`, `aws-cn`, `aws-us-gov`).
     pub fn choose(partition: &str, current: &Environment) -> Result<Federation, ConsoleError> {
         if let Some(base) = current.get(ENDPOINT_VARIABLE).filter(|v| !v.is_empty()) {
-            let trimmed = base.trim_end_matches('/');
-            let shape_ok = (trimmed.starts_with("https://") || trimmed.starts_with("http://"))
-                && !trimmed.contains(['?', '#'])
-                && trimmed.split_once("://").is_some_and(|(_, rest)| {
-                    !rest.is_empty() && !rest.bytes().any(|b| b.is_ascii_whitespace())
-                });
-            if !shape_ok {
-                return Err(ConsoleError::BadEndpointVariable {
-                    value: clean(base, 100),
-                });
-            }
-            let cleartext = crate::sts::Endpoint {
-                url_override: Some(trimmed.to_string()),
-                shown: String::new(),
-            }
-            .is_cleartext_remote();
-            if cleartext {
-                return Err(ConsoleError::CleartextEndpoint {
-                    url: redact_url(trimmed),
-                });
-            }
-            return Ok(Federation {
-                url: format!("{trimmed}/federation"),
-                overridden: true,
-            });
+            return Federation::from_base(base);
         }
         let host = match partition {
             "aws" => "signin.aws.amazon.com",
@@ -93,6 +69,35 @@ impl Federation {
         Ok(Federation {
             url: format!("https://{host}/federation"),
             overridden: false,
+        })
+    }
+
+    /// `<base>/federation`, for a base URL as `AWS_ENDPOINT_URL_SIGNIN` gives it.
+    pub fn from_base(base: &str) -> Result<Federation, ConsoleError> {
+        let trimmed = base.trim_end_matches('/');
+        let shape_ok = (trimmed.starts_with("https://") || trimmed.starts_with("http://"))
+            && !trimmed.contains(['?', '#'])
+            && trimmed.split_once("://").is_some_and(|(_, rest)| {
+                !rest.is_empty() && !rest.bytes().any(|b| b.is_ascii_whitespace())
+            });
+        if !shape_ok {
+            return Err(ConsoleError::BadEndpointVariable {
+                value: clean(base, 100),
+            });
+        }
+        let cleartext = crate::sts::Endpoint {
+            url_override: Some(trimmed.to_string()),
+            shown: String::new(),
+        }
+        .is_cleartext_remote();
+        if cleartext {
+            return Err(ConsoleError::CleartextEndpoint {
+                url: redact_url(trimmed),
+            });
+        }
+        Ok(Federation {
+            url: format!("{trimmed}/federation"),
+            overridden: true,
         })
     }
 

@@ -27,6 +27,7 @@ use crate::secret::Secret;
 use crate::session::Credentials;
 use redirect::{Ended, Redirect};
 use rustix::fd::AsFd;
+use std::ffi::OsString;
 use std::fmt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
@@ -69,6 +70,21 @@ pub fn open(
     current: &Environment,
     report: Reporter,
 ) -> Result<String, ConsoleError> {
+    open_with(
+        sign_in,
+        &browser::candidates(current),
+        current.pairs(),
+        report,
+    )
+}
+
+/// [`open`] with the commands to try and their environment given.
+pub fn open_with(
+    sign_in: &Secret,
+    candidates: &[browser::Candidate],
+    environment: &[(OsString, OsString)],
+    report: Reporter,
+) -> Result<String, ConsoleError> {
     let mut redirect = Redirect::bind(redirect::WAIT).map_err(ConsoleError::Redirect)?;
     let local = redirect.local_url();
     report.debug(format!(
@@ -77,13 +93,13 @@ pub fn open(
         redirect::WAIT.as_secs()
     ));
     let mut tried = Vec::new();
-    for candidate in browser::candidates(current) {
+    for candidate in candidates {
         let program = crate::text::shown(candidate.program());
         let argv = candidate.argv(local.expose());
         let spawned = Command::new(&argv[0])
             .args(&argv[1..])
             .env_clear()
-            .envs(current.pairs().iter().map(|(k, v)| (k, v)))
+            .envs(environment.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn();

@@ -1,5 +1,6 @@
 mod completions;
 mod concurrency;
+mod console;
 mod crash_safety;
 mod credentials;
 mod defects;
