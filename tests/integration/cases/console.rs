@@ -9,6 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 use stsexec::console::browser::Candidate;
+use stsexec::console::redirect::{self, Redirect};
 use stsexec::console::{self, Federation, RoleOrigin};
 use stsexec::report::Reporter;
 use stsexec::secret::Secret;
@@ -217,4 +218,54 @@ fn chromium_follows_the_one_shot_redirect_to_the_login_page() {
         )
         .is_err()
     );
+}
+
+#[test]
+fn another_users_request_gets_404_and_leaves_the_redirect_for_ours() {
+    // SAFETY: geteuid cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(
+        euid, 0,
+        "this test asks the redirect as another user, which needs root (CI runs as root)"
+    );
+    let mut redirect = Redirect::bind(redirect::WAIT).unwrap();
+    let local = redirect.local_url().expose().to_string();
+    let target = Secret::new(format!("https://signin.example/?SigninToken={MARKER}"));
+    let server = std::thread::spawn(move || (redirect.serve(&target, None).unwrap(), redirect));
+    let as_nobody = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .args([
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &local,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&as_nobody.stdout),
+        "404",
+        "{}",
+        String::from_utf8_lossy(&as_nobody.stderr)
+    );
+    let ours = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{redirect_url}",
+            &local,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&ours.stdout),
+        format!("302 https://signin.example/?SigninToken={MARKER}")
+    );
+    let (ended, _redirect) = server.join().unwrap();
+    assert_eq!(ended, redirect::Ended::Answered);
 }
