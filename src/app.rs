@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+mod console;
 mod rotate;
 mod serve;
 
@@ -66,6 +67,7 @@ pub fn run(invocation: Invocation, current: &Environment) -> Result<Outcome> {
             }
             match action {
                 Action::Rotate => rotate::rotate(&request, &places, current, report),
+                Action::Console(how) => console::console(&request, &how, &places, current, report),
                 Action::Serve(command) => {
                     let renewal_report = Reporter::new(true, verbose);
                     let prepared = prepare(&request, &places, current, report)?;

@@ -6,6 +6,7 @@
 use crate::accounts::AccountsError;
 use crate::app::ServeRefusal;
 use crate::cache::CacheError;
+use crate::console::ConsoleError;
 use crate::exec::ExecError;
 use crate::keys::{KeysError, UserError};
 use crate::mfa::MfaError;
@@ -45,6 +46,8 @@ pub enum Error {
     Serve(ServeRefusal),
     /// `--rotate`: a step of the key rotation.
     Rotate(Box<RotateError>),
+    /// `--console`: the sign-in URL could not be had or opened.
+    Console(ConsoleError),
     /// stdout could not be written (not a reader that left early).
     Output(std::io::Error),
     /// An error found early and raised only where it matters (the IAM user of an account
@@ -93,6 +96,7 @@ impl fmt::Display for Error {
             Error::Server(e) => e.fmt(f),
             Error::Serve(e) => e.fmt(f),
             Error::Rotate(e) => e.fmt(f),
+            Error::Console(e) => e.fmt(f),
             Error::Output(e) => write!(f, "cannot write to stdout: {e}"),
             Error::Shared(e) => e.fmt(f),
         }
@@ -125,6 +129,7 @@ from_area!(
     Server(ServerError),
     Serve(ServeRefusal),
     Rotate(Box<RotateError>),
+    Console(ConsoleError),
 );
 
 impl From<StsError> for Error {
