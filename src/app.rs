@@ -3,20 +3,21 @@
 #![forbid(unsafe_code)]
 
 use crate::accounts::{self, Account, AccountName, AccountsError, AccountsFile};
-use crate::cache::{self, Cache};
+use crate::aws::{Network, Outbound};
+use crate::cache::{self, AccountState, Waiting};
 use crate::env::{self, ChildEnv, Environment, Region, RegionFrom};
 use crate::error::{Error, Result, UsageError};
 use crate::exec::{self, ExecPlan};
 use crate::invocation::{Action, Ask, Invocation, Print, SessionAsk, WebIdentityAsk};
-use crate::keys::CredsDir;
+use crate::keys::{AccountKeys, CredsDir};
 use crate::mfa;
 use crate::output;
 use crate::provider::{
     AccountSetup, MfaCodes, MfaFrom, Provider, Request, Start, Wants, durations,
 };
 use crate::report::Reporter;
-use crate::session::{Credentials, Session};
-use crate::sts::{Endpoint, LazySts};
+use crate::session::Session;
+use crate::sts::{self, LazySts};
 use crate::web_identity::{self, TokenSource};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -50,7 +51,7 @@ pub fn run(invocation: Invocation, current: &Environment) -> Result<Outcome> {
     } = invocation;
     let config = config.as_deref();
     match ask {
-        Ask::Status => status(current),
+        Ask::Status => status(current, verbose),
         Ask::List => {
             let dirs = Dirs::new(creds_dir, current)?;
             list(&dirs.places(config), current, report, quiet)
@@ -152,14 +153,18 @@ fn exec_plan(
     }))
 }
 
-/// `--status`: what the current environment holds.
-fn status(current: &Environment) -> Result<Outcome> {
+/// `--status`: what the current environment holds; with `-v` also where a call from here
+/// would go and whom it would trust (DESIGN §14).
+fn status(current: &Environment, verbose: bool) -> Result<Outcome> {
     // Inside a `--server` command the environment holds the endpoint, not keys.
     if let Some(text) = crate::server::status::status(current) {
         print(&text)?;
         return Ok(Outcome::Exit(0));
     }
-    let (text, keys_set) = output::status(current, SystemTime::now());
+    let (mut text, keys_set) = output::status(current, SystemTime::now());
+    if verbose {
+        text.push_str(&crate::aws::network::status(current));
+    }
     print(&text)?;
     Ok(Outcome::Exit(if keys_set { 0 } else { 1 }))
 }
@@ -211,6 +216,7 @@ fn resolve(
         request,
         region,
         accounts: _,
+        outbound: _,
     } = prepare(ask, places, current, report)?;
     let session = provider.resolve(&request)?;
     drop(provider);
@@ -226,6 +232,8 @@ struct Prepared {
     region: Region,
     /// The accounts file as read (`--rotate` takes the account's partition from it).
     accounts: AccountEntry,
+    /// The run's outbound layer (`--console`'s sign-in request shares STS's runtime).
+    outbound: Outbound,
 }
 
 /// The accounts file, read once, with the account checked to be known.
@@ -250,10 +258,8 @@ fn read_accounts(
     let web_identity = wants.is_web_identity();
     if web_identity {
         // CI: nothing has made the credentials directory; the role session is cached there.
-        if let Err(crate::private_file::DirectoryError::Missing(path)) =
-            creds_dir.check(places.home)
-        {
-            crate::private_file::create_directory(&path)?;
+        if let Err(crate::files::DirectoryError::Missing(path)) = creds_dir.check(places.home) {
+            crate::files::create_directory(&path)?;
         }
     }
     creds_dir.check(places.home)?;
@@ -287,11 +293,11 @@ fn read_keys(
     entry: Option<&Account>,
     places: &Places,
     current: &Environment,
-) -> Result<(Option<Credentials>, IamUser)> {
+) -> Result<(Option<AccountKeys>, IamUser)> {
     let keys = if web_identity {
         None
     } else {
-        Some(places.creds_dir.load_keys(account)?)
+        Some(places.creds_dir.keys(account)?)
     };
     let user = places
         .creds_dir
@@ -308,9 +314,11 @@ fn prepare(
 ) -> Result<Prepared> {
     let account = &ask.account;
     let knobs = &ask.knobs;
+    // The run's one outbound layer: the token request and STS share its runtime.
+    let outbound = Outbound::new(knobs.sts_timeout, Some(report), Network::from_env(current));
     // Where a CI token comes from (DESIGN §11), checked before any file is read.
     let wants = ask.wants.as_ref().try_map(Ok, |web| {
-        web_identity_source(web, knobs.sts_timeout, current, report)
+        web_identity_source(web, &outbound, current, report)
     })?;
     let entries = read_accounts(ask, &wants, places)?;
     let entry = entries.get(account);
@@ -332,7 +340,7 @@ fn prepare(
         entry.and_then(|a| a.region.as_deref()),
         current,
     );
-    let endpoint = Endpoint::from_env(current, &region.name, entry.map(|a| a.partition.as_str()));
+    let endpoint = sts::endpoint(current, &region.name, entry.map(|a| a.partition.as_str()));
     if endpoint.is_cleartext_remote() {
         report.warn(format!(
             "the STS endpoint {} is plain http on another host: the signed request and the session it returns cross the network unencrypted; use https",
@@ -372,10 +380,10 @@ fn prepare(
                 creds_dir.file(account, "secret_key").display()
             ),
             account_id: entry.map(|a| a.account_id.clone()),
-            cache: Cache::new(&creds_dir.path, account),
+            state: AccountState::new(&creds_dir.path, account),
             min_ttl: knobs.min_ttl.window,
         },
-        sts: LazySts::new(&region.name, endpoint, knobs.sts_timeout, Some(report)),
+        sts: LazySts::new(&region.name, endpoint, outbound.clone()),
         codes: MfaCodes {
             codes: mfa::Codes::with_clock(
                 mfa::CodeSource::choose(
@@ -401,20 +409,21 @@ fn prepare(
         },
         region,
         accounts: entries,
+        outbound,
     })
 }
 
 /// `--web-identity`: where the token comes from (DESIGN §11), checked before any file is read.
 fn web_identity_source(
     web: &WebIdentityAsk,
-    timeout: std::time::Duration,
+    outbound: &Outbound,
     current: &Environment,
     report: Reporter,
 ) -> Result<TokenSource> {
     let source = TokenSource::choose(
         web.file.as_deref(),
         web.audience.as_deref(),
-        timeout,
+        outbound,
         current,
     )?;
     if web.audience.is_some() && !source.takes_audience() {
@@ -484,14 +493,14 @@ fn list(places: &Places, current: &Environment, report: Reporter, quiet: bool) -
             let user = creds_dir.iam_user(name, entry, current).ok();
             output::Listing {
                 name: name.to_string(),
-                keys: creds_dir.load_keys(name).is_ok(),
+                keys: creds_dir.keys(name).and_then(|k| k.check()).is_ok(),
                 mfa_serial: entry.and_then(|e| {
                     e.mfa_serial
                         .clone()
                         .or_else(|| user.as_deref().map(|u| e.mfa_serial_for(u)))
                 }),
                 user,
-                sessions: Cache::new(&creds_dir.path, name).summaries(),
+                sessions: AccountState::new(&creds_dir.path, name).summaries(),
             }
         })
         .collect();
@@ -519,7 +528,7 @@ fn clear(places: &Places, account: Option<&AccountName>, report: Reporter) -> Re
     creds_dir.check(places.home)?;
     let accounts = match account {
         Some(name) => {
-            let cache = Cache::new(&creds_dir.path, name);
+            let cache = AccountState::new(&creds_dir.path, name);
             if !cache.has_files() {
                 let accounts_file = load_accounts(places)?;
                 let known = accounts_file
@@ -536,19 +545,12 @@ fn clear(places: &Places, account: Option<&AccountName>, report: Reporter) -> Re
     };
     let mut removed = 0;
     for account in &accounts {
-        let cache = Cache::new(&creds_dir.path, account);
+        let cache = AccountState::new(&creds_dir.path, account);
         // Nothing to remove: no lock file is created for an account that never had a session.
         if !cache.has_files() {
             continue;
         }
-        let lock = cache.lock(|holder| {
-            let who = holder
-                .map(|h| format!(" (pid {}, {})", h.pid, h.activity))
-                .unwrap_or_default();
-            report.status(format!(
-                "Waiting for another stsexec{who} to finish with account {account}…"
-            ));
-        })?;
+        let lock = cache.lock(Waiting::ToFinish, report)?;
         removed += cache.clear(&lock)?;
     }
     let sessions = if removed == 1 { "session" } else { "sessions" };

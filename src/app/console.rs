@@ -26,6 +26,7 @@ pub(super) fn console(
         mut provider,
         request,
         region,
+        outbound,
         ..
     } = prepare(ask, places, current, report)?;
     let Some(role) = request.wants.role() else {
@@ -67,10 +68,10 @@ pub(super) fn console(
     ));
     let url = console::sign_in_url(
         &federation,
+        &outbound,
         &session.credentials,
         origin,
         &destination,
-        ask.knobs.sts_timeout,
         SystemTime::now(),
     )?;
     match how.mode {

@@ -90,6 +90,7 @@ pub(super) fn serve(
         request,
         region,
         accounts: _,
+        outbound: _,
     } = prepared;
     let session = provider.resolve(&request)?;
     if !session.credentials.is_session() {

@@ -16,15 +16,12 @@
 #![forbid(unsafe_code)]
 
 use super::ConsoleError;
+use crate::aws::endpoint::is_cleartext_remote;
+use crate::aws::{Outbound, Route, Transport, Wait};
 use crate::env::Environment;
 use crate::secret::Secret;
 use crate::session::Credentials;
 use crate::text::{clean, redact_url};
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
-use aws_smithy_runtime_api::client::http::{HttpConnector, HttpConnectorSettings};
-use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
-use aws_smithy_types::body::SdkBody;
-use http_body_util::BodyExt;
 use std::time::Duration;
 use zeroize::Zeroizing;
 
@@ -35,8 +32,6 @@ pub const ISSUER: &str = "stsexec";
 /// The console session lengths `SessionDuration` accepts.
 pub const MIN_SESSION_DURATION: Duration = Duration::from_secs(900);
 pub const MAX_SESSION_DURATION: Duration = Duration::from_secs(43_200);
-/// The largest answer read from the federation endpoint (a sign-in token is a few KiB).
-pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
 /// The longest sign-in token taken from an answer.
 const MAX_TOKEN_CHARS: usize = 16 * 1024;
 
@@ -85,12 +80,7 @@ impl Federation {
                 value: clean(base, 100),
             });
         }
-        let cleartext = crate::sts::Endpoint {
-            url_override: Some(trimmed.to_string()),
-            shown: String::new(),
-        }
-        .is_cleartext_remote();
-        if cleartext {
+        if is_cleartext_remote(trimmed) {
             return Err(ConsoleError::CleartextEndpoint {
                 url: redact_url(trimmed),
             });
@@ -144,31 +134,58 @@ impl Federation {
         ))
     }
 
-    /// A sign-in token for the role session `credentials` (`getSigninToken`), within `timeout`.
+    /// A sign-in token for the role session `credentials` (`getSigninToken`), through the
+    /// run's outbound layer (proxies, CA bundle, its bound and response cap).
     pub fn signin_token(
         &self,
+        outbound: &Outbound,
         credentials: &Credentials,
         session_duration: Option<Duration>,
-        timeout: Duration,
     ) -> Result<Secret, ConsoleError> {
-        let url = self.token_request_url(credentials, session_duration)?;
         let endpoint = self.shown();
-        match get(&url, timeout) {
-            Err(Failure::Timeout) => Err(ConsoleError::Timeout {
+        // A loopback http endpoint reached through a plain-http proxy on another host sends
+        // the session's secret key across the network all the same.
+        if let Route::Proxy(proxy) = outbound.network().route(&self.url)
+            && self
+                .url
+                .get(..7)
+                .is_some_and(|s| s.eq_ignore_ascii_case("http://"))
+            && is_cleartext_remote(proxy.url().expose())
+        {
+            return Err(ConsoleError::CleartextProxy {
+                url: endpoint,
+                proxy: proxy.name(),
+            });
+        }
+        let url = self.token_request_url(credentials, session_duration)?;
+        let wait = Wait {
+            service: "console sign-in",
+            endpoint: &endpoint,
+            operation: "getSigninToken",
+        };
+        let answer = outbound
+            .get(wait, &url, &[("accept", "application/json")])
+            .map_err(|failure| match failure {
+                Transport::Timeout { seconds } => ConsoleError::Timeout {
+                    endpoint: endpoint.clone(),
+                    seconds,
+                },
+                Transport::TooLarge => ConsoleError::NotAnAnswer {
+                    endpoint: endpoint.clone(),
+                    why: "more than 64 KiB",
+                },
+                failure => ConsoleError::Unreachable {
+                    endpoint: endpoint.clone(),
+                    failure,
+                },
+            })?;
+        match answer.status {
+            200 => token_from_answer(&answer.body, &endpoint),
+            status => Err(ConsoleError::Refused {
                 endpoint,
-                seconds: timeout.as_secs().max(1),
-            }),
-            Err(Failure::Unreachable(cause)) => Err(ConsoleError::Unreachable { endpoint, cause }),
-            Err(Failure::TooLarge) => Err(ConsoleError::NotAnAnswer {
-                endpoint,
-                why: "more than 64 KiB",
-            }),
-            Ok(answer) if answer.status == 200 => token_from_answer(&answer.body, &endpoint),
-            Ok(answer) => Err(ConsoleError::Refused {
-                endpoint,
-                status: answer.status,
+                status,
                 said: refusal_words(&answer.body),
-                chained_duration: session_duration.is_some() && answer.status == 400,
+                chained_duration: session_duration.is_some() && status == 400,
             }),
         }
     }
@@ -278,74 +295,6 @@ fn refusal_words(body: &[u8]) -> String {
         Ok(text) if !text.contains('<') && text.len() <= 400 => clean(text.trim(), 160),
         _ => String::new(),
     }
-}
-
-/// What the GET came to.
-struct Answer {
-    status: u16,
-    body: Zeroizing<Vec<u8>>,
-}
-
-enum Failure {
-    Unreachable(String),
-    Timeout,
-    TooLarge,
-}
-
-/// The one HTTP GET of the console: aws-smithy-http-client's connector (the TLS roots STS
-/// uses), bounded connect and read timeouts, the whole request within `timeout`, the answer
-/// capped at [`MAX_ANSWER_BYTES`]. Its own tokio runtime, started only here.
-fn get(url: &str, timeout: Duration) -> Result<Answer, Failure> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::Unreachable(format!("cannot start the HTTP client: {e}")))?;
-    let outcome = runtime.block_on(async {
-        let connector = aws_smithy_http_client::Connector::builder()
-            .connector_settings(
-                HttpConnectorSettings::builder()
-                    .connect_timeout(timeout.div_f64(3.0).min(Duration::from_secs(5)))
-                    .read_timeout(timeout.div_f64(2.0).min(Duration::from_secs(10)))
-                    .build(),
-            )
-            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-            .build();
-        tokio::time::timeout(timeout, async {
-            let mut request = HttpRequest::new(SdkBody::empty());
-            request
-                .set_uri(url)
-                .map_err(|e| Failure::Unreachable(format!("not a URL ({e})")))?;
-            let headers = request.headers_mut();
-            headers.insert("accept", "application/json");
-            headers.insert("user-agent", concat!("stsexec/", env!("CARGO_PKG_VERSION")));
-            let response = connector
-                .call(request)
-                .await
-                .map_err(|e| Failure::Unreachable(root_cause(&e)))?;
-            let status = response.status().as_u16();
-            let limited = http_body_util::Limited::new(response.into_body(), MAX_ANSWER_BYTES);
-            match limited.collect().await {
-                Ok(collected) => Ok(Answer {
-                    status,
-                    body: Zeroizing::new(collected.to_bytes().to_vec()),
-                }),
-                Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Failure::TooLarge),
-                Err(e) => Err(Failure::Unreachable(root_cause(e.as_ref()))),
-            }
-        })
-        .await
-    });
-    // Connection tasks may still be parked on the runtime; they must not hold the process.
-    runtime.shutdown_background();
-    outcome.unwrap_or(Err(Failure::Timeout))
-}
-
-fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut current = err;
-    while let Some(next) = current.source() {
-        current = next;
-    }
-    clean(&current.to_string(), 200)
 }
 
 #[cfg(test)]

@@ -21,6 +21,8 @@ pub use federation::{
     Federation, RoleOrigin, check_destination, default_destination, session_duration,
 };
 
+use crate::aws::failure::ProxyName;
+use crate::aws::{Outbound, Transport};
 use crate::env::Environment;
 use crate::report::Reporter;
 use crate::secret::Secret;
@@ -30,7 +32,7 @@ use rustix::fd::AsFd;
 use std::ffi::OsString;
 use std::fmt;
 use std::process::{Command, Stdio};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 /// What `--console` does with the sign-in URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,20 +46,20 @@ pub enum ConsoleMode {
 /// The warning `--console=print` gives when stdout is a terminal (as `--export` warns).
 pub const PRINT_WARNING: &str = "--console=print writes a sign-in URL to the terminal, and anyone who sees it in the next 15 minutes can use the console as this role; --console opens it without showing it";
 
-/// The sign-in URL for a role session: `getSigninToken` on `federation` within `timeout`,
+/// The sign-in URL for a role session: `getSigninToken` on `federation` through `outbound`,
 /// then the login URL for `destination`. `origin` decides whether a console session length is
 /// asked for (see [`session_duration`]).
 pub fn sign_in_url(
     federation: &Federation,
+    outbound: &Outbound,
     credentials: &Credentials,
     origin: RoleOrigin,
     destination: &str,
-    timeout: Duration,
     now: SystemTime,
 ) -> Result<Secret, ConsoleError> {
     let expiration = credentials.expiration.ok_or(ConsoleError::NotASession)?;
     let left = expiration.duration_since(now).unwrap_or_default();
-    let token = federation.signin_token(credentials, session_duration(origin, left), timeout)?;
+    let token = federation.signin_token(outbound, credentials, session_duration(origin, left))?;
     Ok(federation.login_url(destination, &token))
 }
 
@@ -181,12 +183,17 @@ pub enum ConsoleError {
     CleartextEndpoint {
         url: String,
     },
+    /// A plain-http endpoint on this machine reached through a plain-http proxy elsewhere.
+    CleartextProxy {
+        url: String,
+        proxy: ProxyName,
+    },
     BadDestination {
         typed: String,
     },
     Unreachable {
         endpoint: String,
-        cause: String,
+        failure: Transport,
     },
     Timeout {
         endpoint: String,
@@ -242,9 +249,30 @@ impl fmt::Display for ConsoleError {
                 f,
                 "--console-destination {typed:?} is not an https URL; give the console page to land on, like https://console.aws.amazon.com/s3/home"
             ),
-            ConsoleError::Unreachable { endpoint, cause } => write!(
+            ConsoleError::CleartextProxy { url, proxy } => write!(
                 f,
-                "cannot reach the console sign-in endpoint {endpoint}: {cause}; check the network (or AWS_ENDPOINT_URL_SIGNIN)"
+                "AWS_ENDPOINT_URL_SIGNIN {url} is plain http and {proxy} is on another host, so the session's secret key would cross the network unencrypted; add the host to NO_PROXY or use https"
+            ),
+            ConsoleError::Unreachable {
+                endpoint,
+                failure: Transport::UntrustedCertificate { cause },
+            } => write!(
+                f,
+                "the console sign-in endpoint {endpoint} presented a TLS certificate stsexec does not trust: {cause}; {}",
+                crate::sts::UNTRUSTED_FIX
+            ),
+            ConsoleError::Unreachable {
+                endpoint,
+                failure: failure @ Transport::ThroughProxy { .. },
+            } => write!(
+                f,
+                "cannot reach the console sign-in endpoint {endpoint} {}",
+                failure.cause()
+            ),
+            ConsoleError::Unreachable { endpoint, failure } => write!(
+                f,
+                "cannot reach the console sign-in endpoint {endpoint}: {}; check the network (or AWS_ENDPOINT_URL_SIGNIN)",
+                failure.reason()
             ),
             ConsoleError::Timeout { endpoint, seconds } => write!(
                 f,
@@ -306,7 +334,9 @@ mod tests {
             },
             ConsoleError::Unreachable {
                 endpoint: "http://127.0.0.1:9/federation".to_string(),
-                cause: "connection refused".to_string(),
+                failure: Transport::Unreachable {
+                    cause: "connection refused".to_string(),
+                },
             },
             ConsoleError::NotAnAnswer {
                 endpoint: "http://127.0.0.1:9/federation".to_string(),

@@ -488,7 +488,16 @@ fn files_section() -> String {
                     italic("account"),
                     bold("~...")
                 ),
-                "Cached sessions (.stsexec~work~session.json, .stsexec~work~role~ACCOUNT-ID~ROLE.json), the record of used MFA codes and the account's lock file; managed by stsexec, removed by --clear. .stsexec~work~rotation.json is the journal of an unfinished --rotate: it holds the new key until the rotation ends; run stsexec work --rotate to finish it.",
+                "Cached sessions (.stsexec~work~session.json, .stsexec~work~role~ACCOUNT-ID~ROLE.json) and the account's lock file; managed by stsexec, removed by --clear. .stsexec~work~rotation.json is the journal of an unfinished --rotate: it holds the new key until the rotation ends; run stsexec work --rotate to finish it.",
+            ),
+            (
+                format!(
+                    "{}{}{}",
+                    bold("~/aws-creds/.stsexec-mfa~"),
+                    italic("hash"),
+                    bold("~...")
+                ),
+                "The record of used MFA codes and the lock of one MFA device, shared by every account configured with it (a code is never sent twice); managed by stsexec.",
             ),
         ],
     )
@@ -502,13 +511,18 @@ fn environment_section() -> String {
         ("STSEXEC_STS_TIMEOUT", "How long one STS call may take in all, retries included (default 15s; from 100ms to 10m)."),
         ("STSEXEC_ROTATE_WAIT", "How long --rotate waits for a new access key to become valid (default 60s; from 1s to 10m)."),
         ("AWS_ENDPOINT_URL_IAM", "The IAM endpoint for --rotate; else AWS_ENDPOINT_URL; else the partition's global endpoint (https://iam.amazonaws.com)."),
-        ("AWS_ENDPOINT_URL_STS", "The STS endpoint, e.g. for a proxy or a local emulator."),
-        ("AWS_ENDPOINT_URL", "The STS endpoint when AWS_ENDPOINT_URL_STS is not set; else the regional endpoint."),
+        ("AWS_ENDPOINT_URL_STS", "The STS endpoint, e.g. for a local emulator."),
+        ("AWS_ENDPOINT_URL", "The STS endpoint when AWS_ENDPOINT_URL_STS is not set; else the regional endpoint in the account's partition."),
+        ("AWS_USE_FIPS_ENDPOINT, AWS_USE_DUALSTACK_ENDPOINT", "true: the FIPS or dual-stack (IPv6) endpoints of STS and IAM, as the SDKs choose them."),
         ("AWS_ENDPOINT_URL_SIGNIN", "The base URL of the console's federation endpoint for --console (<base>/federation); else the partition's sign-in host (https://signin.aws.amazon.com)."),
         ("BROWSER", "The browser --console opens: a colon-separated list of commands, tried in order (%s stands for the URL, else it is the last argument); else xdg-open. It is given a one-shot local address, never the sign-in URL."),
         ("AWS_REGION", "The region when neither --region nor the accounts file gives one."),
         ("AWS_DEFAULT_REGION", "The region when AWS_REGION is not set either; else us-east-1."),
-        ("SSL_CERT_FILE, SSL_CERT_DIR", "Certificates trusted for STS instead of the platform's (e.g. a corporate proxy's CA)."),
+        ("https_proxy, HTTPS_PROXY", "The proxy for https endpoints (CONNECT; TLS end to end); basic auth as http://user:password@host:port, the password never shown."),
+        ("http_proxy, HTTP_PROXY, all_proxy, ALL_PROXY", "The proxy for plain-http endpoints; the proxy for both when the specific one is unset."),
+        ("no_proxy, NO_PROXY", "Hosts that bypass the proxy: names and their subdomains, IP addresses, CIDR ranges, or *."),
+        ("AWS_CA_BUNDLE", "A PEM file of CA certificates trusted beside the platform's (e.g. a proxy that re-signs TLS)."),
+        ("SSL_CERT_FILE, SSL_CERT_DIR", "Certificates trusted instead of the platform's."),
         ("SHELL", "The command run when none is given (else /bin/sh)."),
     ]
     .into_iter()
@@ -708,6 +722,8 @@ fn man_page_has_the_sections_and_renders_cleanly() {
         "AWS_ENDPOINT_URL_STS",
         "AWS_ENDPOINT_URL_SIGNIN",
         "SSL_CERT_FILE",
+        "AWS_CA_BUNDLE",
+        "NO_PROXY",
         "accounts.json",
         "/etc/default/aws\\-sts\\-helpers/accounts.json",
         ".secret_key",

@@ -15,6 +15,8 @@ mod messages;
 mod mfa_codes;
 mod mfa_prompt;
 mod modes;
+mod outbound;
+mod proxy;
 mod rotate;
 mod server;
 mod sts_faults;
