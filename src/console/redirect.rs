@@ -24,7 +24,7 @@ use zeroize::Zeroizing;
 pub const WAIT: Duration = Duration::from_secs(60);
 /// The largest request head read from a connection.
 const MAX_HEAD: usize = 8 * 1024;
-/// Connections open at once; more are closed unanswered.
+/// Connections open at once; a new one beyond this closes the oldest.
 const MAX_CONNECTIONS: usize = 16;
 /// Bits of the random path.
 const PATH_BYTES: usize = 32;
@@ -167,10 +167,12 @@ impl Redirect {
         loop {
             match self.listener.accept() {
                 Ok((stream, _)) => {
-                    if self.connections.len() >= MAX_CONNECTIONS
-                        || stream.set_nonblocking(true).is_err()
-                    {
+                    if stream.set_nonblocking(true).is_err() {
                         continue;
+                    }
+                    // Idle connections cannot crowd the browser out: the oldest makes way.
+                    if self.connections.len() >= MAX_CONNECTIONS {
+                        self.connections.remove(0);
                     }
                     self.connections.push(Connection {
                         stream,
@@ -382,6 +384,29 @@ mod tests {
             Ended::WatchedExited
         );
         assert!(child.wait().unwrap().success());
+    }
+
+    #[test]
+    fn idle_connections_cannot_crowd_the_browser_out() {
+        let mut redirect = Redirect::bind(WAIT).unwrap();
+        let port = redirect.port();
+        let path = redirect
+            .local_url()
+            .expose()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let idle: Vec<TcpStream> = (0..MAX_CONNECTIONS * 2)
+            .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+            .collect();
+        let mut right = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        right
+            .write_all(get(&format!("/{path}")).as_bytes())
+            .unwrap();
+        assert_eq!(redirect.serve(&target(), None).unwrap(), Ended::Answered);
+        assert_eq!(read_answer(right).0, "HTTP/1.1 302 Found");
+        drop(idle);
     }
 
     #[test]
