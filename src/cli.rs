@@ -28,6 +28,8 @@ use std::time::Duration;
 #[command(
     name = "stsexec",
     version,
+    // `--version`: also the commit, the linking and the target (build.rs); `-V` stays short.
+    long_version = env!("STSEXEC_LONG_VERSION"),
     about = "Run a command with an AWS account's credentials: long-lived keys, a cached MFA session or an assumed role",
     long_about = "Run a command with an AWS account's credentials: long-lived keys, a cached MFA \
 session or an assumed role. stsexec resolves the account's keys from the credentials directory, \

@@ -702,7 +702,9 @@ fn examples_section() -> String {
 /// clap_mangen's title, name, description and options from the definition, stsexec's own
 /// synopsis (with the value names) and the sections clap has no field for.
 fn man_page() -> Vec<u8> {
-    let cmd = Cli::command();
+    // The checked-in page names the version only: `--version`'s commit (build.rs) changes with
+    // every commit.
+    let cmd = Cli::command().long_version(None::<&str>);
     let man = clap_mangen::Man::new(cmd.clone());
     // Each render_* call starts with roff's two-line preamble (the \*(Aq string); the page
     // needs it once, before the title.
