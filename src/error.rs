@@ -11,7 +11,7 @@ use crate::keys::{KeysError, UserError};
 use crate::mfa::MfaError;
 use crate::private_file::DirectoryError;
 use crate::rotate::RotateError;
-use crate::server::ServerError;
+use crate::server::{ServerError, SpawnError};
 use crate::sts::StsError;
 use crate::web_identity::WebIdentityError;
 use std::fmt;
@@ -37,7 +37,7 @@ pub enum Error {
     Exec(ExecError),
     /// `--web-identity`: the CI's OIDC token could not be had.
     WebIdentity(WebIdentityError),
-    /// `--server`: the server, its command or a renewal (the sentence and its exit status).
+    /// `--server`: the server, its command or a renewal.
     Server(ServerError),
     /// `--rotate`: a step of the key rotation.
     Rotate(Box<RotateError>),
@@ -53,12 +53,22 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Exec(ExecError::NotFound(_)) => EXIT_NOT_FOUND,
-            Error::Exec(ExecError::NotExecutable(_)) => EXIT_NOT_EXECUTABLE,
-            Error::Server(e) => e.exit_code,
+            Error::Exec(e) | Error::Server(ServerError::Command(SpawnError::Program(e))) => {
+                exec_exit_code(e)
+            }
             Error::Shared(e) => e.exit_code(),
             _ => EXIT_FAILED,
         }
+    }
+}
+
+/// 127 when the command was not found, 126 when it cannot be executed, as `env` (DESIGN §6):
+/// the same in exec mode and under `--server`.
+fn exec_exit_code(e: &ExecError) -> u8 {
+    match e {
+        ExecError::NotFound(_) => EXIT_NOT_FOUND,
+        ExecError::NotExecutable(_) => EXIT_NOT_EXECUTABLE,
+        _ => EXIT_FAILED,
     }
 }
 

@@ -3,6 +3,7 @@
 //! `main` reads the process environment once, parses the command line, calls
 //! [`stsexec::app::run`], and is the one place that prints an error and picks the exit status;
 //! on success the process becomes the command.
+#![forbid(unsafe_code)]
 
 use clap::Parser;
 use std::process::ExitCode;

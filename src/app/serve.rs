@@ -8,7 +8,7 @@ use super::{Outcome, Prepared, child_env};
 use crate::accounts::AccountName;
 use crate::cli::Cli;
 use crate::env::Environment;
-use crate::error::{EXIT_FAILED, Error, Result};
+use crate::error::{Error, Result};
 use crate::exec;
 use crate::provider::{CodeSource, MfaCodes, Provider, Request, parse_min_ttl};
 use crate::report::Reporter;
@@ -20,19 +20,10 @@ use std::ffi::OsString;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-fn refused(message: String) -> Error {
-    Error::Server(ServerError {
-        message,
-        exit_code: EXIT_FAILED,
-    })
-}
-
 /// `--server` with an output mode: one sentence (clap's conflict error is several lines).
 pub(super) fn refuse_output(cli: &Cli) -> Result<()> {
     if cli.output.json || cli.output.credential_process || cli.output.export.is_some() {
-        return Err(refused(
-            "--server runs a command and serves it renewed credentials, so it cannot be combined with --json, --export or --credential-process, which print them once; drop one of them".to_string(),
-        ));
+        return Err(ServerError::WithOutputMode.into());
     }
     Ok(())
 }
@@ -53,10 +44,10 @@ pub(super) fn serve(
     } = prepared;
     let session = provider.resolve(&request)?;
     if !session.credentials.is_session() {
-        return Err(refused(format!(
-            "--server renews sessions, and account {} has only its long-lived keys here, which need no renewal; drop --server (exec mode gives the keys to the command) or add --mfa or --role",
-            provider.setup.account
-        )));
+        return Err(ServerError::LongLivedKeys {
+            account: provider.setup.account.to_string(),
+        }
+        .into());
     }
     let child = child_env(&session, &region, report);
     let window = RefreshWindow::from_min_ttl(
@@ -111,12 +102,13 @@ struct Renewal {
 }
 
 impl Renewer for Renewal {
-    fn renew(&mut self, valid_for: Duration) -> std::result::Result<Credentials, String> {
+    type Error = Error;
+
+    fn renew(&mut self, valid_for: Duration) -> Result<Credentials> {
         self.provider.setup.min_ttl = valid_for;
         self.provider
             .resolve(&self.request)
             .map(|session| session.credentials)
-            .map_err(|e| e.to_string())
     }
 
     fn source_end(&self) -> Option<(SystemTime, String)> {
@@ -142,9 +134,10 @@ struct NoPrompt {
 
 impl NoPrompt {
     fn refusal(account: &AccountName) -> Error {
-        refused(format!(
-            "the MFA session of account {account} ends within the refresh window and --server never prompts; run `stsexec {account} --mfa --refresh` in another terminal"
-        ))
+        ServerError::NeverPrompts {
+            account: account.to_string(),
+        }
+        .into()
     }
 }
 
@@ -198,7 +191,7 @@ mod tests {
                 false,
             )
             .unwrap_err();
-        assert_eq!(error.exit_code(), EXIT_FAILED);
+        assert_eq!(error.exit_code(), crate::error::EXIT_FAILED);
         let sentence = error.to_string();
         assert!(sentence.contains("never prompts"), "{sentence}");
         assert!(

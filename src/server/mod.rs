@@ -1,12 +1,13 @@
 //! `--server` (DESIGN §8): the command runs as stsexec's child and reads refreshed credentials
 //! from an ECS container-credentials endpoint on 127.0.0.1 served by this process.
 //!
-//! The caller (`main`) resolves the first session as exec mode does, then calls
+//! The caller (`app::serve`) resolves the first session as exec mode does, then calls
 //!
 //! ```text
-//! let ended = server::run(ServerPlan { .. }, renewer)?;   // ServerError: sentence + exit code
-//! ended.exit()                                            // the command's status or signal
+//! let ended = server::run(ServerPlan { .. }, renewer)?;   // ServerError
 //! ```
+//!
+//! and `main` ends the process as the command ended (`ended.exit()`: its status or signal).
 //!
 //! The server knows nothing of accounts, caches or STS: a [`Renewer`] hands it fresh sessions.
 //!
@@ -18,6 +19,7 @@
 //!   processes send to stsexec (not the terminal's), waits for it.
 //! - [`env`]: the command's environment, a pure function of the exec-mode plan.
 //! - [`status`]: what `--status` says inside a server's command.
+#![forbid(unsafe_code)]
 
 pub mod env;
 pub mod http;
@@ -35,15 +37,17 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 pub use schedule::RefreshWindow;
-pub use supervise::Ended;
+pub use supervise::{Ended, SpawnError};
 
-/// Where renewed sessions come from. Implemented by `main` over the provider: the same cache
-/// and lock as every other run, and never a prompt (the command owns the terminal).
+/// Where renewed sessions come from. Implemented by `app::serve` over the provider: the same
+/// cache and lock as every other run, and never a prompt (the command owns the terminal).
 pub trait Renewer: Send + 'static {
+    /// Why a renewal failed; its `Display` is one sentence naming the account and the fix.
+    type Error: fmt::Display;
+
     /// A session valid for longer than `valid_for` (the refresh window), from the cache when
-    /// one is there, else from STS, without prompting. `Err` is one sentence naming the
-    /// account and the fix.
-    fn renew(&mut self, valid_for: Duration) -> Result<Credentials, String>;
+    /// one is there, else from STS, without prompting.
+    fn renew(&mut self, valid_for: Duration) -> Result<Credentials, Self::Error>;
 
     /// When the source of renewals (the MFA session) ends, if it can end, and the command the
     /// user runs in another terminal to renew it (`stsexec work --mfa --refresh`); the server
@@ -76,34 +80,72 @@ impl fmt::Debug for ServerPlan {
     }
 }
 
-/// Why the server or the command could not start; `exit_code` follows DESIGN §6.
+/// Why `--server` could not serve or run the command. Each `Display` is the sentence for the
+/// user; [`crate::error::Error::exit_code`] maps them to exit statuses (DESIGN §6: 126 and 127
+/// when the command cannot be run, else 125).
 #[derive(Debug)]
-pub struct ServerError {
-    pub message: String,
-    pub exit_code: u8,
+pub enum ServerError {
+    /// `--server` with `--json`, `--export` or `--credential-process`.
+    WithOutputMode,
+    /// The account's credentials are long-lived keys: nothing to renew.
+    LongLivedKeys { account: String },
+    /// A renewal needs a new MFA session and no `mfa_process` can give the code.
+    NeverPrompts { account: String },
+    /// The OS's random source failed (the endpoint's token).
+    Random(std::io::Error),
+    /// 127.0.0.1 could not be bound.
+    Listen(std::io::Error),
+    /// The renewal thread could not be started.
+    RenewalThread(std::io::Error),
+    /// The command could not be started or waited for.
+    Command(SpawnError),
 }
 
 impl fmt::Display for ServerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for ServerError {}
-
-impl From<supervise::SpawnError> for ServerError {
-    fn from(e: supervise::SpawnError) -> Self {
-        ServerError {
-            message: e.message,
-            exit_code: e.exit_code,
+        match self {
+            ServerError::WithOutputMode => f.write_str(
+                "--server runs a command and serves it renewed credentials, so it cannot be combined with --json, --export or --credential-process, which print them once; drop one of them",
+            ),
+            ServerError::LongLivedKeys { account } => write!(
+                f,
+                "--server renews sessions, and account {account} has only its long-lived keys here, which need no renewal; drop --server (exec mode gives the keys to the command) or add --mfa or --role"
+            ),
+            ServerError::NeverPrompts { account } => write!(
+                f,
+                "the MFA session of account {account} ends within the refresh window and --server never prompts; run `stsexec {account} --mfa --refresh` in another terminal"
+            ),
+            ServerError::Random(e) => write!(
+                f,
+                "--server: cannot read the OS's random source for the endpoint's token: {e}"
+            ),
+            ServerError::Listen(e) => write!(
+                f,
+                "--server: cannot listen on 127.0.0.1: {e}; check that the loopback interface is up"
+            ),
+            ServerError::RenewalThread(e) => {
+                write!(f, "--server: cannot start the renewal thread: {e}")
+            }
+            ServerError::Command(e) => e.fmt(f),
         }
     }
 }
 
-fn failed(message: String) -> ServerError {
-    ServerError {
-        message,
-        exit_code: crate::error::EXIT_FAILED,
+impl std::error::Error for ServerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ServerError::Random(e) | ServerError::Listen(e) | ServerError::RenewalThread(e) => {
+                Some(e)
+            }
+            ServerError::Command(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<SpawnError> for ServerError {
+    fn from(e: SpawnError) -> Self {
+        ServerError::Command(e)
     }
 }
 
@@ -111,25 +153,17 @@ fn failed(message: String) -> ServerError {
 /// The port is closed when this returns.
 pub fn run(plan: ServerPlan, renewer: impl Renewer) -> Result<Ended, ServerError> {
     if !plan.session.credentials.is_session() || plan.session.credentials.expiration.is_none() {
-        return Err(failed(format!(
-            "--server serves sessions, and {} has long-lived keys that need no refresh; drop --server (exec mode gives them to the command) or add --mfa or --role",
-            plan.session.label
-        )));
+        return Err(ServerError::LongLivedKeys {
+            account: plan.session.label,
+        });
     }
-    let endpoint = Arc::new(http::Endpoint::generate().map_err(|e| {
-        failed(format!(
-            "--server: cannot read the OS's random source for the endpoint's token: {e}"
-        ))
-    })?);
+    let endpoint = Arc::new(http::Endpoint::generate().map_err(ServerError::Random)?);
     let served = Arc::new(RwLock::new(http::Served {
         label: plan.session.label.clone(),
         credentials: plan.session.credentials,
     }));
-    let listening = http::Listening::start(endpoint.clone(), served.clone()).map_err(|e| {
-        failed(format!(
-            "--server: cannot listen on 127.0.0.1: {e}; check that the loopback interface is up"
-        ))
-    })?;
+    let listening =
+        http::Listening::start(endpoint.clone(), served.clone()).map_err(ServerError::Listen)?;
     let url = endpoint.url(listening.port);
     let child = env::plan(&plan.exec_env, &url, &endpoint.token);
     let env_pairs = crate::env::apply(&plan.current, &child);
@@ -142,7 +176,7 @@ pub fn run(plan: ServerPlan, renewer: impl Renewer) -> Result<Ended, ServerError
     ));
     let stop = Arc::new(renew::Stop::default());
     renew::spawn(renewer, served, plan.window, plan.report, stop.clone())
-        .map_err(|e| failed(format!("--server: cannot start the renewal thread: {e}")))?;
+        .map_err(ServerError::RenewalThread)?;
     let ended = supervise::run(
         &plan.program,
         &plan.args,

@@ -3,6 +3,7 @@
 //! directly; signals another process sends to stsexec itself are relayed to it once; stsexec
 //! waits for it and ends with its status. Each signal's origin (siginfo: cause and sender)
 //! tells the two kinds apart: the terminal's come from the kernel.
+#![forbid(unsafe_code)]
 
 use crate::exec::{self, ExecError};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
@@ -62,22 +63,37 @@ fn sender_of(origin: &Origin) -> Sender {
     }
 }
 
-/// Why the command could not be started, with the exit status of DESIGN §6 (126, 127, 125).
+/// Why the command could not be started or waited for. A command that cannot be run exits
+/// 126 or 127 as in exec mode (DESIGN §6, decided in `error.rs`); the rest 125.
 #[derive(Debug)]
-pub struct SpawnError {
-    pub message: String,
-    pub exit_code: u8,
+pub enum SpawnError {
+    /// Not found, not executable: the same errors as exec mode's.
+    Program(ExecError),
+    /// The relay's signal handlers could not be installed.
+    SignalHandlers(std::io::Error),
+    /// waitpid failed.
+    Wait(std::io::Error),
 }
 
-/// Signal dispositions stsexec inherited as "ignored" stay so for the command (a background
-/// job of a non-interactive shell ignores SIGINT and SIGQUIT): those are not caught.
-fn inherited_ignored(signal: i32) -> bool {
-    let mut old = std::mem::MaybeUninit::<libc::sigaction>::zeroed();
-    // SAFETY: a null new action only reads the current one into `old`, which is valid for
-    // writes of a sigaction; nothing is changed.
-    let rc = unsafe { libc::sigaction(signal, std::ptr::null(), old.as_mut_ptr()) };
-    // SAFETY: sigaction succeeded and filled `old` (and it was zeroed before in any case).
-    rc == 0 && unsafe { old.assume_init() }.sa_sigaction == libc::SIG_IGN
+impl std::fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SpawnError::Program(e) => e.fmt(f),
+            SpawnError::SignalHandlers(e) => {
+                write!(f, "cannot install the signal handlers for --server: {e}")
+            }
+            SpawnError::Wait(e) => write!(f, "cannot wait for the command: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SpawnError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SpawnError::Program(e) => Some(e),
+            SpawnError::SignalHandlers(e) | SpawnError::Wait(e) => Some(e),
+        }
+    }
 }
 
 /// Runs the command with `env` as the only environment and waits for it, relaying signals.
@@ -87,23 +103,16 @@ pub fn run(
     env: &[(OsString, OsString)],
     path_var: Option<&OsStr>,
 ) -> Result<Ended, SpawnError> {
-    let failed = |e: ExecError| {
-        let e = crate::error::Error::from(e);
-        SpawnError {
-            exit_code: e.exit_code(),
-            message: e.to_string(),
-        }
-    };
-    let path = exec::find_program(program, path_var).map_err(failed)?;
-    // Handlers first, so no signal between spawn and the relay loop is lost.
+    let path = exec::find_program(program, path_var).map_err(SpawnError::Program)?;
+    // Handlers first, so no signal between spawn and the relay loop is lost. Signal
+    // dispositions stsexec inherited as "ignored" stay so for the command (a background job
+    // of a non-interactive shell ignores SIGINT and SIGQUIT): those are not caught.
     let caught: Vec<i32> = RELAYED
         .into_iter()
-        .filter(|s| !inherited_ignored(*s))
+        .filter(|s| !crate::sys::signal_is_ignored(*s))
         .collect();
-    let mut signals = SignalsInfo::<WithOrigin>::new(&caught).map_err(|e| SpawnError {
-        exit_code: crate::error::EXIT_FAILED,
-        message: format!("cannot install the signal handlers for --server: {e}"),
-    })?;
+    let mut signals =
+        SignalsInfo::<WithOrigin>::new(&caught).map_err(SpawnError::SignalHandlers)?;
     let spawned = Command::new(&path)
         .arg0(program)
         .args(args)
@@ -115,14 +124,12 @@ pub fn run(
         Err(e) => {
             signals.handle().close();
             let shown = path.display();
-            return Err(match e.raw_os_error() {
-                Some(libc::ENOENT) => failed(ExecError::NotFound(format!(
-                    "{shown}: no such file or directory"
-                ))),
-                _ => failed(ExecError::NotExecutable(format!(
-                    "{shown}: cannot execute: {e}"
-                ))),
-            });
+            return Err(SpawnError::Program(match e.raw_os_error() {
+                Some(libc::ENOENT) => {
+                    ExecError::NotFound(format!("{shown}: no such file or directory"))
+                }
+                _ => ExecError::NotExecutable(format!("{shown}: cannot execute: {e}")),
+            }));
         }
     };
     let command_pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
@@ -153,10 +160,7 @@ pub fn run(
     if let Ok(relay) = relay {
         let _ = relay.join();
     }
-    let status = status.map_err(|e| SpawnError {
-        exit_code: crate::error::EXIT_FAILED,
-        message: format!("cannot wait for the command: {e}"),
-    })?;
+    let status = status.map_err(SpawnError::Wait)?;
     Ok(match (status.code(), status.signal()) {
         (Some(code), _) => Ended::Exited(code),
         (None, Some(signal)) => Ended::Signaled(signal),
@@ -171,27 +175,11 @@ impl Ended {
         match self {
             Ended::Exited(code) => std::process::exit(code),
             Ended::Signaled(signal) => {
-                // SAFETY: SIG_DFL is a valid disposition for any catchable signal; resetting it
-                // only undoes the handler signal-hook installed, which no other thread needs now
-                // that the command has ended.
-                unsafe { libc::signal(signal, libc::SIG_DFL) };
-                let _ = rustix::process::Signal::from_named_raw(signal).map(|s| {
-                    let mut set = std::mem::MaybeUninit::<libc::sigset_t>::zeroed();
-                    // SAFETY: `set` is valid for writes; sigemptyset/sigaddset initialize it and
-                    // pthread_sigmask unblocks only this one signal in this thread.
-                    unsafe {
-                        libc::sigemptyset(set.as_mut_ptr());
-                        libc::sigaddset(set.as_mut_ptr(), s.as_raw());
-                        libc::pthread_sigmask(
-                            libc::SIG_UNBLOCK,
-                            set.as_ptr(),
-                            std::ptr::null_mut(),
-                        );
-                    }
-                });
-                // SAFETY: raise sends a signal to this thread; its default action ends the process.
-                unsafe { libc::raise(signal) };
-                // Not fatal by default (SIGCHLD, a stop signal): the shell's convention.
+                // The default action restored, the signal unblocked and raised: it ends the
+                // process as it ended the command (a core dump where due).
+                let _ = signal_hook::low_level::emulate_default_handler(signal);
+                // Not fatal by default (SIGCHLD, a stop signal), or not one signal-hook
+                // knows (a real-time signal): the shell's convention.
                 std::process::exit(128 + signal)
             }
         }

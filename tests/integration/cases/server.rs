@@ -2,6 +2,7 @@
 //! endpoint against moto; the protocol is probed with a raw TCP client; exit status and
 //! signals follow the command, as sudo's do.
 
+use crate::support::fault::{FaultServer, Reply};
 use crate::support::moto::Moto;
 use crate::support::server::*;
 use crate::support::*;
@@ -361,14 +362,44 @@ fn status_inside_says_what_the_server_serves() {
     );
 }
 
+/// A command that writes each TERM, INT and USR1 it receives to `$HOME/got`. USR1 is the
+/// tests' marker: the supervisor relays signals one after the other, so once the command has
+/// seen a USR1 sent after a signal, any second copy of that signal would have come before it.
 const TRAPS: &str = r#"trap 'echo TERM >> "$HOME/got"' TERM
 trap 'echo INT >> "$HOME/got"' INT
+trap 'echo USR1 >> "$HOME/got"' USR1
 echo $$ > "$HOME/ready"
 while [ ! -e "$HOME/stop" ]; do sleep 0.05; done
 exit 7"#;
 
-fn count_lines(path: &Path) -> usize {
-    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
+fn count_lines(path: &Path, line: &str) -> usize {
+    std::fs::read_to_string(path).map_or(0, |t| t.lines().filter(|l| *l == line).count())
+}
+
+/// Waits until the command has written `line` to `got` (up to `PATIENCE`).
+#[track_caller]
+fn wait_for_line(got: &Path, line: &str) {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while count_lines(got, line) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command never got {line}: {:?}",
+            std::fs::read_to_string(got)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn send(pid: i32, signal: i32) {
+    // SAFETY: kill only sends a signal to a process this test started.
+    assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+}
+
+/// The parent of `pid` (from /proc/PID/stat; the command name holds no ')' here).
+fn parent_of(pid: i32) -> i32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    after_name.split(' ').nth(1).unwrap().parse().unwrap()
 }
 
 #[test]
@@ -382,14 +413,14 @@ fn a_signal_sent_to_stsexec_is_relayed_once() {
         .unwrap();
     wait_for_file(&sandbox.home.path().join("ready"), PATIENCE);
     let pid = i32::try_from(child.id()).unwrap();
-    // SAFETY: kill only sends a signal to the stsexec this test started.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    send(pid, libc::SIGTERM);
     let got = sandbox.home.path().join("got");
-    wait_for_file(&got, PATIENCE);
-    std::thread::sleep(Duration::from_millis(500));
+    wait_for_line(&got, "TERM");
+    send(pid, libc::SIGUSR1);
+    wait_for_line(&got, "USR1");
     let run = unpark(&sandbox, child);
     run.assert_code(7);
-    assert_eq!(count_lines(&got), 1, "{run:#?}");
+    assert_eq!(count_lines(&got, "TERM"), 1, "{run:#?}");
 }
 
 #[test]
@@ -401,29 +432,41 @@ fn ctrl_c_on_the_terminal_reaches_the_command_once() {
         TRAPS.replace('\'', r"'\''")
     );
     let mut terminal = Terminal::start(&line, &sandbox.env_pairs());
-    wait_for_file(&sandbox.home.path().join("ready"), PATIENCE);
+    let command: i32 = wait_for_file(&sandbox.home.path().join("ready"), PATIENCE)
+        .trim()
+        .parse()
+        .unwrap();
     terminal.type_text(b"\x03");
     let got = sandbox.home.path().join("got");
-    wait_for_file(&got, PATIENCE);
-    std::thread::sleep(Duration::from_millis(500));
+    wait_for_line(&got, "INT");
+    // A USR1 from this test to stsexec is relayed after any relay of the terminal's SIGINT.
+    send(parent_of(command), libc::SIGUSR1);
+    wait_for_line(&got, "USR1");
     std::fs::write(sandbox.home.path().join("stop"), "").unwrap();
     let (code, output) = terminal.wait();
     assert_eq!(code, Some(7), "{output}");
     assert_eq!(
-        count_lines(&got),
+        count_lines(&got, "INT"),
         1,
         "SIGINT reached the command twice: {output}"
     );
 }
 
 #[test]
-fn sts_down_during_a_renewal_warns_once_and_keeps_serving() {
-    let (moto, mut sandbox) = with_moto();
+fn sts_refusing_renewals_warns_once_and_keeps_serving() {
+    // The first session lasts 15 minutes and is renewed once 14m57s remain; every renewal is
+    // refused (one request each: a 403 is not retried), at 3 s, then after 2 s, 4 s … backoff.
+    let sts = FaultServer::start(&[Reply::Lasting(15 * 60), Reply::DenyRole]);
+    let mut sandbox = Sandbox::new().with_sts(&sts.url);
     sandbox.set_env("STSEXEC_MIN_TTL", &format!("{}s", 15 * 60 - 3));
-    let (child, p) = park(&sandbox, &["work", "--role", "admin", "-d", "15m"]);
-    drop(moto);
-    // Renewals fail from now on (every ~3 s, then backing off); the session is still served.
-    std::thread::sleep(Duration::from_secs(12));
+    let (child, p) = park(&sandbox, &["work", "--role", "admin"]);
+    // The third renewal's request: the first two failures have been handled (one thread
+    // renews, one request at a time), so both had their chance to warn.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while sts.hits() < 4 {
+        assert!(std::time::Instant::now() < deadline, "{} hits", sts.hits());
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let answer = raw_http(
         p.port,
         format!(
