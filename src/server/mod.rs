@@ -15,8 +15,8 @@
 //!   answers from memory, never waits for STS.
 //! - [`renew`]: the renewal thread; sleeps until the refresh window ([`schedule`]), renews,
 //!   retries with backoff while the current session is served, prints the MFA reminders.
-//! - [`supervise`]: spawns the command in stsexec's process group, relays the signals other
-//!   processes send to stsexec (not the terminal's), waits for it.
+//! - [`supervise`]: spawns the command (in stsexec's process group on a terminal's foreground,
+//!   else in a group of its own), relays signals so that each reaches it once, waits for it.
 //! - [`env`]: the command's environment, a pure function of the exec-mode plan.
 //! - [`status`]: what `--status` says inside a server's command.
 #![forbid(unsafe_code)]

@@ -242,7 +242,7 @@ pub fn write_file(path: &Path, text: &str, mode: u32) {
 }
 
 /// A new session without a controlling terminal: `/dev/tty` cannot be opened, as in CI.
-fn detach_from_terminal(cmd: &mut Command) {
+pub fn detach_from_terminal(cmd: &mut Command) {
     // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
     unsafe {
         cmd.pre_exec(|| {
