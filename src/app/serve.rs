@@ -4,7 +4,7 @@
 //! the served kind's cache entry required to outlast the refresh window, and never prompts.
 #![forbid(unsafe_code)]
 
-use super::{Outcome, Prepared, child_env};
+use super::{Outcome, Prepared};
 use crate::accounts::AccountName;
 use crate::cli::Cli;
 use crate::env::Environment;
@@ -49,7 +49,9 @@ pub(super) fn serve(
         }
         .into());
     }
-    let child = child_env(&session, &region, report);
+    // Not `child_env`: its debug line names the credential variables, which the command does
+    // not get; `server::run` says what it gets.
+    let child = crate::env::plan(&session, &region);
     let window = RefreshWindow::from_min_ttl(
         current
             .get_os("STSEXEC_MIN_TTL")
@@ -77,11 +79,15 @@ pub(super) fn serve(
             report: renewal_report,
         },
     };
+    let shell = command.is_empty();
     let (program, args) = exec::command_or_shell(command, current);
     report.status(format!(
         "Serving keys for {} AWS account to the command",
         session.label
     ));
+    if shell && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        report.status(server::SUBSHELL_HINT);
+    }
     let plan = server::ServerPlan {
         session,
         program,
@@ -119,7 +125,7 @@ impl Renewer for Renewal {
         let end = self.provider.cached_mfa_end()?;
         Some((
             end,
-            format!("stsexec {} --mfa --refresh", self.provider.setup.account),
+            server::refresh_command(&self.provider.setup.account.to_string()),
         ))
     }
 }
@@ -195,7 +201,7 @@ mod tests {
         let sentence = error.to_string();
         assert!(sentence.contains("never prompts"), "{sentence}");
         assert!(
-            sentence.contains("run `stsexec work --mfa --refresh` in another terminal"),
+            sentence.contains("run `stsexec work --mfa --refresh -- true` in another terminal"),
             "{sentence}"
         );
     }

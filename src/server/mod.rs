@@ -50,10 +50,20 @@ pub trait Renewer: Send + 'static {
     fn renew(&mut self, valid_for: Duration) -> Result<Credentials, Self::Error>;
 
     /// When the source of renewals (the MFA session) ends, if it can end, and the command the
-    /// user runs in another terminal to renew it (`stsexec work --mfa --refresh`); the server
-    /// prints it 30 and 5 minutes before that end.
+    /// user runs in another terminal to renew it ([`refresh_command`]); the server prints it
+    /// 30 and 5 minutes before that end.
     fn source_end(&self) -> Option<(SystemTime, String)>;
 }
+
+/// The command that renews an account's MFA session from another terminal, for the reminders
+/// and the refusal: with `-- true` it opens no subshell, so the user is back at the prompt.
+pub fn refresh_command(account: &str) -> String {
+    format!("stsexec {account} --mfa --refresh -- true")
+}
+
+/// What a `--server` subshell on a terminal says first, as an exec-mode subshell does.
+pub const SUBSHELL_HINT: &str =
+    "A subshell with served keys: exit to return (the server stops with it)";
 
 /// Everything `run` needs, resolved by the caller.
 pub struct ServerPlan {
@@ -113,7 +123,8 @@ impl fmt::Display for ServerError {
             ),
             ServerError::NeverPrompts { account } => write!(
                 f,
-                "the MFA session of account {account} ends within the refresh window and --server never prompts; run `stsexec {account} --mfa --refresh` in another terminal"
+                "the MFA session of account {account} ends within the refresh window and --server never prompts; run `{}` in another terminal",
+                refresh_command(account)
             ),
             ServerError::Random(e) => write!(
                 f,
@@ -168,11 +179,16 @@ pub fn run(plan: ServerPlan, renewer: impl Renewer) -> Result<Ended, ServerError
     let child = env::plan(&plan.exec_env, &url, &endpoint.token);
     let env_pairs = crate::env::apply(&plan.current, &child);
     plan.report.debug(format!(
-        "serving {} on 127.0.0.1:{}; the command gets {} and {}",
+        "serving {} on 127.0.0.1:{}; the command gets no keys: setting {}; removing {}",
         plan.session.label,
         listening.port,
-        env::FULL_URI,
-        env::AUTHORIZATION_TOKEN
+        child
+            .set
+            .iter()
+            .map(|(name, _)| *name)
+            .collect::<Vec<_>>()
+            .join(" "),
+        child.removed.join(" ")
     ));
     let stop = Arc::new(renew::Stop::default());
     renew::spawn(renewer, served, plan.window, plan.report, stop.clone())

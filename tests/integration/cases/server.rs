@@ -415,7 +415,7 @@ fn a_server_on_a_short_mfa_session_says_how_to_renew_it() {
     run.assert_ok().assert_no_secret();
     assert_eq!(
         run.stderr
-            .matches("run `stsexec work --mfa --refresh` in another terminal")
+            .matches("run `stsexec work --mfa --refresh -- true` in another terminal")
             .count(),
         1,
         "{run:#?}"
@@ -488,5 +488,52 @@ fn an_mfa_session_renews_through_the_mfa_process() {
         moto.session_tokens(),
         runs as usize,
         "one GetSessionToken per code"
+    );
+}
+
+/// Issue 19: `-v` says what the command really gets (not the key variables exec mode sets),
+/// and a subshell on a terminal says how to leave it, as an exec-mode subshell does.
+#[test]
+fn verbose_says_what_the_command_gets_and_a_subshell_how_to_leave() {
+    let sts = FaultServer::start(&[Reply::Ok]);
+    let mut sandbox = Sandbox::new().with_sts(&sts.url);
+    let run = sandbox.run(&["-v", "work", "--role", "admin", "--server", "--", "true"]);
+    run.assert_ok();
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("serving work-role-admin-STS on 127.0.0.1:"))
+        .unwrap_or_else(|| panic!("{run:#?}"));
+    let (setting, removing) = line.split_once("; removing ").unwrap();
+    assert!(
+        setting.contains("the command gets no keys: setting AWS_REGION"),
+        "{line}"
+    );
+    for name in [
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    ] {
+        assert!(setting.contains(name), "{line}");
+    }
+    for name in CREDENTIAL_VARS {
+        assert!(!setting.contains(name), "{name}: {line}");
+        assert!(removing.split(' ').any(|n| n == name), "{name}: {line}");
+    }
+    assert!(
+        !run.stderr.contains("setting AWS_ACCESS_KEY_ID"),
+        "{run:#?}"
+    );
+
+    sandbox.set_env("SHELL", "/bin/sh");
+    let run = sandbox.run_on_terminal_after(
+        &["work", "--role", "admin", "--server"],
+        "exit to return",
+        "exit\r",
+    );
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(
+        run.stdout
+            .contains("A subshell with served keys: exit to return (the server stops with it)"),
+        "{run:#?}"
     );
 }
