@@ -161,7 +161,7 @@ fn resolve(
     } = prepare(cli, account, creds_dir, home, current, report)?;
     let session = provider.resolve(&request)?;
     drop(provider);
-    let child = child_env(&session, &region, report);
+    let child = child_env(&session, &region, &request, report);
     Ok((session, child, inherited_region))
 }
 
@@ -366,8 +366,8 @@ fn web_identity_source(
 }
 
 /// The environment of DESIGN §4 for a session, and the debug line naming it.
-fn child_env(session: &Session, region: &str, report: Reporter) -> ChildEnv {
-    let child = env::plan(session, region);
+fn child_env(session: &Session, region: &str, request: &Request, report: Reporter) -> ChildEnv {
+    let child = env_plan(session, region, request);
     report.debug(format!(
         "setting {}; removing {}",
         child
@@ -378,6 +378,15 @@ fn child_env(session: &Session, region: &str, report: Reporter) -> ChildEnv {
             .join(" "),
         child.removed.join(" ")
     ));
+    child
+}
+
+/// DESIGN §4's plan, without GitHub's token request variables when `--web-identity` used them.
+fn env_plan(session: &Session, region: &str, request: &Request) -> ChildEnv {
+    let mut child = env::plan(session, region);
+    if matches!(request.web_identity, Some(TokenSource::GitHub { .. })) {
+        child.removed.extend(env::CI_TOKEN_VARS);
+    }
     child
 }
 

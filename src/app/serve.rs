@@ -51,7 +51,7 @@ pub(super) fn serve(
     }
     // Not `child_env`: its debug line names the credential variables, which the command does
     // not get; `server::run` says what it gets.
-    let child = crate::env::plan(&session, &region);
+    let child = super::env_plan(&session, &region, &request);
     let window = RefreshWindow::from_min_ttl(
         current
             .get_os("STSEXEC_MIN_TTL")
