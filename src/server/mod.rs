@@ -18,6 +18,7 @@
 //! - [`supervise`]: spawns the command (in stsexec's process group on a terminal's foreground,
 //!   else in a group of its own), relays signals so that each reaches it once, waits for it.
 //! - [`env`]: the command's environment, a pure function of the exec-mode plan.
+//! - [`shared_files`]: the AWS CLI's shared files, which would beat the endpoint.
 //! - [`status`]: what `--status` says inside a server's command.
 #![forbid(unsafe_code)]
 
@@ -25,6 +26,7 @@ pub mod env;
 pub mod http;
 pub mod renew;
 pub mod schedule;
+pub mod shared_files;
 pub mod status;
 pub mod supervise;
 
@@ -176,6 +178,9 @@ pub fn run(plan: ServerPlan, renewer: impl Renewer) -> Result<Ended, ServerError
     let listening =
         http::Listening::start(endpoint.clone(), served.clone()).map_err(ServerError::Listen)?;
     let url = endpoint.url(listening.port);
+    if let Some(warning) = shared_files::warning(&plan.current) {
+        plan.report.warn(warning);
+    }
     let child = env::plan(&plan.exec_env, &url, &endpoint.token);
     let env_pairs = crate::env::apply(&plan.current, &child);
     plan.report.debug(format!(

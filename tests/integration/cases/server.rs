@@ -537,3 +537,53 @@ fn verbose_says_what_the_command_gets_and_a_subshell_how_to_leave() {
         "{run:#?}"
     );
 }
+
+/// Issue 20 item 2: a `[default]` profile in `~/.aws/credentials` beat the served role (the
+/// AWS CLI and boto3 ran as the file's user); the command's credentials file is now nothing.
+/// A default profile in `~/.aws/config` that would still win is named in a warning.
+#[test]
+fn the_shared_files_do_not_beat_the_served_role_and_the_config_file_is_warned_about() {
+    let (_moto, sandbox) = with_moto();
+    let aws = sandbox.home.path().join(".aws");
+    std::fs::create_dir(&aws).unwrap();
+    write_file(
+        &aws.join("credentials"),
+        "[default]\naws_access_key_id = AKIAOTHERUSEROTHER01\naws_secret_access_key = SECRETMARKER-other\n",
+        0o600,
+    );
+    write_file(
+        &aws.join("config"),
+        "[default]\nregion = eu-west-1\n",
+        0o600,
+    );
+    let script = r#"aws sts get-caller-identity --query Arn --output text
+python3 -c 'import boto3; print(boto3.client("sts").get_caller_identity()["Arn"])'"#;
+    let run = sandbox.run(&[
+        "work", "--role", "admin", "--server", "--", "sh", "-c", script,
+    ]);
+    run.assert_ok().assert_no_secret();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{run:#?}");
+    for line in lines {
+        assert_eq!(
+            line, "arn:aws:sts::123456789012:assumed-role/admin/jb-stsexec",
+            "{run:#?}"
+        );
+    }
+    assert!(!run.stderr.contains("warning"), "{run:#?}");
+
+    // The config file's default profile with a credential_process: said, with file and
+    // profile, not its value.
+    let config = aws.join("config");
+    write_file(
+        &config,
+        "[default]\nregion = eu-west-1\ncredential_process = /bin/echo SECRETMARKER\n",
+        0o600,
+    );
+    let run = sandbox.run(&["work", "--role", "admin", "--server", "--", "true"]);
+    run.assert_ok().assert_no_secret();
+    run.assert_stderr(&format!(
+        "stsexec: warning: {} gives its default profile credential_process, which the command's AWS SDKs use before the credentials this server serves",
+        config.display()
+    ));
+}
