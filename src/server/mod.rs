@@ -162,6 +162,48 @@ impl From<SpawnError> for ServerError {
     }
 }
 
+/// The soft limit on open descriptors raised as far as the hard limit allows (up to
+/// [`DescriptorLimit::WANTED`]), so that a flood of connections cannot starve renewals (issue
+/// 20); the command gets the limit stsexec was started with back.
+struct DescriptorLimit {
+    /// The soft limit now (`None`: unlimited).
+    now: Option<u64>,
+    /// The limits to give the command, when they were changed.
+    inherited: Option<rustix::process::Rlimit>,
+}
+
+impl DescriptorLimit {
+    const WANTED: u64 = 8192;
+
+    fn raise() -> Self {
+        use rustix::process::{Resource, getrlimit, setrlimit};
+        let old = getrlimit(Resource::Nofile);
+        let wanted = old
+            .maximum
+            .map_or(Self::WANTED, |max| max.min(Self::WANTED));
+        if old.current.is_none_or(|current| current >= wanted) {
+            return DescriptorLimit {
+                now: old.current,
+                inherited: None,
+            };
+        }
+        let raised = rustix::process::Rlimit {
+            current: Some(wanted),
+            maximum: old.maximum,
+        };
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => DescriptorLimit {
+                now: Some(wanted),
+                inherited: Some(old),
+            },
+            Err(_) => DescriptorLimit {
+                now: old.current,
+                inherited: None,
+            },
+        }
+    }
+}
+
 /// Serves `plan.session` (renewed through `renewer`) to the command and runs it to its end.
 /// The port is closed when this returns.
 pub fn run(plan: ServerPlan, renewer: impl Renewer) -> Result<Ended, ServerError> {
@@ -175,8 +217,13 @@ pub fn run(plan: ServerPlan, renewer: impl Renewer) -> Result<Ended, ServerError
         label: plan.session.label.clone(),
         credentials: plan.session.credentials,
     }));
-    let listening =
-        http::Listening::start(endpoint.clone(), served.clone()).map_err(ServerError::Listen)?;
+    let descriptors = DescriptorLimit::raise();
+    let listening = http::Listening::start(
+        endpoint.clone(),
+        served.clone(),
+        http::connection_cap(descriptors.now),
+    )
+    .map_err(ServerError::Listen)?;
     let url = endpoint.url(listening.port);
     if let Some(warning) = shared_files::warning(&plan.current) {
         plan.report.warn(warning);
@@ -203,6 +250,7 @@ pub fn run(plan: ServerPlan, renewer: impl Renewer) -> Result<Ended, ServerError
         &plan.args,
         &env_pairs,
         plan.current.get_os("PATH"),
+        descriptors.inherited,
     );
     // The renewal thread may be inside an STS call: told to stop, not waited for.
     stop.stop();

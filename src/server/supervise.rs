@@ -179,11 +179,13 @@ impl std::error::Error for SpawnError {
 }
 
 /// Runs the command with `env` as the only environment and waits for it, relaying signals.
+/// `nofile`: the descriptor limits the command gets (stsexec raised its own).
 pub fn run(
     program: &OsStr,
     args: &[OsString],
     env: &[(OsString, OsString)],
     path_var: Option<&OsStr>,
+    nofile: Option<rustix::process::Rlimit>,
 ) -> Result<Ended, SpawnError> {
     let path = exec::find_program(program, path_var).map_err(SpawnError::Program)?;
     // Handlers first, so no signal between spawn and the relay loop is lost. Signal
@@ -234,6 +236,15 @@ pub fn run(
         }
     };
     let command_pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
+    if let Some(limit) = nofile {
+        // The limit stsexec was started with, as exec mode would leave it; set from outside,
+        // as the command starts (std has no safe hook between fork and exec).
+        let _ = rustix::process::prlimit(
+            rustix::process::Pid::from_raw(command_pid),
+            rustix::process::Resource::Nofile,
+            limit,
+        );
+    }
     // A pidfd names this child and no other: once it is reaped, a late relay fails with ESRCH
     // instead of reaching a process that reused the pid.
     let pidfd = rustix::process::Pid::from_raw(command_pid).and_then(|pid| {

@@ -587,3 +587,152 @@ python3 -c 'import boto3; print(boto3.client("sts").get_caller_identity()["Arn"]
         config.display()
     ));
 }
+
+/// Tries to hold `want` connections to 127.0.0.1:`port` (replacing those the server closes)
+/// until its stdin ends; prints a line once it has opened `announce` (more than the descriptors
+/// stsexec had). As uid `uid` when started as root (another local user, as the red team
+/// attacked), else as the same user.
+const FLOODER: &str = r#"
+import os, resource, select, socket, sys, time
+port, want, announce, uid = (int(a) for a in sys.argv[1:5])
+if os.getuid() == 0 and uid != 0:
+    os.setgroups([]); os.setgid(uid); os.setuid(uid)
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+socks, opened, announced = [], 0, False
+while not select.select([sys.stdin], [], [], 0)[0]:
+    alive = []
+    for s in socks:
+        try:
+            if s.recv(1, socket.MSG_DONTWAIT | socket.MSG_PEEK) == b"":
+                s.close()
+                continue
+        except BlockingIOError:
+            pass
+        except OSError:
+            s.close()
+            continue
+        alive.append(s)
+    socks = alive
+    while len(socks) < want:
+        s = socket.socket()
+        s.settimeout(0.1)
+        try:
+            s.connect(("127.0.0.1", port))
+        except OSError:
+            s.close()
+            break
+        s.setblocking(False)
+        socks.append(s)
+        opened += 1
+    if not announced and opened >= announce:
+        print(opened, os.getuid(), flush=True)
+        announced = True
+    time.sleep(0.01)
+"#;
+
+/// The command under the flood: 25 credential fetches, then more until a renewal shows (a new
+/// expiration), and its own descriptor limit. (Before the fix this test did not end within
+/// 15 minutes: fetches waited behind the flood and renewals failed with EMFILE.)
+const UNDER_FLOOD: &str = r#"
+import json, os, resource, time, urllib.request
+home = os.environ["HOME"]
+uri = os.environ["AWS_CONTAINER_CREDENTIALS_FULL_URI"]
+with open(home + "/endpoint.tmp", "w") as f:
+    f.write(uri)
+os.rename(home + "/endpoint.tmp", home + "/endpoint")
+while not os.path.exists(home + "/go"):
+    time.sleep(0.05)
+req = urllib.request.Request(uri, headers={"Authorization": os.environ["AWS_CONTAINER_AUTHORIZATION_TOKEN"]})
+failures, expirations, fetches, slowest = [], set(), 0, 0.0
+def fetch():
+    global fetches, slowest
+    fetches += 1
+    started = time.time()
+    try:
+        expirations.add(json.load(urllib.request.urlopen(req, timeout=20))["Expiration"])
+    except Exception as e:
+        failures.append(repr(e))
+    slowest = max(slowest, time.time() - started)
+for _ in range(25):
+    fetch()
+    time.sleep(0.1)
+# Renewals come every ~3 s; without them (or with failures) the job gives up, it does not hang.
+while len(expirations) < 2 and len(failures) < 3 and fetches < 600:
+    fetch()
+    time.sleep(0.1)
+print(json.dumps({"fetches": fetches, "failures": failures, "expirations": len(expirations), "slowest": slowest,
+                  "nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[0]}))
+"#;
+
+/// Issue 20 item 3: another local user holding thousands of connections made credential
+/// fetches and a renewal fail ("Too many open files", stsexec at 1024 descriptors). Now
+/// connections without the token are capped and displaced, connections live briefly, and the
+/// descriptor limit is raised with a reserve: every fetch and every renewal succeeds.
+#[test]
+fn a_connection_flood_from_another_user_does_not_starve_the_command() {
+    let sts = FaultServer::start(&[Reply::Lasting(15 * 60)]);
+    let mut sandbox = Sandbox::new().with_sts(&sts.url);
+    // Renewed once 14m57s remain: every ~3 s.
+    sandbox.set_env("STSEXEC_MIN_TTL", &format!("{}s", 15 * 60 - 3));
+    let job = sandbox.home.path().join("under_flood.py");
+    write_file(&job, UNDER_FLOOD, 0o644);
+    let flooder = sandbox.home.path().join("flooder.py");
+    write_file(&flooder, FLOODER, 0o644);
+    // The usual desktop limit, as the red team's stsexec had.
+    let line = format!(
+        "ulimit -Sn 1024 && exec {} -q work --role admin --server -- python3 {}",
+        stsexec(),
+        job.display()
+    );
+    let server = sandbox.run_program_spawn("sh", &["-c", &line]);
+    let uri = wait_for_file(&sandbox.home.path().join("endpoint"), PATIENCE);
+    let port = uri
+        .strip_prefix("http://127.0.0.1:")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_string();
+    // SAFETY: geteuid has no preconditions.
+    let flood_uid = if unsafe { libc::geteuid() } == 0 {
+        "65534"
+    } else {
+        "0"
+    };
+    let mut flood = std::process::Command::new("/usr/bin/python3")
+        .args([flooder.to_str().unwrap(), &port, "3000", "1200", flood_uid])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut flooding = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(flood.stdout.take().unwrap()),
+        &mut flooding,
+    )
+    .unwrap();
+    let uid = flooding
+        .split_whitespace()
+        .nth(1)
+        .expect("the flood started");
+    if flood_uid != "0" {
+        assert_eq!(uid, flood_uid, "the flood runs as another user");
+    }
+    std::fs::write(sandbox.home.path().join("go"), "").unwrap();
+    let run = Run::from(server.wait_with_output().unwrap());
+    drop(flood.stdin.take());
+    let _ = flood.wait();
+    run.assert_ok().assert_no_secret();
+    let report: serde_json::Value =
+        serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| panic!("{e}; {run:#?}"));
+    assert_eq!(report["failures"], serde_json::json!([]), "{run:#?}");
+    assert!(
+        report["expirations"].as_u64().unwrap() >= 2,
+        "no renewal seen: {report}"
+    );
+    assert!(
+        !run.stderr.contains("renewing the session"),
+        "a renewal failed under the flood: {run:#?}"
+    );
+    // The command keeps the limit stsexec was started with.
+    assert_eq!(report["nofile"], 1024, "{report}");
+}

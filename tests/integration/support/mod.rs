@@ -143,6 +143,13 @@ impl Sandbox {
         cmd
     }
 
+    /// Another program with the sandbox's environment and no terminal, started, not waited for.
+    pub fn run_program_spawn(&self, program: &str, args: &[&str]) -> std::process::Child {
+        self.program(program, args)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{program}: {e}"))
+    }
+
     pub fn run(&self, args: &[&str]) -> Run {
         Run::from(self.command(args).output().expect("stsexec runs"))
     }
