@@ -257,6 +257,9 @@ pub struct Listening {
     pub port: u16,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
+    /// A duplicate of the listening socket, to hand over when the command's descendants
+    /// outlive it ([`super::hold`]).
+    socket: Option<std::os::fd::OwnedFd>,
 }
 
 impl Listening {
@@ -277,6 +280,7 @@ impl Listening {
             socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))?;
             socket.listen(BACKLOG)?
         };
+        let socket = std::os::fd::AsFd::as_fd(&listener).try_clone_to_owned()?;
         let port = listener.local_addr()?.port();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
@@ -292,12 +296,22 @@ impl Listening {
             port,
             stop: Some(stop),
             thread: Some(thread),
+            socket: Some(socket),
         })
     }
 
     /// Closes the port and waits for the server thread.
     pub fn stop(mut self) {
         self.shut();
+    }
+
+    /// Stops serving, and keeps the port held by a holder answering 503 while processes of
+    /// `group` remain (else, or when no holder can start, closes it).
+    pub fn stop_and_hand_over(mut self, group: i32) {
+        self.shut();
+        if let Some(socket) = self.socket.take() {
+            let _ = super::hold::hand_over(socket, group);
+        }
     }
 
     fn shut(&mut self) {

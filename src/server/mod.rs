@@ -20,9 +20,11 @@
 //! - [`env`]: the command's environment, a pure function of the exec-mode plan.
 //! - [`shared_files`]: the AWS CLI's shared files, which would beat the endpoint.
 //! - [`status`]: what `--status` says inside a server's command.
+//! - [`hold`]: the port stays held (503) while the command's descendants live.
 #![forbid(unsafe_code)]
 
 pub mod env;
+pub mod hold;
 pub mod http;
 pub mod renew;
 pub mod schedule;
@@ -254,6 +256,12 @@ pub fn run(plan: ServerPlan, renewer: impl Renewer) -> Result<Ended, ServerError
     );
     // The renewal thread may be inside an STS call: told to stop, not waited for.
     stop.stop();
-    listening.stop();
-    Ok(ended?)
+    let own = i32::try_from(std::process::id()).unwrap_or_default();
+    match &ended {
+        Ok(supervised) if hold::group_has_others(supervised.group, own) => {
+            listening.stop_and_hand_over(supervised.group);
+        }
+        _ => listening.stop(),
+    }
+    Ok(ended?.ended)
 }

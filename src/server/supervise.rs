@@ -39,6 +39,14 @@ pub enum Ended {
     Signaled(i32),
 }
 
+/// The command's end, and the process group its descendants stay in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Supervised {
+    pub ended: Ended,
+    /// The command's own group, or stsexec's when the command shared it.
+    pub group: i32,
+}
+
 /// Where the command runs, and so which signals it already gets without stsexec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Grouping {
@@ -186,7 +194,7 @@ pub fn run(
     env: &[(OsString, OsString)],
     path_var: Option<&OsStr>,
     nofile: Option<rustix::process::Rlimit>,
-) -> Result<Ended, SpawnError> {
+) -> Result<Supervised, SpawnError> {
     let path = exec::find_program(program, path_var).map_err(SpawnError::Program)?;
     // Handlers first, so no signal between spawn and the relay loop is lost. Signal
     // dispositions stsexec inherited as "ignored" stay so for the command (a background job
@@ -287,10 +295,17 @@ pub fn run(
         let _ = relay.join();
     }
     let status = status.map_err(SpawnError::Wait)?;
-    Ok(match (status.code(), status.signal()) {
+    let ended = match (status.code(), status.signal()) {
         (Some(code), _) => Ended::Exited(code),
         (None, Some(signal)) => Ended::Signaled(signal),
         (None, None) => Ended::Exited(i32::from(crate::error::EXIT_FAILED)),
+    };
+    Ok(Supervised {
+        ended,
+        group: match grouping {
+            Grouping::TerminalForeground => own_pgrp,
+            Grouping::OwnGroup => command_pid,
+        },
     })
 }
 

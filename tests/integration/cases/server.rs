@@ -736,3 +736,55 @@ fn a_connection_flood_from_another_user_does_not_starve_the_command() {
     // The command keeps the limit stsexec was started with.
     assert_eq!(report["nofile"], 1024, "{report}");
 }
+
+/// Issue 20 item 4: a background job the command started outlives it and still holds the
+/// endpoint's URL; the port must not become free for another user to bind while the job
+/// lives. stsexec exits at once with the command's status; the port answers 503 until the
+/// command's process group is gone, then closes.
+#[test]
+fn the_port_stays_held_answering_503_while_the_commands_descendants_live() {
+    let sts = FaultServer::start(&[Reply::Ok]);
+    let sandbox = Sandbox::new().with_sts(&sts.url);
+    let script = r#"(
+  printf '%s %s\n' "$AWS_CONTAINER_CREDENTIALS_FULL_URI" "$AWS_CONTAINER_AUTHORIZATION_TOKEN" > "$HOME/endpoint.tmp"
+  mv "$HOME/endpoint.tmp" "$HOME/endpoint"
+  while [ ! -e "$HOME/stop" ]; do sleep 0.05; done
+) </dev/null >/dev/null 2>&1 &
+while [ ! -e "$HOME/endpoint" ]; do sleep 0.05; done
+exit 3"#;
+    let run = sandbox.run(&[
+        "work", "--role", "admin", "--server", "--", "sh", "-c", script,
+    ]);
+    // stsexec did not wait for the background job (it still runs: no stop file yet).
+    run.assert_code(3).assert_no_secret();
+    let text = std::fs::read_to_string(sandbox.home.path().join("endpoint")).unwrap();
+    let (uri, token) = text.trim().split_once(' ').unwrap();
+    let rest = uri.strip_prefix("http://127.0.0.1:").unwrap();
+    let (port, path) = rest.split_at(rest.find('/').unwrap());
+    let port: u16 = port.parse().unwrap();
+    let answer = raw_http(
+        port,
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {token}\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert_eq!(status_of(&answer), 503, "{answer}");
+    assert!(body_of(&answer).contains("CommandEnded"), "{answer}");
+    assert!(
+        !answer.contains("ASIA"),
+        "credentials after the command ended: {answer}"
+    );
+    // Nobody else can take the port meanwhile.
+    assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_err());
+
+    std::fs::write(sandbox.home.path().join("stop"), "").unwrap();
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the port stayed held after the job ended"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
