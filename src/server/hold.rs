@@ -18,13 +18,13 @@ use std::time::Duration;
 pub const HOLDER_ARG0: &str = "stsexec-port-holder";
 
 /// How often the holder looks for the group's processes.
-const CHECK_EVERY: Duration = Duration::from_millis(200);
+const CHECK_EVERY: Duration = Duration::from_millis(500);
 
 const ANSWER: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: 114\r\n\r\n{\"Code\":\"CommandEnded\",\"Message\":\"the command of this stsexec --server has ended; its credentials are not served\"}";
 
-/// Whether a process other than `except` whose process group is `group` is alive (not a
-/// zombie), from /proc.
-pub fn group_has_others(group: i32, except: i32) -> bool {
+/// Whether a process not in `except` whose process group is `group` is alive (not a zombie),
+/// from /proc.
+pub fn group_has_others(group: i32, except: &[i32]) -> bool {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return false;
     };
@@ -36,8 +36,27 @@ pub fn group_has_others(group: i32, except: i32) -> bool {
         else {
             return false;
         };
-        pid != except && member(pid, group)
+        !except.contains(&pid) && member(pid, group)
     })
+}
+
+/// The processes the holder need not wait for: stsexec and those of its ancestors in `group`
+/// (on a terminal's foreground the command shared stsexec's group, which may hold the shell
+/// that ran stsexec: it is not the command's).
+pub fn not_the_commands(group: i32) -> Vec<i32> {
+    let mut pids = vec![i32::try_from(std::process::id()).unwrap_or_default()];
+    let mut pid = rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get());
+    while pid > 1 && member(pid, group) && pids.len() < 64 {
+        pids.push(pid);
+        pid = parent(pid).unwrap_or(0);
+    }
+    pids
+}
+
+fn parent(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn member(pid: i32, group: i32) -> bool {
@@ -54,12 +73,13 @@ fn member(pid: i32, group: i32) -> bool {
     pgrp == Some(group) && !matches!(state, Some("Z" | "X"))
 }
 
-/// Hands `listener` to a holder that watches `group`; `Err` when it could not be started
-/// (the port then closes with stsexec, as before).
-pub fn hand_over(listener: OwnedFd, group: i32) -> std::io::Result<()> {
+/// Hands `listener` to a holder that watches `group` but for the processes `except`; `Err`
+/// when it could not be started (the port then closes with stsexec, as before).
+pub fn hand_over(listener: OwnedFd, group: i32, except: &[i32]) -> std::io::Result<()> {
     Command::new("/proc/self/exe")
         .arg0(HOLDER_ARG0)
         .arg(group.to_string())
+        .args(except.iter().map(i32::to_string))
         .env_clear()
         .current_dir("/")
         .stdin(Stdio::from(listener))
@@ -71,16 +91,18 @@ pub fn hand_over(listener: OwnedFd, group: i32) -> std::io::Result<()> {
         .map(drop)
 }
 
-/// The holder: the listening socket is stdin, the group to watch the first argument. Answers
-/// 503 until the group is gone, then exits (closing the port).
-pub fn run(mut args: impl Iterator<Item = std::ffi::OsString>) {
-    let Some(group) = args
-        .nth(1)
-        .and_then(|a| a.to_str().and_then(|a| a.parse::<i32>().ok()))
-        .filter(|g| *g > 1)
-    else {
+/// The holder: the listening socket is stdin, the group to watch the first argument, the
+/// processes not to wait for the rest. Answers 503 until the group is gone, then exits
+/// (closing the port).
+pub fn run(args: impl Iterator<Item = std::ffi::OsString>) {
+    let numbers: Vec<i32> = args
+        .skip(1)
+        .map_while(|a| a.to_str().and_then(|a| a.parse::<i32>().ok()))
+        .collect();
+    let Some((&group, except)) = numbers.split_first().filter(|(g, _)| **g > 1) else {
         return;
     };
+    let mut except = except.to_vec();
     let Ok(fd) = std::io::stdin().as_fd().try_clone_to_owned() else {
         return;
     };
@@ -88,8 +110,8 @@ pub fn run(mut args: impl Iterator<Item = std::ffi::OsString>) {
     if listener.local_addr().is_err() || listener.set_nonblocking(true).is_err() {
         return;
     }
-    let own = i32::try_from(std::process::id()).unwrap_or_default();
-    while group_has_others(group, own) {
+    except.push(i32::try_from(std::process::id()).unwrap_or_default());
+    while group_has_others(group, &except) {
         let wait = rustix::event::Timespec {
             tv_sec: 0,
             tv_nsec: i64::try_from(CHECK_EVERY.as_nanos()).unwrap_or(200_000_000),
@@ -135,6 +157,7 @@ mod tests {
         assert!(member(own, group));
         assert!(!member(own, group + 1));
         // No process has group 1 but init's own, which is not the test's: and a group of none.
-        assert!(!group_has_others(i32::MAX, own));
+        assert!(!group_has_others(i32::MAX, &[own]));
+        assert!(not_the_commands(group).contains(&own));
     }
 }

@@ -305,12 +305,12 @@ impl Listening {
         self.shut();
     }
 
-    /// Stops serving, and keeps the port held by a holder answering 503 while processes of
-    /// `group` remain (else, or when no holder can start, closes it).
-    pub fn stop_and_hand_over(mut self, group: i32) {
+    /// Stops serving, and hands the port to a holder answering 503 while processes of `group`
+    /// but `except` remain (when no holder can start, the port closes).
+    pub fn stop_and_hand_over(mut self, group: i32, except: &[i32]) {
         self.shut();
         if let Some(socket) = self.socket.take() {
-            let _ = super::hold::hand_over(socket, group);
+            let _ = super::hold::hand_over(socket, group, except);
         }
     }
 

@@ -256,12 +256,16 @@ pub fn run(plan: ServerPlan, renewer: impl Renewer) -> Result<Ended, ServerError
     );
     // The renewal thread may be inside an STS call: told to stop, not waited for.
     stop.stop();
-    let own = i32::try_from(std::process::id()).unwrap_or_default();
     match &ended {
-        Ok(supervised) if hold::group_has_others(supervised.group, own) => {
-            listening.stop_and_hand_over(supervised.group);
+        Ok(supervised) => {
+            let except = hold::not_the_commands(supervised.group);
+            if hold::group_has_others(supervised.group, &except) {
+                listening.stop_and_hand_over(supervised.group, &except);
+            } else {
+                listening.stop();
+            }
         }
-        _ => listening.stop(),
+        Err(_) => listening.stop(),
     }
     Ok(ended?.ended)
 }

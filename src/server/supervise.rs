@@ -404,4 +404,23 @@ mod tests {
         assert!(!relay.relay(SIGINT, Sender::Kernel, t0));
         assert!(relay.relay(SIGINT, process(4242, 4242), later(10)));
     }
+
+    #[test]
+    fn a_command_that_cannot_run_exits_126_or_127_as_in_exec_mode() {
+        use crate::error::{EXIT_FAILED, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, Error};
+        use crate::server::ServerError;
+        let code = |e: SpawnError| Error::from(ServerError::Command(e)).exit_code();
+        assert_eq!(
+            code(SpawnError::Program(ExecError::NotFound("x".into()))),
+            EXIT_NOT_FOUND
+        );
+        assert_eq!(
+            code(SpawnError::Program(ExecError::NotExecutable("x".into()))),
+            EXIT_NOT_EXECUTABLE
+        );
+        assert_eq!(
+            code(SpawnError::Wait(std::io::Error::other("x"))),
+            EXIT_FAILED
+        );
+    }
 }
