@@ -207,7 +207,8 @@ impl DescriptorLimit {
 }
 
 /// Serves `plan.session` (renewed through `renewer`) to the command and runs it to its end.
-/// The port is closed when this returns.
+/// When this returns the port is closed, or held by a holder answering 503 while the
+/// command's process group outlives it ([`hold`]).
 pub fn run(plan: ServerPlan, renewer: impl Renewer) -> Result<Ended, ServerError> {
     if !plan.session.credentials.is_session() || plan.session.credentials.expiration.is_none() {
         return Err(ServerError::LongLivedKeys {
