@@ -2,7 +2,8 @@
 # Runs every test of stsexec. Installs the pinned test peers (moto's STS server and the AWS
 # CLI, tests/requirements.txt) into .venv first when they are missing or out of date, and the
 # Debian tools the tests drive. Without arguments, also the package test (tests/package/run.sh).
-# Extra arguments go to `cargo test` (e.g. a test name filter).
+# Extra arguments go to `cargo test` before the `-- --include-ignored` this script adds (e.g.
+# a test name filter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,7 +53,10 @@ if [ $# -eq 0 ]; then
   cargo clippy --locked --all-targets -- -D warnings
 fi
 echo "scripts/test.sh: building and running the unit and integration tests (cargo test)" >&2
-cargo test --locked "$@"
+# Tests that need root or kernel.core_pattern=core are #[ignore]d, so a plain `cargo test` on a
+# laptop passes; this script runs them too, so none is skipped silently (they fail loudly
+# where their need is not met).
+cargo test --locked "$@" -- --include-ignored
 if [ $# -eq 0 ]; then
   # The release files: built with the quick `package-test` profile, installed and removed with
   # dpkg (root, as in CI). A filtered run leaves it out; it runs alone as tests/package/run.sh.

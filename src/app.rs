@@ -228,7 +228,7 @@ fn resolve(
     } = prepare(ask, places, current, report)?;
     let session = provider.resolve(&request)?;
     drop(provider);
-    let child = child_env(&session, &region.name, report);
+    let child = child_env(&session, &region.name, &request, report);
     Ok((session, child, region))
 }
 
@@ -499,8 +499,8 @@ fn web_identity_source(
 }
 
 /// The environment of DESIGN §4 for a session, and the debug line naming it.
-fn child_env(session: &Session, region: &str, report: Reporter) -> ChildEnv {
-    let child = env::plan(session, region);
+fn child_env(session: &Session, region: &str, request: &Request, report: Reporter) -> ChildEnv {
+    let child = env_plan(session, region, request);
     report.debug(format!(
         "setting {}; removing {}",
         child
@@ -511,6 +511,19 @@ fn child_env(session: &Session, region: &str, report: Reporter) -> ChildEnv {
             .join(" "),
         child.removed.join(" ")
     ));
+    child
+}
+
+/// DESIGN §4's plan, without GitHub's token request variables when `--web-identity` used them.
+fn env_plan(session: &Session, region: &str, request: &Request) -> ChildEnv {
+    let mut child = env::plan(session, region);
+    if let Wants::WebIdentity {
+        tokens: TokenSource::GitHub { .. },
+        ..
+    } = &request.wants
+    {
+        child.removed.extend(env::CI_TOKEN_VARS);
+    }
     child
 }
 

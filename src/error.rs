@@ -12,7 +12,7 @@ use crate::files::DirectoryError;
 use crate::keys::{KeysError, UserError};
 use crate::mfa::MfaError;
 use crate::rotate::RotateError;
-use crate::server::ServerError;
+use crate::server::{ServerError, SpawnError};
 use crate::sts::StsError;
 use crate::text::{clean, shown};
 use crate::web_identity::WebIdentityError;
@@ -40,7 +40,7 @@ pub enum Error {
     Exec(ExecError),
     /// `--web-identity`: the CI's OIDC token could not be had.
     WebIdentity(WebIdentityError),
-    /// `--server`: the server, its command or a renewal (the sentence and its exit status).
+    /// `--server`: the server, its command or a renewal.
     Server(ServerError),
     /// `--server` cannot serve what was asked (long-lived keys; a renewal that would prompt).
     Serve(ServeRefusal),
@@ -60,23 +60,29 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Exec(
-                ExecError::EmptyCommand
-                | ExecError::PathEmpty { .. }
-                | ExecError::NotInPath { .. }
-                | ExecError::NoSuchFile { .. },
-            ) => EXIT_NOT_FOUND,
-            Error::Exec(
-                ExecError::NotAnExecutableFile { .. }
-                | ExecError::Directory { .. }
-                | ExecError::PermissionDenied { .. }
-                | ExecError::ShellRefused { .. }
-                | ExecError::CannotExecute { .. },
-            ) => EXIT_NOT_EXECUTABLE,
-            Error::Server(e) => e.exit_code,
+            Error::Exec(e) | Error::Server(ServerError::Command(SpawnError::Program(e))) => {
+                exec_exit_code(e)
+            }
             Error::Shared(e) => e.exit_code(),
             _ => EXIT_FAILED,
         }
+    }
+}
+
+/// 127 when the command was not found, 126 when it cannot be executed, as `env` (DESIGN §6):
+/// the same in exec mode and under `--server`.
+fn exec_exit_code(e: &ExecError) -> u8 {
+    match e {
+        ExecError::EmptyCommand
+        | ExecError::PathEmpty { .. }
+        | ExecError::NotInPath { .. }
+        | ExecError::NoSuchFile { .. } => EXIT_NOT_FOUND,
+        ExecError::NotAnExecutableFile { .. }
+        | ExecError::Directory { .. }
+        | ExecError::PermissionDenied { .. }
+        | ExecError::ShellRefused { .. }
+        | ExecError::CannotExecute { .. } => EXIT_NOT_EXECUTABLE,
+        ExecError::TooLarge { .. } => EXIT_FAILED,
     }
 }
 

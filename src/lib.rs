@@ -2,7 +2,9 @@
 //! `sts` alone touches aws-sdk-sts, `exec` alone execs, `files` alone opens
 //! stsexec's files, `mfa` alone reads the terminal. The library exists so the tests, the
 //! completion and man page generation and the fuzz targets reach the same code the binary
-//! runs. ARCHITECTURE.md describes the layout.
+//! runs. ARCHITECTURE.md describes the layout. Every `unsafe` block is in `sys`; the rest of the
+//! crate cannot have one.
+#![deny(unsafe_code)]
 
 pub mod accounts;
 pub mod app;
@@ -27,5 +29,6 @@ pub mod secret;
 pub mod server;
 pub mod session;
 pub mod sts;
+pub(crate) mod sys;
 pub mod text;
 pub mod web_identity;

@@ -19,6 +19,7 @@ mod outbound;
 mod proxy;
 mod rotate;
 mod server;
+mod signals;
 mod sts_faults;
 mod tls;
 mod try_script;
