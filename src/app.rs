@@ -384,17 +384,28 @@ fn prepare(
     } else {
         user.map(|u| durations::default_session_name(&u))
     };
-    let (given_code, mfa_process) = match &wants {
+    let (given_code, mfa_process, prompt) = match &wants {
         Wants::Session(Start::Mfa(from))
         | Wants::Role {
             from: Start::Mfa(from),
             ..
         } => match from {
-            MfaFrom::Code(code) => (Some(code.clone()), None),
-            MfaFrom::Command(command) => (None, Some(command.as_str())),
-            MfaFrom::Usual => (None, None),
+            MfaFrom::Code(code) => (Some(code.clone()), None, false),
+            MfaFrom::Command(command) => (None, Some(command.as_str()), false),
+            MfaFrom::Usual => (None, None, false),
+            MfaFrom::Prompt => (None, None, true),
         },
-        Wants::Session(_) | Wants::Role { .. } | Wants::WebIdentity { .. } => (None, None),
+        Wants::Session(_) | Wants::Role { .. } | Wants::WebIdentity { .. } => (None, None, false),
+    };
+    let code_source = if prompt {
+        mfa::CodeSource::Terminal
+    } else {
+        mfa::CodeSource::choose(
+            given_code,
+            mfa_process,
+            entry.and_then(|a| a.mfa_process.as_deref()),
+            accounts_file.map(|f| f.path.as_path()),
+        )
     };
     let creds_dir = places.creds_dir;
     let provider = Provider {
@@ -415,16 +426,7 @@ fn prepare(
         },
         sts: LazySts::new(&region.name, endpoint, outbound),
         codes: MfaCodes {
-            codes: mfa::Codes::with_clock(
-                mfa::CodeSource::choose(
-                    given_code,
-                    mfa_process,
-                    entry.and_then(|a| a.mfa_process.as_deref()),
-                    accounts_file.map(|f| f.path.as_path()),
-                ),
-                knobs.mfa,
-                mfa::Clock::REAL,
-            ),
+            codes: mfa::Codes::with_clock(code_source, knobs.mfa, mfa::Clock::REAL),
             env: current.clone(),
             report,
         },

@@ -165,6 +165,8 @@ pub enum MfaFrom {
     Code(MfaCode),
     /// `--mfa-process CMD`.
     Command(String),
+    /// `--mfa-prompt`: the prompt, even when the account has an `mfa_process`.
+    Prompt,
 }
 
 /// AssumeRole's parameters beside the role.
