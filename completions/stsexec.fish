@@ -101,6 +101,7 @@ complete -c stsexec -n 'not __stsexec_in_command' -l mfa -d 'Use the MFA session
 complete -c stsexec -n 'not __stsexec_in_command' -l refresh -d 'Fetch a new session even if the cached one is valid (the cache is then updated)'
 complete -c stsexec -n 'not __stsexec_in_command' -l no-session -d 'Use the long-lived keys even if an MFA session is cached'
 complete -c stsexec -n 'not __stsexec_in_command' -l rotate -d 'Replace the account\'s access key: create a new one, prove it works, write it to the key files, delete the old one (signed with the MFA session; with --no-session, with the keys)'
+complete -c stsexec -n 'not __stsexec_in_command' -l mfa-prompt -d 'Ask for the MFA code on the terminal even when the account has an mfa_process (say, the YubiKey is elsewhere); implies --mfa'
 complete -c stsexec -n 'not __stsexec_in_command' -s q -l quiet -d 'No status lines'
 complete -c stsexec -n 'not __stsexec_in_command' -s v -l verbose -d 'Debug lines: decisions, file names and masked key ids (never secrets)'
 complete -c stsexec -n 'not __stsexec_in_command' -s h -l help -d 'Print help (see more with \'--help\')'
