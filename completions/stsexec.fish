@@ -9,7 +9,7 @@ function __stsexec_position
             case '--'
                 printf '%s\n' command (math $i + 1)
                 return
-            case '--audience' '--store' '--from-profile' '-t' '--token' '--mfa-process' '--role' '-d' '--duration' '--session-name' '--external-id' '--region' '--config' '--creds-dir'
+            case '--audience' '--store' '--from-profile' '--console-destination' '-t' '--token' '--mfa-process' '--role' '-d' '--duration' '--session-name' '--external-id' '--region' '--config' '--creds-dir'
                 if test $i -eq (count $tokens)
                     echo value
                     return
@@ -47,7 +47,7 @@ function __stsexec_roles
         switch $tokens[$i]
             case '--'
                 return
-            case '--audience' '--store' '--from-profile' '-t' '--token' '--mfa-process' '--role' '-d' '--duration' '--session-name' '--external-id' '--region' '--config' '--creds-dir'
+            case '--audience' '--store' '--from-profile' '--console-destination' '-t' '--token' '--mfa-process' '--role' '-d' '--duration' '--session-name' '--external-id' '--region' '--config' '--creds-dir'
                 set i (math $i + 1)
             case '-*'
             case '*'
@@ -82,6 +82,9 @@ complete -c stsexec -n 'not __stsexec_in_command' -l audience -d 'The audience o
 complete -c stsexec -n 'not __stsexec_in_command' -l store -d 'Where --add keeps the secret: age (<account>.secret_key.age, encrypted to a passphrase or to STSEXEC_AGE_IDENTITY\'s recipients) or plain (<account>.secret_key)' -r -f -a "age\t''
 plain\t''"
 complete -c stsexec -n 'not __stsexec_in_command' -l from-profile -d 'With --add: take the pair from this profile of ~/.aws/credentials (AWS_SHARED_CREDENTIALS_FILE)' -r -f
+complete -c stsexec -n 'not __stsexec_in_command' -l console -d 'Open the AWS console as the role session (with --role)' -r -f -a "open\t''
+print\t''"
+complete -c stsexec -n 'not __stsexec_in_command' -l console-destination -d 'The console page --console lands on [default: the console home of the region]' -r -f
 complete -c stsexec -n 'not __stsexec_in_command' -s t -l token -d 'The MFA code (6 digits; spaces are ignored) instead of a prompt; implies --mfa. Other local users can see it in ps: prefer the prompt or mfa_process' -r -f
 complete -c stsexec -n 'not __stsexec_in_command' -l mfa-process -d 'Get the MFA code from a command (run with /bin/sh -c; it prints the 6 digits) instead of the prompt; implies --mfa' -r -f -a "(__fish_complete_command)"
 complete -c stsexec -n 'not __stsexec_in_command' -l role -d 'Assume a role: a name or a role ARN' -r -f -a '(__stsexec_roles)'
@@ -103,6 +106,7 @@ complete -c stsexec -n 'not __stsexec_in_command' -l no-session -d 'Use the long
 complete -c stsexec -n 'not __stsexec_in_command' -l rotate -d 'Replace the account\'s access key: create a new one, prove it works, write it to the key files, delete the old one (signed with the MFA session; with --no-session, with the keys)'
 complete -c stsexec -n 'not __stsexec_in_command' -l add -d 'Set up or convert ACCOUNT\'s keys: take the pair from its plain files, --from-profile or the terminal, store the secret (--store), prove it with GetCallerIdentity, read it back, then remove the plain secret file'
 complete -c stsexec -n 'not __stsexec_in_command' -l offline -d 'With --add: do not prove the key with GetCallerIdentity (no network)'
+complete -c stsexec -n 'not __stsexec_in_command' -l mfa-prompt -d 'Ask for the MFA code on the terminal even when the account has an mfa_process (say, the YubiKey is elsewhere); implies --mfa'
 complete -c stsexec -n 'not __stsexec_in_command' -s q -l quiet -d 'No status lines'
 complete -c stsexec -n 'not __stsexec_in_command' -s v -l verbose -d 'Debug lines: decisions, file names and masked key ids (never secrets)'
 complete -c stsexec -n 'not __stsexec_in_command' -s h -l help -d 'Print help (see more with \'--help\')'

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 mod add;
+mod console;
 mod rotate;
 mod serve;
 
@@ -76,6 +77,7 @@ pub fn run(invocation: Invocation, current: &Environment) -> Result<Outcome> {
             }
             match action {
                 Action::Rotate => rotate::rotate(&request, &places, current, report),
+                Action::Console(how) => console::console(&request, &how, &places, current, report),
                 Action::Serve(command) => {
                     let renewal_report = Reporter::new(true, verbose);
                     let prepared = prepare(&request, &places, current, report)?;
@@ -227,10 +229,11 @@ fn resolve(
         request,
         region,
         accounts: _,
+        outbound: _,
     } = prepare(ask, places, current, report)?;
     let session = provider.resolve(&request)?;
     drop(provider);
-    let child = child_env(&session, &region.name, report);
+    let child = child_env(&session, &region.name, &request, report);
     Ok((session, child, region))
 }
 
@@ -242,11 +245,17 @@ struct Prepared {
     region: Region,
     /// The accounts file as read (`--rotate` takes the account's partition from it).
     accounts: AccountEntry,
+    /// The run's outbound layer (`--console`'s sign-in request shares STS's runtime).
+    outbound: Outbound,
 }
 
 /// The accounts file, read once, with the account checked to be known.
 struct AccountEntry {
     file: Option<AccountsFile>,
+    /// Whether the credentials directory exists (or was made) to hold the cache: `false` only
+    /// for `--web-identity` when it cannot be made because `HOME` (or another of its parents)
+    /// does not exist, as in a container; the run then goes without a cache.
+    cache: bool,
 }
 
 impl AccountEntry {
@@ -261,16 +270,30 @@ fn read_accounts(
     ask: &SessionAsk,
     wants: &Wants<&String, TokenSource>,
     places: &Places,
+    report: Reporter,
 ) -> Result<AccountEntry> {
     let creds_dir = places.creds_dir;
     let web_identity = wants.is_web_identity();
+    let mut cache = true;
     if web_identity {
         // CI: nothing has made the credentials directory; the role session is cached there.
+        // A container's HOME may not exist at all: no file is needed, so run without a cache.
         if let Err(crate::files::DirectoryError::Missing(path)) = creds_dir.check(places.home) {
-            crate::files::create_directory(&path)?;
+            match crate::files::create_directory(&path) {
+                Ok(()) => {}
+                Err(crate::files::DirectoryError::Unreadable(_, e))
+                    if e.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    cache = false;
+                    report.warn(no_cache_warning(&creds_dir.path, places.home));
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
     }
-    creds_dir.check(places.home)?;
+    if cache {
+        creds_dir.check(places.home)?;
+    }
     let file = load_accounts(places)?;
     let account = &ask.account;
     // With --web-identity and a full role ARN the account is only a name for the cache:
@@ -278,7 +301,7 @@ fn read_accounts(
     // the role's sentence (add the account's prefix, or pass the full ARN) says more than
     // "unknown account".
     let full_arn = wants.role().is_some_and(|r| r.starts_with("arn:"));
-    let entry = AccountEntry { file };
+    let entry = AccountEntry { file, cache };
     let known = entry.get(account).is_some()
         || creds_dir.has_keys(account)
         || (web_identity
@@ -287,6 +310,22 @@ fn read_accounts(
         return Err(unknown(account, entry.file.as_ref(), creds_dir).into());
     }
     Ok(entry)
+}
+
+/// `--web-identity` without a credentials directory: the one line that says so.
+fn no_cache_warning(creds_dir: &Path, home: Option<&Path>) -> String {
+    let missing = match home {
+        Some(home) if creds_dir.starts_with(home) && !home.exists() => {
+            format!("HOME {} does not exist", home.display())
+        }
+        _ => format!(
+            "the credentials directory {} cannot be made (its parent does not exist)",
+            creds_dir.display()
+        ),
+    };
+    format!(
+        "{missing}, so the web-identity session is not cached and each run calls STS; set HOME or --creds-dir to a directory that exists to cache it"
+    )
 }
 
 /// The account's IAM user, or why it cannot be told (an error only where the user is needed).
@@ -330,7 +369,7 @@ fn prepare(
     let wants = ask.wants.as_ref().try_map(Ok, |web| {
         web_identity_source(web, &outbound, current, report)
     })?;
-    let entries = read_accounts(ask, &wants, places)?;
+    let entries = read_accounts(ask, &wants, places, report)?;
     let entry = entries.get(account);
     // A role named in the accounts file brings its parameters; the flags win.
     let named = wants
@@ -378,17 +417,28 @@ fn prepare(
     } else {
         user.map(|u| durations::default_session_name(&u))
     };
-    let (given_code, mfa_process) = match &wants {
+    let (given_code, mfa_process, prompt) = match &wants {
         Wants::Session(Start::Mfa(from))
         | Wants::Role {
             from: Start::Mfa(from),
             ..
         } => match from {
-            MfaFrom::Code(code) => (Some(code.clone()), None),
-            MfaFrom::Command(command) => (None, Some(command.as_str())),
-            MfaFrom::Usual => (None, None),
+            MfaFrom::Code(code) => (Some(code.clone()), None, false),
+            MfaFrom::Command(command) => (None, Some(command.as_str()), false),
+            MfaFrom::Usual => (None, None, false),
+            MfaFrom::Prompt => (None, None, true),
         },
-        Wants::Session(_) | Wants::Role { .. } | Wants::WebIdentity { .. } => (None, None),
+        Wants::Session(_) | Wants::Role { .. } | Wants::WebIdentity { .. } => (None, None, false),
+    };
+    let code_source = if prompt {
+        mfa::CodeSource::Terminal
+    } else {
+        mfa::CodeSource::choose(
+            given_code,
+            mfa_process,
+            entry.and_then(|a| a.mfa_process.as_deref()),
+            accounts_file.map(|f| f.path.as_path()),
+        )
     };
     let creds_dir = places.creds_dir;
     let provider = Provider {
@@ -404,20 +454,12 @@ fn prepare(
             ),
             account_id: entry.map(|a| a.account_id.clone()),
             state: AccountState::new(&creds_dir.path, account),
+            cache: entries.cache,
             min_ttl: knobs.min_ttl.window,
         },
-        sts: LazySts::new(&region.name, endpoint, outbound),
+        sts: LazySts::new(&region.name, endpoint, outbound.clone()),
         codes: MfaCodes {
-            codes: mfa::Codes::with_clock(
-                mfa::CodeSource::choose(
-                    given_code,
-                    mfa_process,
-                    entry.and_then(|a| a.mfa_process.as_deref()),
-                    accounts_file.map(|f| f.path.as_path()),
-                ),
-                knobs.mfa,
-                mfa::Clock::REAL,
-            ),
+            codes: mfa::Codes::with_clock(code_source, knobs.mfa, mfa::Clock::REAL),
             env: current.clone(),
             report,
         },
@@ -432,6 +474,7 @@ fn prepare(
         },
         region,
         accounts: entries,
+        outbound,
     })
 }
 
@@ -507,8 +550,8 @@ fn web_identity_source(
 }
 
 /// The environment of DESIGN §4 for a session, and the debug line naming it.
-fn child_env(session: &Session, region: &str, report: Reporter) -> ChildEnv {
-    let child = env::plan(session, region);
+fn child_env(session: &Session, region: &str, request: &Request, report: Reporter) -> ChildEnv {
+    let child = env_plan(session, region, request);
     report.debug(format!(
         "setting {}; removing {}",
         child
@@ -536,6 +579,19 @@ fn store_config(
         current,
         settings,
     ))
+}
+
+/// DESIGN §4's plan, without GitHub's token request variables when `--web-identity` used them.
+fn env_plan(session: &Session, region: &str, request: &Request) -> ChildEnv {
+    let mut child = env::plan(session, region);
+    if let Wants::WebIdentity {
+        tokens: TokenSource::GitHub { .. },
+        ..
+    } = &request.wants
+    {
+        child.removed.extend(env::CI_TOKEN_VARS);
+    }
+    child
 }
 
 fn load_accounts(places: &Places) -> Result<Option<AccountsFile>> {

@@ -7,10 +7,11 @@
 #![forbid(unsafe_code)]
 
 use crate::accounts::AccountName;
+use crate::console::{ConsoleError, ConsoleMode};
 use crate::env::Environment;
 use crate::error::{Error, UsageError};
 use crate::invocation::{
-    Action, AddAsk, Ask, Invocation, Knobs, Print, SessionAsk, WebIdentityAsk,
+    Action, AddAsk, Ask, ConsoleAsk, Invocation, Knobs, Print, SessionAsk, WebIdentityAsk,
 };
 use crate::output::Shell;
 use crate::provider::durations::{self, Typed};
@@ -37,13 +38,13 @@ AssumeRole), then replaces itself with COMMAND (default: $SHELL), whose environm
 credentials. The calling shell never holds a secret.",
     // -h is one screen (the common flags); --help has every option and the examples.
     after_help = "stsexec --help shows every option and examples; stsexec --list, your accounts.",
-    after_long_help = "Examples:\n  stsexec work -- aws sts get-caller-identity\n  stsexec work --mfa -- terraform plan\n  stsexec work --mfa --role admin -- make deploy\n  stsexec work --mfa --role admin --server -- terraform apply\n  stsexec personal\n  eval \"$(stsexec work --mfa --export)\"              # bash, zsh\n  eval (stsexec work --mfa --export | string collect)  # fish\n  stsexec --status\n\nstsexec --list shows your accounts.",
+    after_long_help = "Examples:\n  stsexec work -- aws sts get-caller-identity\n  stsexec work --mfa -- terraform plan\n  stsexec work --mfa --role admin -- make deploy\n  stsexec work --mfa --role admin --server -- terraform apply\n  stsexec work --mfa --role admin --console\n  stsexec personal\n  eval \"$(stsexec work --mfa --export)\"              # bash, zsh\n  eval (stsexec work --mfa --export | string collect)  # fish\n  stsexec --status\n\nstsexec --list shows your accounts.",
     // Each line fits in 80 columns: a terminal breaks longer ones mid-word.
-    override_usage = "stsexec [OPTIONS] <ACCOUNT> [-- <COMMAND> [ARGS]...]\n       stsexec [OPTIONS] <ACCOUNT> --server [-- <COMMAND> [ARGS]...]\n       stsexec [OPTIONS] <ACCOUNT> --json|--export[=SHELL]|--credential-process\n       stsexec [OPTIONS] <ACCOUNT> --rotate | --add\n       stsexec --list | --status | --clear [ACCOUNT]",
-    group(ArgGroup::new("session_kind").multiple(true).args(["mfa", "token", "mfa_process", "role"])),
+    override_usage = "stsexec [OPTIONS] <ACCOUNT> [-- <COMMAND> [ARGS]...]\n       stsexec [OPTIONS] <ACCOUNT> --server [-- <COMMAND> [ARGS]...]\n       stsexec [OPTIONS] <ACCOUNT> --json|--export[=SHELL]|--credential-process\n       stsexec [OPTIONS] <ACCOUNT> --rotate | --add\n       stsexec [OPTIONS] <ACCOUNT> --role <ROLE> --console[=HOW]\n       stsexec --list | --status | --clear [ACCOUNT]",
+    group(ArgGroup::new("session_kind").multiple(true).args(["mfa", "token", "mfa_process", "mfa_prompt", "role"])),
     group(ArgGroup::new("output").args(["json", "export", "credential_process"])),
     group(ArgGroup::new("session_options").multiple(true).args([
-        "mfa", "token", "mfa_process", "role", "duration", "session_name", "external_id", "region", "refresh", "no_session",
+        "mfa", "token", "mfa_process", "mfa_prompt", "role", "duration", "session_name", "external_id", "region", "refresh", "no_session",
         "web_identity", "audience",
     ]))
 )]
@@ -92,6 +93,9 @@ pub struct Cli {
     #[command(flatten)]
     pub add: AddMode,
 
+    #[command(flatten)]
+    pub console: ConsoleFlags,
+
     /// The MFA code (6 digits; spaces are ignored) instead of a prompt; implies --mfa. Other local users can see it in ps: prefer the prompt or mfa_process
     #[arg(short = 't', long, value_name = "CODE", value_parser = parse_code, hide_short_help = true)]
     pub token: Option<MfaCode>,
@@ -99,6 +103,10 @@ pub struct Cli {
     /// Get the MFA code from a command (run with /bin/sh -c; it prints the 6 digits) instead of the prompt; implies --mfa
     #[arg(long, value_name = "CMD", value_hint = clap::ValueHint::CommandString, hide_short_help = true)]
     pub mfa_process: Option<String>,
+
+    /// Ask for the MFA code on the terminal even when the account has an mfa_process (say, the YubiKey is elsewhere); implies --mfa
+    #[arg(long, conflicts_with_all = ["token", "mfa_process"], hide_short_help = true)]
+    pub mfa_prompt: bool,
 
     /// Assume a role: a name or a role ARN
     ///
@@ -237,7 +245,7 @@ pub struct AddMode {
         long,
         help_heading = "Modes",
         hide_short_help = true,
-        conflicts_with_all = ["command", "output", "session_options", "server", "rotate", "list", "status", "clear"]
+        conflicts_with_all = ["command", "output", "session_options", "server", "rotate", "list", "status", "clear", "console"]
     )]
     pub add: bool,
 
@@ -269,6 +277,46 @@ pub enum StoreChoice {
     Plain,
 }
 
+/// `--console` (DESIGN §16): the AWS console as the role session.
+#[derive(Args, Debug)]
+pub struct ConsoleFlags {
+    /// Open the AWS console as the role session (with --role)
+    ///
+    /// In $BROWSER, else xdg-open, through a one-shot local redirect: the sign-in URL never
+    /// reaches a command line. HOW is open (the default) or print, which prints the sign-in
+    /// URL instead.
+    #[arg(
+        long,
+        value_name = "HOW",
+        hide_possible_values = true,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "open",
+        help_heading = "Modes",
+        // -h shows it in the usage; --help describes it.
+        hide_short_help = true,
+        conflicts_with_all = ["command", "output", "server", "rotate", "list", "status", "clear"]
+    )]
+    pub console: Option<ConsoleHow>,
+
+    /// The console page --console lands on [default: the console home of the region]
+    #[arg(
+        long,
+        value_name = "URL",
+        requires = "console",
+        value_hint = clap::ValueHint::Url,
+        hide_short_help = true
+    )]
+    pub console_destination: Option<String>,
+}
+
+/// What `--console` does with the sign-in URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConsoleHow {
+    Open,
+    Print,
+}
+
 /// Which session the command gets.
 #[derive(Args, Debug)]
 pub struct SessionFlags {
@@ -284,7 +332,7 @@ pub struct SessionFlags {
     pub refresh: bool,
 
     /// Use the long-lived keys even if an MFA session is cached
-    #[arg(long, conflicts_with_all = ["mfa", "token", "mfa_process"], hide_short_help = true)]
+    #[arg(long, conflicts_with_all = ["mfa", "token", "mfa_process", "mfa_prompt"], hide_short_help = true)]
     pub no_session: bool,
 }
 
@@ -299,7 +347,7 @@ pub struct WebIdentityFlags {
         require_equals = true,
         value_hint = clap::ValueHint::FilePath,
         hide_short_help = true,
-        conflicts_with_all = ["mfa", "token", "mfa_process", "no_session", "external_id"]
+        conflicts_with_all = ["mfa", "token", "mfa_process", "mfa_prompt", "no_session", "external_id"]
     )]
     pub web_identity: Option<Option<PathBuf>>,
 
@@ -364,8 +412,10 @@ impl Cli {
             web,
             rotate,
             add,
+            console,
             token,
             mfa_process,
+            mfa_prompt,
             role,
             duration,
             session_name,
@@ -393,11 +443,14 @@ impl Cli {
         } else if completion.role_names {
             Ask::RoleNames(account.as_deref().map(AccountName::parse).transpose()?)
         } else {
-            let action = action(&output, &rotate, &serve, command, current)?;
+            let action = match console_action(console)? {
+                Some(console) => console,
+                None => action(&output, &rotate, &serve, command, current)?,
+            };
             let account = AccountName::parse(account.as_deref().unwrap_or_default())?;
             let rotating = matches!(action, Action::Rotate);
             let knobs = Knobs::from_env(current, rotating)?;
-            let start = start(&session, token, mfa_process, rotating);
+            let start = start(&session, token, mfa_process, mfa_prompt, rotating);
             let durations = durations::plan(duration.as_ref(), start.is_mfa(), role.is_some())?;
             if let Some(name) = &session_name {
                 durations::check_session_name(name)?;
@@ -434,6 +487,14 @@ impl Cli {
                 }
                 (None, Some(_)) => return Err(WebIdentityError::NoRole.into()),
             };
+            // DESIGN §16: without a role the console would need GetFederationToken, which
+            // drops MFA; refused before any file is read or any code asked.
+            if matches!(action, Action::Console(_)) && wants.role().is_none() {
+                return Err(ConsoleError::NoRole {
+                    account: account.to_string(),
+                }
+                .into());
+            }
             Ask::Session {
                 request: Box::new(SessionAsk {
                     account,
@@ -483,16 +544,36 @@ fn action(
     })
 }
 
-/// What the session starts from. `-t` wins over `--mfa-process` (DESIGN §9's order).
+/// `--console[=HOW]` and `--console-destination`, checked.
+fn console_action(console: ConsoleFlags) -> Result<Option<Action>, ConsoleError> {
+    let Some(how) = console.console else {
+        return Ok(None);
+    };
+    if let Some(url) = &console.console_destination {
+        crate::console::check_destination(url)?;
+    }
+    Ok(Some(Action::Console(ConsoleAsk {
+        mode: match how {
+            ConsoleHow::Open => ConsoleMode::Open,
+            ConsoleHow::Print => ConsoleMode::Print,
+        },
+        destination: console.console_destination,
+    })))
+}
+
+/// What the session starts from. `-t` wins over `--mfa-process` (DESIGN §9's order);
+/// clap refuses `--mfa-prompt` beside either.
 fn start(
     session: &SessionFlags,
     token: Option<MfaCode>,
     mfa_process: Option<String>,
+    mfa_prompt: bool,
     rotating: bool,
 ) -> Start {
     let mfa = match (token, mfa_process) {
         (Some(code), _) => Some(MfaFrom::Code(code)),
         (None, Some(command)) => Some(MfaFrom::Command(command)),
+        (None, None) if mfa_prompt => Some(MfaFrom::Prompt),
         (None, None) if session.mfa => Some(MfaFrom::Usual),
         (None, None) => None,
     };
@@ -640,6 +721,34 @@ mod tests {
         assert!(parse(&["--list", "work"]).is_err());
         assert!(parse(&["--status", "--mfa"]).is_err());
         assert!(parse(&["--clear", "--role", "x"]).is_err());
+        assert!(matches!(
+            action(&["work", "--role", "r", "--console"]),
+            Action::Console(ConsoleAsk {
+                mode: ConsoleMode::Open,
+                destination: None
+            })
+        ));
+        assert!(matches!(
+            action(&["work", "--role", "r", "--console=print", "--console-destination", "https://console.aws.amazon.com/s3/home"]),
+            Action::Console(ConsoleAsk { mode: ConsoleMode::Print, destination: Some(d) }) if d.ends_with("/s3/home")
+        ));
+        for bad in [
+            &["work", "--role", "r", "--console=tab"][..],
+            &["work", "--role", "r", "--console", "--server"],
+            &["work", "--role", "r", "--console", "--rotate"],
+            &["work", "--role", "r", "--console-destination", "https://x/"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+        // Without a role: one sentence (GetFederationToken drops MFA), before any file is read.
+        let no_role = parse(&["work", "--mfa", "--console"])
+            .unwrap()
+            .into_invocation(&Environment::default())
+            .unwrap_err();
+        assert!(matches!(
+            no_role,
+            Error::Console(ConsoleError::NoRole { .. })
+        ));
         assert!(parse(&[]).is_err());
         // An account may be named like a mode's value: modes are flags, not words.
         assert!(matches!(session(&["list"]).account.as_str(), "list"));
@@ -762,6 +871,32 @@ mod tests {
                 value: Duration::from_secs(5400)
             })
         );
+    }
+
+    #[test]
+    fn mfa_prompt_implies_mfa_and_excludes_the_other_code_sources() {
+        assert!(matches!(
+            session(&["work", "--mfa-prompt"]).wants,
+            Wants::Session(Start::Mfa(MfaFrom::Prompt))
+        ));
+        assert!(matches!(
+            session(&["work", "--mfa", "--mfa-prompt", "--role", "a"]).wants,
+            Wants::Role {
+                from: Start::Mfa(MfaFrom::Prompt),
+                ..
+            }
+        ));
+        assert!(parse(&["work", "--mfa-prompt", "--refresh"]).is_ok());
+        for other in [
+            &["-t", "123456"][..],
+            &["--mfa-process", "x"],
+            &["--no-session"],
+            &["--role", "a", "--web-identity"],
+        ] {
+            let mut args = vec!["work", "--mfa-prompt"];
+            args.extend_from_slice(other);
+            assert!(parse(&args).is_err(), "{args:?}");
+        }
     }
 
     #[test]

@@ -6,12 +6,13 @@
 use crate::accounts::AccountsError;
 use crate::app::ServeRefusal;
 use crate::cache::CacheError;
+use crate::console::ConsoleError;
 use crate::exec::ExecError;
 use crate::files::DirectoryError;
 use crate::keys::{KeysError, UserError};
 use crate::mfa::MfaError;
 use crate::rotate::RotateError;
-use crate::server::ServerError;
+use crate::server::{ServerError, SpawnError};
 use crate::sts::StsError;
 use crate::text::{clean, shown};
 use crate::web_identity::WebIdentityError;
@@ -39,7 +40,7 @@ pub enum Error {
     Exec(ExecError),
     /// `--web-identity`: the CI's OIDC token could not be had.
     WebIdentity(WebIdentityError),
-    /// `--server`: the server, its command or a renewal (the sentence and its exit status).
+    /// `--server`: the server, its command or a renewal.
     Server(ServerError),
     /// `--server` cannot serve what was asked (long-lived keys; a renewal that would prompt).
     Serve(ServeRefusal),
@@ -47,6 +48,8 @@ pub enum Error {
     Rotate(Box<RotateError>),
     /// `--add`: setting up or converting an account's keys (DESIGN §13).
     Add(Box<crate::keys::add::AddError>),
+    /// `--console`: the sign-in URL could not be had or opened.
+    Console(ConsoleError),
     /// stdout could not be written (not a reader that left early).
     Output(std::io::Error),
     /// An error found early and raised only where it matters (the IAM user of an account
@@ -59,23 +62,29 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Exec(
-                ExecError::EmptyCommand
-                | ExecError::PathEmpty { .. }
-                | ExecError::NotInPath { .. }
-                | ExecError::NoSuchFile { .. },
-            ) => EXIT_NOT_FOUND,
-            Error::Exec(
-                ExecError::NotAnExecutableFile { .. }
-                | ExecError::Directory { .. }
-                | ExecError::PermissionDenied { .. }
-                | ExecError::ShellRefused { .. }
-                | ExecError::CannotExecute { .. },
-            ) => EXIT_NOT_EXECUTABLE,
-            Error::Server(e) => e.exit_code,
+            Error::Exec(e) | Error::Server(ServerError::Command(SpawnError::Program(e))) => {
+                exec_exit_code(e)
+            }
             Error::Shared(e) => e.exit_code(),
             _ => EXIT_FAILED,
         }
+    }
+}
+
+/// 127 when the command was not found, 126 when it cannot be executed, as `env` (DESIGN §6):
+/// the same in exec mode and under `--server`.
+fn exec_exit_code(e: &ExecError) -> u8 {
+    match e {
+        ExecError::EmptyCommand
+        | ExecError::PathEmpty { .. }
+        | ExecError::NotInPath { .. }
+        | ExecError::NoSuchFile { .. } => EXIT_NOT_FOUND,
+        ExecError::NotAnExecutableFile { .. }
+        | ExecError::Directory { .. }
+        | ExecError::PermissionDenied { .. }
+        | ExecError::ShellRefused { .. }
+        | ExecError::CannotExecute { .. } => EXIT_NOT_EXECUTABLE,
+        ExecError::TooLarge { .. } => EXIT_FAILED,
     }
 }
 
@@ -96,6 +105,7 @@ impl fmt::Display for Error {
             Error::Serve(e) => e.fmt(f),
             Error::Rotate(e) => e.fmt(f),
             Error::Add(e) => e.fmt(f),
+            Error::Console(e) => e.fmt(f),
             Error::Output(e) => write!(f, "cannot write to stdout: {e}"),
             Error::Shared(e) => e.fmt(f),
         }
@@ -134,6 +144,7 @@ from_area!(
     Server(ServerError),
     Serve(ServeRefusal),
     Rotate(Box<RotateError>),
+    Console(ConsoleError),
 );
 
 impl From<StsError> for Error {

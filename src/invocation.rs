@@ -84,6 +84,16 @@ pub enum Action {
     Print(Print),
     /// `--rotate`: replace the account's access key, signed with the session.
     Rotate,
+    /// `--console[=open|print]`: the AWS console as the role session (DESIGN §16).
+    Console(ConsoleAsk),
+}
+
+/// `--console` and `--console-destination`, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleAsk {
+    pub mode: crate::console::ConsoleMode,
+    /// `--console-destination`; `None`: the console home of the session's region.
+    pub destination: Option<String>,
 }
 
 /// The output modes.

@@ -12,7 +12,7 @@
 
 use super::prompt::{SignalGuard, Terminal};
 use super::{MfaError, Settings};
-use crate::env::Environment;
+use crate::env::{CI_TOKEN_VARS, Environment};
 use crate::report::Reporter;
 use crate::secret::MfaCode;
 use rustix::process::{Pid, Signal, WaitId, WaitIdOptions};
@@ -43,6 +43,7 @@ pub fn command_env(current: &Environment, set: &[(&str, &str)]) -> Vec<(OsString
             let text = name.to_string_lossy();
             !text.starts_with("AWS_")
                 && !text.starts_with("ACTIONS_ID_TOKEN_REQUEST_")
+                && !CI_TOKEN_VARS.iter().any(|v| text == *v)
                 && !set.iter().any(|(n, _)| text == *n)
         })
         .cloned()
@@ -354,6 +355,11 @@ mod tests {
             ("AWS_ACCESS_KEY_ID", "AKIA"),
             ("AWS_REGION", "eu-west-1"),
             ("STSEXEC_MFA_SERIAL", "planted"),
+            ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "SECRETMARKER"),
+            (
+                "ACTIONS_ID_TOKEN_REQUEST_URL",
+                "https://token.actions.example/x",
+            ),
         ]);
         let env = child_env(&current, "work", "arn:aws:iam::012123456789:mfa/jb");
         let get = |name: &str| {

@@ -1,6 +1,7 @@
 mod command_runner;
 mod completions;
 mod concurrency;
+mod console;
 mod crash_safety;
 mod credentials;
 mod defects;
@@ -20,6 +21,7 @@ mod outbound;
 mod proxy;
 mod rotate;
 mod server;
+mod signals;
 mod sts_faults;
 mod tls;
 mod try_script;
