@@ -217,8 +217,12 @@ impl Codes {
                 };
                 match self.next_from_command(req, &shown, rejected) {
                     // DESIGN §9: a failing command on a terminal hands over to the prompt,
-                    // saying why in one line.
-                    Err(MfaError::Process { why, .. }) if self.may_fall_back && !rejected => {
+                    // saying why in one line — unless Ctrl-C stopped it: the user wants out.
+                    Err(MfaError::Process { why, .. })
+                        if self.may_fall_back
+                            && !rejected
+                            && why != process::Failure::Signal(libc::SIGINT) =>
+                    {
                         match prompt::Terminal::open() {
                             Ok(mut terminal) => {
                                 terminal.say(&format!(

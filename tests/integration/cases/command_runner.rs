@@ -73,7 +73,12 @@ fn survivors(pids: &[u32]) -> Vec<u32> {
 #[test]
 fn a_timed_out_mfa_process_on_a_terminal_loses_its_whole_group_and_the_terminal_is_restored() {
     let sandbox = with_hanging_mfa_process("2s");
-    let run = sandbox.run_on_pty(&["work", "--mfa", "--", "true"], &[], None);
+    // On a terminal the failed command hands over to the prompt (DESIGN §9); Ctrl-D there.
+    let run = sandbox.run_on_pty(
+        &["work", "--mfa", "--", "true"],
+        &[("type the code instead", ""), ("MFA code for work", "\x04")],
+        None,
+    );
     assert_eq!(run.returncode, 125, "{run:#?}");
     assert!(run.output.contains("gave no code within 2s"), "{run:#?}");
     assert_eq!(run.before, run.after, "terminal modes left changed");

@@ -616,7 +616,8 @@ fn with_mfa_a_cold_run_asks_the_passphrase_then_the_code_and_a_warm_one_nothing(
         ],
         &[
             (PASSPHRASE_PROMPT, "wrong\r"),
-            ("does not open the key; try again", "correct horse\r"),
+            ("does not open the key; try again", ""),
+            (PASSPHRASE_PROMPT, "correct horse\r"),
             (MFA_PROMPT, &format!("{CODE}\r")),
         ],
         None,
@@ -646,8 +647,10 @@ fn three_wrong_passphrases_end_the_run_with_the_terminal_restored_and_nothing_ca
         &["work", "--mfa", "--", "true"],
         &[
             (PASSPHRASE_PROMPT, "one\r"),
-            ("try again", "two\r"),
-            ("try again\r\nPassphrase for work's key: ", "three\r"),
+            ("try again", ""),
+            (PASSPHRASE_PROMPT, "two\r"),
+            ("try again", ""),
+            (PASSPHRASE_PROMPT, "three\r"),
         ],
         None,
     );
