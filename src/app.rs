@@ -552,16 +552,7 @@ fn web_identity_source(
 /// The environment of DESIGN §4 for a session, and the debug line naming it.
 fn child_env(session: &Session, region: &str, request: &Request, report: Reporter) -> ChildEnv {
     let child = env_plan(session, region, request);
-    report.debug(format!(
-        "setting {}; removing {}",
-        child
-            .set
-            .iter()
-            .map(|(name, _)| *name)
-            .collect::<Vec<_>>()
-            .join(" "),
-        child.removed.join(" ")
-    ));
+    report.debug(child.names());
     child
 }
 

@@ -170,6 +170,18 @@ pub struct ChildEnv {
     pub removed: Vec<&'static str>,
 }
 
+impl ChildEnv {
+    /// The names it sets and removes, for `-v` (never a value).
+    pub fn names(&self) -> String {
+        let set: Vec<&str> = self.set.iter().map(|(name, _)| *name).collect();
+        format!(
+            "setting {}; removing {}",
+            set.join(" "),
+            self.removed.join(" ")
+        )
+    }
+}
+
 /// The variables for a session (or long-lived keys) in a region.
 pub fn plan(session: &Session, region: &str) -> ChildEnv {
     let creds = &session.credentials;

@@ -7,9 +7,7 @@
 
 use crate::aws::cap::ResponseCap;
 use crate::aws::endpoint::{Partition, Variant};
-use crate::aws::{
-    Classified, Endpoint, MAX_ATTEMPTS, Outbound, Service, Transport, Wait, static_credentials,
-};
+use crate::aws::{Endpoint, MAX_ATTEMPTS, Outbound, Service, Transport, Wait, static_credentials};
 use crate::env::Environment;
 use crate::secret::{Secret, is_access_key_id};
 use crate::session::Credentials;
@@ -61,6 +59,12 @@ pub enum IamFailure {
     },
     /// The call failed on the way: the outbound layer's classification.
     Transport(Transport),
+}
+
+impl From<Transport> for IamFailure {
+    fn from(t: Transport) -> Self {
+        IamFailure::Transport(t)
+    }
 }
 
 impl IamFailure {
@@ -200,16 +204,7 @@ impl LazyIam {
             operation,
         };
         self.outbound
-            .run(wait, call)
-            .map_err(IamFailure::Transport)?
-            .map_err(|e| match self.outbound.classify(&e, &self.endpoint) {
-                Classified::Service {
-                    code,
-                    message,
-                    status,
-                } => from_service_error(&code, &message, status),
-                Classified::Transport(t) => IamFailure::Transport(t),
-            })
+            .call(wait, &self.endpoint, call, from_service_error)
     }
 
     pub fn list_keys(

@@ -10,7 +10,7 @@
 pub use crate::aws::Endpoint;
 use crate::aws::cap::{MAX_RESPONSE_BYTES, ResponseCap};
 use crate::aws::endpoint::{Partition, Variant};
-use crate::aws::{Classified, MAX_ATTEMPTS, Outbound, Service, Transport, Wait};
+use crate::aws::{MAX_ATTEMPTS, Outbound, Service, Transport, Wait};
 use crate::env::Environment;
 use crate::secret::{MfaCode, Secret, is_access_key_id, mask_key_id};
 use crate::session::Credentials;
@@ -167,6 +167,12 @@ impl fmt::Display for Lacking {
             Lacking::SmallToken => "with a session token larger than 16 KiB",
             Lacking::CallerArn => "without the caller's ARN",
         })
+    }
+}
+
+impl From<Transport> for StsFailure {
+    fn from(t: Transport) -> Self {
+        StsFailure::Transport(t)
     }
 }
 
@@ -420,15 +426,8 @@ impl LazySts {
             operation,
         };
         self.outbound
-            .run(wait, call)
-            .map_err(StsFailure::Transport)?
-            .map_err(|e| match self.outbound.classify(&e, &self.endpoint) {
-                Classified::Service {
-                    code,
-                    message,
-                    status,
-                } => from_service_error(&code, &message, status, caller_key, assume_role),
-                Classified::Transport(t) => StsFailure::Transport(t),
+            .call(wait, &self.endpoint, call, |code, message, status| {
+                from_service_error(code, message, status, caller_key, assume_role)
             })
     }
 }

@@ -249,6 +249,32 @@ impl Outbound {
             })
     }
 
+    /// Runs one SDK call of `service` at `endpoint` (the wait line names them and `operation`)
+    /// and classifies its failure: the service's own refusal through `refused` (code, message,
+    /// HTTP status), anything on the way as the area's transport failure.
+    pub fn call<T, E, F, X>(
+        &self,
+        wait: Wait<'_>,
+        endpoint: &Endpoint,
+        call: F,
+        refused: impl FnOnce(&str, &str, u16) -> X,
+    ) -> Result<T, X>
+    where
+        F: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        X: From<Transport>,
+    {
+        self.run(wait, call)?
+            .map_err(|e| match self.classify(&e, endpoint) {
+                Classified::Service {
+                    code,
+                    message,
+                    status,
+                } => refused(&code, &message, status),
+                Classified::Transport(t) => X::from(t),
+            })
+    }
+
     /// Runs `call` to completion on the layer's runtime (started by the first call), saying
     /// once what it waits for if it takes over a second on a terminal.
     pub fn run<F: Future>(&self, wait: Wait<'_>, call: F) -> Result<F::Output, Transport> {

@@ -223,16 +223,10 @@ pub fn run(plan: ServerPlan, renewer: impl Renewer) -> Result<Ended, ServerError
     let child = env::plan(&plan.exec_env, &url, &endpoint.token);
     let env_pairs = crate::env::apply(&plan.current, &child);
     plan.report.debug(format!(
-        "serving {} on 127.0.0.1:{}; the command gets no keys: setting {}; removing {}",
+        "serving {} on 127.0.0.1:{}; the command gets no keys: {}",
         plan.session.label,
         listening.port,
-        child
-            .set
-            .iter()
-            .map(|(name, _)| *name)
-            .collect::<Vec<_>>()
-            .join(" "),
-        child.removed.join(" ")
+        child.names()
     ));
     let stop = Arc::new(renew::Stop::default());
     renew::spawn(renewer, served, plan.window, plan.report, stop.clone())
