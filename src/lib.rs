@@ -12,6 +12,7 @@ pub mod cli;
 pub mod env;
 pub mod error;
 pub mod exec;
+pub mod fastpath;
 pub mod files;
 pub mod hardening;
 pub mod iam;

@@ -11,12 +11,17 @@ use stsexec::app::{self, Outcome};
 use stsexec::cli::Cli;
 use stsexec::env::Environment;
 use stsexec::error::EXIT_FAILED;
-use stsexec::{exec, hardening};
+use stsexec::{exec, fastpath, hardening};
 
 fn main() -> ExitCode {
     hardening::no_core_dumps();
     let current = Environment::from_process();
-    let cli = match Cli::try_parse_from(std::env::args_os()) {
+    // The common forms without building clap's command (src/fastpath.rs); clap for the rest.
+    let parsed = match fastpath::parse(std::env::args_os()) {
+        Some(cli) => Ok(cli),
+        None => Cli::try_parse_from(std::env::args_os()),
+    };
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
             // --help and --version
