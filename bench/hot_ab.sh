@@ -3,7 +3,7 @@
 # current release build run in turn, one run each per round, so drift on a shared machine hits
 # them alike (hyperfine with several commands runs each command's runs in one batch).
 #   bench/hot_ab.sh [--rounds N] [OTHER_BINARY...]      e.g. an stsexec built at 61d64e2
-# BIN=path skips the build (default: the binary scripts/install.sh builds: release, static on
+# BIN=path skips the build; VENV=dir uses that virtualenv's moto (default: the binary scripts/install.sh builds: release, static on
 # glibc Linux). Prints, per command: the median, mean, p10 and p90 wall time, the ratio of the
 # medians to `env A=B /bin/true`, page faults (of the command and of /bin/true after it), and
 # with valgrind the instructions stsexec itself executes on the hit (`-q work --json`, which
@@ -27,15 +27,16 @@ if [ -z "${BIN:-}" ]; then
 fi
 bin=$(realpath "$BIN")
 
-venv=bench/.venv
+# VENV=dir: a virtualenv that already has moto (nothing is installed into it).
+venv=${VENV:-bench/.venv}
 want=$(sha256sum bench/requirements.txt | cut -d' ' -f1)
-if [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
+if [ -z "${VENV:-}" ] && [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
   log "installing moto into $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r bench/requirements.txt
   echo "$want" > "$venv/.requirements.sha256"
 fi
-venv=$root/$venv
+venv=$(realpath "$venv")
 
 work=$(mktemp -d)
 moto_pid=
