@@ -11,7 +11,8 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 command -v hyperfine >/dev/null || { echo "profiles.sh: needs hyperfine (apt-get install hyperfine)" >&2; exit 1; }
 
-# name | lto | codegen-units | panic | opt-level | static
+# name | lto | codegen-units | panic | opt-level | static (no, yes, relr: yes with packed
+# relative relocations, nopie: yes and not position-independent)
 variants=(
   "thin-cgu4|thin|4|unwind|3|no"
   "fat-cgu1|fat|1|unwind|3|no"
@@ -19,11 +20,18 @@ variants=(
   "fat-cgu1-abort-s|fat|1|abort|s|no"
   "fat-cgu1-abort-static|fat|1|abort|3|yes"
   "fat-cgu1-abort-s-static|fat|1|abort|s|yes"
+  "fat-cgu1-abort-s-static-relr|fat|1|abort|s|relr"
+  "fat-cgu1-abort-s-static-nopie|fat|1|abort|s|nopie"
 )
 printf '%-26s %9s %9s\n' variant "size MB" "build s" > "$out/sizes"
 for v in "${variants[@]}"; do
   IFS='|' read -r name lto cgu panic opt static <<<"$v"
-  flags=""; [ "$static" = yes ] && flags="-C target-feature=+crt-static"
+  case "$static" in
+    yes) flags="-C target-feature=+crt-static" ;;
+    relr) flags="-C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs" ;;
+    nopie) flags="-C target-feature=+crt-static -C relocation-model=static" ;;
+    *) flags="" ;;
+  esac
   dir="target/profiles/$name"
   echo "profiles.sh: building $name" >&2
   start=$(date +%s.%N)

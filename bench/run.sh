@@ -29,9 +29,11 @@ if [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
 fi
 venv=$root/$venv
 
-# The binary scripts/install.sh installs: release profile, static on glibc Linux.
+# The binary scripts/install.sh installs: release profile, static on glibc Linux
+# (scripts/static-rustflags.sh).
 host=$(rustc -vV | sed -n 's/^host: //p')
-case "$host" in *-linux-gnu) export RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" ;; esac
+RUSTFLAGS="${RUSTFLAGS:-} $(scripts/static-rustflags.sh "$host")"
+export RUSTFLAGS
 log "building the release binary for $host"
 build_start=$(date +%s.%N)
 cargo build --release --locked --quiet --target "$host"

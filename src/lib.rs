@@ -15,6 +15,7 @@ pub mod console;
 pub mod env;
 pub mod error;
 pub mod exec;
+pub mod fastpath;
 pub mod files;
 pub mod hardening;
 pub mod iam;

@@ -13,7 +13,7 @@ use stsexec::cli::Cli;
 use stsexec::env::Environment;
 use stsexec::error::EXIT_FAILED;
 use stsexec::server::hold::HOLDER_ARG0;
-use stsexec::{exec, hardening};
+use stsexec::{exec, fastpath, hardening};
 
 fn main() -> ExitCode {
     hardening::no_core_dumps();
@@ -23,7 +23,12 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let current = Environment::from_process();
-    let cli = match Cli::try_parse_from(std::env::args_os()) {
+    // The common forms without building clap's command (src/fastpath.rs); clap for the rest.
+    let parsed = match fastpath::parse(std::env::args_os()) {
+        Some(cli) => Ok(cli),
+        None => Cli::try_parse_from(std::env::args_os()),
+    };
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
             // --help and --version

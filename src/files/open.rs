@@ -312,7 +312,8 @@ fn file_type_name(file_type: FileType) -> &'static str {
 }
 
 /// Checks an open file's kind, owner and mode against the rules for `kind`.
-fn check(fd: &OwnedFd, kind: Kind, path: &Path) -> Result<(), FileError> {
+/// Checks an opened file; its size as `fstat` saw it.
+fn check(fd: &OwnedFd, kind: Kind, path: &Path) -> Result<u64, FileError> {
     let stat = rustix::fs::fstat(fd).map_err(|e| io_error(kind, path, "read", e))?;
     let file_type = FileType::from_raw_mode(stat.st_mode);
     if file_type != FileType::RegularFile {
@@ -343,7 +344,7 @@ fn check(fd: &OwnedFd, kind: Kind, path: &Path) -> Result<(), FileError> {
             mode,
         });
     }
-    Ok(())
+    Ok(u64::try_from(stat.st_size).unwrap_or(0))
 }
 
 pub(super) fn open_checked(
@@ -351,6 +352,11 @@ pub(super) fn open_checked(
     kind: Kind,
     flags: OFlags,
 ) -> Result<Option<OwnedFd>, FileError> {
+    Ok(open_sized(path, kind, flags)?.map(|(fd, _)| fd))
+}
+
+/// [`open_checked`], and the file's size when it was checked.
+fn open_sized(path: &Path, kind: Kind, flags: OFlags) -> Result<Option<(OwnedFd, u64)>, FileError> {
     let mut flags = flags | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
     if !kind.follows_links() {
         flags |= OFlags::NOFOLLOW;
@@ -366,17 +372,20 @@ pub(super) fn open_checked(
         }
         Err(e) => return Err(io_error(kind, path, "open", e)),
     };
-    check(&fd, kind, path)?;
-    Ok(Some(fd))
+    let size = check(&fd, kind, path)?;
+    Ok(Some((fd, size)))
 }
 
 /// A file's bytes (wiped on drop), or `None` when it does not exist.
 pub fn read(path: &Path, kind: Kind) -> Result<Option<Zeroizing<Vec<u8>>>, FileError> {
-    let Some(fd) = open_checked(path, kind, OFlags::RDONLY)? else {
+    let Some((fd, size)) = open_sized(path, kind, OFlags::RDONLY)? else {
         return Ok(None);
     };
     let max = kind.max_bytes();
-    let mut bytes = Zeroizing::new(Vec::new());
+    // Sized once from fstat: two reads (the bytes, then end of file) instead of a doubling
+    // series from 32 bytes, and no reallocation leaving a copy of a secret behind unwiped.
+    let capacity = usize::try_from(size.min(max + 1)).unwrap_or(0);
+    let mut bytes = Zeroizing::new(Vec::with_capacity(capacity));
     File::from(fd)
         .take(max + 1)
         .read_to_end(&mut bytes)
