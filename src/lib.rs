@@ -23,6 +23,7 @@ pub mod rotate;
 pub mod secret;
 pub mod server;
 pub mod session;
+pub mod sso;
 pub mod sts;
 pub mod text;
 pub mod web_identity;

@@ -34,6 +34,8 @@ pub enum Kind {
     /// claims. Still refused: a file others can write (anyone could swap the token), anything
     /// but a regular file (a FIFO would hang), and more than STS accepts.
     WebIdentityToken,
+    /// The AWS CLI's IAM Identity Center token and registration files (`~/.aws/sso/cache`).
+    SsoCache,
 }
 
 /// Which permission bits make a file untrustworthy.
@@ -59,14 +61,18 @@ impl Kind {
             Kind::Ledger => "MFA code record",
             Kind::Journal => "rotation journal",
             Kind::WebIdentityToken => "web identity token file",
+            Kind::SsoCache => "IAM Identity Center token cache file",
         }
     }
 
     fn access(self) -> Access {
         match self {
-            Kind::SecretKey | Kind::CacheFile | Kind::LockFile | Kind::Ledger | Kind::Journal => {
-                Access::OwnerOnly
-            }
+            Kind::SecretKey
+            | Kind::CacheFile
+            | Kind::LockFile
+            | Kind::Ledger
+            | Kind::Journal
+            | Kind::SsoCache => Access::OwnerOnly,
             Kind::AccountsFile => Access::NotWritableByGroupOrOthers,
             Kind::AccessKey | Kind::UserFile | Kind::WebIdentityToken => {
                 Access::NotWritableByOthers
@@ -98,7 +104,7 @@ impl Kind {
         match self {
             Kind::AccessKey | Kind::SecretKey | Kind::UserFile | Kind::Ledger => 4096,
             Kind::AccountsFile => 1024 * 1024,
-            Kind::CacheFile | Kind::Journal | Kind::WebIdentityToken => 64 * 1024,
+            Kind::CacheFile | Kind::Journal | Kind::WebIdentityToken | Kind::SsoCache => 64 * 1024,
             Kind::LockFile => 1024,
         }
     }
