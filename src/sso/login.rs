@@ -69,18 +69,25 @@ pub trait LoginUi {
 
 /// The real one: `$BROWSER` or `xdg-open` from the environment snapshot, lines on stderr.
 pub struct TerminalUi {
-    env: Environment,
+    browser: Option<String>,
 }
 
 impl TerminalUi {
-    pub fn new(env: Environment) -> TerminalUi {
-        TerminalUi { env }
+    pub fn new(env: &Environment) -> TerminalUi {
+        TerminalUi {
+            browser: loopback::browser_command(env),
+        }
+    }
+
+    /// With this browser command (or none: the device flow).
+    pub fn with_browser(browser: Option<String>) -> TerminalUi {
+        TerminalUi { browser }
     }
 }
 
 impl LoginUi for TerminalUi {
     fn browser(&self) -> Option<String> {
-        loopback::browser_command(&self.env)
+        self.browser.clone()
     }
 
     fn open_browser(&mut self, command: &str, url: &str) -> Result<(), String> {

@@ -16,6 +16,7 @@ mod mfa_prompt;
 mod modes;
 mod rotate;
 mod server;
+mod sso;
 mod sts_faults;
 mod tls;
 mod web_identity;

@@ -6,6 +6,7 @@ pub mod github;
 pub mod iam;
 pub mod moto;
 pub mod server;
+pub mod sso;
 
 use std::collections::BTreeMap;
 use std::fs;
