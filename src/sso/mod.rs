@@ -11,6 +11,7 @@
 //! - `pkce`: PKCE, `state`, URL encoding, SHA-1 names.
 #![forbid(unsafe_code)]
 
+pub mod account;
 pub mod cache;
 pub mod client;
 pub mod login;

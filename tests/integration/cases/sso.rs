@@ -4,7 +4,7 @@
 //! parallel logins under the lock, and boto3 reading the token cache stsexec wrote.
 
 use crate::support::server::{body_of, raw_http, status_of};
-use crate::support::sso::{ACCOUNT_ID, FakeSso, ROLE, START_URL};
+use crate::support::sso::{ACCOUNT_ID, FakeSso, Hostile, ROLE, START_URL};
 use crate::support::{MARKER, venv};
 use std::path::Path;
 use std::sync::Arc;
@@ -567,4 +567,41 @@ fn sso_boto3_uses_the_token_cache_stsexec_wrote() {
     assert_eq!(rig.fake.count("register"), 1);
     assert_eq!(rig.fake.count("device_authorization"), 1);
     assert_eq!(rig.fake.count("credentials"), 1);
+}
+
+#[test]
+fn sso_hostile_portal_answers_are_sentences_in_bounded_time() {
+    let rig = Rig::new();
+    let session = session();
+    let mut api = rig.api();
+    let mut ui = TestUi::new(Person::ApprovesDeviceCode, &rig.fake);
+    Sso {
+        account: "work",
+        session: &session,
+        cache: &rig.cache,
+        endpoints: &rig.endpoints,
+        api: &mut api,
+    }
+    .token(Some(&device()), &mut ui)
+    .unwrap();
+    for (hostile, expected) in [
+        (Hostile::NotJson, "that stsexec cannot read"),
+        (Hostile::Huge, "with more than 64 KiB"),
+    ] {
+        rig.fake.answer_portal_with(hostile);
+        let mut absent = TestUi::new(Person::Absent, &rig.fake);
+        let err = Sso {
+            account: "work",
+            session: &session,
+            cache: &rig.cache,
+            endpoints: &rig.endpoints,
+            api: &mut api,
+        }
+        .role_credentials(ACCOUNT_ID, ROLE, None, &mut absent)
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains(expected), "{hostile:?}: {err}");
+        assert!(err.contains("GetRoleCredentials"), "{err}");
+        assert!(!err.contains(MARKER), "{err}");
+    }
 }

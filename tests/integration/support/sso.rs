@@ -56,6 +56,17 @@ struct State {
     device_expires_in: i32,
     /// Browser sign-in: the user cancels (the redirect carries `error=access_denied`).
     deny: bool,
+    /// The portal answers with something that is not its answer.
+    hostile: Option<Hostile>,
+}
+
+/// What a hostile (or misconfigured) endpoint sends instead of the portal's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hostile {
+    /// A proxy's HTML login page, with status 200.
+    NotJson,
+    /// Ten megabytes.
+    Huge,
 }
 
 pub struct FakeSso {
@@ -108,6 +119,10 @@ impl FakeSso {
 
     pub fn set_device_expiry(&self, seconds: i32) {
         self.state.lock().unwrap().device_expires_in = seconds;
+    }
+
+    pub fn answer_portal_with(&self, hostile: Hostile) {
+        self.state.lock().unwrap().hostile = Some(hostile);
     }
 
     pub fn deny_sign_in(&self) {
@@ -248,6 +263,19 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, base: &str) {
     );
     for (name, value) in &answer.headers {
         head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if answer.status == "huge" {
+        let _ = write!(
+            stream,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{{\"roleCredentials\": {{\"sessionToken\": \""
+        );
+        let chunk = "A".repeat(64 * 1024);
+        for _ in 0..160 {
+            if stream.write_all(chunk.as_bytes()).is_err() {
+                return;
+            }
+        }
+        return;
     }
     let _ = write!(stream, "{head}\r\n{}", answer.body);
     let _ = stream.flush();
@@ -565,6 +593,19 @@ fn credentials(request: &Request, state: &Mutex<State>) -> Answer {
             "unauthorized",
             "Session token not found or invalid",
         );
+    }
+    match state.hostile {
+        Some(Hostile::NotJson) => {
+            return page("200 OK", "<form>Proxy login</form>");
+        }
+        Some(Hostile::Huge) => {
+            return Answer {
+                status: "huge",
+                headers: vec![],
+                body: String::new(),
+            };
+        }
+        None => {}
     }
     if request.query("account_id").as_deref() != Some(ACCOUNT_ID)
         || request.query("role_name").as_deref() != Some(ROLE)
