@@ -4,9 +4,8 @@
 //! parallel logins under the lock, and boto3 reading the token cache stsexec wrote.
 
 use crate::support::server::{body_of, raw_http, status_of};
-use crate::support::sso::{ACCOUNT_ID, FakeSso, Hostile, ROLE, START_URL};
+use crate::support::sso::{ACCOUNT_ID, FakeSso, Hostile, ROLE, START_URL, chromium_browser};
 use crate::support::{MARKER, venv};
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -450,34 +449,6 @@ fn sso_parallel_logins_open_one_browser() {
     assert_eq!(rig.fake.count("authorize"), 1);
     assert_eq!(rig.fake.count("register"), 1);
     assert_eq!(rig.fake.count("credentials"), 4);
-}
-
-/// A `$BROWSER` that runs headless Chromium on the URL and exits once the page has loaded.
-fn chromium_browser(dir: &Path) -> String {
-    let chromium = ["chromium", "chromium-browser"]
-        .into_iter()
-        .find(|name| {
-            std::process::Command::new("sh")
-                .args(["-c", &format!("command -v {name}")])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .expect(
-            "chromium is not installed: scripts/test.sh installs it (apt-get install chromium)",
-        );
-    let script = dir.join("browser.sh");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\nexec {chromium} --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking --disable-component-update --disable-sync --user-data-dir={} --dump-dom \"$1\" > {}/dom.html 2>/dev/null\n",
-            dir.join("profile").display(),
-            dir.display()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    script.display().to_string()
 }
 
 #[test]
