@@ -17,6 +17,7 @@ pub mod client;
 pub mod login;
 pub mod loopback;
 pub mod pkce;
+pub mod provider;
 
 pub use cache::{CachedToken, Registration, TokenCache};
 pub use client::{Failure, LazySso, OidcApi, PortalApi, SsoEndpoints};
@@ -67,6 +68,8 @@ pub enum LoginFailure {
 #[derive(Debug)]
 pub enum SsoError {
     File(FileError),
+    /// The account's session cache (its lock).
+    Cache(crate::cache::CacheError),
     CacheDirectory {
         path: PathBuf,
         problem: String,
@@ -115,6 +118,7 @@ impl fmt::Display for SsoError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SsoError::File(e) => write!(f, "{e}"),
+            SsoError::Cache(e) => write!(f, "{e}"),
             SsoError::CacheDirectory { path, problem, fix } => write!(
                 f,
                 "IAM Identity Center token cache directory {} {problem}; {fix}",

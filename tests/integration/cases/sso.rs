@@ -576,3 +576,47 @@ fn sso_hostile_portal_answers_are_sentences_in_bounded_time() {
         assert!(!err.contains(MARKER), "{err}");
     }
 }
+
+#[test]
+fn sso_role_sessions_are_cached_per_account_and_reused_without_the_token() {
+    use stsexec::accounts::AccountName;
+    use stsexec::cache::Cache;
+    use stsexec::report::Reporter;
+    use stsexec::sso::account::SsoAccount;
+    use stsexec::sso::provider::SsoProvider;
+    let rig = Rig::new();
+    let creds_dir = tempfile::tempdir().unwrap();
+    let account = AccountName::parse_str("work").unwrap();
+    let provider = |rig: &Rig| SsoProvider {
+        account: account.clone(),
+        sso: SsoAccount {
+            session: session(),
+            account_id: ACCOUNT_ID.into(),
+            role_name: ROLE.into(),
+        },
+        cache: Cache::new(creds_dir.path(), &account),
+        tokens: rig.cache.clone(),
+        endpoints: rig.endpoints.clone(),
+        api: rig.api(),
+        min_ttl: Duration::from_secs(300),
+        report: Reporter::new(true, false),
+    };
+    let mut ui = TestUi::new(Person::ApprovesDeviceCode, &rig.fake);
+    let first = provider(&rig)
+        .resolve(false, Some(&device()), &mut ui)
+        .unwrap();
+    assert_eq!(first.label, "work-sso-ReadOnly-STS");
+    assert_eq!(first.account_id.as_deref(), Some(ACCOUNT_ID));
+    // A hit: no portal call, and the token file is not even needed.
+    std::fs::remove_file(rig.cache.token_path(&session())).unwrap();
+    let mut absent = TestUi::new(Person::Absent, &rig.fake);
+    let again = provider(&rig).resolve(false, None, &mut absent).unwrap();
+    assert_eq!(again.credentials, first.credentials);
+    assert_eq!(rig.fake.count("credentials"), 1);
+    // --refresh without a token and without a login allowed: the sentence names --login.
+    let err = provider(&rig)
+        .resolve(true, None, &mut absent)
+        .unwrap_err()
+        .to_string();
+    assert!(err.ends_with("run: stsexec work --login"), "{err}");
+}
