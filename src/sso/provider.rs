@@ -136,6 +136,20 @@ impl<A: OidcApi + PortalApi> SsoProvider<A> {
         Ok(())
     }
 
+    /// A `--server` renewal: a session valid for longer than `valid_for`, from the cache or
+    /// the token (refreshed as needed), never a login; the command's terminal sees nothing.
+    pub fn renew(&mut self, valid_for: Duration) -> Result<Credentials, SsoError> {
+        self.min_ttl = valid_for;
+        self.resolve(false, None, &mut Unattended)
+            .map(|session| session.credentials)
+    }
+
+    /// What `--server` reminds of before the token ends (when it cannot be refreshed).
+    pub fn source_end(&self) -> Option<(SystemTime, String)> {
+        self.token_end()
+            .map(|end| (end, format!("stsexec {} --login", self.account)))
+    }
+
     /// When the token ends if it cannot be refreshed (`--server` reminds before then).
     pub fn token_end(&self) -> Option<SystemTime> {
         let token = self.tokens.load_token(&self.sso.session).ok().flatten()?;
@@ -210,4 +224,19 @@ pub fn partition_of(region: &str) -> &'static str {
     } else {
         "aws"
     }
+}
+
+/// The UI of a run that never signs in (renewals): no browser, nothing on the terminal.
+pub struct Unattended;
+
+impl LoginUi for Unattended {
+    fn browser(&self) -> Option<String> {
+        None
+    }
+
+    fn open_browser(&mut self, _command: &str, _url: &str) -> Result<(), String> {
+        Err("no browser is opened by a renewal".into())
+    }
+
+    fn say(&mut self, _line: &str) {}
 }
