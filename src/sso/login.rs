@@ -539,3 +539,140 @@ pub fn token_time_left(cache: &TokenCache, session: &SsoSession) -> Option<Durat
         .flatten()
         .map(|t| t.time_left(SystemTime::now()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+    use crate::sso::client::{DeviceAuthorization, RegisteredClient};
+
+    /// An sso-oidc that only refreshes, answering as told.
+    struct Refresher {
+        answer: Option<Failure>,
+        calls: usize,
+    }
+
+    impl OidcApi for Refresher {
+        fn register_client(&mut self, _: &RegisterRequest) -> Result<RegisteredClient, Failure> {
+            panic!("no registration expected")
+        }
+        fn start_device_authorization(
+            &mut self,
+            _: &str,
+            _: &Secret,
+            _: &str,
+        ) -> Result<DeviceAuthorization, Failure> {
+            panic!("no login expected")
+        }
+        fn create_token(
+            &mut self,
+            _: &str,
+            _: &Secret,
+            grant: &Grant<'_>,
+        ) -> Result<IssuedToken, Failure> {
+            assert!(matches!(grant, Grant::RefreshToken(_)));
+            self.calls += 1;
+            match self.answer.clone() {
+                Some(failure) => Err(failure),
+                None => Ok(IssuedToken {
+                    access_token: Secret::new("fresh"),
+                    expires_in: Duration::from_secs(3600),
+                    refresh_token: None,
+                }),
+            }
+        }
+    }
+
+    struct Quiet;
+    impl LoginUi for Quiet {
+        fn browser(&self) -> Option<String> {
+            None
+        }
+        fn open_browser(&mut self, _: &str, _: &str) -> Result<(), String> {
+            unreachable!()
+        }
+        fn say(&mut self, _: &str) {}
+    }
+
+    fn setup(left: Duration) -> (tempfile::TempDir, TokenCache, SsoSession) {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = TokenCache::at(dir.path().join("cache"));
+        cache.prepare().unwrap();
+        let session = SsoSession {
+            start_url: "https://x.awsapps.com/start".into(),
+            region: "eu-west-1".into(),
+            name: None,
+        };
+        let token = CachedToken {
+            start_url: session.start_url.clone(),
+            region: session.region.clone(),
+            access_token: Secret::new("old"),
+            expires_at: SystemTime::now() + left,
+            client_id: Some("c".into()),
+            client_secret: Some(Secret::new("s")),
+            registration_expires_at: Some(SystemTime::now() + Duration::from_secs(86400)),
+            refresh_token: Some(Secret::new("r")),
+        };
+        let lock = cache.lock(&session, |_| {}).unwrap();
+        cache.store_token(&lock, &session, &token).unwrap();
+        (dir, cache, session)
+    }
+
+    fn token_with(
+        left: Duration,
+        answer: Option<Failure>,
+    ) -> (Result<CachedToken, SsoError>, usize) {
+        let (_dir, cache, session) = setup(left);
+        let endpoints = SsoEndpoints::from_env(&Environment::default(), "eu-west-1");
+        let mut api = Refresher { answer, calls: 0 };
+        let result = Sso {
+            account: "work",
+            session: &session,
+            cache: &cache,
+            endpoints: &endpoints,
+            api: &mut api,
+        }
+        .token(None, &mut Quiet);
+        (result, api.calls)
+    }
+
+    #[test]
+    fn a_fresh_token_is_used_without_a_call() {
+        let (token, calls) = token_with(Duration::from_secs(3600), None);
+        assert_eq!(token.unwrap().access_token.expose(), "old");
+        assert_eq!(calls, 0);
+    }
+
+    #[test]
+    fn a_token_in_the_window_is_refreshed_and_keeps_its_refresh_token() {
+        let (token, calls) = token_with(Duration::from_secs(600), None);
+        let token = token.unwrap();
+        assert_eq!(token.access_token.expose(), "fresh");
+        assert_eq!(token.refresh_token.unwrap().expose(), "r");
+        assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn a_failed_refresh_falls_back_to_the_token_while_it_lasts() {
+        let unreachable = Failure::Unreachable {
+            cause: "down".into(),
+        };
+        let (token, _) = token_with(Duration::from_secs(600), Some(unreachable.clone()));
+        assert_eq!(token.unwrap().access_token.expose(), "old");
+        // Expired, and the service out of reach: say so (a login would not help).
+        let (err, _) = token_with(Duration::ZERO, Some(unreachable));
+        let err = err.unwrap_err().to_string();
+        assert!(
+            err.contains("unreachable") && err.contains("CreateToken"),
+            "{err}"
+        );
+        // Expired, and the refresh token refused: a login is needed.
+        let (err, _) = token_with(
+            Duration::ZERO,
+            Some(Failure::InvalidGrant {
+                message: "revoked".into(),
+            }),
+        );
+        assert!(matches!(err.unwrap_err(), SsoError::LoginNeeded { .. }));
+    }
+}
