@@ -17,12 +17,10 @@ use std::time::{Duration, SystemTime};
 /// `AWS_ENDPOINT_URL`, else the region's endpoints.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SsoEndpoints {
-    pub oidc_override: Option<String>,
-    pub portal_override: Option<String>,
-    /// The OIDC service's base URL (the browser's `/authorize` page hangs off it).
-    pub oidc: String,
-    /// The portal's base URL, as messages name it.
-    pub portal: String,
+    oidc_override: Option<String>,
+    portal_override: Option<String>,
+    oidc: String,
+    portal: String,
 }
 
 impl SsoEndpoints {
@@ -36,6 +34,15 @@ impl SsoEndpoints {
             .get("AWS_ENDPOINT_URL_SSO")
             .or(general)
             .map(str::to_string);
+        SsoEndpoints::new(oidc_override, portal_override, region)
+    }
+
+    /// The endpoints with these overrides (`None`: the region's).
+    pub fn new(
+        oidc_override: Option<String>,
+        portal_override: Option<String>,
+        region: &str,
+    ) -> SsoEndpoints {
         let suffix = if region.starts_with("cn-") {
             "amazonaws.com.cn"
         } else {
@@ -43,21 +50,38 @@ impl SsoEndpoints {
         };
         SsoEndpoints {
             oidc: oidc_override
-                .as_deref()
-                .map(|u| u.trim_end_matches('/').to_string())
+                .clone()
                 .unwrap_or_else(|| format!("https://oidc.{region}.{suffix}")),
             portal: portal_override
-                .as_deref()
-                .map(redact_url)
+                .clone()
                 .unwrap_or_else(|| format!("https://portal.sso.{region}.{suffix}")),
             oidc_override,
             portal_override,
         }
     }
 
+    /// The OIDC service's base URL, to which the browser's `/authorize` page is relative.
+    pub fn oidc_base(&self) -> &str {
+        self.oidc.trim_end_matches('/')
+    }
+
     /// The OIDC endpoint as messages show it (no user-info).
     pub fn oidc_shown(&self) -> String {
         redact_url(&self.oidc)
+    }
+
+    /// The portal endpoint as messages show it.
+    pub fn portal_shown(&self) -> String {
+        redact_url(&self.portal)
+    }
+
+    /// The portal override in force (a cached role session is bound to it).
+    pub fn portal_override(&self) -> Option<&str> {
+        self.portal_override.as_deref()
+    }
+
+    fn oidc_override(&self) -> Option<&str> {
+        self.oidc_override.as_deref()
     }
 }
 
@@ -246,7 +270,7 @@ pub fn build_clients(
         .timeout_config(settings.timeouts.clone())
         .retry_config(settings.retries.clone())
         .interceptor(ResponseCap);
-    if let Some(url) = &endpoints.oidc_override {
+    if let Some(url) = endpoints.oidc_override() {
         oidc = oidc.endpoint_url(url);
     }
     let mut portal = aws_sdk_sso::Config::builder()
@@ -256,7 +280,7 @@ pub fn build_clients(
         .timeout_config(settings.timeouts)
         .retry_config(settings.retries)
         .interceptor(ResponseCap);
-    if let Some(url) = &endpoints.portal_override {
+    if let Some(url) = endpoints.portal_override() {
         portal = portal.endpoint_url(url);
     }
     (
@@ -554,13 +578,16 @@ mod tests {
             ("AWS_ENDPOINT_URL_SSO_OIDC", "http://u:p@127.0.0.1:2/"),
         ]);
         let e = SsoEndpoints::from_env(&env, "eu-west-1");
-        assert_eq!(e.oidc, "http://u:p@127.0.0.1:2");
-        assert_eq!(e.oidc_shown(), "http://127.0.0.1:2");
-        assert_eq!(e.portal_override.as_deref(), Some("http://127.0.0.1:1"));
+        assert_eq!(e.oidc_base(), "http://u:p@127.0.0.1:2");
+        assert_eq!(e.oidc_shown(), "http://127.0.0.1:2/");
+        assert_eq!(e.portal_override(), Some("http://127.0.0.1:1"));
         let d = SsoEndpoints::from_env(&Environment::default(), "eu-west-1");
-        assert_eq!(d.oidc, "https://oidc.eu-west-1.amazonaws.com");
-        assert_eq!(d.portal, "https://portal.sso.eu-west-1.amazonaws.com");
-        assert_eq!(d.oidc_override, None);
+        assert_eq!(d.oidc_base(), "https://oidc.eu-west-1.amazonaws.com");
+        assert_eq!(
+            d.portal_shown(),
+            "https://portal.sso.eu-west-1.amazonaws.com"
+        );
+        assert_eq!(d.portal_override(), None);
     }
 
     #[test]

@@ -340,7 +340,7 @@ impl<A: OidcApi> Sso<'_, A> {
             new_state().map_err(|e| self.login_error(LoginFailure::Loopback(e.to_string())))?;
         let url = format!(
             "{}/authorize?response_type=code&client_id={}&redirect_uri={}&state={state}&code_challenge_method=S256&scopes={}&code_challenge={}",
-            self.endpoints.oidc,
+            self.endpoints.oidc_base(),
             url_encode(&registration.client_id),
             url_encode(&redirect_uri),
             url_encode(SCOPE),
@@ -483,7 +483,7 @@ impl<A: OidcApi> Sso<'_, A> {
         failure: Failure,
     ) -> SsoError {
         let endpoint = if operation == "GetRoleCredentials" {
-            self.endpoints.portal.clone()
+            self.endpoints.portal_shown()
         } else {
             self.endpoints.oidc_shown()
         };

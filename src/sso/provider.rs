@@ -47,7 +47,7 @@ impl<A: OidcApi + PortalApi> SsoProvider<A> {
             mfa_serial: None,
             role_arn: Some(self.role_arn()),
             source_key_id: SOURCE.to_string(),
-            endpoint: self.endpoints.portal_override.clone(),
+            endpoint: self.endpoints.portal_override().map(str::to_string),
             web_identity: false,
         }
     }

@@ -24,12 +24,7 @@ fn session() -> SsoSession {
 
 fn endpoints(fake: &FakeSso) -> SsoEndpoints {
     // What SsoEndpoints::from_env makes of AWS_ENDPOINT_URL_SSO_OIDC and AWS_ENDPOINT_URL_SSO.
-    SsoEndpoints {
-        oidc_override: Some(fake.url.clone()),
-        portal_override: Some(fake.url.clone()),
-        oidc: fake.url.clone(),
-        portal: fake.url.clone(),
-    }
+    SsoEndpoints::new(Some(fake.url.clone()), Some(fake.url.clone()), "eu-west-1")
 }
 
 /// GETs `url` as a browser would, following redirects: the page at the end.
