@@ -397,6 +397,45 @@ impl Account {
     }
 }
 
+/// An ARN taken apart: `arn:<partition>:<service>:<region>:<account id>:<resource>` (the
+/// resource may hold more colons). The one place stsexec splits ARNs: accounts-file prefixes,
+/// role ARNs, the cache's role slots, the IAM user of a caller ARN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arn<'a> {
+    pub partition: &'a str,
+    pub service: &'a str,
+    pub region: &'a str,
+    pub account_id: &'a str,
+    pub resource: &'a str,
+}
+
+impl<'a> Arn<'a> {
+    /// The six parts, or `None` when `text` is not `arn:` and five more colon-separated parts.
+    pub fn parse(text: &'a str) -> Option<Arn<'a>> {
+        let mut parts = text.splitn(6, ':');
+        if parts.next()? != "arn" {
+            return None;
+        }
+        Some(Arn {
+            partition: parts.next()?,
+            service: parts.next()?,
+            region: parts.next()?,
+            account_id: parts.next()?,
+            resource: parts.next()?,
+        })
+    }
+
+    /// An IAM ARN (IAM is global: no region) of a well-formed partition and account id.
+    pub fn parse_iam(text: &'a str) -> Option<Arn<'a>> {
+        Arn::parse(text).filter(|arn| {
+            arn.service == "iam"
+                && arn.region.is_empty()
+                && is_partition(arn.partition)
+                && is_account_id(arn.account_id)
+        })
+    }
+}
+
 /// A role to assume: its ARN, the account it belongs to, and the short name used in labels.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Role {
@@ -416,23 +455,16 @@ pub fn resolve_role(
         why,
     };
     let (arn, account_id, path_and_name) = if role.starts_with("arn:") {
-        let mut parts = role.splitn(6, ':');
-        let (_, partition, service, region, id, resource) = (
-            parts.next(),
-            parts.next().unwrap_or(""),
-            parts.next().unwrap_or(""),
-            parts.next().unwrap_or(""),
-            parts.next().unwrap_or(""),
-            parts.next().unwrap_or(""),
-        );
-        if !is_partition(partition) || service != "iam" || !region.is_empty() || !is_account_id(id)
-        {
-            return Err(bad(RoleProblem::NotRoleArn));
-        }
-        let Some(rest) = resource.strip_prefix("role/") else {
+        let Some((arn, rest)) =
+            Arn::parse_iam(role).and_then(|arn| Some((arn, arn.resource.strip_prefix("role/")?)))
+        else {
             return Err(bad(RoleProblem::NotRoleArn));
         };
-        (role.to_string(), id.to_string(), rest.to_string())
+        (
+            role.to_string(),
+            arn.account_id.to_string(),
+            rest.to_string(),
+        )
     } else {
         let Some(account) = account else {
             return Err(AccountsError::RoleNeedsPrefix {
@@ -616,14 +648,12 @@ fn parse_entry(name: &str, value: Value) -> std::result::Result<Account, Problem
     Ok(entry)
 }
 
-/// `arn:<partition>:iam::<12 digits>:` → (partition, account id).
+/// `arn:<partition>:iam::<12 digits>:` (an IAM ARN with an empty resource) → (partition,
+/// account id).
 fn parse_prefix(arn: &str) -> Option<(String, String)> {
-    let rest = arn.strip_prefix("arn:")?;
-    let (partition, rest) = rest.split_once(':')?;
-    let rest = rest.strip_prefix("iam::")?;
-    let account_id = rest.strip_suffix(':')?;
-    (is_partition(partition) && is_account_id(account_id))
-        .then(|| (partition.to_string(), account_id.to_string()))
+    Arn::parse_iam(arn)
+        .filter(|arn| arn.resource.is_empty())
+        .map(|arn| (arn.partition.to_string(), arn.account_id.to_string()))
 }
 
 fn is_partition(p: &str) -> bool {
@@ -850,6 +880,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("no ARN prefix"), "{err}");
+    }
+
+    #[test]
+    fn arns_split_in_one_place() {
+        let arn = Arn::parse("arn:aws:iam::012123456789:role/ops/x:y").unwrap();
+        assert_eq!((arn.partition, arn.service, arn.region), ("aws", "iam", ""));
+        assert_eq!(
+            (arn.account_id, arn.resource),
+            ("012123456789", "role/ops/x:y")
+        );
+        assert!(Arn::parse("arn:aws:iam::012123456789").is_none());
+        assert!(Arn::parse("urn:aws:iam::012123456789:").is_none());
+        assert!(Arn::parse_iam("arn:aws:sts::012123456789:x").is_none());
+        assert!(Arn::parse_iam("arn:aws:iam:eu-west-1:012123456789:x").is_none());
+        assert!(Arn::parse_iam("arn:aws-cn:iam::012123456789:").is_some());
     }
 
     #[test]

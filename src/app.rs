@@ -2,28 +2,31 @@
 //! [`Outcome`]: the modes that print, and the exec plan. `main` only wires this up.
 #![forbid(unsafe_code)]
 
-use crate::accounts::{self, AccountName, AccountsError, AccountsFile};
+use crate::accounts::{self, Account, AccountName, AccountsError, AccountsFile};
 use crate::cache::{self, Cache};
-use crate::cli::{Cli, ExportShell, Mode, UsageError};
-use crate::env::{self, ChildEnv, Environment};
-use crate::error::{Error, Result};
+use crate::env::{self, ChildEnv, Environment, Region, RegionFrom};
+use crate::error::{Error, Result, UsageError};
 use crate::exec::{self, ExecPlan};
+use crate::invocation::{Action, Ask, Invocation, Print, SessionAsk, WebIdentityAsk};
 use crate::keys::CredsDir;
 use crate::mfa;
 use crate::output;
-use crate::provider::{self, AccountSetup, MfaCodes, Provider, Request, durations};
+use crate::provider::{
+    AccountSetup, MfaCodes, MfaFrom, Provider, Request, Start, Wants, durations,
+};
 use crate::report::Reporter;
-use crate::session::Session;
-use crate::sts::{self, Endpoint, LazySts};
-use crate::web_identity::{self, TokenSource, WebIdentityError};
-use std::ffi::OsStr;
+use crate::session::{Credentials, Session};
+use crate::sts::{Endpoint, LazySts};
+use crate::web_identity::{self, TokenSource};
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 mod rotate;
 mod serve;
+
+pub use serve::ServeRefusal;
 
 /// What a successful run leads to.
 pub enum Outcome {
@@ -34,257 +37,327 @@ pub enum Outcome {
     Served(crate::server::Ended),
 }
 
-/// Runs the mode the command line selects.
-pub fn run(mut cli: Cli, current: &Environment) -> Result<Outcome> {
-    let report = Reporter::new(cli.verbosity.quiet, cli.verbosity.verbose);
-    let mode = cli.mode();
-    if let Mode::Status = mode {
-        // Inside a `--server` command the environment holds the endpoint, not keys.
-        if let Some(text) = crate::server::status::status(current) {
-            print(&text)?;
-            return Ok(Outcome::Exit(0));
+/// Runs what the invocation asks.
+pub fn run(invocation: Invocation, current: &Environment) -> Result<Outcome> {
+    let report = invocation.reporter();
+    let Invocation {
+        ask,
+        config,
+        creds_dir,
+        quiet,
+        verbose,
+    } = invocation;
+    let config = config.as_deref();
+    match ask {
+        Ask::Status => status(current),
+        Ask::List => {
+            let dirs = Dirs::new(creds_dir, current)?;
+            list(&dirs.places(config), current, report, quiet)
         }
-        let (text, keys_set) = output::status(current, SystemTime::now());
-        print(&text)?;
-        return Ok(Outcome::Exit(if keys_set { 0 } else { 1 }));
-    }
-    let home = home_dir(current).ok();
-    let creds_dir = CredsDir::new(match &cli.creds_dir {
-        Some(dir) => dir.clone(),
-        None => home_dir(current)?.join("aws-creds"),
-    });
-    match mode {
-        Mode::List => list(&cli, &creds_dir, home.as_deref(), current, report),
-        Mode::Clear(account) => clear(
-            &cli,
-            account.as_deref(),
-            &creds_dir,
-            home.as_deref(),
-            report,
-        ),
-        Mode::Status => Ok(Outcome::Exit(0)),
-        Mode::Rotate => {
-            let raw = cli.account.clone().unwrap_or_default();
-            let account = AccountName::parse(&raw)?;
-            rotate::rotate(&mut cli, &account, &creds_dir, current, report)
+        Ask::Clear(account) => {
+            let dirs = Dirs::new(creds_dir, current)?;
+            clear(&dirs.places(config), account.as_ref(), report)
         }
-        Mode::Serve(command) => {
-            serve::refuse_output(&cli)?;
-            let raw = cli.account.clone().unwrap_or_default();
-            let account = AccountName::parse(&raw)?;
-            rotate::warn_if_unfinished(&creds_dir, &account, report);
-            let renewal_report = Reporter::new(true, cli.verbosity.verbose);
-            let prepared = prepare(
-                &mut cli,
-                &account,
-                &creds_dir,
-                home.as_deref(),
-                current,
-                report,
-            )?;
-            serve::serve(prepared, command, current, report, renewal_report)
-        }
-        mode => {
-            let raw = cli.account.clone().unwrap_or_default();
-            let account = AccountName::parse(&raw)?;
-            rotate::warn_if_unfinished(&creds_dir, &account, report);
-            let (session, child, inherited_region) = resolve(
-                &mut cli,
-                &account,
-                &creds_dir,
-                home.as_deref(),
-                current,
-                report,
-            )?;
-            match mode {
-                Mode::Json => print(&output::json(&session))?,
-                Mode::CredentialProcess => print(&output::credential_process(&session))?,
-                Mode::Export(shell) => {
-                    if std::io::stdout().is_terminal() {
-                        report.warn(
-                            "--export prints secrets to the terminal; use eval \"$(stsexec … --export)\", or exec mode, which keeps them out of your shell",
-                        );
-                    }
-                    print(&output::export(
-                        &child,
-                        match shell {
-                            ExportShell::Sh => output::Shell::Sh,
-                            ExportShell::Fish => output::Shell::Fish,
-                        },
-                    ))?;
-                }
-                Mode::Exec(command) => {
-                    let shell = command.is_empty();
-                    if let Some(outer) = current.get("STSEXEC_ACCOUNT") {
-                        let kept = inherited_region
-                            .map(|r| format!(" (region {r} kept: {account} has none of its own)"))
-                            .unwrap_or_default();
-                        report.status(format!(
-                            "Replacing {} with {}{kept}",
-                            crate::text::shown(outer),
-                            session.label
-                        ));
-                    }
-                    let (program, args) = exec::command_or_shell(command, current);
-                    report.status(format!("Set keys for {} AWS account", session.label));
-                    if shell && std::io::stdin().is_terminal() {
-                        report.status("A subshell with these keys: exit to return");
-                    }
-                    return Ok(Outcome::Exec(ExecPlan {
-                        program,
-                        args,
-                        env: env::apply(current, &child),
-                    }));
-                }
-                Mode::List | Mode::Status | Mode::Clear(_) | Mode::Serve(_) | Mode::Rotate => {}
+        Ask::Session { request, action } => {
+            let dirs = Dirs::new(creds_dir, current)?;
+            let places = dirs.places(config);
+            if !matches!(action, Action::Rotate) {
+                rotate::warn_if_unfinished(places.creds_dir, &request.account, report);
             }
-            Ok(Outcome::Exit(0))
+            match action {
+                Action::Rotate => rotate::rotate(&request, &places, current, report),
+                Action::Serve(command) => {
+                    let renewal_report = Reporter::new(true, verbose);
+                    let prepared = prepare(&request, &places, current, report)?;
+                    let min_ttl_given = request.knobs.min_ttl.given();
+                    serve::serve(
+                        prepared,
+                        command,
+                        min_ttl_given,
+                        current,
+                        report,
+                        renewal_report,
+                    )
+                }
+                Action::Print(print) => {
+                    let (session, child, _) = resolve(&request, &places, current, report)?;
+                    print_session(&session, &child, print, report)
+                }
+                Action::Exec(command) => {
+                    let resolved = resolve(&request, &places, current, report)?;
+                    exec_plan(&request.account, resolved, command, current, report)
+                }
+            }
         }
     }
 }
 
-/// The session for the account (DESIGN §3), the environment it becomes (DESIGN §4), and the
-/// region when it came from the caller's environment rather than a flag or the account.
-fn resolve(
-    cli: &mut Cli,
+/// `--json`, `--credential-process`, `--export`.
+fn print_session(
+    session: &Session,
+    child: &ChildEnv,
+    how: Print,
+    report: Reporter,
+) -> Result<Outcome> {
+    match how {
+        Print::Json => print(&output::json(session))?,
+        Print::CredentialProcess => print(&output::credential_process(session))?,
+        Print::Export(shell) => {
+            if std::io::stdout().is_terminal() {
+                report.warn(
+                    "--export prints secrets to the terminal; use eval \"$(stsexec … --export)\", or exec mode, which keeps them out of your shell",
+                );
+            }
+            print(&output::export(child, shell))?;
+        }
+    }
+    Ok(Outcome::Exit(0))
+}
+
+/// Exec mode: the command (or the shell) with the session's environment, and the status
+/// lines that say so.
+fn exec_plan(
     account: &AccountName,
-    creds_dir: &CredsDir,
-    home: Option<&std::path::Path>,
+    (session, child, region): (Session, ChildEnv, Region),
+    command: Vec<std::ffi::OsString>,
     current: &Environment,
     report: Reporter,
-) -> Result<(Session, ChildEnv, Option<String>)> {
+) -> Result<Outcome> {
+    let shell = command.is_empty();
+    if let Some(outer) = current.get("STSEXEC_ACCOUNT") {
+        let kept = match region.from {
+            RegionFrom::Environment => format!(
+                " (region {} kept: {account} has none of its own)",
+                region.name
+            ),
+            RegionFrom::Flag | RegionFrom::Account | RegionFrom::Default => String::new(),
+        };
+        report.status(format!(
+            "Replacing {} with {}{kept}",
+            crate::text::shown(outer),
+            session.label
+        ));
+    }
+    let (program, args) = exec::command_or_shell(command, current);
+    report.status(format!("Set keys for {} AWS account", session.label));
+    if shell && std::io::stdin().is_terminal() {
+        report.status("A subshell with these keys: exit to return");
+    }
+    Ok(Outcome::Exec(ExecPlan {
+        program,
+        args,
+        env: env::apply(current, &child),
+    }))
+}
+
+/// `--status`: what the current environment holds.
+fn status(current: &Environment) -> Result<Outcome> {
+    // Inside a `--server` command the environment holds the endpoint, not keys.
+    if let Some(text) = crate::server::status::status(current) {
+        print(&text)?;
+        return Ok(Outcome::Exit(0));
+    }
+    let (text, keys_set) = output::status(current, SystemTime::now());
+    print(&text)?;
+    Ok(Outcome::Exit(if keys_set { 0 } else { 1 }))
+}
+
+/// The credentials directory (`--creds-dir`, else `~/aws-creds`) and `HOME`: every mode but
+/// `--status` needs them.
+struct Dirs {
+    creds_dir: CredsDir,
+    home: Option<PathBuf>,
+}
+
+impl Dirs {
+    fn new(creds_dir: Option<PathBuf>, current: &Environment) -> Result<Dirs> {
+        let home = home_dir(current).ok();
+        let creds_dir = CredsDir::new(match creds_dir {
+            Some(dir) => dir,
+            None => home_dir(current)?.join("aws-creds"),
+        });
+        Ok(Dirs { creds_dir, home })
+    }
+
+    fn places<'a>(&'a self, config: Option<&'a Path>) -> Places<'a> {
+        Places {
+            creds_dir: &self.creds_dir,
+            config,
+            home: self.home.as_deref(),
+        }
+    }
+}
+
+/// Where an account's files are.
+struct Places<'a> {
+    creds_dir: &'a CredsDir,
+    /// `--config` / `STSEXEC_CONFIG`.
+    config: Option<&'a Path>,
+    home: Option<&'a Path>,
+}
+
+/// The session for the account (DESIGN §3), the environment it becomes (DESIGN §4), and the
+/// region it names.
+fn resolve(
+    ask: &SessionAsk,
+    places: &Places,
+    current: &Environment,
+    report: Reporter,
+) -> Result<(Session, ChildEnv, Region)> {
     let Prepared {
         mut provider,
         request,
         region,
-        inherited_region,
-    } = prepare(cli, account, creds_dir, home, current, report)?;
+        accounts: _,
+    } = prepare(ask, places, current, report)?;
     let session = provider.resolve(&request)?;
     drop(provider);
-    let child = child_env(&session, &region, report);
-    Ok((session, child, inherited_region))
+    let child = child_env(&session, &region.name, report);
+    Ok((session, child, region))
 }
 
-/// The provider of an account and the request the command line makes of it, before anything
-/// is resolved: exec and print modes resolve once, `--server` keeps the provider to renew.
+/// The provider of an account and the request made of it, before anything is resolved: exec
+/// and print modes resolve once, `--server` keeps the provider to renew.
 struct Prepared {
     provider: Provider<LazySts, MfaCodes>,
     request: Request,
-    region: String,
-    /// The region when it came from the caller's environment rather than a flag or the account.
-    inherited_region: Option<String>,
+    region: Region,
+    /// The accounts file as read (`--rotate` takes the account's partition from it).
+    accounts: AccountEntry,
 }
 
-fn prepare(
-    cli: &mut Cli,
-    account: &AccountName,
-    creds_dir: &CredsDir,
-    home: Option<&std::path::Path>,
-    current: &Environment,
-    report: Reporter,
-) -> Result<Prepared> {
-    let token = cli.token.take();
-    let mfa = cli.session.mfa || token.is_some() || cli.mfa_process.is_some();
-    // A bad MFA time setting fails before anything else is read.
-    let mfa_settings = mfa::Settings::from_env(current)?;
-    let durations = durations::plan(cli.duration.as_ref(), mfa, cli.role.is_some())?;
-    if let Some(name) = &cli.session_name {
-        durations::check_session_name(name)?;
-    }
-    if let Some(id) = &cli.external_id {
-        durations::check_external_id(id.expose())?;
-    }
-    let min_ttl = provider::parse_min_ttl(current.get_os("STSEXEC_MIN_TTL"))?;
-    if let Some(session) = durations.shortest_fetched(mfa, cli.role.is_some())
-        && min_ttl >= session
-    {
-        return Err(UsageError::MinTtlTooLong {
-            typed: current
-                .get_os("STSEXEC_MIN_TTL")
-                .map(|v| v.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            session: humantime::format_duration(session).to_string(),
-        }
-        .into());
-    }
-    let sts_timeout = sts::operation_timeout(current.get("STSEXEC_STS_TIMEOUT"))
-        .map_err(UsageError::StsTimeout)?;
-    let web_identity = web_identity_source(cli, sts_timeout, current, report)?;
+/// The accounts file, read once, with the account checked to be known.
+struct AccountEntry {
+    file: Option<AccountsFile>,
+}
 
-    if web_identity.is_some() {
+impl AccountEntry {
+    fn get(&self, account: &AccountName) -> Option<&Account> {
+        self.file.as_ref().and_then(|f| f.accounts.get(account))
+    }
+}
+
+/// The file-reading half of [`prepare`], first part: the credentials directory and the
+/// accounts file; an account neither names is unknown.
+fn read_accounts(
+    ask: &SessionAsk,
+    wants: &Wants<&String, TokenSource>,
+    places: &Places,
+) -> Result<AccountEntry> {
+    let creds_dir = places.creds_dir;
+    let web_identity = wants.is_web_identity();
+    if web_identity {
         // CI: nothing has made the credentials directory; the role session is cached there.
-        if let Err(crate::private_file::DirectoryError::Missing(path)) = creds_dir.check(home) {
+        if let Err(crate::private_file::DirectoryError::Missing(path)) =
+            creds_dir.check(places.home)
+        {
             crate::private_file::create_directory(&path)?;
         }
     }
-    creds_dir.check(home)?;
-    let accounts_file = load_accounts(cli, creds_dir)?;
-    let entry = accounts_file.as_ref().and_then(|f| f.accounts.get(account));
+    creds_dir.check(places.home)?;
+    let file = load_accounts(places)?;
+    let account = &ask.account;
     // With --web-identity and a full role ARN the account is only a name for the cache:
     // CI has no accounts file and no key files. With a role name and nothing known at all,
     // the role's sentence (add the account's prefix, or pass the full ARN) says more than
     // "unknown account".
-    let full_arn = cli.role.as_deref().is_some_and(|r| r.starts_with("arn:"));
-    let known = entry.is_some()
+    let full_arn = wants.role().is_some_and(|r| r.starts_with("arn:"));
+    let entry = AccountEntry { file };
+    let known = entry.get(account).is_some()
         || creds_dir.has_keys(account)
-        || (web_identity.is_some()
-            && (full_arn || known_accounts(accounts_file.as_ref(), creds_dir).is_empty()));
+        || (web_identity
+            && (full_arn || known_accounts(entry.file.as_ref(), creds_dir).is_empty()));
     if !known {
-        return Err(unknown(account, accounts_file.as_ref(), creds_dir).into());
+        return Err(unknown(account, entry.file.as_ref(), creds_dir).into());
     }
-    let role = cli
-        .role
-        .as_deref()
-        .map(|role| accounts::resolve_role(role, entry, account))
-        .transpose()?;
-    // --web-identity reads no key files: the token is the credential.
-    let keys = match web_identity {
-        Some(_) => None,
-        None => Some(creds_dir.load_keys(account)?),
+    Ok(entry)
+}
+
+/// The account's IAM user, or why it cannot be told (an error only where the user is needed).
+type IamUser = std::result::Result<String, Arc<Error>>;
+
+/// The file-reading half of [`prepare`], second part: the long-lived keys (none for
+/// `--web-identity`, whose token is the credential) and the IAM user (its error is kept for
+/// where the user is needed).
+fn read_keys(
+    account: &AccountName,
+    web_identity: bool,
+    entry: Option<&Account>,
+    places: &Places,
+    current: &Environment,
+) -> Result<(Option<Credentials>, IamUser)> {
+    let keys = if web_identity {
+        None
+    } else {
+        Some(places.creds_dir.load_keys(account)?)
     };
-    let user = creds_dir
+    let user = places
+        .creds_dir
         .iam_user(account, entry, current)
         .map_err(|e| Arc::new(Error::User(e)));
+    Ok((keys, user))
+}
+
+fn prepare(
+    ask: &SessionAsk,
+    places: &Places,
+    current: &Environment,
+    report: Reporter,
+) -> Result<Prepared> {
+    let account = &ask.account;
+    let knobs = &ask.knobs;
+    // Where a CI token comes from (DESIGN §11), checked before any file is read.
+    let wants = ask.wants.as_ref().try_map(Ok, |web| {
+        web_identity_source(web, knobs.sts_timeout, current, report)
+    })?;
+    let entries = read_accounts(ask, &wants, places)?;
+    let entry = entries.get(account);
+    let wants = wants.try_map(|role| accounts::resolve_role(role, entry, account), Ok)?;
+    let (keys, user) = read_keys(account, wants.is_web_identity(), entry, places, current)?;
+    let accounts_file = entries.file.as_ref();
     let mfa_serial = match (entry, &user) {
         (Some(entry), _) if entry.mfa_serial.is_some() => Ok(entry.mfa_serial_for("")),
         (Some(entry), Ok(user)) => Ok(entry.mfa_serial_for(user)),
         (Some(_), Err(e)) => Err(e.clone()),
         (None, _) => Err(Arc::new(Error::Accounts(AccountsError::NoMfaDevice {
             account: account.clone(),
-            accounts_file: accounts_file.as_ref().map(|f| f.path.clone()),
-            creds_dir: creds_dir.path.clone(),
+            accounts_file: accounts_file.map(|f| f.path.clone()),
+            creds_dir: places.creds_dir.path.clone(),
         }))),
     };
     let region = env::resolve_region(
-        cli.region.as_deref(),
+        ask.region.as_deref(),
         entry.and_then(|a| a.region.as_deref()),
         current,
     );
-    let endpoint = Endpoint::from_env(current, &region, entry.map(|a| a.partition.as_str()));
+    let endpoint = Endpoint::from_env(current, &region.name, entry.map(|a| a.partition.as_str()));
     if endpoint.is_cleartext_remote() {
         report.warn(format!(
             "the STS endpoint {} is plain http on another host: the signed request and the session it returns cross the network unencrypted; use https",
             endpoint.shown
         ));
     }
-    let request = Request {
-        mfa,
-        token: token.clone(),
-        role,
-        durations,
-        session_name: cli.session_name.clone(),
-        external_id: cli.external_id.clone(),
-        refresh: cli.session.refresh,
-        no_session: cli.session.no_session,
-        web_identity: web_identity.clone(),
-    };
-    let default_session_name = match &web_identity {
-        Some(_) => Ok(web_identity::default_session_name(
+    let default_session_name = if wants.is_web_identity() {
+        Ok(web_identity::default_session_name(
             current,
             account.as_str(),
-        )),
-        None => user.map(|u| durations::default_session_name(&u)),
+        ))
+    } else {
+        user.map(|u| durations::default_session_name(&u))
     };
+    let (given_code, mfa_process) = match &wants {
+        Wants::Session(Start::Mfa(from))
+        | Wants::Role {
+            from: Start::Mfa(from),
+            ..
+        } => match from {
+            MfaFrom::Code(code) => (Some(code.clone()), None),
+            MfaFrom::Command(command) => (None, Some(command.as_str())),
+            MfaFrom::Usual => (None, None),
+        },
+        Wants::Session(_) | Wants::Role { .. } | Wants::WebIdentity { .. } => (None, None),
+    };
+    let creds_dir = places.creds_dir;
     let provider = Provider {
         setup: AccountSetup {
             account: account.clone(),
@@ -298,18 +371,18 @@ fn prepare(
             ),
             account_id: entry.map(|a| a.account_id.clone()),
             cache: Cache::new(&creds_dir.path, account),
-            min_ttl,
+            min_ttl: knobs.min_ttl.window,
         },
-        sts: LazySts::new(&region, endpoint, sts_timeout, Some(report)),
+        sts: LazySts::new(&region.name, endpoint, knobs.sts_timeout, Some(report)),
         codes: MfaCodes {
             codes: mfa::Codes::with_clock(
                 mfa::CodeSource::choose(
-                    token,
-                    cli.mfa_process.as_deref(),
+                    given_code,
+                    mfa_process,
                     entry.and_then(|a| a.mfa_process.as_deref()),
-                    accounts_file.as_ref().map(|f| f.path.as_path()),
+                    accounts_file.map(|f| f.path.as_path()),
                 ),
-                mfa_settings,
+                knobs.mfa,
                 mfa::Clock::REAL,
             ),
             env: current.clone(),
@@ -317,52 +390,38 @@ fn prepare(
         },
         report,
     };
-    let inherited_region = (cli.region.is_none()
-        && entry.and_then(|a| a.region.as_ref()).is_none())
-    .then(|| {
-        current
-            .get("AWS_REGION")
-            .or_else(|| current.get("AWS_DEFAULT_REGION"))
-            .map(str::to_string)
-    })
-    .flatten();
     Ok(Prepared {
         provider,
-        request,
+        request: Request {
+            wants,
+            durations: ask.durations.clone(),
+            refresh: ask.refresh,
+        },
         region,
-        inherited_region,
+        accounts: entries,
     })
 }
 
 /// `--web-identity`: where the token comes from (DESIGN §11), checked before any file is read.
 fn web_identity_source(
-    cli: &Cli,
+    web: &WebIdentityAsk,
     timeout: std::time::Duration,
     current: &Environment,
     report: Reporter,
-) -> Result<Option<TokenSource>> {
-    let Some(file) = &cli.web.web_identity else {
-        return Ok(None);
-    };
-    if cli.role.is_none() {
-        return Err(WebIdentityError::NoRole.into());
-    }
-    if let Some(audience) = &cli.web.audience {
-        web_identity::check_audience(audience)?;
-    }
+) -> Result<TokenSource> {
     let source = TokenSource::choose(
-        file.as_deref(),
-        cli.web.audience.as_deref(),
+        web.file.as_deref(),
+        web.audience.as_deref(),
         timeout,
         current,
     )?;
-    if cli.web.audience.is_some() && !source.takes_audience() {
+    if web.audience.is_some() && !source.takes_audience() {
         report.warn(format!(
             "--audience applies to GitHub Actions' token request only; {} has the audience it was made with",
             source.describe()
         ));
     }
-    Ok(Some(source))
+    Ok(source)
 }
 
 /// The environment of DESIGN §4 for a session, and the debug line naming it.
@@ -381,10 +440,10 @@ fn child_env(session: &Session, region: &str, report: Reporter) -> ChildEnv {
     child
 }
 
-fn load_accounts(cli: &Cli, creds_dir: &CredsDir) -> Result<Option<AccountsFile>> {
+fn load_accounts(places: &Places) -> Result<Option<AccountsFile>> {
     Ok(accounts::find_and_load(
-        cli.config.as_deref(),
-        &creds_dir.path,
+        places.config,
+        &places.creds_dir.path,
     )?)
 }
 
@@ -412,15 +471,10 @@ fn unknown(
 }
 
 /// `--list`: accounts-file entries and `*.access_key` files, with their cached sessions.
-fn list(
-    cli: &Cli,
-    creds_dir: &CredsDir,
-    home: Option<&std::path::Path>,
-    current: &Environment,
-    report: Reporter,
-) -> Result<Outcome> {
-    creds_dir.check(home)?;
-    let accounts_file = load_accounts(cli, creds_dir)?;
+fn list(places: &Places, current: &Environment, report: Reporter, quiet: bool) -> Result<Outcome> {
+    let creds_dir = places.creds_dir;
+    creds_dir.check(places.home)?;
+    let accounts_file = load_accounts(places)?;
     let rows: Vec<output::Listing> = known_accounts(accounts_file.as_ref(), creds_dir)
         .iter()
         .map(|name| {
@@ -446,7 +500,7 @@ fn list(
         ));
         return Ok(Outcome::Exit(0));
     }
-    let style = if cli.verbosity.quiet {
+    let style = if quiet {
         output::ListStyle::Names
     } else if std::io::stdout().is_terminal() {
         output::ListStyle::Table
@@ -458,29 +512,23 @@ fn list(
 }
 
 /// `--clear [ACCOUNT]`: removes cache files under each account's lock.
-fn clear(
-    cli: &Cli,
-    account: Option<&OsStr>,
-    creds_dir: &CredsDir,
-    home: Option<&std::path::Path>,
-    report: Reporter,
-) -> Result<Outcome> {
-    creds_dir.check(home)?;
+fn clear(places: &Places, account: Option<&AccountName>, report: Reporter) -> Result<Outcome> {
+    let creds_dir = places.creds_dir;
+    creds_dir.check(places.home)?;
     let accounts = match account {
-        Some(raw) => {
-            let name = AccountName::parse(raw)?;
-            let cache = Cache::new(&creds_dir.path, &name);
+        Some(name) => {
+            let cache = Cache::new(&creds_dir.path, name);
             if !cache.has_files() {
-                let accounts_file = load_accounts(cli, creds_dir)?;
+                let accounts_file = load_accounts(places)?;
                 let known = accounts_file
                     .as_ref()
-                    .is_some_and(|f| f.accounts.contains_key(&name))
-                    || creds_dir.has_keys(&name);
+                    .is_some_and(|f| f.accounts.contains_key(name))
+                    || creds_dir.has_keys(name);
                 if !known {
-                    return Err(unknown(&name, accounts_file.as_ref(), creds_dir).into());
+                    return Err(unknown(name, accounts_file.as_ref(), creds_dir).into());
                 }
             }
-            vec![name]
+            vec![name.clone()]
         }
         None => cache::accounts_with_cache(&creds_dir.path),
     };

@@ -1,12 +1,20 @@
 //! The command line (DESIGN §1). Modes are flags, never subcommands, so no account name is
-//! ever shadowed; [`Cli::mode`] turns them into one [`Mode`] right after parsing. Values are
+//! ever shadowed; [`Cli::into_invocation`] turns the parsed flags into one
+//! [`crate::invocation::Invocation`] right after parsing. Values are
 //! checked by clap value parsers where they stand alone; `-t` and `--external-id` parse into
 //! secret types, so `Debug` of the parsed command line shows no code. This definition also
 //! feeds the completions and the man page.
 #![forbid(unsafe_code)]
 
-use crate::secret::{MfaCode, Secret};
-use crate::text::shown;
+use crate::accounts::AccountName;
+use crate::env::Environment;
+use crate::error::{Error, UsageError};
+use crate::invocation::{Action, Ask, Invocation, Knobs, Print, SessionAsk, WebIdentityAsk};
+use crate::output::Shell;
+use crate::provider::durations::{self, Typed};
+use crate::provider::{AssumeOptions, MfaFrom, Start, Wants};
+use crate::secret::{MfaCode, NotAnMfaCode, Secret};
+use crate::web_identity::WebIdentityError;
 use clap::{ArgGroup, Args, Parser};
 use std::ffi::OsString;
 use std::fmt;
@@ -230,165 +238,197 @@ pub enum ExportShell {
     Fish,
 }
 
-/// What this run does.
-#[derive(Debug)]
-pub enum Mode {
-    Exec(Vec<OsString>),
-    /// `--server`: the command as a child, served renewed credentials.
-    Serve(Vec<OsString>),
-    Json,
-    Export(ExportShell),
-    CredentialProcess,
-    List,
-    Status,
-    Clear(Option<OsString>),
-    /// `--rotate`: replace the account's access key.
-    Rotate,
+impl Cli {
+    /// The one step from the command line (and the environment snapshot) to typed data:
+    /// every value is checked here, the account name parsed once, the `STSEXEC_*` settings
+    /// read once (for the runs that use them). Nothing downstream sees `Cli`.
+    pub fn into_invocation(self, current: &Environment) -> Result<Invocation, Error> {
+        let Cli {
+            account,
+            command,
+            output,
+            admin,
+            serve,
+            session,
+            web,
+            rotate,
+            token,
+            mfa_process,
+            role,
+            duration,
+            session_name,
+            external_id,
+            region,
+            config,
+            creds_dir,
+            verbosity,
+        } = self;
+        // clap has already refused the combinations of modes it can.
+        let ask = if admin.list {
+            Ask::List
+        } else if admin.status {
+            Ask::Status
+        } else if admin.clear {
+            Ask::Clear(account.as_deref().map(AccountName::parse).transpose()?)
+        } else {
+            let action = action(&output, &rotate, &serve, command)?;
+            let account = AccountName::parse(account.as_deref().unwrap_or_default())?;
+            let rotating = matches!(action, Action::Rotate);
+            let knobs = Knobs::from_env(current, rotating)?;
+            let start = start(&session, token, mfa_process, rotating);
+            let durations = durations::plan(duration.as_ref(), start.is_mfa(), role.is_some())?;
+            if let Some(name) = &session_name {
+                durations::check_session_name(name)?;
+            }
+            if let Some(id) = &external_id {
+                durations::check_external_id(id.expose())?;
+            }
+            knobs
+                .min_ttl
+                .check_against(&durations, start.is_mfa(), role.is_some())?;
+            let wants = match (role, web.web_identity) {
+                (None, None) => Wants::Session(start),
+                (Some(role), None) => Wants::Role {
+                    role,
+                    from: start,
+                    assume: AssumeOptions {
+                        session_name,
+                        external_id,
+                    },
+                },
+                // clap refuses the MFA flags and --external-id beside --web-identity.
+                (Some(role), Some(file)) => {
+                    if let Some(audience) = &web.audience {
+                        crate::web_identity::check_audience(audience)?;
+                    }
+                    Wants::WebIdentity {
+                        role,
+                        tokens: WebIdentityAsk {
+                            file,
+                            audience: web.audience,
+                        },
+                        session_name,
+                    }
+                }
+                (None, Some(_)) => return Err(WebIdentityError::NoRole.into()),
+            };
+            Ask::Session {
+                request: Box::new(SessionAsk {
+                    account,
+                    wants,
+                    durations,
+                    refresh: session.refresh,
+                    region,
+                    knobs,
+                }),
+                action,
+            }
+        };
+        Ok(Invocation {
+            ask,
+            config,
+            creds_dir,
+            quiet: verbosity.quiet,
+            verbose: verbosity.verbose,
+        })
+    }
 }
 
-impl Cli {
-    /// The mode the flags select (clap has already refused conflicting ones).
-    pub fn mode(&mut self) -> Mode {
-        if self.admin.list {
-            Mode::List
-        } else if self.admin.status {
-            Mode::Status
-        } else if self.admin.clear {
-            Mode::Clear(self.account.take())
-        } else if self.rotate.rotate {
-            Mode::Rotate
-        } else if self.serve.server {
-            // The output modes are refused with --server by `app` (one sentence, not clap's).
-            Mode::Serve(std::mem::take(&mut self.command))
-        } else if self.output.json {
-            Mode::Json
-        } else if self.output.credential_process {
-            Mode::CredentialProcess
-        } else if let Some(shell) = self.output.export {
-            Mode::Export(shell)
-        } else {
-            Mode::Exec(std::mem::take(&mut self.command))
+/// What to do with the session: the mode flags (clap has refused the combinations it can).
+fn action(
+    output: &OutputModes,
+    rotate: &RotateMode,
+    serve: &ServeMode,
+    command: Vec<OsString>,
+) -> Result<Action, UsageError> {
+    let print = if output.json {
+        Some(Print::Json)
+    } else if output.credential_process {
+        Some(Print::CredentialProcess)
+    } else {
+        output.export.map(|shell| {
+            Print::Export(match shell {
+                ExportShell::Sh => Shell::Sh,
+                ExportShell::Fish => Shell::Fish,
+            })
+        })
+    };
+    Ok(match (rotate.rotate, serve.server, print) {
+        (true, _, _) => Action::Rotate,
+        // One sentence, not clap's several lines.
+        (false, true, Some(_)) => return Err(UsageError::ServeWithOutput),
+        (false, true, None) => Action::Serve(command),
+        (false, false, Some(print)) => Action::Print(print),
+        (false, false, None) => Action::Exec(command),
+    })
+}
+
+/// What the session starts from. `-t` wins over `--mfa-process` (DESIGN §9's order).
+fn start(
+    session: &SessionFlags,
+    token: Option<MfaCode>,
+    mfa_process: Option<String>,
+    rotating: bool,
+) -> Start {
+    let mfa = match (token, mfa_process) {
+        (Some(code), _) => Some(MfaFrom::Code(code)),
+        (None, Some(command)) => Some(MfaFrom::Command(command)),
+        (None, None) if session.mfa => Some(MfaFrom::Usual),
+        (None, None) => None,
+    };
+    match mfa {
+        Some(from) => Start::Mfa(from),
+        None if session.no_session => Start::Keys,
+        // The MFA session signs IAM calls (DESIGN §10): --rotate implies --mfa.
+        None if rotating => Start::Mfa(MfaFrom::Usual),
+        None => Start::Ambient,
+    }
+}
+
+/// Why a flag's value was refused; clap prints it after the flag's name.
+#[derive(Debug)]
+enum BadValue {
+    Duration(humantime::DurationError),
+    Code(NotAnMfaCode),
+    Region,
+}
+
+impl fmt::Display for BadValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BadValue::Duration(e) => write!(f, "{e}; write it like 90m, 12h or 1h30m"),
+            BadValue::Code(e) => e.fmt(f),
+            BadValue::Region => f.write_str("not a region name like eu-west-1"),
         }
     }
 }
 
-/// A value together with the text the user typed, so messages echo the input (`-d 48h`, not
-/// `2days`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Typed<T> {
-    pub text: String,
-    pub value: T,
-}
+impl std::error::Error for BadValue {}
 
-fn parse_duration(text: &str) -> Result<Typed<Duration>, String> {
+fn parse_duration(text: &str) -> Result<Typed<Duration>, BadValue> {
     humantime::parse_duration(text)
         .map(|value| Typed {
             text: text.to_string(),
             value,
         })
-        .map_err(|e| format!("{e}; write it like 90m, 12h or 1h30m"))
+        .map_err(BadValue::Duration)
 }
 
-fn parse_code(text: &str) -> Result<MfaCode, String> {
-    MfaCode::parse(text).map_err(|e| e.to_string())
+fn parse_code(text: &str) -> Result<MfaCode, BadValue> {
+    MfaCode::parse(text).map_err(BadValue::Code)
 }
 
-fn parse_secret(text: &str) -> Result<Secret, String> {
+fn parse_secret(text: &str) -> Result<Secret, std::convert::Infallible> {
     Ok(Secret::new(text))
 }
 
-fn parse_region(text: &str) -> Result<String, String> {
+fn parse_region(text: &str) -> Result<String, BadValue> {
     if crate::accounts::is_region_name(text) {
         Ok(text.to_string())
     } else {
-        Err("not a region name like eu-west-1".to_string())
+        Err(BadValue::Region)
     }
 }
-
-/// Usage mistakes found after clap's own checks; `Display` is the sentence, naming the flag.
-#[derive(Debug)]
-pub enum UsageError {
-    DurationWithoutSession {
-        typed: String,
-    },
-    DurationRange {
-        typed: String,
-        call: &'static str,
-        limits: &'static str,
-    },
-    DurationChained {
-        typed: String,
-    },
-    SessionName {
-        typed: String,
-    },
-    ExternalId,
-    MinTtl {
-        typed: String,
-    },
-    MinTtlTooLong {
-        typed: String,
-        session: String,
-    },
-    StsTimeout(String),
-    HomeUnset,
-    HomeRelative(PathBuf),
-}
-
-impl fmt::Display for UsageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            UsageError::DurationWithoutSession { typed } => write!(
-                f,
-                "-d/--duration {} applies to sessions: add --mfa or --role (long-lived keys do not expire)",
-                shown(typed)
-            ),
-            UsageError::DurationRange {
-                typed,
-                call,
-                limits,
-            } => write!(
-                f,
-                "-d/--duration {}: {call} sessions last from {limits}",
-                shown(typed)
-            ),
-            UsageError::DurationChained { typed } => write!(
-                f,
-                "-d/--duration {}: a role assumed from the MFA session (role chaining) lasts at most 1h; ask for 1h or less, or drop --mfa",
-                shown(typed)
-            ),
-            UsageError::SessionName { typed } => write!(
-                f,
-                "--session-name {:?}: use 2 to 64 of letters, digits and _+=,.@-",
-                shown(typed)
-            ),
-            UsageError::ExternalId => {
-                f.write_str("--external-id: use 2 to 1224 of letters, digits and _+=,.@:/-")
-            }
-            UsageError::MinTtl { typed } => write!(
-                f,
-                "STSEXEC_MIN_TTL={:?} is not a window from 1s to under 24h; write it like 5m or 90s",
-                shown(typed)
-            ),
-            UsageError::MinTtlTooLong { typed, session } => write!(
-                f,
-                "STSEXEC_MIN_TTL={:?} is as long as the {session} session it would apply to; make it shorter (the default is 5m)",
-                shown(typed)
-            ),
-            UsageError::StsTimeout(sentence) => f.write_str(sentence),
-            UsageError::HomeUnset => f.write_str(
-                "HOME is not set, so ~/aws-creds cannot be found; pass --creds-dir DIR or set STSEXEC_CREDS_DIR",
-            ),
-            UsageError::HomeRelative(home) => write!(
-                f,
-                "HOME={:?} is not an absolute path, so ~/aws-creds is ambiguous; fix HOME or pass --creds-dir DIR",
-                shown(&home.display().to_string())
-            ),
-        }
-    }
-}
-
-impl std::error::Error for UsageError {}
 
 #[cfg(test)]
 mod tests {
@@ -399,6 +439,28 @@ mod tests {
         Cli::try_parse_from(std::iter::once("stsexec").chain(args.iter().copied()))
     }
 
+    fn ask(args: &[&str]) -> Ask {
+        parse(args)
+            .unwrap()
+            .into_invocation(&Environment::default())
+            .unwrap()
+            .ask
+    }
+
+    fn action(args: &[&str]) -> Action {
+        match ask(args) {
+            Ask::Session { action, .. } => action,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    fn session(args: &[&str]) -> SessionAsk {
+        match ask(args) {
+            Ask::Session { request, .. } => *request,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
     #[test]
     fn definition_is_consistent() {
         Cli::command().debug_assert();
@@ -406,40 +468,47 @@ mod tests {
 
     #[test]
     fn command_follows_the_account_with_or_without_dashes() {
-        let mut cli = parse(&["work", "--mfa", "--", "aws", "--version"]).unwrap();
-        assert!(cli.session.mfa);
-        assert!(matches!(cli.mode(), Mode::Exec(c) if c == ["aws", "--version"]));
-        let mut cli = parse(&["work", "-t", "123 456", "env", "-0", "--mfa"]).unwrap();
+        let args = ["work", "--mfa", "--", "aws", "--version"];
+        assert!(parse(&args).unwrap().session.mfa);
+        assert!(matches!(action(&args), Action::Exec(c) if c == ["aws", "--version"]));
+        let args = ["work", "-t", "123 456", "env", "-0", "--mfa"];
+        let cli = parse(&args).unwrap();
         assert_eq!(cli.token.as_ref().map(MfaCode::expose), Some("123456"));
         assert!(!cli.session.mfa, "flags after the command belong to it");
-        assert!(matches!(cli.mode(), Mode::Exec(c) if c == ["env", "-0", "--mfa"]));
-        let mut cli = parse(&["work"]).unwrap();
-        assert!(matches!(cli.mode(), Mode::Exec(c) if c.is_empty()));
+        assert!(matches!(action(&args), Action::Exec(c) if c == ["env", "-0", "--mfa"]));
+        assert!(matches!(
+            session(&args).wants,
+            Wants::Session(Start::Mfa(MfaFrom::Code(c))) if c.expose() == "123456"
+        ));
+        assert!(matches!(action(&["work"]), Action::Exec(c) if c.is_empty()));
     }
 
     #[test]
     fn modes_are_flags() {
-        assert!(matches!(parse(&["--list"]).unwrap().mode(), Mode::List));
-        assert!(matches!(parse(&["--status"]).unwrap().mode(), Mode::Status));
+        assert!(matches!(ask(&["--list"]), Ask::List));
+        assert!(matches!(ask(&["--status"]), Ask::Status));
+        assert!(matches!(ask(&["--clear"]), Ask::Clear(None)));
         assert!(matches!(
-            parse(&["--clear"]).unwrap().mode(),
-            Mode::Clear(None)
-        ));
-        assert!(matches!(
-            parse(&["--clear", "work"]).unwrap().mode(),
-            Mode::Clear(Some(_))
+            ask(&["--clear", "Work"]),
+            Ask::Clear(Some(a)) if a.as_str() == "work"
         ));
         for (flag, shell) in [
-            ("--export", ExportShell::Sh),
-            ("--export=bash", ExportShell::Sh),
-            ("--export=zsh", ExportShell::Sh),
-            ("--export=fish", ExportShell::Fish),
+            ("--export", Shell::Sh),
+            ("--export=bash", Shell::Sh),
+            ("--export=zsh", Shell::Sh),
+            ("--export=fish", Shell::Fish),
         ] {
             assert!(
-                matches!(parse(&["work", flag]).unwrap().mode(), Mode::Export(s) if s == shell),
+                matches!(action(&["work", flag]), Action::Print(Print::Export(s)) if s == shell),
                 "{flag}"
             );
         }
+        assert!(matches!(
+            action(&["work", "--json"]),
+            Action::Print(Print::Json)
+        ));
+        assert!(matches!(action(&["work", "--rotate"]), Action::Rotate));
+        assert!(matches!(action(&["work", "--server"]), Action::Serve(c) if c.is_empty()));
         assert!(parse(&["work", "--export=csh"]).is_err());
         assert!(parse(&["work", "--json", "--export"]).is_err());
         assert!(parse(&["work", "--json", "--", "env"]).is_err());
@@ -448,7 +517,47 @@ mod tests {
         assert!(parse(&["--clear", "--role", "x"]).is_err());
         assert!(parse(&[]).is_err());
         // An account may be named like a mode's value: modes are flags, not words.
-        assert!(parse(&["list"]).unwrap().account.is_some());
+        assert!(matches!(session(&["list"]).account.as_str(), "list"));
+    }
+
+    #[test]
+    fn the_session_asked_is_typed_once() {
+        // --rotate signs with the MFA session unless --no-session.
+        assert!(matches!(
+            session(&["work", "--rotate"]).wants,
+            Wants::Session(Start::Mfa(MfaFrom::Usual))
+        ));
+        assert!(matches!(
+            session(&["work", "--rotate", "--no-session"]).wants,
+            Wants::Session(Start::Keys)
+        ));
+        assert!(matches!(
+            session(&["work", "--mfa-process", "x", "--role", "a"]).wants,
+            Wants::Role { role, from: Start::Mfa(MfaFrom::Command(c)), .. } if role == "a" && c == "x"
+        ));
+        assert!(matches!(
+            session(&["ci", "--role", "d", "--web-identity=/t"]).wants,
+            Wants::WebIdentity {
+                tokens: WebIdentityAsk {
+                    file: Some(_),
+                    audience: None
+                },
+                ..
+            }
+        ));
+        let refused = |args: &[&str]| {
+            parse(args)
+                .unwrap()
+                .into_invocation(&Environment::default())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(refused(&["ci", "--web-identity"]).contains("add --role ROLE"));
+        assert!(refused(&["work", "--server", "--json"]).starts_with("--server runs a command"));
+        assert!(refused(&["../x"]).contains("invalid account name"));
+        assert!(
+            refused(&["work", "--session-name", "a b", "--role", "r"]).contains("--session-name")
+        );
     }
 
     #[test]

@@ -95,18 +95,48 @@ impl fmt::Debug for Environment {
     }
 }
 
-/// The region: `--region`, else the account's, else `AWS_REGION`, else `AWS_DEFAULT_REGION`
-/// (the SDKs' order), else us-east-1.
+/// The region an environment names: `AWS_REGION`, else `AWS_DEFAULT_REGION` (the SDKs' order).
+/// The one place that knows the two variables' precedence (exec mode, `--status`, the server).
+pub fn region_in(current: &Environment) -> Option<&str> {
+    current
+        .get("AWS_REGION")
+        .or_else(|| current.get("AWS_DEFAULT_REGION"))
+}
+
+/// Where a run's region came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegionFrom {
+    Flag,
+    Account,
+    /// The caller's environment ([`region_in`]): a nested run says it kept it.
+    Environment,
+    Default,
+}
+
+/// The region of a run and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Region {
+    pub name: String,
+    pub from: RegionFrom,
+}
+
+/// The region: `--region`, else the account's, else the environment's ([`region_in`]), else
+/// us-east-1 (DESIGN §1).
 pub fn resolve_region(
     flag: Option<&str>,
     account_region: Option<&str>,
     current: &Environment,
-) -> String {
-    flag.or(account_region)
-        .or_else(|| current.get("AWS_REGION"))
-        .or_else(|| current.get("AWS_DEFAULT_REGION"))
-        .unwrap_or(DEFAULT_REGION)
-        .to_string()
+) -> Region {
+    let (name, from) = match (flag, account_region, region_in(current)) {
+        (Some(flag), _, _) => (flag, RegionFrom::Flag),
+        (None, Some(account), _) => (account, RegionFrom::Account),
+        (None, None, Some(inherited)) => (inherited, RegionFrom::Environment),
+        (None, None, None) => (DEFAULT_REGION, RegionFrom::Default),
+    };
+    Region {
+        name: name.to_string(),
+        from,
+    }
 }
 
 /// A value the child gets; secrets stay wrapped until the environment is handed to exec.
@@ -303,14 +333,29 @@ mod tests {
             ("AWS_REGION", "ap-south-1"),
         ]);
         let only_region = Environment::from_pairs([("AWS_REGION", "ap-south-1")]);
+        let region = |flag, account, env| {
+            let r = resolve_region(flag, account, env);
+            (r.name, r.from)
+        };
         assert_eq!(
-            resolve_region(Some("sa-east-1"), Some("eu-west-1"), &both),
-            "sa-east-1"
+            region(Some("sa-east-1"), Some("eu-west-1"), &both),
+            ("sa-east-1".into(), RegionFrom::Flag)
         );
-        assert_eq!(resolve_region(None, Some("eu-west-1"), &both), "eu-west-1");
-        assert_eq!(resolve_region(None, None, &both), "ap-south-1");
-        assert_eq!(resolve_region(None, None, &only_region), "ap-south-1");
-        assert_eq!(resolve_region(None, None, &none), "us-east-1");
+        assert_eq!(
+            region(None, Some("eu-west-1"), &both),
+            ("eu-west-1".into(), RegionFrom::Account)
+        );
+        assert_eq!(
+            region(None, None, &both),
+            ("ap-south-1".into(), RegionFrom::Environment)
+        );
+        assert_eq!(region(None, None, &only_region).0, "ap-south-1");
+        let only_default = Environment::from_pairs([("AWS_DEFAULT_REGION", "eu-central-1")]);
+        assert_eq!(region_in(&only_default), Some("eu-central-1"));
+        assert_eq!(
+            region(None, None, &none),
+            ("us-east-1".into(), RegionFrom::Default)
+        );
     }
 
     #[test]

@@ -4,8 +4,8 @@
 #![forbid(unsafe_code)]
 
 use crate::accounts::AccountsError;
+use crate::app::ServeRefusal;
 use crate::cache::CacheError;
-use crate::cli::UsageError;
 use crate::exec::ExecError;
 use crate::keys::{KeysError, UserError};
 use crate::mfa::MfaError;
@@ -13,8 +13,10 @@ use crate::private_file::DirectoryError;
 use crate::rotate::RotateError;
 use crate::server::ServerError;
 use crate::sts::StsError;
+use crate::text::{clean, shown};
 use crate::web_identity::WebIdentityError;
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Exit status when stsexec itself fails (usage, configuration, keys, STS, MFA code), as `env`.
@@ -39,6 +41,8 @@ pub enum Error {
     WebIdentity(WebIdentityError),
     /// `--server`: the server, its command or a renewal (the sentence and its exit status).
     Server(ServerError),
+    /// `--server` cannot serve what was asked (long-lived keys; a renewal that would prompt).
+    Serve(ServeRefusal),
     /// `--rotate`: a step of the key rotation.
     Rotate(Box<RotateError>),
     /// stdout could not be written (not a reader that left early).
@@ -53,8 +57,19 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Exec(ExecError::NotFound(_)) => EXIT_NOT_FOUND,
-            Error::Exec(ExecError::NotExecutable(_)) => EXIT_NOT_EXECUTABLE,
+            Error::Exec(
+                ExecError::EmptyCommand
+                | ExecError::PathEmpty { .. }
+                | ExecError::NotInPath { .. }
+                | ExecError::NoSuchFile { .. },
+            ) => EXIT_NOT_FOUND,
+            Error::Exec(
+                ExecError::NotAnExecutableFile { .. }
+                | ExecError::Directory { .. }
+                | ExecError::PermissionDenied { .. }
+                | ExecError::ShellRefused { .. }
+                | ExecError::CannotExecute { .. },
+            ) => EXIT_NOT_EXECUTABLE,
             Error::Server(e) => e.exit_code,
             Error::Shared(e) => e.exit_code(),
             _ => EXIT_FAILED,
@@ -76,6 +91,7 @@ impl fmt::Display for Error {
             Error::Exec(e) => e.fmt(f),
             Error::WebIdentity(e) => e.fmt(f),
             Error::Server(e) => e.fmt(f),
+            Error::Serve(e) => e.fmt(f),
             Error::Rotate(e) => e.fmt(f),
             Error::Output(e) => write!(f, "cannot write to stdout: {e}"),
             Error::Shared(e) => e.fmt(f),
@@ -107,6 +123,7 @@ from_area!(
     Exec(ExecError),
     WebIdentity(WebIdentityError),
     Server(ServerError),
+    Serve(ServeRefusal),
     Rotate(Box<RotateError>),
 );
 
@@ -121,3 +138,109 @@ impl From<RotateError> for Error {
         Error::Rotate(Box::new(e))
     }
 }
+
+/// Usage mistakes found after clap's own checks; `Display` is the sentence, naming the flag.
+#[derive(Debug)]
+pub enum UsageError {
+    DurationWithoutSession {
+        typed: String,
+    },
+    DurationRange {
+        typed: String,
+        call: &'static str,
+        limits: &'static str,
+    },
+    DurationChained {
+        typed: String,
+    },
+    SessionName {
+        typed: String,
+    },
+    ExternalId,
+    MinTtl {
+        typed: String,
+    },
+    MinTtlTooLong {
+        typed: String,
+        session: String,
+    },
+    /// `STSEXEC_STS_TIMEOUT` out of its range.
+    StsTimeout {
+        typed: String,
+    },
+    /// `STSEXEC_ROTATE_WAIT` out of its range.
+    RotateWait {
+        typed: String,
+    },
+    /// `--server` with `--json`, `--export` or `--credential-process`.
+    ServeWithOutput,
+    HomeUnset,
+    HomeRelative(PathBuf),
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UsageError::DurationWithoutSession { typed } => write!(
+                f,
+                "-d/--duration {} applies to sessions: add --mfa or --role (long-lived keys do not expire)",
+                shown(typed)
+            ),
+            UsageError::DurationRange {
+                typed,
+                call,
+                limits,
+            } => write!(
+                f,
+                "-d/--duration {}: {call} sessions last from {limits}",
+                shown(typed)
+            ),
+            UsageError::DurationChained { typed } => write!(
+                f,
+                "-d/--duration {}: a role assumed from the MFA session (role chaining) lasts at most 1h; ask for 1h or less, or drop --mfa",
+                shown(typed)
+            ),
+            UsageError::SessionName { typed } => write!(
+                f,
+                "--session-name {:?}: use 2 to 64 of letters, digits and _+=,.@-",
+                shown(typed)
+            ),
+            UsageError::ExternalId => {
+                f.write_str("--external-id: use 2 to 1224 of letters, digits and _+=,.@:/-")
+            }
+            UsageError::MinTtl { typed } => write!(
+                f,
+                "STSEXEC_MIN_TTL={:?} is not a window from 1s to under 24h; write it like 5m or 90s",
+                shown(typed)
+            ),
+            UsageError::MinTtlTooLong { typed, session } => write!(
+                f,
+                "STSEXEC_MIN_TTL={:?} is as long as the {session} session it would apply to; make it shorter (the default is 5m)",
+                shown(typed)
+            ),
+            UsageError::StsTimeout { typed } => write!(
+                f,
+                "STSEXEC_STS_TIMEOUT={:?} is not a duration from 100ms to 10m; write it like 15s",
+                clean(typed, 64)
+            ),
+            UsageError::RotateWait { typed } => write!(
+                f,
+                "STSEXEC_ROTATE_WAIT={:?} is not a duration from 1s to 10m; write it like 60s",
+                clean(typed, 64)
+            ),
+            UsageError::ServeWithOutput => f.write_str(
+                "--server runs a command and serves it renewed credentials, so it cannot be combined with --json, --export or --credential-process, which print them once; drop one of them",
+            ),
+            UsageError::HomeUnset => f.write_str(
+                "HOME is not set, so ~/aws-creds cannot be found; pass --creds-dir DIR or set STSEXEC_CREDS_DIR",
+            ),
+            UsageError::HomeRelative(home) => write!(
+                f,
+                "HOME={:?} is not an absolute path, so ~/aws-creds is ambiguous; fix HOME or pass --creds-dir DIR",
+                shown(&home.display().to_string())
+            ),
+        }
+    }
+}
+
+impl std::error::Error for UsageError {}

@@ -11,23 +11,79 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Why the command did not start. `NotFound` exits 127 and `NotExecutable` 126, as `env`;
-/// the text is the sentence after the program's name.
+/// Why the command did not start: what was looked for or tried, and what the system said.
+/// `Display` is the sentence; `error.rs` maps the not-found kinds to 127 and the rest but
+/// `TooLarge` to 126, as `env` does.
 #[derive(Debug)]
 pub enum ExecError {
-    NotFound(String),
-    NotExecutable(String),
+    EmptyCommand,
+    /// No directory to search: `PATH` is set but empty.
+    PathEmpty {
+        program: String,
+    },
+    NotInPath {
+        program: String,
+    },
+    /// The kernel found no file (a dangling name, or a script's missing interpreter).
+    NoSuchFile {
+        path: PathBuf,
+    },
+    /// Found on `PATH`, but not an executable regular file.
+    NotAnExecutableFile {
+        path: PathBuf,
+    },
+    Directory {
+        path: PathBuf,
+    },
+    PermissionDenied {
+        path: PathBuf,
+    },
+    /// Not a binary and not a `#!` script, and `/bin/sh` could not run it either.
+    ShellRefused {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    CannotExecute {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     /// E2BIG: the command line and environment exceed the kernel's limit.
-    TooLarge(String),
+    TooLarge {
+        path: PathBuf,
+    },
 }
 
 impl fmt::Display for ExecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ExecError::NotFound(m) | ExecError::NotExecutable(m) => f.write_str(m),
-            ExecError::TooLarge(program) => write!(
+            ExecError::EmptyCommand => f.write_str("the command is empty"),
+            ExecError::PathEmpty { program } => write!(
                 f,
-                "{program}: the arguments and environment are too large for the system (E2BIG); unset large variables before running stsexec"
+                "{program}: command not found (PATH is empty; give the command's full path)"
+            ),
+            ExecError::NotInPath { program } => write!(f, "{program}: command not found in PATH"),
+            ExecError::NoSuchFile { path } => {
+                write!(f, "{}: no such file or directory", path.display())
+            }
+            ExecError::NotAnExecutableFile { path } => write!(
+                f,
+                "{}: permission denied (not an executable file)",
+                path.display()
+            ),
+            ExecError::Directory { path } => write!(f, "{}: is a directory", path.display()),
+            ExecError::PermissionDenied { path } => {
+                write!(f, "{}: permission denied", path.display())
+            }
+            ExecError::ShellRefused { path, error } => {
+                write!(f, "{}: cannot run it with /bin/sh: {error}", path.display())
+            }
+            ExecError::CannotExecute { path, error } => {
+                write!(f, "{}: cannot execute: {error}", path.display())
+            }
+            ExecError::TooLarge { path } => write!(
+                f,
+                "{}: the arguments and environment are too large for the system (E2BIG); unset large variables before running stsexec",
+                path.display()
             ),
         }
     }
@@ -79,9 +135,8 @@ pub fn command_or_shell(
 /// Where `program` is: as given when it contains a '/', else the first executable regular
 /// file in `PATH` (empty entries, which would mean the current directory, are skipped).
 pub fn find_program(program: &OsStr, path_var: Option<&OsStr>) -> Result<PathBuf, Error> {
-    let shown = program.to_string_lossy();
     if program.is_empty() {
-        return Err(Error::NotFound("the command is empty".into()));
+        return Err(Error::EmptyCommand);
     }
     if program.as_bytes().contains(&b'/') {
         return Ok(PathBuf::from(program));
@@ -94,9 +149,9 @@ pub fn find_program(program: &OsStr, path_var: Option<&OsStr>) -> Result<PathBuf
         .map(|dir| Path::new(OsStr::from_bytes(dir)))
         .collect();
     if dirs.is_empty() {
-        return Err(Error::NotFound(format!(
-            "{shown}: command not found (PATH is empty; give the command's full path)"
-        )));
+        return Err(Error::PathEmpty {
+            program: program.to_string_lossy().into_owned(),
+        });
     }
     let mut not_executable = None;
     for dir in dirs {
@@ -110,13 +165,10 @@ pub fn find_program(program: &OsStr, path_var: Option<&OsStr>) -> Result<PathBuf
         not_executable.get_or_insert(candidate);
     }
     match not_executable {
-        Some(path) => Err(Error::NotExecutable(format!(
-            "{}: permission denied (not an executable file)",
-            path.display()
-        ))),
-        None => Err(Error::NotFound(format!(
-            "{shown}: command not found in PATH"
-        ))),
+        Some(path) => Err(Error::NotAnExecutableFile { path }),
+        None => Err(Error::NotInPath {
+            program: program.to_string_lossy().into_owned(),
+        }),
     }
 }
 
@@ -133,9 +185,8 @@ pub fn exec(plan: &ExecPlan, path_var: Option<&OsStr>) -> Error {
         .envs(plan.env.iter().map(|(k, v)| (k, v)))
         .exec();
     // exec returned: the command did not start.
-    let shown = path.display();
     match err.raw_os_error() {
-        Some(libc::ENOENT) => Error::NotFound(format!("{shown}: no such file or directory")),
+        Some(libc::ENOENT) => Error::NoSuchFile { path },
         Some(libc::ENOEXEC) => {
             // As execvp does: a file without "#!" is a shell script.
             let err = Command::new("/bin/sh")
@@ -145,14 +196,12 @@ pub fn exec(plan: &ExecPlan, path_var: Option<&OsStr>) -> Error {
                 .env_clear()
                 .envs(plan.env.iter().map(|(k, v)| (k, v)))
                 .exec();
-            Error::NotExecutable(format!("{shown}: cannot run it with /bin/sh: {err}"))
+            Error::ShellRefused { path, error: err }
         }
-        Some(libc::EACCES) if path.is_dir() => {
-            Error::NotExecutable(format!("{shown}: is a directory"))
-        }
-        Some(libc::EACCES) => Error::NotExecutable(format!("{shown}: permission denied")),
-        Some(libc::E2BIG) => Error::TooLarge(shown.to_string()),
-        _ => Error::NotExecutable(format!("{shown}: cannot execute: {err}")),
+        Some(libc::EACCES) if path.is_dir() => Error::Directory { path },
+        Some(libc::EACCES) => Error::PermissionDenied { path },
+        Some(libc::E2BIG) => Error::TooLarge { path },
+        _ => Error::CannotExecute { path, error: err },
     }
 }
 
@@ -202,11 +251,11 @@ mod tests {
         let dir = tree();
         let only_a: OsString = dir.path().join("a").into();
         let err = find_program(OsStr::new("missing"), Some(&only_a)).unwrap_err();
-        assert!(matches!(err, Error::NotFound(_)));
+        assert!(matches!(err, Error::NotInPath { .. }));
         let err = find_program(OsStr::new("plain"), Some(&only_a)).unwrap_err();
-        assert!(matches!(err, Error::NotExecutable(_)), "{err}");
+        assert!(matches!(err, Error::NotAnExecutableFile { .. }), "{err}");
         let err = find_program(OsStr::new("adir"), Some(&only_a)).unwrap_err();
-        assert!(matches!(err, Error::NotExecutable(_)), "{err}");
+        assert!(matches!(err, Error::NotAnExecutableFile { .. }), "{err}");
         let err = find_program(OsStr::new("tool"), Some(OsStr::new(""))).unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -214,8 +263,20 @@ mod tests {
         );
         assert!(matches!(
             find_program(OsStr::new(""), None).unwrap_err(),
-            Error::NotFound(_)
+            Error::EmptyCommand
         ));
+        for (err, code) in [
+            (
+                Error::NotInPath {
+                    program: "x".into(),
+                },
+                127,
+            ),
+            (Error::NotAnExecutableFile { path: "/x".into() }, 126),
+            (Error::TooLarge { path: "/x".into() }, 125),
+        ] {
+            assert_eq!(crate::error::Error::from(err).exit_code(), code);
+        }
     }
 
     #[test]

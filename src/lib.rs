@@ -13,6 +13,7 @@ pub mod error;
 pub mod exec;
 pub mod hardening;
 pub mod iam;
+pub mod invocation;
 pub mod keys;
 pub mod mfa;
 pub mod output;

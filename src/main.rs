@@ -1,7 +1,8 @@
 //! stsexec: run a command with an AWS account's credentials.
 //!
-//! `main` reads the process environment once, parses the command line, calls
-//! [`stsexec::app::run`], and is the one place that prints an error and picks the exit status;
+//! `main` reads the process environment once, parses the command line into an
+//! [`stsexec::invocation::Invocation`], calls [`stsexec::app::run`], and is the one place that
+//! prints an error and picks the exit status;
 //! on success the process becomes the command.
 
 use clap::Parser;
@@ -41,7 +42,10 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_FAILED);
         }
     };
-    let error = match app::run(cli, &current) {
+    let run = cli
+        .into_invocation(&current)
+        .and_then(|invocation| app::run(invocation, &current));
+    let error = match run {
         Ok(Outcome::Exit(code)) => return ExitCode::from(code),
         // Will not return if exec succeeds.
         Ok(Outcome::Exec(plan)) => exec::exec(&plan, current.get_os("PATH")).into(),

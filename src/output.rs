@@ -88,10 +88,7 @@ pub fn status(current: &Environment, now: SystemTime) -> (String, bool) {
         Some(label) => format!("Keys set for {label} AWS account\n"),
         None => format!("Keys set ({}), not by stsexec\n", mask_key_id(key_id)),
     };
-    match current
-        .get("AWS_REGION")
-        .or_else(|| current.get("AWS_DEFAULT_REGION"))
-    {
+    match crate::env::region_in(current) {
         Some(region) => out.push_str(&format!("Region is {region}\n")),
         None => out.push_str("Region is not set\n"),
     }

@@ -24,25 +24,155 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 pub mod durations;
-pub use durations::{Durations, parse_min_ttl};
+pub use durations::Durations;
 
 /// A cached session that lasts longer than an explicit `-d` by more than this is not reused.
 const DURATION_SLACK: Duration = Duration::from_secs(60);
 
-/// What the user asked for, already validated.
+/// What the user asked of the provider, already validated: which credentials ([`Wants`]), how
+/// long they last, and whether a valid cached session may be reused.
 #[derive(Debug)]
 pub struct Request {
-    pub mfa: bool,
-    pub token: Option<MfaCode>,
-    pub role: Option<Role>,
+    pub wants: Wants,
     pub durations: Durations,
+    /// `--refresh`: fetch a new session even if a valid one is cached (the cache is updated).
+    pub refresh: bool,
+}
+
+impl Request {
+    /// Whether the session stands on the account's MFA session (`--mfa`, `-t`, `--mfa-process`).
+    pub fn wants_mfa(&self) -> bool {
+        match &self.wants {
+            Wants::Session(start) | Wants::Role { from: start, .. } => start.is_mfa(),
+            Wants::WebIdentity { .. } => false,
+        }
+    }
+}
+
+/// Which credentials the command gets: one variant per row of DESIGN §3. A role is named by
+/// `R` and web-identity tokens come from `T`: as typed on the command line
+/// ([`crate::invocation`]), then resolved against the accounts file and the environment
+/// (`Role`, [`TokenSource`]) for the provider. Web identity without a role cannot be built.
+#[derive(Debug, Clone)]
+pub enum Wants<R = Role, T = TokenSource> {
+    /// No role: the session `Start` names (long-lived keys, or the account's MFA session).
+    Session(Start),
+    /// `--role R`: AssumeRole, signed with what `from` gives.
+    Role {
+        role: R,
+        from: Start,
+        assume: AssumeOptions,
+    },
+    /// `--role R --web-identity`: AssumeRoleWithWebIdentity with a CI's OIDC token; no key files.
+    WebIdentity {
+        role: R,
+        tokens: T,
+        /// `--session-name`, when given.
+        session_name: Option<String>,
+    },
+}
+
+impl<R, T> Wants<R, T> {
+    pub fn role(&self) -> Option<&R> {
+        match self {
+            Wants::Session(_) => None,
+            Wants::Role { role, .. } | Wants::WebIdentity { role, .. } => Some(role),
+        }
+    }
+
+    pub fn is_web_identity(&self) -> bool {
+        matches!(self, Wants::WebIdentity { .. })
+    }
+
+    /// The same request borrowing its role and token source (the rest is small and copied).
+    pub fn as_ref(&self) -> Wants<&R, &T> {
+        match self {
+            Wants::Session(start) => Wants::Session(start.clone()),
+            Wants::Role { role, from, assume } => Wants::Role {
+                role,
+                from: from.clone(),
+                assume: assume.clone(),
+            },
+            Wants::WebIdentity {
+                role,
+                tokens,
+                session_name,
+            } => Wants::WebIdentity {
+                role,
+                tokens,
+                session_name: session_name.clone(),
+            },
+        }
+    }
+
+    /// The same request with its role and token source resolved (or checked) by `role` and
+    /// `tokens`; each is called only when the request has one.
+    pub fn try_map<R2, T2, E>(
+        self,
+        role: impl FnOnce(R) -> std::result::Result<R2, E>,
+        tokens: impl FnOnce(T) -> std::result::Result<T2, E>,
+    ) -> std::result::Result<Wants<R2, T2>, E> {
+        Ok(match self {
+            Wants::Session(start) => Wants::Session(start),
+            Wants::Role {
+                role: r,
+                from,
+                assume,
+            } => Wants::Role {
+                role: role(r)?,
+                from,
+                assume,
+            },
+            Wants::WebIdentity {
+                role: r,
+                tokens: t,
+                session_name,
+            } => {
+                let tokens = tokens(t)?;
+                Wants::WebIdentity {
+                    role: role(r)?,
+                    tokens,
+                    session_name,
+                }
+            }
+        })
+    }
+}
+
+/// The credentials a session starts from.
+#[derive(Debug, Clone)]
+pub enum Start {
+    /// No flag: the cached MFA session while valid, else the long-lived keys (`ec2switch`).
+    Ambient,
+    /// `--no-session`: the long-lived keys even when an MFA session is cached.
+    Keys,
+    /// `--mfa`: the MFA session, cached or new with a code from `MfaFrom`.
+    Mfa(MfaFrom),
+}
+
+impl Start {
+    pub fn is_mfa(&self) -> bool {
+        matches!(self, Start::Mfa(_))
+    }
+}
+
+/// Where the code for a new MFA session comes from, as the command line says (DESIGN §9).
+#[derive(Debug, Clone)]
+pub enum MfaFrom {
+    /// `--mfa`: the account's `mfa_process`, else the prompt.
+    Usual,
+    /// `-t CODE` (it wins over `--mfa-process` when both are given).
+    Code(MfaCode),
+    /// `--mfa-process CMD`.
+    Command(String),
+}
+
+/// AssumeRole's parameters beside the role.
+#[derive(Debug, Clone, Default)]
+pub struct AssumeOptions {
     /// `--session-name`, when given.
     pub session_name: Option<String>,
     pub external_id: Option<Secret>,
-    pub refresh: bool,
-    pub no_session: bool,
-    /// `--web-identity`: the role is assumed with a token from here, no keys involved.
-    pub web_identity: Option<TokenSource>,
 }
 
 /// Where MFA codes come from once the cache cannot help (DESIGN §9). The provider asks under
@@ -169,42 +299,46 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
     /// The table of DESIGN §3.
     pub fn resolve(&mut self, request: &Request) -> Result<Session> {
         let account = self.setup.account.to_string();
-        let source = match (&request.web_identity, &self.setup.keys) {
-            (Some(tokens), _) => format!("web identity token from {}", tokens.describe()),
-            (None, Some(keys)) => format!("long-lived key {}", mask_key_id(&keys.access_key_id)),
-            (None, None) => "no long-lived key".to_string(),
+        let source = match (&request.wants, &self.setup.keys) {
+            (Wants::WebIdentity { tokens, .. }, _) => {
+                format!("web identity token from {}", tokens.describe())
+            }
+            (_, Some(keys)) => format!("long-lived key {}", mask_key_id(&keys.access_key_id)),
+            (_, None) => "no long-lived key".to_string(),
         };
         self.report.debug(format!(
             "account {account}: {source}; STS endpoint {}",
             self.sts.endpoint().shown
         ));
         let mut held = None;
-        if let Some(tokens) = &request.web_identity {
-            let Some(role) = &request.role else {
-                return Err(WebIdentityError::NoRole.into());
-            };
-            let credentials = self.web_identity_session(role, request, tokens, &mut held)?;
-            return Ok(Session {
-                label: session::label_for_role(&account, &role.name),
-                account_id: Some(role.account_id.clone()),
-                credentials,
-            });
-        }
-        match &request.role {
-            Some(role) => {
-                let credentials = self.role_session(role, request, &mut held)?;
-                Ok(Session {
-                    label: session::label_for_role(&account, &role.name),
-                    account_id: Some(role.account_id.clone()),
-                    credentials,
-                })
+        let (role, credentials) = match &request.wants {
+            Wants::WebIdentity {
+                role,
+                tokens,
+                session_name,
+            } => {
+                let name = self.session_name(session_name.as_deref())?;
+                let credentials =
+                    self.web_identity_session(role, request, name, tokens, &mut held)?;
+                (role, credentials)
             }
-            None if request.mfa => {
-                let credentials = self.mfa_session(request, request.refresh, &mut held)?;
-                Ok(self.mfa_label(credentials))
+            Wants::Role { role, from, assume } => {
+                let credentials = self.role_session(role, from, assume, request, &mut held)?;
+                (role, credentials)
             }
-            None => self.ambient(request),
-        }
+            Wants::Session(Start::Mfa(from)) => {
+                let code_given = matches!(from, MfaFrom::Code(_));
+                let credentials = self.mfa_session(request, code_given, &mut held)?;
+                return Ok(self.mfa_label(credentials));
+            }
+            Wants::Session(Start::Ambient) => return self.ambient(false),
+            Wants::Session(Start::Keys) => return self.ambient(true),
+        };
+        Ok(Session {
+            label: session::label_for_role(&account, &role.name),
+            account_id: Some(role.account_id.clone()),
+            credentials,
+        })
     }
 
     /// The long-lived keys, which every row but `--web-identity` starts from.
@@ -235,10 +369,11 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         }
     }
 
-    /// No flags: the cached MFA session while valid, else the long-lived keys (`ec2switch`).
-    fn ambient(&self, request: &Request) -> Result<Session> {
+    /// No flags: the cached MFA session while valid, else the long-lived keys (`ec2switch`);
+    /// `--no-session`: the keys.
+    fn ambient(&self, no_session: bool) -> Result<Session> {
         let account = self.setup.account.to_string();
-        if !request.no_session
+        if !no_session
             && let Ok(slot) = self.mfa_slot()
             && let Some(credentials) = self.lookup(&slot, &|_| None, Pass::Report)
         {
@@ -269,11 +404,12 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         })
     }
 
-    /// `--mfa`: the cached MFA session, else a code and GetSessionToken.
+    /// `--mfa`: the cached MFA session, else a code and GetSessionToken. `code_given`: `-t`,
+    /// which a cache hit leaves unused (and says so).
     fn mfa_session(
         &mut self,
         request: &Request,
-        refresh: bool,
+        code_given: bool,
         held: &mut Option<CacheLock>,
     ) -> Result<Credentials> {
         let slot = self.mfa_slot()?;
@@ -290,8 +426,8 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
                 None
             }
         };
-        if let Some(hit) = self.cached(&slot, &fits, refresh, held)? {
-            if request.token.is_some() && request.role.is_none() {
+        if let Some(hit) = self.cached(&slot, &fits, request.refresh, held)? {
+            if code_given {
                 self.report.status(format!(
                     "-t not used: a valid session is cached for account {} (--refresh uses it)",
                     self.setup.account
@@ -387,9 +523,10 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
     }
 
     /// `--session-name`, else the default (which needs the IAM user: its error is raised here).
-    fn session_name(&self, request: &Request) -> Result<String> {
-        match (&request.session_name, &self.setup.default_session_name) {
-            (Some(name), _) | (None, Ok(name)) => Ok(name.clone()),
+    fn session_name(&self, given: Option<&str>) -> Result<String> {
+        match (given, &self.setup.default_session_name) {
+            (Some(name), _) => Ok(name.to_string()),
+            (None, Ok(name)) => Ok(name.clone()),
             (None, Err(why)) => Err(Error::Shared(why.clone())),
         }
     }
@@ -397,10 +534,12 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
     fn role_session(
         &mut self,
         role: &Role,
+        from: &Start,
+        assume: &AssumeOptions,
         request: &Request,
         held: &mut Option<CacheLock>,
     ) -> Result<Credentials> {
-        let session_name = self.session_name(request)?;
+        let session_name = self.session_name(assume.session_name.as_deref())?;
         let slot = Slot {
             account: self.setup.account.clone(),
             mfa_serial: self.setup.mfa_serial.as_ref().ok().cloned(),
@@ -413,8 +552,8 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
             .durations
             .role_asked
             .then_some(request.durations.role);
-        let needs_mfa = request.mfa;
-        let external_id = request.external_id.clone();
+        let needs_mfa = from.is_mfa();
+        let external_id = assume.external_id.clone();
         let name = session_name.clone();
         let fits = move |c: &CachedSession| {
             if needs_mfa && !c.with_mfa {
@@ -432,8 +571,10 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         if let Some(hit) = self.cached(&slot, &fits, request.refresh, held)? {
             return Ok(hit);
         }
-        let mut source = self.role_source(request, held)?;
-        let credentials = match self.assume_role(role, request, &session_name, &source) {
+        let mut source = self.role_source(from, request, held)?;
+        let external_id = assume.external_id.as_ref();
+        let credentials = match self.assume_role(role, request, &session_name, external_id, &source)
+        {
             // DESIGN §2: a cached session STS refuses is removed and treated as a miss.
             Err(StsFailure::UnknownKey { .. } | StsFailure::ExpiredSession)
                 if source.cached_mfa =>
@@ -445,14 +586,14 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
                         "STS refused the cached MFA session of account {} ({}), so it was removed; {}",
                         self.setup.account,
                         path.display(),
-                        if request.mfa {
+                        if needs_mfa {
                             "getting a new one"
                         } else {
                             "assuming the role with the long-lived keys (add --mfa for a new MFA session)"
                         }
                     ));
                 }
-                source = if request.mfa {
+                source = if needs_mfa {
                     Source {
                         credentials: self.fetch_mfa_session(request, &mfa_slot, held)?,
                         with_mfa: true,
@@ -465,7 +606,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
                         cached_mfa: false,
                     }
                 };
-                self.assume_role(role, request, &session_name, &source)
+                self.assume_role(role, request, &session_name, external_id, &source)
             }
             other => other,
         }
@@ -477,7 +618,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
             credentials,
             with_mfa: source.with_mfa,
             session_name: Some(session_name),
-            external_id: request.external_id.clone(),
+            external_id: assume.external_id.clone(),
         };
         let lock = self.lock(held)?;
         self.store(lock, &slot, &fetched, "AssumeRole");
@@ -486,8 +627,13 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
 
     /// The credentials a role is assumed with: the MFA session (`--mfa`: cached or new; else
     /// cached only), else the long-lived keys.
-    fn role_source(&mut self, request: &Request, held: &mut Option<CacheLock>) -> Result<Source> {
-        if request.mfa {
+    fn role_source(
+        &mut self,
+        from: &Start,
+        request: &Request,
+        held: &mut Option<CacheLock>,
+    ) -> Result<Source> {
+        if from.is_mfa() {
             let slot = self.mfa_slot()?;
             let cached = if request.refresh {
                 None
@@ -511,7 +657,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
                 },
             });
         }
-        if !request.no_session
+        if !matches!(from, Start::Keys)
             && let Ok(slot) = self.mfa_slot()
             && let Some(credentials) = self.lookup(&slot, &|_| None, Pass::Report)
         {
@@ -539,10 +685,10 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         &mut self,
         role: &Role,
         request: &Request,
+        session_name: String,
         tokens: &TokenSource,
         held: &mut Option<CacheLock>,
     ) -> Result<Credentials> {
-        let session_name = self.session_name(request)?;
         let slot = Slot {
             account: self.setup.account.clone(),
             mfa_serial: None,
@@ -619,6 +765,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         role: &Role,
         request: &Request,
         session_name: &str,
+        external_id: Option<&Secret>,
         source: &Source,
     ) -> std::result::Result<Credentials, StsFailure> {
         let mut duration = request.durations.role;
@@ -642,7 +789,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         let call = AssumeRoleRequest {
             role_arn: &role.arn,
             session_name,
-            external_id: request.external_id.as_ref(),
+            external_id,
             duration,
         };
         let min_ttl = self.setup.min_ttl;

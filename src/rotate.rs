@@ -429,18 +429,9 @@ fn age(d: Duration) -> String {
 
 /// The IAM user name of a user ARN (`arn:aws:iam::123456789012:user/path/jb` → `jb`).
 pub fn user_from_arn(arn: &str) -> Option<&str> {
-    let mut parts = arn.splitn(6, ':');
-    let (Some("arn"), Some(_), Some("iam"), Some(""), Some(_), Some(resource)) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
-        return None;
-    };
-    let name = resource.strip_prefix("user/")?.rsplit('/').next()?;
+    let arn =
+        crate::accounts::Arn::parse(arn).filter(|a| a.service == "iam" && a.region.is_empty())?;
+    let name = arn.resource.strip_prefix("user/")?.rsplit('/').next()?;
     (!name.is_empty()).then_some(name)
 }
 

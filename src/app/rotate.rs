@@ -5,33 +5,32 @@
 //! file in one process would wait for ever).
 #![forbid(unsafe_code)]
 
-use super::{Outcome, Prepared, home_dir, load_accounts, prepare};
+use super::{Outcome, Places, Prepared, prepare};
 use crate::accounts::AccountName;
 use crate::cache::Cache;
-use crate::cli::{Cli, UsageError};
 use crate::env::Environment;
 use crate::error::Result;
 use crate::iam::{self, LazyIam};
+use crate::invocation::SessionAsk;
 use crate::keys::CredsDir;
 use crate::private_file::Holder;
+use crate::provider::{Start, Wants};
 use crate::report::Reporter;
-use crate::rotate::{self, Aws, DEFAULT_PROOF_WAIT, Rotation, SignerKind};
-use crate::sts;
+use crate::rotate::{self, Aws, Rotation, SignerKind};
 use std::time::Duration;
 
 /// The pause between tries while the new key becomes valid (doubling, at most 8 s).
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
 
 pub(super) fn rotate(
-    cli: &mut Cli,
-    account: &AccountName,
-    creds_dir: &CredsDir,
+    ask: &SessionAsk,
+    places: &Places,
     current: &Environment,
     report: Reporter,
 ) -> Result<Outcome> {
-    let proof_wait = proof_wait(current.get("STSEXEC_ROTATE_WAIT"))?;
-    let home = home_dir(current).ok();
-    creds_dir.check(home.as_deref())?;
+    let account = &ask.account;
+    let creds_dir = places.creds_dir;
+    creds_dir.check(places.home)?;
     let cache = Cache::new(&creds_dir.path, account);
     let on_wait = |holder: Option<Holder>| {
         let who = holder
@@ -47,17 +46,16 @@ pub(super) fn rotate(
         let lock = cache.lock(on_wait)?;
         rotate::repair_torn_files(&lock, account, creds_dir, &cache, report)?;
     }
-    let no_session = cli.session.no_session;
-    // The MFA session signs IAM calls (DESIGN §10): --rotate implies --mfa.
-    cli.session.mfa = !no_session;
-    let partition = load_accounts(cli, creds_dir)?
-        .and_then(|f| f.accounts.get(account).map(|a| a.partition.clone()));
     let Prepared {
         mut provider,
-        mut request,
+        request,
+        accounts,
         ..
-    } = prepare(cli, account, creds_dir, home.as_deref(), current, report)?;
-    let (signer, signer_kind) = if no_session {
+    } = prepare(ask, places, current, report)?;
+    let partition = accounts.get(account).map(|a| a.partition.as_str());
+    // The MFA session signs IAM calls (DESIGN §10): the invocation asks for it unless
+    // --no-session.
+    let (signer, signer_kind) = if let Wants::Session(Start::Keys) = request.wants {
         // Rotation always has key files (it conflicts with --web-identity).
         let keys = match provider.setup.keys.clone() {
             Some(keys) => keys,
@@ -65,13 +63,10 @@ pub(super) fn rotate(
         };
         (keys, SignerKind::LongLivedKeys)
     } else {
-        request.mfa = true;
         let session = provider.resolve(&request)?;
         (session.credentials, SignerKind::MfaSession)
     };
-    let sts_timeout = sts::operation_timeout(current.get("STSEXEC_STS_TIMEOUT"))
-        .map_err(UsageError::StsTimeout)?;
-    let (iam_endpoint, iam_region) = iam::endpoint(current, partition.as_deref());
+    let (iam_endpoint, iam_region) = iam::endpoint(current, partition);
     if iam_endpoint.is_cleartext_remote() {
         report.warn(format!(
             "the IAM endpoint {} is plain http on another host: the new secret key crosses the network unencrypted; use https",
@@ -88,7 +83,7 @@ pub(super) fn rotate(
     ));
     let service = Aws {
         sts: provider.sts,
-        iam: LazyIam::new(iam_endpoint, iam_region, sts_timeout),
+        iam: LazyIam::new(iam_endpoint, iam_region, ask.knobs.sts_timeout),
     };
     let lock = cache.lock(on_wait)?;
     let mut rotation = Rotation {
@@ -98,7 +93,7 @@ pub(super) fn rotate(
         service,
         signer,
         signer_kind,
-        proof_wait,
+        proof_wait: ask.knobs.rotate_wait,
         retry_pause: RETRY_PAUSE,
         report,
     };
@@ -108,20 +103,6 @@ pub(super) fn rotate(
         "Rotated the access key of account {account}: {rotated}"
     ));
     Ok(Outcome::Exit(0))
-}
-
-/// `STSEXEC_ROTATE_WAIT`: how long the new key may take to become valid.
-fn proof_wait(value: Option<&str>) -> std::result::Result<Duration, UsageError> {
-    match value {
-        None => Ok(DEFAULT_PROOF_WAIT),
-        Some(text) => match humantime::parse_duration(text) {
-            Ok(d) if d >= Duration::from_secs(1) && d <= Duration::from_secs(600) => Ok(d),
-            _ => Err(UsageError::StsTimeout(format!(
-                "STSEXEC_ROTATE_WAIT={:?} is not a duration from 1s to 10m; write it like 60s",
-                crate::text::clean(text, 64)
-            ))),
-        },
-    }
 }
 
 /// The warning of every other run while the account's rotation is unfinished: one `stat`.

@@ -6,41 +6,81 @@
 
 use super::{Outcome, Prepared, child_env};
 use crate::accounts::AccountName;
-use crate::cli::Cli;
 use crate::env::Environment;
-use crate::error::{EXIT_FAILED, Error, Result};
+use crate::error::{Error, Result};
 use crate::exec;
-use crate::provider::{CodeSource, MfaCodes, Provider, Request, parse_min_ttl};
+use crate::provider::{CodeSource, MfaCodes, MfaFrom, Provider, Request, Start, Wants};
 use crate::report::Reporter;
 use crate::secret::MfaCode;
-use crate::server::{self, RefreshWindow, Renewer, ServerError};
+use crate::server::{self, RefreshWindow, Renewer};
 use crate::session::Credentials;
 use crate::sts::LazySts;
 use std::ffi::OsString;
+use std::fmt;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-fn refused(message: String) -> Error {
-    Error::Server(ServerError {
-        message,
-        exit_code: EXIT_FAILED,
-    })
+/// What `--server` cannot serve; `Display` is the sentence.
+#[derive(Debug)]
+pub enum ServeRefusal {
+    /// Long-lived keys need no renewal: exec mode serves them.
+    OnlyLongLivedKeys { account: AccountName },
+    /// A renewal needs a new MFA session and only the prompt could give a code.
+    WouldPrompt { account: AccountName },
 }
 
-/// `--server` with an output mode: one sentence (clap's conflict error is several lines).
-pub(super) fn refuse_output(cli: &Cli) -> Result<()> {
-    if cli.output.json || cli.output.credential_process || cli.output.export.is_some() {
-        return Err(refused(
-            "--server runs a command and serves it renewed credentials, so it cannot be combined with --json, --export or --credential-process, which print them once; drop one of them".to_string(),
-        ));
+impl fmt::Display for ServeRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServeRefusal::OnlyLongLivedKeys { account } => write!(
+                f,
+                "--server renews sessions, and account {account} has only its long-lived keys here, which need no renewal; drop --server (exec mode gives the keys to the command) or add --mfa or --role"
+            ),
+            ServeRefusal::WouldPrompt { account } => write!(
+                f,
+                "the MFA session of account {account} ends within the refresh window and --server never prompts; run `stsexec {account} --mfa --refresh` in another terminal"
+            ),
+        }
     }
-    Ok(())
+}
+
+impl std::error::Error for ServeRefusal {}
+
+/// The request of every renewal: the first one's, without a code or `--refresh`. Serving the
+/// account's own session (no role), that session is the MFA session (long-lived keys are
+/// refused), and renewals can only pick up a new one from the cache or the `mfa_process`.
+fn renewal_request(first: Request) -> Request {
+    let renewed = |start: Start| match start {
+        Start::Keys => Start::Keys,
+        Start::Ambient | Start::Mfa(_) => Start::Mfa(MfaFrom::Usual),
+    };
+    let wants = match first.wants {
+        Wants::Session(start) => Wants::Session(renewed(start)),
+        Wants::Role {
+            role,
+            from: Start::Mfa(_),
+            assume,
+        } => Wants::Role {
+            role,
+            from: Start::Mfa(MfaFrom::Usual),
+            assume,
+        },
+        wants @ (Wants::Role { .. } | Wants::WebIdentity { .. }) => wants,
+    };
+    Request {
+        wants,
+        refresh: false,
+        ..first
+    }
 }
 
 /// Serves the first session and its renewals to the command until it ends.
+/// `min_ttl_given`: `STSEXEC_MIN_TTL` when set, which is then the refresh window as given
+/// (DESIGN §8).
 pub(super) fn serve(
     prepared: Prepared,
     command: Vec<OsString>,
+    min_ttl_given: Option<Duration>,
     current: &Environment,
     report: Reporter,
     renewal_report: Reporter,
@@ -49,30 +89,19 @@ pub(super) fn serve(
         mut provider,
         request,
         region,
-        inherited_region: _,
+        accounts: _,
     } = prepared;
     let session = provider.resolve(&request)?;
     if !session.credentials.is_session() {
-        return Err(refused(format!(
-            "--server renews sessions, and account {} has only its long-lived keys here, which need no renewal; drop --server (exec mode gives the keys to the command) or add --mfa or --role",
-            provider.setup.account
-        )));
+        return Err(ServeRefusal::OnlyLongLivedKeys {
+            account: provider.setup.account.clone(),
+        }
+        .into());
     }
-    let child = child_env(&session, &region, report);
-    let window = RefreshWindow::from_min_ttl(
-        current
-            .get_os("STSEXEC_MIN_TTL")
-            .map(|value| parse_min_ttl(Some(value)))
-            .transpose()?,
-    );
+    let child = child_env(&session, &region.name, report);
+    let window = RefreshWindow::from_min_ttl(min_ttl_given);
     let renewal = Renewal {
-        request: Request {
-            token: None,
-            refresh: false,
-            // Serving the MFA session itself: renewals can only pick up a new one from the cache.
-            mfa: request.mfa || request.role.is_none(),
-            ..request
-        },
+        request: renewal_request(request),
         provider: Provider {
             setup: provider.setup,
             sts: provider.sts.without_announcements(),
@@ -121,7 +150,7 @@ impl Renewer for Renewal {
 
     fn source_end(&self) -> Option<(SystemTime, String)> {
         // With an mfa_process the server renews the MFA session itself: nothing to remind.
-        if !self.request.mfa || self.provider.codes.command.is_some() {
+        if !self.request.wants_mfa() || self.provider.codes.command.is_some() {
             return None;
         }
         let end = self.provider.cached_mfa_end()?;
@@ -142,9 +171,10 @@ struct NoPrompt {
 
 impl NoPrompt {
     fn refusal(account: &AccountName) -> Error {
-        refused(format!(
-            "the MFA session of account {account} ends within the refresh window and --server never prompts; run `stsexec {account} --mfa --refresh` in another terminal"
-        ))
+        ServeRefusal::WouldPrompt {
+            account: account.clone(),
+        }
+        .into()
     }
 }
 
@@ -188,6 +218,51 @@ mod tests {
     use super::*;
 
     #[test]
+    fn renewals_ask_the_same_without_a_code_or_refresh() {
+        use crate::provider::durations;
+        let code = MfaCode::parse("123456").unwrap();
+        let request = |wants| Request {
+            wants,
+            durations: durations::plan(None, true, false).unwrap(),
+            refresh: true,
+        };
+        // Serving the account's own session: it is the MFA session, renewed from the cache.
+        for start in [Start::Ambient, Start::Mfa(MfaFrom::Code(code.clone()))] {
+            let renewal = renewal_request(request(Wants::Session(start)));
+            assert!(!renewal.refresh);
+            assert!(matches!(
+                renewal.wants,
+                Wants::Session(Start::Mfa(MfaFrom::Usual))
+            ));
+        }
+        let role = crate::accounts::Role {
+            arn: "arn:aws:iam::123456789012:role/admin".into(),
+            account_id: "123456789012".into(),
+            name: "admin".into(),
+        };
+        let renewal = renewal_request(request(Wants::Role {
+            role: role.clone(),
+            from: Start::Mfa(MfaFrom::Code(code)),
+            assume: crate::provider::AssumeOptions::default(),
+        }));
+        assert!(renewal.wants_mfa());
+        assert!(matches!(
+            renewal.wants,
+            Wants::Role {
+                from: Start::Mfa(MfaFrom::Usual),
+                ..
+            }
+        ));
+        // A role from the cached MFA session or the keys stays so: renewals never ask for a code.
+        let renewal = renewal_request(request(Wants::Role {
+            role,
+            from: Start::Ambient,
+            assume: crate::provider::AssumeOptions::default(),
+        }));
+        assert!(!renewal.wants_mfa());
+    }
+
+    #[test]
     fn renewals_never_prompt_and_name_the_command_that_renews() {
         let account = AccountName::parse(std::ffi::OsStr::new("work")).unwrap();
         let error = NoPrompt { command: None }
@@ -198,7 +273,7 @@ mod tests {
                 false,
             )
             .unwrap_err();
-        assert_eq!(error.exit_code(), EXIT_FAILED);
+        assert_eq!(error.exit_code(), crate::error::EXIT_FAILED);
         let sentence = error.to_string();
         assert!(sentence.contains("never prompts"), "{sentence}");
         assert!(

@@ -41,8 +41,12 @@ impl Slot {
         match &self.role_arn {
             None => Entry::Session,
             Some(arn) => {
-                let account_id = arn.split(':').nth(4).unwrap_or_default().to_string();
-                let path = arn.split_once(":role/").map_or(arn.as_str(), |(_, p)| p);
+                // A slot's role ARN comes from a checked `accounts::Role`.
+                let parts = crate::accounts::Arn::parse(arn);
+                let account_id = parts.map_or("", |a| a.account_id).to_string();
+                let path = parts
+                    .and_then(|a| a.resource.strip_prefix("role/"))
+                    .unwrap_or(arn);
                 Entry::Role {
                     account_id,
                     path: path.to_string(),

@@ -3,7 +3,7 @@
 #![forbid(unsafe_code)]
 
 use crate::accounts::is_aws_word;
-use crate::cli::{Typed, UsageError};
+use crate::error::UsageError;
 use std::time::Duration;
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -16,6 +16,52 @@ const DEFAULT_SESSION: Duration = Duration::from_secs(12 * 3600);
 const DEFAULT_ROLE: Duration = HOUR;
 /// AWS caps a role session assumed with session credentials (role chaining) at one hour.
 pub const CHAINED_ROLE_MAX: Duration = HOUR;
+
+/// A value together with the text the user typed, so messages echo the input (`-d 48h`, not
+/// `2days`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Typed<T> {
+    pub text: String,
+    pub value: T,
+}
+
+/// `STSEXEC_MIN_TTL`: how long a cached session must still be valid to be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MinTtl {
+    /// The window in force: the variable's, else [`DEFAULT_MIN_TTL`].
+    pub window: Duration,
+    /// The variable as set, when it is (the credential server then renews on this window).
+    pub typed: Option<String>,
+}
+
+impl MinTtl {
+    pub const DEFAULT: MinTtl = MinTtl {
+        window: DEFAULT_MIN_TTL,
+        typed: None,
+    };
+
+    /// The window when `STSEXEC_MIN_TTL` set it, else `None`.
+    pub fn given(&self) -> Option<Duration> {
+        self.typed.as_ref().map(|_| self.window)
+    }
+
+    /// The window must be shorter than the shortest session the request may fetch, or no
+    /// fetched session would ever be valid.
+    pub fn check_against(
+        &self,
+        durations: &Durations,
+        mfa: bool,
+        role: bool,
+    ) -> Result<(), UsageError> {
+        match durations.shortest_fetched(mfa, role) {
+            Some(session) if self.window >= session => Err(UsageError::MinTtlTooLong {
+                typed: self.typed.clone().unwrap_or_default(),
+                session: humantime::format_duration(session).to_string(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
 
 /// Session lifetimes derived from `-d/--duration` and the flags it applies to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,13 +166,16 @@ pub fn check_external_id(id: &str) -> Result<(), UsageError> {
 
 /// `STSEXEC_MIN_TTL`: how long a cached session must still be valid to be used. Zero, a
 /// window of a day or more (no session would ever be valid), and non-UTF-8 are refused.
-pub fn parse_min_ttl(value: Option<&std::ffi::OsStr>) -> Result<Duration, UsageError> {
+pub fn parse_min_ttl(value: Option<&std::ffi::OsStr>) -> Result<MinTtl, UsageError> {
     let Some(raw) = value else {
-        return Ok(DEFAULT_MIN_TTL);
+        return Ok(MinTtl::DEFAULT);
     };
     let text = raw.to_string_lossy();
     match raw.to_str().map(humantime::parse_duration) {
-        Some(Ok(d)) if d > Duration::ZERO && d < Duration::from_secs(24 * 3600) => Ok(d),
+        Some(Ok(d)) if d > Duration::ZERO && d < Duration::from_secs(24 * 3600) => Ok(MinTtl {
+            window: d,
+            typed: Some(text.into_owned()),
+        }),
         _ => Err(UsageError::MinTtl {
             typed: text.into_owned(),
         }),
@@ -209,10 +258,11 @@ mod tests {
     #[test]
     fn min_ttl_from_the_environment() {
         use std::ffi::OsStr;
-        assert_eq!(parse_min_ttl(None).unwrap(), DEFAULT_MIN_TTL);
+        assert_eq!(parse_min_ttl(None).unwrap().window, DEFAULT_MIN_TTL);
+        assert_eq!(parse_min_ttl(None).unwrap().given(), None);
         assert_eq!(
-            parse_min_ttl(Some(OsStr::new("90s"))).unwrap(),
-            Duration::from_secs(90)
+            parse_min_ttl(Some(OsStr::new("90s"))).unwrap().given(),
+            Some(Duration::from_secs(90))
         );
         for bad in ["soon", "0s", "48h"] {
             assert_eq!(

@@ -3,7 +3,7 @@
 //! milliseconds and without a server.
 use super::*;
 use crate::accounts::AccountsError;
-use crate::cli::Typed;
+use crate::provider::durations::Typed;
 use crate::sts::Endpoint;
 use std::collections::VecDeque;
 use std::path::Path;
@@ -233,23 +233,46 @@ fn request(ask: Ask<'_>) -> Request {
         value: humantime::parse_duration(text).unwrap(),
     });
     let mfa = ask.mfa || ask.token.is_some();
+    let start = match ask.token {
+        Some(code) => Start::Mfa(MfaFrom::Code(MfaCode::parse(code).unwrap())),
+        None if ask.mfa => Start::Mfa(MfaFrom::Usual),
+        None if ask.no_session => Start::Keys,
+        None => Start::Ambient,
+    };
     Request {
-        mfa,
-        token: ask.token.map(|t| MfaCode::parse(t).unwrap()),
-        role: ask.role.then(role),
+        wants: if ask.role {
+            Wants::Role {
+                role: role(),
+                from: start,
+                assume: AssumeOptions {
+                    session_name: ask.session_name.map(str::to_string),
+                    external_id: ask.external_id.map(Secret::new),
+                },
+            }
+        } else {
+            Wants::Session(start)
+        },
         durations: durations::plan(typed.as_ref(), mfa, ask.role).unwrap(),
-        session_name: ask.session_name.map(str::to_string),
-        external_id: ask.external_id.map(Secret::new),
         refresh: ask.refresh,
-        no_session: ask.no_session,
-        web_identity: None,
+    }
+}
+
+/// The `-t` code of a request, which the fake code source then hands out first.
+fn given_code(request: &Request) -> Option<MfaCode> {
+    match &request.wants {
+        Wants::Session(Start::Mfa(MfaFrom::Code(code)))
+        | Wants::Role {
+            from: Start::Mfa(MfaFrom::Code(code)),
+            ..
+        } => Some(code.clone()),
+        _ => None,
     }
 }
 
 fn run(dir: &Path, ask: Ask<'_>) -> (Session, Vec<Call>, usize) {
     let mut p = provider(dir);
     let request = request(ask);
-    p.codes.given = request.token.clone();
+    p.codes.given = given_code(&request);
     let session = p.resolve(&request).unwrap();
     (session, p.sts.calls, p.codes.asked)
 }
@@ -809,12 +832,18 @@ fn web_provider(dir: &Path) -> Provider<FakeSts, FakeCodes> {
 }
 
 fn web_request(token_file: &Path, ask: Ask<'_>) -> Request {
-    let mut request = request(Ask { role: true, ..ask });
-    request.web_identity = Some(TokenSource::File {
-        path: token_file.to_path_buf(),
-        origin: crate::web_identity::FileOrigin::Flag,
-    });
-    request
+    let request = request(Ask { role: true, ..ask });
+    Request {
+        wants: Wants::WebIdentity {
+            role: role(),
+            tokens: TokenSource::File {
+                path: token_file.to_path_buf(),
+                origin: crate::web_identity::FileOrigin::Flag,
+            },
+            session_name: ask.session_name.map(str::to_string),
+        },
+        ..request
+    }
 }
 
 fn token_file(dir: &Path, token: &str) -> std::path::PathBuf {
@@ -957,9 +986,6 @@ fn web_identity_failures_are_sentences_without_the_token() {
         .to_string();
     assert!(missing.contains("does not exist"), "{missing}");
     assert_eq!(p.sts.calls.len(), calls);
-    // Without a role: the fix is named.
-    let mut no_role = web_request(&jwt, Ask::default());
-    no_role.role = None;
-    let sentence = p.resolve(&no_role).unwrap_err().to_string();
-    assert!(sentence.contains("add --role ROLE"), "{sentence}");
+    // Without a role there is no request to make: `Wants::WebIdentity` carries its role, and
+    // `Cli::into_invocation` names the fix (its tests).
 }

@@ -17,10 +17,7 @@ pub fn status(current: &Environment) -> Option<String> {
         .strip_prefix("http://")
         .and_then(|rest| rest.split('/').next())
         .filter(|host| host.starts_with("127.0.0.1:"))?;
-    let region = match current
-        .get("AWS_REGION")
-        .or_else(|| current.get("AWS_DEFAULT_REGION"))
-    {
+    let region = match crate::env::region_in(current) {
         Some(region) => format!("Region is {region}\n"),
         None => "Region is not set\n".to_string(),
     };

@@ -114,15 +114,10 @@ pub fn run(
         Ok(child) => child,
         Err(e) => {
             signals.handle().close();
-            let shown = path.display();
-            return Err(match e.raw_os_error() {
-                Some(libc::ENOENT) => failed(ExecError::NotFound(format!(
-                    "{shown}: no such file or directory"
-                ))),
-                _ => failed(ExecError::NotExecutable(format!(
-                    "{shown}: cannot execute: {e}"
-                ))),
-            });
+            return Err(failed(match e.raw_os_error() {
+                Some(libc::ENOENT) => ExecError::NoSuchFile { path },
+                _ => ExecError::CannotExecute { path, error: e },
+            }));
         }
     };
     let command_pid = i32::try_from(child.id()).unwrap_or(i32::MAX);

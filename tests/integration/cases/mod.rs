@@ -19,4 +19,5 @@ mod server;
 mod sso;
 mod sts_faults;
 mod tls;
+mod try_script;
 mod web_identity;
