@@ -79,6 +79,8 @@ complete -c stsexec -n 'not __stsexec_in_command' -l mfa -d 'Use the account\'s 
 complete -c stsexec -n 'not __stsexec_in_command' -l refresh -d 'Fetch a new session even if the cached one is valid (the cache is then updated)'
 complete -c stsexec -n 'not __stsexec_in_command' -l no-session -d 'Use the long-lived keys even if an MFA session is cached'
 complete -c stsexec -n 'not __stsexec_in_command' -l rotate -d 'Replace the account\'s access key: create a new one, prove it works, write it to the key files, delete the old one (signed with the MFA session; with --no-session, with the keys)'
+complete -c stsexec -n 'not __stsexec_in_command' -l login -d 'Sign in to IAM Identity Center for ACCOUNT (an sso_start_url entry) and keep the login in the AWS CLI\'s cache: a browser tab, or with --no-browser a code to confirm on any device'
+complete -c stsexec -n 'not __stsexec_in_command' -l no-browser -d 'Sign in to IAM Identity Center with a URL and a code to confirm on any device (the device-code flow), not a browser on this machine'
 complete -c stsexec -n 'not __stsexec_in_command' -s q -l quiet -d 'No status lines'
 complete -c stsexec -n 'not __stsexec_in_command' -s v -l verbose -d 'Debug lines: decisions, file names and masked key ids (never secrets)'
 complete -c stsexec -n 'not __stsexec_in_command' -s h -l help -d 'Print help (see more with \'--help\')'

@@ -101,6 +101,12 @@ pub enum Problem {
     BadMfaProcess {
         account: String,
     },
+    /// An IAM Identity Center key of the wrong shape, missing keys, or keys that do not go
+    /// with an IAM Identity Center entry.
+    BadSso {
+        account: String,
+        why: String,
+    },
 }
 
 /// Why `--role` cannot name a role.
@@ -186,6 +192,9 @@ impl fmt::Display for Problem {
                 "account {:?}: mfa_process must be a non-empty command of at most 4096 characters on one line",
                 shown(account)
             ),
+            Problem::BadSso { account, why } => {
+                write!(f, "account {:?}: {why}", shown(account))
+            }
         }
     }
 }
@@ -381,6 +390,9 @@ pub struct Account {
     pub user: Option<String>,
     /// A command that prints an MFA code (DESIGN §9).
     pub mfa_process: Option<String>,
+    /// IAM Identity Center (DESIGN §17): the account's credentials come from there, not from
+    /// key files.
+    pub sso: Option<crate::sso::account::SsoAccount>,
 }
 
 impl Account {
@@ -575,11 +587,13 @@ fn parse_entry(name: &str, value: Value) -> std::result::Result<Account, Problem
         mfa_serial: None,
         user: None,
         mfa_process: None,
+        sso: None,
     };
     let arn = match value {
         Value::String(arn) => arn,
         Value::Object(fields) => {
             let mut arn = None;
+            let mut sso = crate::sso::account::SsoFields::default();
             for (key, value) in fields {
                 let Value::String(text) = value else {
                     return Err(Problem::FieldNotString {
@@ -588,6 +602,13 @@ fn parse_entry(name: &str, value: Value) -> std::result::Result<Account, Problem
                         found: kind_of(&value),
                     });
                 };
+                let taken = sso.take(&key, &text).map_err(|why| Problem::BadSso {
+                    account: account(),
+                    why,
+                })?;
+                if taken {
+                    continue;
+                }
                 match key.as_str() {
                     "arn" => arn = Some(text),
                     "region" if is_region_name(&text) => entry.region = Some(text),
@@ -630,7 +651,48 @@ fn parse_entry(name: &str, value: Value) -> std::result::Result<Account, Problem
                     }
                 }
             }
-            arn.ok_or_else(|| Problem::NoArn { account: account() })?
+            entry.sso = sso.finish().map_err(|why| Problem::BadSso {
+                account: account(),
+                why,
+            })?;
+            if let Some(sso) = &entry.sso {
+                // Key files, MFA devices and IAM users do not exist for such an account.
+                let foreign = [
+                    ("mfa_serial", entry.mfa_serial.is_some()),
+                    ("mfa_process", entry.mfa_process.is_some()),
+                    ("user", entry.user.is_some()),
+                ]
+                .into_iter()
+                .find_map(|(key, set)| set.then_some(key));
+                if let Some(key) = foreign {
+                    return Err(Problem::BadSso {
+                        account: account(),
+                        why: format!(
+                            "{key} does not apply to an IAM Identity Center entry (its credentials come from sso_role_name)"
+                        ),
+                    });
+                }
+                let prefix = format!(
+                    "arn:{}:iam::{}:",
+                    crate::sso::provider::partition_of(&sso.session.region),
+                    sso.account_id
+                );
+                match &arn {
+                    Some(given) if *given != prefix => {
+                        return Err(Problem::BadSso {
+                            account: account(),
+                            why: format!(
+                                "arn {:?} is not the prefix of sso_account_id {}; leave arn out",
+                                shown(given),
+                                sso.account_id
+                            ),
+                        });
+                    }
+                    _ => prefix,
+                }
+            } else {
+                arn.ok_or_else(|| Problem::NoArn { account: account() })?
+            }
         }
         other => {
             return Err(Problem::WrongType {

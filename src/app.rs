@@ -25,6 +25,9 @@ use std::time::SystemTime;
 
 mod rotate;
 mod serve;
+mod sso;
+
+pub use sso::SsoRefusal;
 
 pub use serve::ServeRefusal;
 
@@ -66,18 +69,27 @@ pub fn run(invocation: Invocation, current: &Environment) -> Result<Outcome> {
             }
             match action {
                 Action::Rotate => rotate::rotate(&request, &places, current, report),
+                Action::Login => match prepare(&request, &places, current, report)? {
+                    Ready::Sso(sso) => sso.login(),
+                    Ready::Sts(_) => Err(sso::SsoRefusal::NotSso {
+                        account: request.account.clone(),
+                    }
+                    .into()),
+                },
                 Action::Serve(command) => {
                     let renewal_report = Reporter::new(true, verbose);
-                    let prepared = prepare(&request, &places, current, report)?;
                     let min_ttl_given = request.knobs.min_ttl.given();
-                    serve::serve(
-                        prepared,
-                        command,
-                        min_ttl_given,
-                        current,
-                        report,
-                        renewal_report,
-                    )
+                    match prepare(&request, &places, current, report)? {
+                        Ready::Sts(prepared) => serve::serve(
+                            *prepared,
+                            command,
+                            min_ttl_given,
+                            current,
+                            report,
+                            renewal_report,
+                        ),
+                        Ready::Sso(sso) => sso.serve(command, min_ttl_given, current, report),
+                    }
                 }
                 Action::Print(print) => {
                     let (session, child, _) = resolve(&request, &places, current, report)?;
@@ -204,16 +216,27 @@ fn resolve(
     current: &Environment,
     report: Reporter,
 ) -> Result<(Session, ChildEnv, Region)> {
-    let Prepared {
-        mut provider,
-        request,
-        region,
-        accounts: _,
-    } = prepare(ask, places, current, report)?;
-    let session = provider.resolve(&request)?;
-    drop(provider);
+    let (session, region) = match prepare(ask, places, current, report)? {
+        Ready::Sts(prepared) => {
+            let Prepared {
+                mut provider,
+                request,
+                region,
+                accounts: _,
+            } = *prepared;
+            (provider.resolve(&request)?, region)
+        }
+        Ready::Sso(sso) => sso.resolve()?,
+    };
     let child = child_env(&session, &region.name, report);
     Ok((session, child, region))
+}
+
+/// An account ready to resolve: with keys (or a CI token) through STS, or through IAM Identity
+/// Center.
+enum Ready {
+    Sts(Box<Prepared>),
+    Sso(Box<sso::SsoPrepared>),
 }
 
 /// The provider of an account and the request made of it, before anything is resolved: exec
@@ -254,9 +277,28 @@ fn read_accounts(
             crate::private_file::create_directory(&path)?;
         }
     }
-    creds_dir.check(places.home)?;
+    // An IAM Identity Center account needs no key files: a missing credentials directory is
+    // made for its role sessions, as for --web-identity, once the accounts file says so.
+    let missing = match creds_dir.check(places.home) {
+        Err(crate::private_file::DirectoryError::Missing(path)) => Some(path),
+        other => {
+            other?;
+            None
+        }
+    };
     let file = load_accounts(places)?;
     let account = &ask.account;
+    if let Some(path) = missing {
+        let sso = file
+            .as_ref()
+            .and_then(|f| f.accounts.get(account))
+            .is_some_and(|a| a.sso.is_some());
+        if !sso {
+            return Err(crate::private_file::DirectoryError::Missing(path).into());
+        }
+        crate::private_file::create_directory(&path)?;
+        creds_dir.check(places.home)?;
+    }
     // With --web-identity and a full role ARN the account is only a name for the cache:
     // CI has no accounts file and no key files. With a role name and nothing known at all,
     // the role's sentence (add the account's prefix, or pass the full ARN) says more than
@@ -303,7 +345,7 @@ fn prepare(
     places: &Places,
     current: &Environment,
     report: Reporter,
-) -> Result<Prepared> {
+) -> Result<Ready> {
     let account = &ask.account;
     let knobs = &ask.knobs;
     // Where a CI token comes from (DESIGN §11), checked before any file is read.
@@ -312,6 +354,11 @@ fn prepare(
     })?;
     let entries = read_accounts(ask, &wants, places)?;
     let entry = entries.get(account);
+    if let Some(sso_account) = entry.and_then(|a| a.sso.clone()) {
+        let account_region = entry.and_then(|a| a.region.as_deref());
+        return sso::prepare(ask, sso_account, account_region, places, current, report)
+            .map(|prepared| Ready::Sso(Box::new(prepared)));
+    }
     let wants = wants.try_map(|role| accounts::resolve_role(role, entry, account), Ok)?;
     let (keys, user) = read_keys(account, wants.is_web_identity(), entry, places, current)?;
     let accounts_file = entries.file.as_ref();
@@ -390,7 +437,7 @@ fn prepare(
         },
         report,
     };
-    Ok(Prepared {
+    Ok(Ready::Sts(Box::new(Prepared {
         provider,
         request: Request {
             wants,
@@ -399,7 +446,7 @@ fn prepare(
         },
         region,
         accounts: entries,
-    })
+    })))
 }
 
 /// `--web-identity`: where the token comes from (DESIGN §11), checked before any file is read.
@@ -490,6 +537,13 @@ fn list(places: &Places, current: &Environment, report: Reporter, quiet: bool) -
                 }),
                 user,
                 sessions: Cache::new(&creds_dir.path, name).summaries(),
+                sso: entry.and_then(|e| e.sso.as_ref()).and_then(|sso| {
+                    let home = places.home?;
+                    Some(crate::sso::provider::login_state(
+                        sso,
+                        &crate::sso::TokenCache::in_home(home),
+                    ))
+                }),
             }
         })
         .collect();

@@ -32,7 +32,7 @@ reuses a cached session while it is valid or calls STS (GetSessionToken with an 
 AssumeRole), then replaces itself with COMMAND (default: $SHELL), whose environment holds the \
 credentials. The calling shell never holds a secret.",
     after_help = "Examples:\n  stsexec work -- aws sts get-caller-identity\n  stsexec work --mfa -- terraform plan\n  stsexec work --mfa --role admin -- make deploy\n  stsexec work --mfa --role admin --server -- terraform apply\n  stsexec personal\n  eval \"$(stsexec work --mfa --export)\"\n  stsexec --status\n\nstsexec --list shows your accounts; stsexec --help shows every option.",
-    override_usage = "stsexec [OPTIONS] <ACCOUNT> [-- <COMMAND> [ARGS]...]\n       stsexec [OPTIONS] <ACCOUNT> --server [-- <COMMAND> [ARGS]...]\n       stsexec [OPTIONS] <ACCOUNT> --json | --export[=SHELL] | --credential-process\n       stsexec [OPTIONS] <ACCOUNT> --rotate\n       stsexec --list | --status | --clear [ACCOUNT]",
+    override_usage = "stsexec [OPTIONS] <ACCOUNT> [-- <COMMAND> [ARGS]...]\n       stsexec [OPTIONS] <ACCOUNT> --server [-- <COMMAND> [ARGS]...]\n       stsexec [OPTIONS] <ACCOUNT> --json | --export[=SHELL] | --credential-process\n       stsexec [OPTIONS] <ACCOUNT> --rotate | --login [--no-browser]\n       stsexec --list | --status | --clear [ACCOUNT]",
     group(ArgGroup::new("session_kind").multiple(true).args(["mfa", "token", "mfa_process", "role"])),
     group(ArgGroup::new("output").args(["json", "export", "credential_process"])),
     group(ArgGroup::new("session_options").multiple(true).args([
@@ -76,6 +76,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub rotate: RotateMode,
+
+    #[command(flatten)]
+    pub login: LoginMode,
 
     /// The MFA code (6 digits; spaces are ignored) instead of a prompt; implies --mfa. Other local users can see it in ps: prefer the prompt or mfa_process
     #[arg(short = 't', long, value_name = "CODE", value_parser = parse_code)]
@@ -184,6 +187,22 @@ pub struct RotateMode {
     pub rotate: bool,
 }
 
+/// `--login` (DESIGN §17): sign in to IAM Identity Center.
+#[derive(Args, Debug)]
+pub struct LoginMode {
+    /// Sign in to IAM Identity Center for ACCOUNT (an sso_start_url entry) and keep the login in the AWS CLI's cache: a browser tab, or with --no-browser a code to confirm on any device
+    #[arg(
+        long,
+        help_heading = "Modes",
+        conflicts_with_all = ["command", "output", "server", "rotate", "list", "status", "clear", "session_options"]
+    )]
+    pub login: bool,
+
+    /// Sign in to IAM Identity Center with a URL and a code to confirm on any device (the device-code flow), not a browser on this machine
+    #[arg(long, conflicts_with_all = ["list", "status", "clear"])]
+    pub no_browser: bool,
+}
+
 /// Which session the command gets.
 #[derive(Args, Debug)]
 pub struct SessionFlags {
@@ -252,6 +271,7 @@ impl Cli {
             session,
             web,
             rotate,
+            login,
             token,
             mfa_process,
             role,
@@ -271,7 +291,7 @@ impl Cli {
         } else if admin.clear {
             Ask::Clear(account.as_deref().map(AccountName::parse).transpose()?)
         } else {
-            let action = action(&output, &rotate, &serve, command)?;
+            let action = action(&output, &rotate, &serve, &login, command)?;
             let account = AccountName::parse(account.as_deref().unwrap_or_default())?;
             let rotating = matches!(action, Action::Rotate);
             let knobs = Knobs::from_env(current, rotating)?;
@@ -319,6 +339,7 @@ impl Cli {
                     durations,
                     refresh: session.refresh,
                     region,
+                    no_browser: login.no_browser,
                     knobs,
                 }),
                 action,
@@ -339,6 +360,7 @@ fn action(
     output: &OutputModes,
     rotate: &RotateMode,
     serve: &ServeMode,
+    login: &LoginMode,
     command: Vec<OsString>,
 ) -> Result<Action, UsageError> {
     let print = if output.json {
@@ -354,6 +376,8 @@ fn action(
         })
     };
     Ok(match (rotate.rotate, serve.server, print) {
+        // clap refuses --login beside every other mode.
+        _ if login.login => Action::Login,
         (true, _, _) => Action::Rotate,
         // One sentence, not clap's several lines.
         (false, true, Some(_)) => return Err(UsageError::ServeWithOutput),

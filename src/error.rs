@@ -45,6 +45,10 @@ pub enum Error {
     Serve(ServeRefusal),
     /// `--rotate`: a step of the key rotation.
     Rotate(Box<RotateError>),
+    /// IAM Identity Center: the login, the token, GetRoleCredentials.
+    Sso(Box<crate::sso::SsoError>),
+    /// What an IAM Identity Center account cannot do (`--mfa`, `--rotate`, …).
+    SsoRefusal(crate::app::SsoRefusal),
     /// stdout could not be written (not a reader that left early).
     Output(std::io::Error),
     /// An error found early and raised only where it matters (the IAM user of an account
@@ -93,6 +97,8 @@ impl fmt::Display for Error {
             Error::Server(e) => e.fmt(f),
             Error::Serve(e) => e.fmt(f),
             Error::Rotate(e) => e.fmt(f),
+            Error::Sso(e) => e.fmt(f),
+            Error::SsoRefusal(e) => e.fmt(f),
             Error::Output(e) => write!(f, "cannot write to stdout: {e}"),
             Error::Shared(e) => e.fmt(f),
         }
@@ -125,7 +131,15 @@ from_area!(
     Server(ServerError),
     Serve(ServeRefusal),
     Rotate(Box<RotateError>),
+    Sso(Box<crate::sso::SsoError>),
+    SsoRefusal(crate::app::SsoRefusal),
 );
+
+impl From<crate::sso::SsoError> for Error {
+    fn from(e: crate::sso::SsoError) -> Self {
+        Error::Sso(Box::new(e))
+    }
+}
 
 impl From<StsError> for Error {
     fn from(e: StsError) -> Self {

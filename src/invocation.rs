@@ -66,6 +66,8 @@ pub enum Action {
     Print(Print),
     /// `--rotate`: replace the account's access key, signed with the session.
     Rotate,
+    /// `--login`: sign in to IAM Identity Center (an `sso_start_url` account), nothing else.
+    Login,
 }
 
 /// The output modes.
@@ -88,6 +90,8 @@ pub struct SessionAsk {
     pub refresh: bool,
     /// `--region`.
     pub region: Option<String>,
+    /// `--no-browser`: an IAM Identity Center login, if one is needed, uses the device code.
+    pub no_browser: bool,
     pub knobs: Knobs,
 }
 

@@ -121,6 +121,8 @@ pub struct Listing {
     pub user: Option<String>,
     pub mfa_serial: Option<String>,
     pub sessions: Vec<Summary>,
+    /// An IAM Identity Center account: its login's state (`signed in (7h 58m left)`).
+    pub sso: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,7 +141,14 @@ pub fn list(rows: &[Listing], now: SystemTime, style: ListStyle) -> String {
         .map(|row| {
             [
                 row.name.clone(),
-                if row.keys { "present" } else { "missing" }.to_string(),
+                match &row.sso {
+                    Some(login) if style == ListStyle::Table => {
+                        format!("IAM Identity Center: {login}")
+                    }
+                    Some(_) => "sso".to_string(),
+                    None if row.keys => "present".to_string(),
+                    None => "missing".to_string(),
+                },
                 row.user.clone().unwrap_or_else(|| "-".into()),
                 row.mfa_serial.clone().unwrap_or_else(|| "-".into()),
                 sessions_cell(&row.sessions, now),
@@ -150,9 +159,15 @@ pub fn list(rows: &[Listing], now: SystemTime, style: ListStyle) -> String {
         ListStyle::Names => rows.iter().map(|r| format!("{}\n", r.name)).collect(),
         ListStyle::Plain => cells
             .iter()
-            .map(|[name, keys, user, mfa, sessions]| {
+            .zip(rows)
+            .map(|([name, keys, user, mfa, sessions], row)| {
+                let login = row
+                    .sso
+                    .as_ref()
+                    .map(|login| format!(" login={login:?}"))
+                    .unwrap_or_default();
                 format!(
-                    "{name} keys={keys} user={user} mfa={mfa} sessions={}\n",
+                    "{name} keys={keys} user={user} mfa={mfa} sessions={}{login}\n",
                     sessions.replace(' ', "")
                 )
             })
@@ -335,6 +350,7 @@ mod tests {
                         expiration: Ok(at(10)),
                     },
                 ],
+                sso: None,
             },
             Listing {
                 name: "x".into(),
@@ -342,6 +358,7 @@ mod tests {
                 user: None,
                 mfa_serial: None,
                 sessions: vec![],
+                sso: None,
             },
         ];
         assert_eq!(

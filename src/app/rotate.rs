@@ -5,7 +5,7 @@
 //! file in one process would wait for ever).
 #![forbid(unsafe_code)]
 
-use super::{Outcome, Places, Prepared, prepare};
+use super::{Outcome, Places, Prepared, Ready, prepare};
 use crate::accounts::AccountName;
 use crate::cache::Cache;
 use crate::env::Environment;
@@ -51,7 +51,15 @@ pub(super) fn rotate(
         request,
         accounts,
         ..
-    } = prepare(ask, places, current, report)?;
+    } = match prepare(ask, places, current, report)? {
+        Ready::Sts(prepared) => *prepared,
+        Ready::Sso(_) => {
+            return Err(super::sso::SsoRefusal::Rotate {
+                account: account.clone(),
+            }
+            .into());
+        }
+    };
     let partition = accounts.get(account).map(|a| a.partition.as_str());
     // The MFA session signs IAM calls (DESIGN §10): the invocation asks for it unless
     // --no-session.

@@ -241,30 +241,22 @@ impl LoginUi for Unattended {
     fn say(&mut self, _line: &str) {}
 }
 
-/// What `--list` says of an IAM Identity Center account: where its credentials come from and
-/// how long its login lasts (the token file is read; no call is made).
-pub fn list_summary(sso: &SsoAccount, tokens: &TokenCache, account: &AccountName) -> String {
+/// What `--list` says of an IAM Identity Center account's login (the token file is read; no
+/// call is made): `signed in (7h 58m left, renewable)`, `not signed in`.
+pub fn login_state(sso: &SsoAccount, tokens: &TokenCache) -> String {
     let now = SystemTime::now();
-    let login = match tokens.load_token(&sso.session) {
-        Ok(Some(token)) if token.time_left(now) > Duration::ZERO => {
-            let renewable = if token.refreshable(now) {
+    match tokens.load_token(&sso.session) {
+        Ok(Some(token)) if token.time_left(now) > Duration::ZERO => format!(
+            "signed in ({} left{})",
+            session::hours_minutes(token.time_left(now)),
+            if token.refreshable(now) {
                 ", renewable"
             } else {
                 ""
-            };
-            format!(
-                "signed in ({} left{renewable})",
-                session::hours_minutes(token.time_left(now))
-            )
-        }
-        Ok(Some(token)) if token.refreshable(now) => "signed in (token expired, renewable)".into(),
-        Ok(_) => format!("not signed in (stsexec {account} --login)"),
-        Err(unusable) => format!("token cache unusable: {unusable}"),
-    };
-    format!(
-        "IAM Identity Center role {} in {} ({}), {login}",
-        sso.role_name,
-        sso.account_id,
-        sso.session.shown()
-    )
+            }
+        ),
+        Ok(Some(token)) if token.refreshable(now) => "signed in (renewable)".into(),
+        Ok(_) => "not signed in".into(),
+        Err(_) => "token cache unusable".into(),
+    }
 }

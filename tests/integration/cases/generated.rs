@@ -482,6 +482,10 @@ fn files_section() -> String {
                 ),
                 "Cached sessions (.stsexec~work~session.json, .stsexec~work~role~ACCOUNT-ID~ROLE.json), the record of used MFA codes and the account's lock file; managed by stsexec, removed by --clear. .stsexec~work~rotation.json is the journal of an unfinished --rotate: it holds the new key until the rotation ends; run stsexec work --rotate to finish it.",
             ),
+            (
+                bold("~/.aws/sso/cache/"),
+                "The AWS CLI's IAM Identity Center logins (SHA-1 of the sso_session, or of the start URL, .json), shared with aws sso login and boto3; stsexec --login writes them, owner-only.",
+            ),
         ],
     )
 }
@@ -495,6 +499,8 @@ fn environment_section() -> String {
         ("STSEXEC_ROTATE_WAIT", "How long --rotate waits for a new access key to become valid (default 60s; from 1s to 10m)."),
         ("AWS_ENDPOINT_URL_IAM", "The IAM endpoint for --rotate; else AWS_ENDPOINT_URL; else the partition's global endpoint (https://iam.amazonaws.com)."),
         ("AWS_ENDPOINT_URL_STS", "The STS endpoint, e.g. for a proxy or a local emulator."),
+        ("AWS_ENDPOINT_URL_SSO_OIDC, AWS_ENDPOINT_URL_SSO", "IAM Identity Center's OIDC service and portal for sso_start_url accounts; else AWS_ENDPOINT_URL; else the sso_region's endpoints."),
+        ("BROWSER", "The command that opens the IAM Identity Center sign-in page (else xdg-open in a graphical session; else a code to confirm on any device)."),
         ("AWS_ENDPOINT_URL", "The STS endpoint when AWS_ENDPOINT_URL_STS is not set; else the regional endpoint."),
         ("AWS_REGION", "The region when neither --region nor the accounts file gives one."),
         ("AWS_DEFAULT_REGION", "The region when AWS_REGION is not set either; else us-east-1."),

@@ -17,6 +17,7 @@ mod modes;
 mod rotate;
 mod server;
 mod sso;
+mod sso_cli;
 mod sts_faults;
 mod tls;
 mod try_script;

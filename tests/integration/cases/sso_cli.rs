@@ -3,86 +3,15 @@
 //! mode, the role session cached like any other, parallel cold runs opening one browser,
 //! boto3 using the login stsexec made, and `--server` renewing from the token.
 
-use crate::support::server::{body_of, raw_http, status_of, wait_for_file};
-use crate::support::sso::{ACCOUNT_ID, FakeSso, ROLE, START_URL, chromium_browser};
+use crate::support::server::wait_for_file;
+use crate::support::sso::{
+    ACCOUNT_ID, FakeSso, ROLE, START_URL, chromium_browser, run_approving_device_code, sso_sandbox,
+    token_file,
+};
 use crate::support::*;
-use std::io::{BufRead, BufReader};
 use std::time::Duration;
 
 const PATIENCE: Duration = Duration::from_secs(60);
-/// `hashlib.sha1(b"my-sso").hexdigest()`: the AWS CLI's cache file for sso_session my-sso.
-const TOKEN_FILE: &str = "0ad374308c5a4e22f723adf10145eafad7c4031c.json";
-
-/// A sandbox whose account `work` is an IAM Identity Center entry (no key files at all), its
-/// endpoints on the fake.
-fn sso_sandbox(fake: &FakeSso) -> Sandbox {
-    let mut sandbox = Sandbox::new();
-    std::fs::remove_file(sandbox.creds.join("work.access_key")).unwrap();
-    std::fs::remove_file(sandbox.creds.join("work.secret_key")).unwrap();
-    sandbox.write_accounts(&format!(
-        r#"{{"work": {{"sso_start_url": "{START_URL}", "sso_region": "eu-west-1", "sso_account_id": "{ACCOUNT_ID}", "sso_role_name": "{ROLE}", "sso_session": "my-sso"}}}}"#
-    ));
-    sandbox.set_env("AWS_ENDPOINT_URL_SSO_OIDC", &fake.url);
-    sandbox.set_env("AWS_ENDPOINT_URL_SSO", &fake.url);
-    sandbox
-}
-
-fn token_file(sandbox: &Sandbox) -> std::path::PathBuf {
-    sandbox.home.path().join(".aws/sso/cache").join(TOKEN_FILE)
-}
-
-/// GETs `url` as a person's browser would, following redirects.
-fn follow(url: &str) -> u16 {
-    let mut url = url.to_string();
-    for _ in 0..5 {
-        let rest = url.strip_prefix("http://").expect("a plain-http URL");
-        let slash = rest.find('/').unwrap_or(rest.len());
-        let (authority, target) = rest.split_at(slash);
-        let port: u16 = authority.rsplit_once(':').unwrap().1.parse().unwrap();
-        let answer = raw_http(
-            port,
-            format!("GET {target} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n")
-                .as_bytes(),
-        );
-        if status_of(&answer) != 302 {
-            let _ = body_of(&answer);
-            return status_of(&answer);
-        }
-        url = answer
-            .lines()
-            .find_map(|l| l.strip_prefix("Location: "))
-            .unwrap()
-            .trim()
-            .to_string();
-    }
-    panic!("too many redirects");
-}
-
-/// Runs stsexec, approves the device code it prints (as a person would, at the URL it
-/// shows), and returns how it ended.
-fn run_approving_device_code(sandbox: &Sandbox, args: &[&str]) -> Run {
-    let mut child = sandbox.command(args).spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let mut seen = String::new();
-    let mut approved = false;
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if !approved && line.starts_with("  http") && seen.contains("To sign in") {
-            assert_eq!(follow(line.trim()), 200, "{seen}");
-            approved = true;
-        }
-    }
-    let out = child.wait_with_output().unwrap();
-    Run {
-        code: out.status.code(),
-        signal: None,
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: seen,
-    }
-}
 
 #[test]
 fn sso_cli_login_in_chromium_then_every_mode_from_one_role_session() {
@@ -91,7 +20,10 @@ fn sso_cli_login_in_chromium_then_every_mode_from_one_role_session() {
     let browser_dir = tempfile::tempdir().unwrap();
     sandbox.set_env("BROWSER", &chromium_browser(browser_dir.path()));
 
-    sandbox.run(&["work", "--login"]).assert_ok().assert_no_secret();
+    sandbox
+        .run(&["work", "--login"])
+        .assert_ok()
+        .assert_no_secret();
     assert_eq!(fake.count("authorize"), 1);
     assert_eq!(fake.count("token:authorization_code"), 1);
     assert_eq!(mode_of(&token_file(&sandbox)), 0o600);
@@ -100,7 +32,10 @@ fn sso_cli_login_in_chromium_then_every_mode_from_one_role_session() {
 
     let (run, env) = sandbox.child_env(&["work"]);
     run.assert_ok().assert_no_secret();
-    assert!(env["AWS_ACCESS_KEY_ID"].starts_with("ASIASSOFAKE"), "{env:?}");
+    assert!(
+        env["AWS_ACCESS_KEY_ID"].starts_with("ASIASSOFAKE"),
+        "{env:?}"
+    );
     assert!(env.contains_key("AWS_SESSION_TOKEN"));
     assert!(env.contains_key("AWS_CREDENTIAL_EXPIRATION"));
     assert_eq!(env["AWS_ACCOUNT_ID"], ACCOUNT_ID);
@@ -124,7 +59,8 @@ fn sso_cli_login_in_chromium_then_every_mode_from_one_role_session() {
     let list = sandbox.run(&["--list"]);
     list.assert_ok();
     assert!(list.stdout.contains("work"), "{list:#?}");
-    assert!(list.stdout.contains("IAM Identity Center"), "{list:#?}");
+    assert!(list.stdout.contains("keys=sso"), "{list:#?}");
+    assert!(list.stdout.contains("login=\"signed in ("), "{list:#?}");
 }
 
 #[test]
@@ -132,7 +68,10 @@ fn sso_cli_first_run_signs_in_with_a_code_where_no_browser_opens() {
     let fake = FakeSso::start();
     let sandbox = sso_sandbox(&fake);
     // No BROWSER, no DISPLAY: the device flow, URL and code on stderr.
-    let run = run_approving_device_code(&sandbox, &["work", "--", "sh", "-c", "echo $AWS_ACCESS_KEY_ID"]);
+    let run = run_approving_device_code(
+        &sandbox,
+        &["work", "--", "sh", "-c", "echo $AWS_ACCESS_KEY_ID"],
+    );
     run.assert_ok().assert_no_secret();
     assert!(run.stdout.starts_with("ASIASSOFAKE"), "{run:#?}");
     assert!(run.stderr.contains("WXYZ-"), "{run:#?}");
@@ -210,7 +149,10 @@ while [ ! -e "$HOME/stop" ]; do sleep 0.05; done"#;
     wait_for_file(&sandbox.home.path().join("endpoint"), PATIENCE);
     let deadline = std::time::Instant::now() + PATIENCE;
     while fake.count("credentials") < 3 {
-        assert!(std::time::Instant::now() < deadline, "no renewal from the token");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no renewal from the token"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     // No login on the way: the token did it all.
@@ -218,7 +160,10 @@ while [ ! -e "$HOME/stop" ]; do sleep 0.05; done"#;
     fake.revoke_all();
     let refused = fake.count("credentials:refused");
     while fake.count("credentials:refused") == refused {
-        assert!(std::time::Instant::now() < deadline, "no renewal tried after revocation");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no renewal tried after revocation"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     std::fs::write(sandbox.home.path().join("stop"), "").unwrap();
@@ -226,4 +171,42 @@ while [ ! -e "$HOME/stop" ]; do sleep 0.05; done"#;
     run.assert_ok().assert_no_secret();
     run.assert_stderr("stsexec work --login");
     assert_eq!(fake.count("device_authorization"), 1);
+}
+
+#[test]
+fn sso_cli_what_does_not_apply_is_one_sentence_and_calls_nothing() {
+    let fake = FakeSso::start();
+    let sandbox = sso_sandbox(&fake);
+    for (args, needle) in [
+        (
+            &["work", "--mfa", "--", "true"][..],
+            "so --mfa does not apply",
+        ),
+        (
+            &["work", "--role", "admin", "--", "true"][..],
+            "so --role does not apply",
+        ),
+        (&["work", "--rotate"][..], "has no access key to rotate"),
+    ] {
+        sandbox
+            .run(args)
+            .assert_code(125)
+            .assert_stderr(needle)
+            .assert_stderr("stsexec: ");
+    }
+    assert_eq!(fake.count("register") + fake.count("credentials"), 0);
+    // --login of an account with keys.
+    let plain = Sandbox::new();
+    plain
+        .run(&["work", "--login"])
+        .assert_code(125)
+        .assert_stderr("has no sso_start_url");
+    // Half an entry is refused, naming what is missing.
+    sandbox.write_accounts(&format!(
+        r#"{{"work": {{"sso_start_url": "{START_URL}", "sso_region": "eu-west-1"}}}}"#
+    ));
+    sandbox
+        .run(&["work", "--", "true"])
+        .assert_code(125)
+        .assert_stderr("sso_account_id, sso_role_name missing");
 }

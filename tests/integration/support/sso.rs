@@ -6,7 +6,8 @@
 //! verifier against the S256 challenge, the redirect URI, device codes and their approval,
 //! refresh tokens (rotated: each works once), bearer tokens — and counts calls.
 
-use super::MARKER;
+use super::server::{body_of, raw_http, status_of};
+use super::{MARKER, Run, Sandbox};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -682,4 +683,78 @@ pub fn chromium_browser(dir: &Path) -> String {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     script.display().to_string()
+}
+
+/// `hashlib.sha1(b"my-sso").hexdigest()`: the AWS CLI's cache file for sso_session my-sso.
+pub const TOKEN_FILE: &str = "0ad374308c5a4e22f723adf10145eafad7c4031c.json";
+
+/// A sandbox whose account `work` is an IAM Identity Center entry (no key files at all), its
+/// endpoints on the fake.
+pub fn sso_sandbox(fake: &FakeSso) -> Sandbox {
+    let mut sandbox = Sandbox::new();
+    std::fs::remove_file(sandbox.creds.join("work.access_key")).unwrap();
+    std::fs::remove_file(sandbox.creds.join("work.secret_key")).unwrap();
+    sandbox.write_accounts(&format!(
+        r#"{{"work": {{"sso_start_url": "{START_URL}", "sso_region": "eu-west-1", "sso_account_id": "{ACCOUNT_ID}", "sso_role_name": "{ROLE}", "sso_session": "my-sso"}}}}"#
+    ));
+    sandbox.set_env("AWS_ENDPOINT_URL_SSO_OIDC", &fake.url);
+    sandbox.set_env("AWS_ENDPOINT_URL_SSO", &fake.url);
+    sandbox
+}
+
+pub fn token_file(sandbox: &Sandbox) -> std::path::PathBuf {
+    sandbox.home.path().join(".aws/sso/cache").join(TOKEN_FILE)
+}
+
+/// GETs `url` as a person's browser would, following redirects.
+pub fn follow(url: &str) -> u16 {
+    let mut url = url.to_string();
+    for _ in 0..5 {
+        let rest = url.strip_prefix("http://").expect("a plain-http URL");
+        let slash = rest.find('/').unwrap_or(rest.len());
+        let (authority, target) = rest.split_at(slash);
+        let port: u16 = authority.rsplit_once(':').unwrap().1.parse().unwrap();
+        let answer = raw_http(
+            port,
+            format!("GET {target} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        );
+        if status_of(&answer) != 302 {
+            let _ = body_of(&answer);
+            return status_of(&answer);
+        }
+        url = answer
+            .lines()
+            .find_map(|l| l.strip_prefix("Location: "))
+            .unwrap()
+            .trim()
+            .to_string();
+    }
+    panic!("too many redirects");
+}
+
+/// Runs stsexec, approves the device code it prints (as a person would, at the URL it
+/// shows), and returns how it ended.
+pub fn run_approving_device_code(sandbox: &Sandbox, args: &[&str]) -> Run {
+    let mut child = sandbox.command(args).spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let mut seen = String::new();
+    let mut approved = false;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if !approved && line.starts_with("  http") && seen.contains("To sign in") {
+            assert_eq!(follow(line.trim()), 200, "{seen}");
+            approved = true;
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code(),
+        signal: None,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: seen,
+    }
 }
