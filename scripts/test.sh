@@ -15,11 +15,10 @@ if [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/aws" ] || [ "$(cat "$st
   echo "$want" > "$stamp"
 fi
 # fish and zsh read back --export=fish and the completions; strace watches the cached path;
-# openssl makes the test CA for STS over TLS; script and setsid (util-linux) give the prompt
-# tests a terminal or take it away; chromium (headless) completes the IAM Identity Center
-# sign-in on the loopback redirect.
+# openssl makes the test CA for STS over TLS; tinyproxy is the real proxy in front of it
+# (DESIGN §14); script and setsid (util-linux) give the prompt tests a terminal or take it away.
 missing=()
-for tool in fish zsh strace openssl chromium; do
+for tool in fish zsh strace openssl tinyproxy chromium; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -27,7 +26,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   sudo_cmd=(); [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
   "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-for tool in script setsid fish zsh strace openssl chromium; do
+for tool in script setsid fish zsh strace openssl tinyproxy chromium; do
   command -v "$tool" >/dev/null || { echo "scripts/test.sh: '$tool' is required by the tests and could not be found" >&2; exit 1; }
 done
 

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 use crate::accounts::{self, Account, AccountName, AccountsError, AccountsFile};
+use crate::aws::{Network, Outbound};
 use crate::cache::{self, Cache};
 use crate::env::{self, ChildEnv, Environment, Region, RegionFrom};
 use crate::error::{Error, Result, UsageError};
@@ -16,7 +17,7 @@ use crate::provider::{
 };
 use crate::report::Reporter;
 use crate::session::{Credentials, Session};
-use crate::sts::{Endpoint, LazySts};
+use crate::sts::{self, LazySts};
 use crate::web_identity::{self, TokenSource};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -52,7 +53,7 @@ pub fn run(invocation: Invocation, current: &Environment) -> Result<Outcome> {
     } = invocation;
     let config = config.as_deref();
     match ask {
-        Ask::Status => status(current),
+        Ask::Status => status(current, verbose),
         Ask::List => {
             let dirs = Dirs::new(creds_dir, current)?;
             list(&dirs.places(config), current, report, quiet)
@@ -162,14 +163,18 @@ fn exec_plan(
     }))
 }
 
-/// `--status`: what the current environment holds.
-fn status(current: &Environment) -> Result<Outcome> {
+/// `--status`: what the current environment holds; with `-v` also where a call from here
+/// would go and whom it would trust (DESIGN §14).
+fn status(current: &Environment, verbose: bool) -> Result<Outcome> {
     // Inside a `--server` command the environment holds the endpoint, not keys.
     if let Some(text) = crate::server::status::status(current) {
         print(&text)?;
         return Ok(Outcome::Exit(0));
     }
-    let (text, keys_set) = output::status(current, SystemTime::now());
+    let (mut text, keys_set) = output::status(current, SystemTime::now());
+    if verbose {
+        text.push_str(&crate::aws::network::status(current));
+    }
     print(&text)?;
     Ok(Outcome::Exit(if keys_set { 0 } else { 1 }))
 }
@@ -348,15 +353,22 @@ fn prepare(
 ) -> Result<Ready> {
     let account = &ask.account;
     let knobs = &ask.knobs;
+    // The run's one outbound layer: the token request and STS share its runtime.
+    let outbound = Outbound::new(knobs.sts_timeout, Some(report), Network::from_env(current));
     // Where a CI token comes from (DESIGN §11), checked before any file is read.
     let wants = ask.wants.as_ref().try_map(Ok, |web| {
-        web_identity_source(web, knobs.sts_timeout, current, report)
+        web_identity_source(web, &outbound, current, report)
     })?;
     let entries = read_accounts(ask, &wants, places)?;
     let entry = entries.get(account);
     if let Some(sso_account) = entry.and_then(|a| a.sso.clone()) {
         let account_region = entry.and_then(|a| a.region.as_deref());
-        return sso::prepare(ask, sso_account, account_region, places, current, report)
+        let target = sso::Target {
+            sso: sso_account,
+            account_region,
+            outbound,
+        };
+        return sso::prepare(ask, target, places, current, report)
             .map(|prepared| Ready::Sso(Box::new(prepared)));
     }
     let wants = wants.try_map(|role| accounts::resolve_role(role, entry, account), Ok)?;
@@ -377,7 +389,7 @@ fn prepare(
         entry.and_then(|a| a.region.as_deref()),
         current,
     );
-    let endpoint = Endpoint::from_env(current, &region.name, entry.map(|a| a.partition.as_str()));
+    let endpoint = sts::endpoint(current, &region.name, entry.map(|a| a.partition.as_str()));
     if endpoint.is_cleartext_remote() {
         report.warn(format!(
             "the STS endpoint {} is plain http on another host: the signed request and the session it returns cross the network unencrypted; use https",
@@ -420,7 +432,7 @@ fn prepare(
             cache: Cache::new(&creds_dir.path, account),
             min_ttl: knobs.min_ttl.window,
         },
-        sts: LazySts::new(&region.name, endpoint, knobs.sts_timeout, Some(report)),
+        sts: LazySts::new(&region.name, endpoint, outbound),
         codes: MfaCodes {
             codes: mfa::Codes::with_clock(
                 mfa::CodeSource::choose(
@@ -452,14 +464,14 @@ fn prepare(
 /// `--web-identity`: where the token comes from (DESIGN §11), checked before any file is read.
 fn web_identity_source(
     web: &WebIdentityAsk,
-    timeout: std::time::Duration,
+    outbound: &Outbound,
     current: &Environment,
     report: Reporter,
 ) -> Result<TokenSource> {
     let source = TokenSource::choose(
         web.file.as_deref(),
         web.audience.as_deref(),
-        timeout,
+        outbound,
         current,
     )?;
     if web.audience.is_some() && !source.takes_audience() {

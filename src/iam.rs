@@ -1,41 +1,29 @@
 //! The only user of aws-sdk-iam, reached by `--rotate` alone (DESIGN §10): ListAccessKeys,
-//! CreateAccessKey, UpdateAccessKey, DeleteAccessKey. The client is built as STS's is — by
-//! hand, explicit static credentials and region, rustls-ring, bounded timeouts, standard
-//! retries, never aws-config's loader or the shared `~/.aws` files — and only when the first
-//! call is made, so nothing of it is on the exec path.
+//! CreateAccessKey, UpdateAccessKey, DeleteAccessKey. The client is built through the outbound
+//! layer ([`crate::aws`]) exactly as STS's is — the same settings, runtime (shared with STS's
+//! client in the same run), response cap, failure classification, endpoint rule and wait
+//! line — and only when the first call is made, so nothing of it is on the exec path.
 #![forbid(unsafe_code)]
 
+use crate::aws::cap::ResponseCap;
+use crate::aws::endpoint::{Partition, Variant};
+use crate::aws::{
+    Classified, Endpoint, MAX_ATTEMPTS, Outbound, Service, Transport, Wait, static_credentials,
+};
 use crate::env::Environment;
 use crate::secret::{Secret, is_access_key_id};
 use crate::session::Credentials;
-use crate::sts::{Endpoint, MAX_ATTEMPTS};
-use crate::text::{clean, redact_url};
-use aws_sdk_iam::config::{BehaviorVersion, Region};
+use crate::text::clean;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::types::StatusType;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-/// IAM is global per partition: its endpoint and the region its requests are signed for.
+/// IAM is global per partition: its endpoint (`AWS_ENDPOINT_URL_IAM`, else
+/// `AWS_ENDPOINT_URL`, else the partition's, FIPS and dual-stack as asked) and the region its
+/// requests are signed for.
 pub fn endpoint(current: &Environment, partition: Option<&str>) -> (Endpoint, &'static str) {
-    let url_override = current
-        .get("AWS_ENDPOINT_URL_IAM")
-        .or_else(|| current.get("AWS_ENDPOINT_URL"))
-        .map(str::to_string);
-    let (default, region) = match partition {
-        Some("aws-cn") => ("https://iam.cn-north-1.amazonaws.com.cn", "cn-north-1"),
-        Some("aws-us-gov") => ("https://iam.us-gov.amazonaws.com", "us-gov-west-1"),
-        _ => ("https://iam.amazonaws.com", "us-east-1"),
-    };
-    let shown = url_override
-        .as_deref()
-        .map_or_else(|| default.to_string(), redact_url);
-    (
-        Endpoint {
-            url_override,
-            shown,
-        },
-        region,
-    )
+    let (default, region) = Partition::of(partition, "").iam_url(Variant::from_env(current));
+    (Endpoint::resolve(current, Service::Iam, default), region)
 }
 
 /// One of the user's access keys, as ListAccessKeys shows it.
@@ -71,16 +59,8 @@ pub enum IamFailure {
         message: String,
         status: u16,
     },
-    Timeout {
-        seconds: u64,
-    },
-    Unreachable {
-        cause: String,
-    },
-    Unreadable,
-    Other {
-        cause: String,
-    },
+    /// The call failed on the way: the outbound layer's classification.
+    Transport(Transport),
 }
 
 impl IamFailure {
@@ -122,17 +102,37 @@ impl IamFailure {
                     )
                 }
             }
-            IamFailure::Timeout { seconds } => {
+            IamFailure::Transport(Transport::Timeout { seconds }) => {
                 format!("did not answer {operation} within {seconds} s")
             }
-            IamFailure::Unreachable { cause } => {
-                format!("is unreachable ({operation}: {})", clean(cause, 200))
+            IamFailure::Transport(Transport::ThroughProxy { proxy, failure }) => format!(
+                "could not be reached through {proxy} ({operation}: {}); check that the proxy runs and accepts the user name and password in {}, or bypass it with NO_PROXY",
+                failure.reason(),
+                proxy.variable
+            ),
+            IamFailure::Transport(Transport::Unreachable { cause }) => {
+                format!("is unreachable ({operation}: {cause})")
             }
-            IamFailure::Unreadable => format!(
+            IamFailure::Transport(Transport::UntrustedCertificate { cause }) => format!(
+                "presented a TLS certificate stsexec does not trust ({operation}: {cause}); {}",
+                crate::sts::UNTRUSTED_FIX
+            ),
+            IamFailure::Transport(Transport::TooLarge) => format!(
+                "answered {operation} with more than {} KiB, far more than an IAM answer; refused",
+                crate::aws::cap::MAX_RESPONSE_BYTES / 1024
+            ),
+            IamFailure::Transport(Transport::Unreadable) => format!(
                 "sent a response to {operation} that stsexec cannot read (is AWS_ENDPOINT_URL_IAM an IAM endpoint?)"
             ),
-            IamFailure::Other { cause } => {
-                format!("could not be called ({operation}: {})", clean(cause, 200))
+            IamFailure::Transport(
+                other @ (Transport::NoRuntime { .. }
+                | Transport::NotAUrl
+                | Transport::CaBundle(_)
+                | Transport::BadProxy(_)
+                | Transport::ProxyRefused { .. }
+                | Transport::Other { .. }),
+            ) => {
+                format!("could not be called ({operation}: {})", other.cause())
             }
         }
     }
@@ -146,68 +146,70 @@ impl IamFailure {
     }
 }
 
-/// The real IAM: runtime and client built on the first call.
+/// The real IAM: its client is built on the first call.
 pub struct LazyIam {
     region: &'static str,
     pub endpoint: Endpoint,
-    operation_timeout: Duration,
-    connected: Option<(tokio::runtime::Runtime, aws_sdk_iam::Config)>,
+    outbound: Outbound,
+    config: Option<aws_sdk_iam::Config>,
 }
 
 impl LazyIam {
-    pub fn new(endpoint: Endpoint, region: &'static str, operation_timeout: Duration) -> Self {
+    /// `outbound`: the layer the run's STS client calls through (one runtime for both).
+    pub fn new(endpoint: Endpoint, region: &'static str, outbound: Outbound) -> Self {
         LazyIam {
             region,
             endpoint,
-            operation_timeout,
-            connected: None,
+            outbound,
+            config: None,
         }
     }
 
-    fn client(
-        &mut self,
-        signer: &Credentials,
-    ) -> Result<(&tokio::runtime::Runtime, aws_sdk_iam::Client), IamFailure> {
-        if self.connected.is_none() {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| IamFailure::Other {
-                    cause: format!("cannot start the IAM client: {e}"),
-                })?;
-            let settings = crate::sts::client_settings(self.operation_timeout);
-            let mut builder = aws_sdk_iam::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new(self.region))
-                .http_client(settings.http_client)
-                .timeout_config(settings.timeouts)
-                .retry_config(settings.retries)
-                .interceptor(crate::sts::ResponseCap);
-            if let Some(url) = &self.endpoint.url_override {
-                builder = builder.endpoint_url(url);
+    fn client(&mut self, signer: &Credentials) -> Result<aws_sdk_iam::Client, IamFailure> {
+        let config = match &self.config {
+            Some(config) => config.clone(),
+            None => {
+                let shared = self
+                    .outbound
+                    .sdk_config(self.region, &self.endpoint)
+                    .map_err(IamFailure::Transport)?;
+                let config = aws_sdk_iam::config::Builder::from(&shared)
+                    .interceptor(ResponseCap)
+                    .build();
+                self.config = Some(config.clone());
+                config
             }
-            self.connected = Some((runtime, builder.build()));
-        }
-        let Some((runtime, config)) = self.connected.as_ref() else {
-            return Err(IamFailure::Other {
-                cause: "the IAM client could not be kept".into(),
-            });
         };
-        let static_creds = aws_sdk_iam::config::Credentials::new(
-            signer.access_key_id.clone(),
-            signer.secret_access_key.expose().to_string(),
-            signer
-                .session_token
-                .as_ref()
-                .map(|t| t.expose().to_string()),
-            signer.expiration,
-            "stsexec",
-        );
         let config = config
             .to_builder()
-            .credentials_provider(static_creds)
+            .credentials_provider(static_credentials(signer))
             .build();
-        Ok((runtime, aws_sdk_iam::Client::from_conf(config)))
+        Ok(aws_sdk_iam::Client::from_conf(config))
+    }
+
+    /// Runs one call through the layer (the wait line names IAM, the endpoint, `operation`)
+    /// and classifies its failure.
+    fn call<T, E, F>(&self, operation: &str, call: F) -> Result<T, IamFailure>
+    where
+        F: std::future::Future<Output = Result<T, SdkError<E>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let wait = Wait {
+            service: Service::Iam.name(),
+            endpoint: &self.endpoint.shown,
+            operation,
+        };
+        self.outbound
+            .run(wait, call)
+            .map_err(IamFailure::Transport)?
+            .map_err(|e| match self.outbound.classify(&e, &self.endpoint) {
+                Classified::Service {
+                    code,
+                    message,
+                    status,
+                } => from_service_error(&code, &message, status),
+                Classified::Transport(t) => IamFailure::Transport(t),
+            })
     }
 
     pub fn list_keys(
@@ -215,11 +217,12 @@ impl LazyIam {
         signer: &Credentials,
         user: &str,
     ) -> Result<Vec<KeyInfo>, IamFailure> {
-        let timeout = self.operation_timeout;
-        let (runtime, client) = self.client(signer)?;
-        let output = runtime
-            .block_on(client.list_access_keys().user_name(user).send())
-            .map_err(|e| classify(&e, timeout))?;
+        let call = self
+            .client(signer)?
+            .list_access_keys()
+            .user_name(user)
+            .send();
+        let output = self.call("ListAccessKeys", call)?;
         Ok(output
             .access_key_metadata()
             .iter()
@@ -243,17 +246,20 @@ impl LazyIam {
         signer: &Credentials,
         user: &str,
     ) -> Result<Credentials, IamFailure> {
-        let timeout = self.operation_timeout;
-        let (runtime, client) = self.client(signer)?;
-        let output = runtime
-            .block_on(client.create_access_key().user_name(user).send())
-            .map_err(|e| classify(&e, timeout))?;
-        let key = output.access_key().ok_or(IamFailure::Unreadable)?;
+        let call = self
+            .client(signer)?
+            .create_access_key()
+            .user_name(user)
+            .send();
+        let output = self.call("CreateAccessKey", call)?;
+        let key = output
+            .access_key()
+            .ok_or(IamFailure::Transport(Transport::Unreadable))?;
         if !is_access_key_id(key.access_key_id())
             || key.secret_access_key().is_empty()
             || key.secret_access_key().len() > 1024
         {
-            return Err(IamFailure::Unreadable);
+            return Err(IamFailure::Transport(Transport::Unreadable));
         }
         Ok(Credentials {
             access_key_id: key.access_key_id().to_string(),
@@ -269,18 +275,14 @@ impl LazyIam {
         user: &str,
         key_id: &str,
     ) -> Result<(), IamFailure> {
-        let timeout = self.operation_timeout;
-        let (runtime, client) = self.client(signer)?;
-        runtime
-            .block_on(
-                client
-                    .update_access_key()
-                    .user_name(user)
-                    .access_key_id(key_id)
-                    .status(StatusType::Inactive)
-                    .send(),
-            )
-            .map_err(|e| classify(&e, timeout))?;
+        let call = self
+            .client(signer)?
+            .update_access_key()
+            .user_name(user)
+            .access_key_id(key_id)
+            .status(StatusType::Inactive)
+            .send();
+        self.call("UpdateAccessKey", call)?;
         Ok(())
     }
 
@@ -290,75 +292,14 @@ impl LazyIam {
         user: &str,
         key_id: &str,
     ) -> Result<(), IamFailure> {
-        let timeout = self.operation_timeout;
-        let (runtime, client) = self.client(signer)?;
-        runtime
-            .block_on(
-                client
-                    .delete_access_key()
-                    .user_name(user)
-                    .access_key_id(key_id)
-                    .send(),
-            )
-            .map_err(|e| classify(&e, timeout))?;
+        let call = self
+            .client(signer)?
+            .delete_access_key()
+            .user_name(user)
+            .access_key_id(key_id)
+            .send();
+        self.call("DeleteAccessKey", call)?;
         Ok(())
-    }
-}
-
-impl Drop for LazyIam {
-    fn drop(&mut self) {
-        // As for STS: a slow resolver must not hold the process after a call gave up.
-        if let Some((runtime, _)) = self.connected.take() {
-            runtime.shutdown_background();
-        }
-    }
-}
-
-fn classify<E>(err: &SdkError<E>, timeout: Duration) -> IamFailure
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    if crate::sts::cut_off_by_cap(err) {
-        return IamFailure::Other {
-            cause: format!(
-                "its answer was larger than {} KiB, far more than an IAM answer",
-                crate::sts::MAX_RESPONSE_BYTES / 1024
-            ),
-        };
-    }
-    match err {
-        SdkError::ServiceError(service) => {
-            let inner = service.err();
-            let raw = service.raw();
-            let status = raw.status().as_u16();
-            let (code, message) = match inner.code() {
-                Some(code) => (
-                    code.to_string(),
-                    inner.message().unwrap_or("").trim().to_string(),
-                ),
-                None => raw
-                    .body()
-                    .bytes()
-                    .and_then(|body| std::str::from_utf8(body).ok())
-                    .map(crate::sts::error_from_body)
-                    .unwrap_or_default(),
-            };
-            from_service_error(&code, &message, status)
-        }
-        SdkError::TimeoutError(_) => IamFailure::Timeout {
-            seconds: timeout.as_secs().max(1),
-        },
-        SdkError::DispatchFailure(dispatch) if dispatch.is_timeout() => IamFailure::Timeout {
-            seconds: timeout.as_secs().max(1),
-        },
-        SdkError::DispatchFailure(_) => IamFailure::Unreachable {
-            cause: crate::sts::root_cause(err),
-        },
-        // The parser's own message may quote the body, which can hold a new secret.
-        SdkError::ResponseError(_) => IamFailure::Unreadable,
-        _ => IamFailure::Other {
-            cause: crate::sts::root_cause(err),
-        },
     }
 }
 
@@ -376,7 +317,7 @@ fn from_service_error(code: &str, message: &str, status: u16) -> IamFailure {
         }
         "Throttling" | "ThrottlingException" | "RequestLimitExceeded" => IamFailure::Throttled,
         _ if status >= 500 => IamFailure::ServerError { status },
-        "" if (200..300).contains(&status) => IamFailure::Unreadable,
+        "" if (200..300).contains(&status) => IamFailure::Transport(Transport::Unreadable),
         _ => IamFailure::Refused {
             code: code.to_string(),
             message: message.to_string(),

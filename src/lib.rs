@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod app;
+pub mod aws;
 pub mod cache;
 pub mod cli;
 pub mod env;

@@ -36,6 +36,10 @@ pub enum Kind {
     WebIdentityToken,
     /// The AWS CLI's IAM Identity Center token and registration files (`~/.aws/sso/cache`).
     SsoCache,
+    /// `AWS_CA_BUNDLE` (DESIGN §14): the CA certificates a corporate network re-signs TLS
+    /// with. Like a token file it may be a link to a file another user (root) owns; one
+    /// others can write is refused (anyone could add a CA and read every call).
+    CaBundle,
 }
 
 /// Which permission bits make a file untrustworthy.
@@ -62,6 +66,7 @@ impl Kind {
             Kind::Journal => "rotation journal",
             Kind::WebIdentityToken => "web identity token file",
             Kind::SsoCache => "IAM Identity Center token cache file",
+            Kind::CaBundle => "CA bundle",
         }
     }
 
@@ -74,7 +79,7 @@ impl Kind {
             | Kind::Journal
             | Kind::SsoCache => Access::OwnerOnly,
             Kind::AccountsFile => Access::NotWritableByGroupOrOthers,
-            Kind::AccessKey | Kind::UserFile | Kind::WebIdentityToken => {
+            Kind::AccessKey | Kind::UserFile | Kind::WebIdentityToken | Kind::CaBundle => {
                 Access::NotWritableByOthers
             }
         }
@@ -82,13 +87,13 @@ impl Kind {
 
     /// Files another user may own (see [`Kind::WebIdentityToken`]).
     fn any_owner(self) -> bool {
-        matches!(self, Kind::WebIdentityToken)
+        matches!(self, Kind::WebIdentityToken | Kind::CaBundle)
     }
 
     /// Files reached through symbolic links (see [`Kind::WebIdentityToken`]); the file at
     /// the end of the links is checked.
     fn follows_links(self) -> bool {
-        matches!(self, Kind::WebIdentityToken)
+        matches!(self, Kind::WebIdentityToken | Kind::CaBundle)
     }
 
     /// Files the user provides may also belong to root (a system-wide accounts file, keys an
@@ -105,6 +110,7 @@ impl Kind {
             Kind::AccessKey | Kind::SecretKey | Kind::UserFile | Kind::Ledger => 4096,
             Kind::AccountsFile => 1024 * 1024,
             Kind::CacheFile | Kind::Journal | Kind::WebIdentityToken | Kind::SsoCache => 64 * 1024,
+            Kind::CaBundle => 4 * 1024 * 1024,
             Kind::LockFile => 1024,
         }
     }

@@ -409,8 +409,7 @@ fn sts_cause(failure: &StsFailure) -> String {
             format!("the secret key of {} does not match", mask_key_id(key_id))
         }
         StsFailure::ExpiredSession => "the MFA session has expired: run with --refresh".into(),
-        StsFailure::Timeout { seconds } => format!("no answer within {seconds} s"),
-        StsFailure::Unreachable { cause } => format!("unreachable: {}", clean(cause, 200)),
+        StsFailure::Transport(transport) => transport.cause(),
         StsFailure::Refused { code, message, .. } => {
             format!("{}: {}", clean(code, 64), clean(message, 200))
         }

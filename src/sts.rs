@@ -1,100 +1,35 @@
 //! The only user of aws-sdk-sts. The provider reaches STS through the [`StsApi`] trait
-//! (GetSessionToken, AssumeRole, AssumeRoleWithWebIdentity); [`LazySts`] is the real one, which starts its
-//! current-thread runtime and client on first use only, so the cached path never does.
-//! The client is built by hand — explicit static credentials, region, endpoint, bounded
-//! timeouts, standard retries — and never through aws-config's loader, which reads
-//! `~/.aws/config` and `~/.aws/credentials` (other tools' files, which could redirect a call
-//! signed with the long-lived key).
+//! (GetSessionToken, AssumeRole, AssumeRoleWithWebIdentity); [`LazySts`] is the real one. Its
+//! client is built through the outbound layer ([`crate::aws`]) on the first call only, so the
+//! cached path never starts a runtime or a client: explicit static credentials, region,
+//! endpoint, the layer's time-outs, retries and response cap — never aws-config's loader,
+//! which reads `~/.aws/config` and `~/.aws/credentials` (other tools' files, which could
+//! redirect a call signed with the long-lived key).
 #![forbid(unsafe_code)]
 
+pub use crate::aws::Endpoint;
+use crate::aws::cap::{MAX_RESPONSE_BYTES, ResponseCap};
+use crate::aws::endpoint::{Partition, Variant};
+use crate::aws::{Classified, MAX_ATTEMPTS, Outbound, Service, Transport, Wait};
 use crate::env::Environment;
-use crate::report::Reporter;
 use crate::secret::{MfaCode, Secret, is_access_key_id, mask_key_id};
 use crate::session::Credentials;
-use crate::text::{clean, redact_url};
-use aws_sdk_sts::config::retry::RetryConfig;
-use aws_sdk_sts::config::timeout::TimeoutConfig;
-use aws_sdk_sts::config::{BehaviorVersion, Region};
+use crate::text::clean;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
 /// The operation name of `--web-identity`'s call, as messages name it.
 pub const WEB_IDENTITY_OPERATION: &str = "AssumeRoleWithWebIdentity";
 
-/// The whole call, retries included, gives up after this (`STSEXEC_STS_TIMEOUT` overrides).
-pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
-pub const MAX_ATTEMPTS: u32 = 3;
-/// The largest STS response read: answers are a few KiB; a hostile endpoint's endless body
-/// must not fill memory.
-pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
-const RESPONSE_CAP_MESSAGE: &str = "STS response larger than the cap";
+pub use crate::aws::DEFAULT_OPERATION_TIMEOUT;
 
-/// Caps every response body before the SDK reads it into memory (the IAM client uses it too:
-/// both SDKs take smithy's interceptor trait).
-#[derive(Debug)]
-pub(crate) struct ResponseCap;
-
-/// Whether a call failed because [`ResponseCap`] cut its answer off.
-pub(crate) fn cut_off_by_cap(err: &dyn std::error::Error) -> bool {
-    let cause = root_cause(err);
-    cause.contains(RESPONSE_CAP_MESSAGE) || cause.contains("length limit exceeded")
-}
-
-impl aws_sdk_sts::config::Intercept for ResponseCap {
-    fn name(&self) -> &'static str {
-        "stsexec::ResponseCap"
-    }
-
-    fn modify_before_deserialization(
-        &self,
-        context: &mut aws_sdk_sts::config::interceptors::BeforeDeserializationInterceptorContextMut<
-            '_,
-        >,
-        _components: &aws_sdk_sts::config::RuntimeComponents,
-        _cfg: &mut aws_sdk_sts::config::ConfigBag,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        use aws_smithy_types::body::SdkBody;
-        let response = context.response_mut();
-        let declared = response
-            .headers()
-            .get("content-length")
-            .and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|len| len > MAX_RESPONSE_BYTES) {
-            return Err(RESPONSE_CAP_MESSAGE.into());
-        }
-        let body = std::mem::replace(response.body_mut(), SdkBody::taken());
-        *response.body_mut() =
-            SdkBody::from_body_1_x(http_body_util::Limited::new(body, MAX_RESPONSE_BYTES));
-        Ok(())
-    }
-}
-
-/// What every AWS client stsexec builds shares (STS here, IAM in `iam.rs`): rustls with ring
-/// and the platform's roots, timeouts derived from the whole call's bound, standard retries.
-/// Both SDKs take smithy's types, so one definition serves both.
-pub(crate) struct ClientSettings {
-    pub http_client: aws_sdk_sts::config::SharedHttpClient,
-    pub timeouts: TimeoutConfig,
-    pub retries: RetryConfig,
-}
-
-pub(crate) fn client_settings(operation_timeout: Duration) -> ClientSettings {
-    let op = operation_timeout;
-    ClientSettings {
-        http_client: aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-            .build_https(),
-        timeouts: TimeoutConfig::builder()
-            .connect_timeout(op.div_f64(5.0).min(Duration::from_secs(3)))
-            .operation_attempt_timeout(op.div_f64(3.0).min(Duration::from_secs(5)))
-            .operation_timeout(op)
-            .build(),
-        retries: RetryConfig::standard()
-            .with_max_attempts(MAX_ATTEMPTS)
-            .with_initial_backoff(Duration::from_millis(200)),
-    }
+/// DESIGN §3, §14: `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL`, else the region's endpoint
+/// in the account's partition (its ARN prefix's, else the region's), FIPS and dual-stack as
+/// `AWS_USE_FIPS_ENDPOINT` and `AWS_USE_DUALSTACK_ENDPOINT` ask.
+pub fn endpoint(current: &Environment, region: &str, partition: Option<&str>) -> Endpoint {
+    let default = Partition::of(partition, region).sts_url(region, Variant::from_env(current));
+    Endpoint::resolve(current, Service::Sts, default)
 }
 
 /// The largest session token accepted.
@@ -168,57 +103,6 @@ pub struct AssumeRoleRequest<'a> {
     pub duration: Duration,
 }
 
-/// Where STS is: an override from the environment, or the regional default.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
-    /// `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL`, when set.
-    pub url_override: Option<String>,
-    /// What messages show: the override without user-info, or the regional default.
-    pub shown: String,
-}
-
-impl Endpoint {
-    /// DESIGN §3: the SDK convention, read from the one environment snapshot.
-    pub fn from_env(current: &Environment, region: &str, partition: Option<&str>) -> Self {
-        let url_override = current
-            .get("AWS_ENDPOINT_URL_STS")
-            .or_else(|| current.get("AWS_ENDPOINT_URL"))
-            .map(str::to_string);
-        let shown = match &url_override {
-            Some(url) => redact_url(url),
-            None => {
-                let suffix = match partition {
-                    Some("aws-cn") => "amazonaws.com.cn",
-                    _ => "amazonaws.com",
-                };
-                format!("https://sts.{region}.{suffix}")
-            }
-        };
-        Endpoint {
-            url_override,
-            shown,
-        }
-    }
-
-    /// A plain-http endpoint on another host: the signed request and the session it returns
-    /// would cross the network in cleartext.
-    pub fn is_cleartext_remote(&self) -> bool {
-        let Some(url) = &self.url_override else {
-            return false;
-        };
-        let Some(rest) = url.strip_prefix("http://") else {
-            return false;
-        };
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-        let host = host
-            .strip_prefix('[')
-            .and_then(|h| h.split_once(']').map(|(h, _)| h))
-            .unwrap_or_else(|| host.rsplit_once(':').map_or(host, |(h, _)| h));
-        !(host == "localhost" || host.starts_with("127.") || host == "::1")
-    }
-}
-
 /// How an STS call failed, with what the sentence needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StsFailure {
@@ -251,29 +135,39 @@ pub enum StsFailure {
         message: String,
         status: u16,
     },
-    Timeout {
-        seconds: u64,
-    },
-    Unreachable {
-        cause: String,
-    },
-    UntrustedCertificate {
-        cause: String,
-    },
-    Unreadable,
+    /// The call failed on the way (time-out, network, TLS, the response cap, an unreadable
+    /// answer): the outbound layer's classification.
+    Transport(Transport),
     /// An answer without complete, unexpired credentials.
-    Incomplete(&'static str),
-    /// An answer larger than [`MAX_RESPONSE_BYTES`].
-    TooLarge,
+    Incomplete(Lacking),
     /// A session that lasts longer than asked (beyond clock skew) or ends within the window.
     Lifetime {
         left: Duration,
         asked: Duration,
         window: Duration,
     },
-    Other {
-        cause: String,
-    },
+}
+
+/// What an answer lacked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lacking {
+    Credentials,
+    UnexpiredCredentials,
+    CompleteCredentials,
+    SmallToken,
+    CallerArn,
+}
+
+impl fmt::Display for Lacking {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Lacking::Credentials => "without credentials",
+            Lacking::UnexpiredCredentials => "with credentials that have already expired",
+            Lacking::CompleteCredentials => "with incomplete credentials",
+            Lacking::SmallToken => "with a session token larger than 16 KiB",
+            Lacking::CallerArn => "without the caller's ARN",
+        })
+    }
 }
 
 impl StsFailure {
@@ -376,21 +270,25 @@ impl fmt::Display for StsError {
                     )
                 }
             }
-            StsFailure::Timeout { seconds } => write!(
+            StsFailure::Transport(Transport::Timeout { seconds }) => write!(
                 f,
                 "STS at {endpoint} did not answer within {seconds} s ({target}); {check}"
             ),
-            StsFailure::Unreachable { cause } => write!(
+            StsFailure::Transport(Transport::ThroughProxy { proxy, failure }) => write!(
                 f,
-                "STS unreachable at {endpoint} ({target}): {}; {check}",
-                clean(cause, 200)
+                "STS at {endpoint} could not be reached through {proxy} ({target}): {}; check that the proxy runs and accepts the user name and password in {}, or bypass it with NO_PROXY",
+                failure.reason(),
+                proxy.variable
             ),
-            StsFailure::UntrustedCertificate { cause } => write!(
+            StsFailure::Transport(Transport::Unreachable { cause }) => write!(
                 f,
-                "STS at {endpoint} presented a TLS certificate stsexec does not trust ({target}): {}; if a proxy or a private CA is in the way, point SSL_CERT_FILE at its CA certificates",
-                clean(cause, 200)
+                "STS unreachable at {endpoint} ({target}): {cause}; {check}"
             ),
-            StsFailure::Unreadable => write!(
+            StsFailure::Transport(Transport::UntrustedCertificate { cause }) => write!(
+                f,
+                "STS at {endpoint} presented a TLS certificate stsexec does not trust ({target}): {cause}; {UNTRUSTED_FIX}"
+            ),
+            StsFailure::Transport(Transport::Unreadable) => write!(
                 f,
                 "STS at {endpoint} sent a response to {op} that stsexec cannot read ({target}); is AWS_ENDPOINT_URL_STS an STS endpoint?"
             ),
@@ -398,7 +296,7 @@ impl fmt::Display for StsError {
                 f,
                 "STS at {endpoint} answered {op} for account {account} {what}; is AWS_ENDPOINT_URL_STS an STS endpoint?"
             ),
-            StsFailure::TooLarge => write!(
+            StsFailure::Transport(Transport::TooLarge) => write!(
                 f,
                 "STS at {endpoint} answered {op} for {target} with more than {} KiB, far more than an STS answer; refused (is AWS_ENDPOINT_URL_STS an STS endpoint?)",
                 MAX_RESPONSE_BYTES / 1024
@@ -426,12 +324,15 @@ impl fmt::Display for StsError {
                     "STS at {endpoint} answered {op} for {target} with a session {how}; refused (is AWS_ENDPOINT_URL_STS an STS endpoint?)"
                 )
             }
-            StsFailure::Other { cause } => {
-                write!(
-                    f,
-                    "cannot call STS {op} for {target}: {}",
-                    clean(cause, 200)
-                )
+            StsFailure::Transport(
+                other @ (Transport::NoRuntime { .. }
+                | Transport::NotAUrl
+                | Transport::CaBundle(_)
+                | Transport::BadProxy(_)
+                | Transport::ProxyRefused { .. }
+                | Transport::Other { .. }),
+            ) => {
+                write!(f, "cannot call STS {op} for {target}: {}", other.cause())
             }
         }
     }
@@ -439,53 +340,25 @@ impl fmt::Display for StsError {
 
 impl std::error::Error for StsError {}
 
-/// The real STS: built on first use, dropped with the provider before exec.
+/// The fix the untrusted-certificate sentences name (STS's and IAM's alike).
+pub(crate) const UNTRUSTED_FIX: &str = "if a proxy or a private CA re-signs TLS, set AWS_CA_BUNDLE to a PEM file of its CA certificates (trusted beside the system's; SSL_CERT_FILE replaces them)";
+
+/// The real STS: its client is built on first use, and dropped with the provider before exec.
 pub struct LazySts {
     region: String,
     endpoint: Endpoint,
-    operation_timeout: Duration,
-    connected: Option<Connected>,
-    /// Where "Waiting for STS…" goes when a call passes a second (on a terminal only).
-    announce: Option<Reporter>,
-}
-
-/// How long a call runs before stsexec says what it waits for (DESIGN §12).
-const ANNOUNCE_AFTER: Duration = Duration::from_secs(1);
-
-struct Connected {
-    runtime: tokio::runtime::Runtime,
-    config: aws_sdk_sts::Config,
-}
-
-impl Drop for Connected {
-    fn drop(&mut self) {
-        // Blocking DNS lookups run on the runtime's blocking threads; a slow resolver must
-        // not hold the process (and the account's lock) after the call gave up.
-        let runtime = std::mem::replace(
-            &mut self.runtime,
-            match tokio::runtime::Builder::new_current_thread().build() {
-                Ok(rt) => rt,
-                Err(_) => return,
-            },
-        );
-        runtime.shutdown_background();
-    }
+    outbound: Outbound,
+    config: Option<aws_sdk_sts::Config>,
 }
 
 impl LazySts {
-    /// `announce`: the reporter for the wait line (printed only when stderr is a terminal).
-    pub fn new(
-        region: &str,
-        endpoint: Endpoint,
-        operation_timeout: Duration,
-        announce: Option<Reporter>,
-    ) -> Self {
+    /// `outbound`: the run's layer (its reporter prints the wait line on a terminal).
+    pub fn new(region: &str, endpoint: Endpoint, outbound: Outbound) -> Self {
         LazySts {
             region: region.to_string(),
             endpoint,
-            operation_timeout,
-            connected: None,
-            announce,
+            outbound,
+            config: None,
         }
     }
 
@@ -493,84 +366,70 @@ impl LazySts {
     /// on the terminal the command owns).
     #[must_use]
     pub fn without_announcements(mut self) -> Self {
-        self.announce = None;
+        self.outbound = self.outbound.without_announcements();
         self
     }
 
-    /// Runs a call to completion, saying once what it waits for if it takes over a second.
-    fn wait<F: std::future::Future>(
-        runtime: &tokio::runtime::Runtime,
-        announce: Option<(Reporter, String)>,
+    /// The outbound layer this client calls through (IAM's client shares it in `--rotate`).
+    pub fn outbound(&self) -> &Outbound {
+        &self.outbound
+    }
+
+    /// A client signing with `creds`, or unsigned; the configuration is built on first use.
+    fn client(&mut self, creds: Option<&Credentials>) -> Result<aws_sdk_sts::Client, StsFailure> {
+        let config = match &self.config {
+            Some(config) => config.clone(),
+            None => {
+                let shared = self
+                    .outbound
+                    .sdk_config(&self.region, &self.endpoint)
+                    .map_err(StsFailure::Transport)?;
+                let config = aws_sdk_sts::config::Builder::from(&shared)
+                    .interceptor(ResponseCap)
+                    .build();
+                self.config = Some(config.clone());
+                config
+            }
+        };
+        let config = match creds {
+            Some(creds) => config
+                .to_builder()
+                .credentials_provider(crate::aws::static_credentials(creds))
+                .build(),
+            None => config,
+        };
+        Ok(aws_sdk_sts::Client::from_conf(config))
+    }
+
+    /// Runs one call through the layer (the wait line names STS, the endpoint, `operation`)
+    /// and classifies its failure.
+    fn call<T, E, F>(
+        &self,
+        operation: &str,
+        caller_key: &str,
+        assume_role: bool,
         call: F,
-    ) -> F::Output {
-        runtime.block_on(async {
-            let mut call = std::pin::pin!(call);
-            if let Some((report, line)) = announce {
-                match tokio::time::timeout(ANNOUNCE_AFTER, &mut call).await {
-                    Ok(output) => return output,
-                    Err(_) => report.status(line),
-                }
-            }
-            call.await
-        })
-    }
-
-    fn announcement(&self, operation: &str) -> Option<(Reporter, String)> {
-        use std::io::IsTerminal;
-        // Asked at call time, not on the cached path, which never calls STS.
-        if !std::io::stderr().is_terminal() {
-            return None;
-        }
-        self.announce.map(|report| {
-            (
-                report,
-                format!("Waiting for STS at {} ({operation})…", self.endpoint.shown),
-            )
-        })
-    }
-
-    fn connect(&mut self) -> Result<&Connected, StsFailure> {
-        if self.connected.is_none() {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| StsFailure::Other {
-                    cause: format!("cannot start the STS client: {e}"),
-                })?;
-            let settings = client_settings(self.operation_timeout);
-            let mut builder = aws_sdk_sts::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new(self.region.clone()))
-                .http_client(settings.http_client)
-                .timeout_config(settings.timeouts)
-                .retry_config(settings.retries)
-                .interceptor(ResponseCap);
-            if let Some(url) = &self.endpoint.url_override {
-                builder = builder.endpoint_url(url);
-            }
-            self.connected = Some(Connected {
-                runtime,
-                config: builder.build(),
-            });
-        }
-        self.connected.as_ref().ok_or(StsFailure::Other {
-            cause: "the STS client could not be kept".into(),
-        })
-    }
-
-    fn client(config: &aws_sdk_sts::Config, creds: &Credentials) -> aws_sdk_sts::Client {
-        let static_creds = aws_sdk_sts::config::Credentials::new(
-            creds.access_key_id.clone(),
-            creds.secret_access_key.expose().to_string(),
-            creds.session_token.as_ref().map(|t| t.expose().to_string()),
-            creds.expiration,
-            "stsexec",
-        );
-        let config = config
-            .to_builder()
-            .credentials_provider(static_creds)
-            .build();
-        aws_sdk_sts::Client::from_conf(config)
+    ) -> Result<T, StsFailure>
+    where
+        F: std::future::Future<Output = Result<T, SdkError<E>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let wait = Wait {
+            service: Service::Sts.name(),
+            endpoint: &self.endpoint.shown,
+            operation,
+        };
+        self.outbound
+            .run(wait, call)
+            .map_err(StsFailure::Transport)?
+            .map_err(|e| match self.outbound.classify(&e, &self.endpoint) {
+                Classified::Service {
+                    code,
+                    message,
+                    status,
+                } => from_service_error(&code, &message, status, caller_key, assume_role),
+                Classified::Transport(t) => StsFailure::Transport(t),
+            })
     }
 }
 
@@ -582,17 +441,14 @@ impl StsApi for LazySts {
         code: &MfaCode,
         duration: Duration,
     ) -> Result<Credentials, StsFailure> {
-        let timeout = self.operation_timeout;
-        let announce = self.announcement("GetSessionToken");
-        let connected = self.connect()?;
-        let call = Self::client(&connected.config, keys)
+        let call = self
+            .client(Some(keys))?
             .get_session_token()
             .serial_number(mfa_serial)
             .token_code(code.expose())
             .duration_seconds(seconds(duration))
             .send();
-        let output = Self::wait(&connected.runtime, announce, call)
-            .map_err(|e| classify(&e, &keys.access_key_id, false, timeout))?;
+        let output = self.call("GetSessionToken", &keys.access_key_id, false, call)?;
         convert(output.credentials())
     }
 
@@ -601,10 +457,8 @@ impl StsApi for LazySts {
         source: &Credentials,
         request: &AssumeRoleRequest<'_>,
     ) -> Result<Credentials, StsFailure> {
-        let timeout = self.operation_timeout;
-        let announce = self.announcement("AssumeRole");
-        let connected = self.connect()?;
-        let mut call = Self::client(&connected.config, source)
+        let mut call = self
+            .client(Some(source))?
             .assume_role()
             .role_arn(request.role_arn)
             .role_session_name(request.session_name)
@@ -612,8 +466,7 @@ impl StsApi for LazySts {
         if let Some(id) = request.external_id {
             call = call.external_id(id.expose());
         }
-        let output = Self::wait(&connected.runtime, announce, call.send())
-            .map_err(|e| classify(&e, &source.access_key_id, true, timeout))?;
+        let output = self.call("AssumeRole", &source.access_key_id, true, call.send())?;
         convert(output.credentials())
     }
 
@@ -621,20 +474,17 @@ impl StsApi for LazySts {
         &mut self,
         request: &WebIdentityRequest<'_>,
     ) -> Result<Credentials, StsFailure> {
-        let timeout = self.operation_timeout;
-        let announce = self.announcement(WEB_IDENTITY_OPERATION);
-        let connected = self.connect()?;
         // No credentials provider: the SDK models this operation as unsigned (its only auth
         // scheme is smithy's noAuth), so the client sends it without a signature.
-        let call = aws_sdk_sts::Client::from_conf(connected.config.clone())
+        let call = self
+            .client(None)?
             .assume_role_with_web_identity()
             .role_arn(request.role_arn)
             .role_session_name(request.session_name)
             .web_identity_token(request.token.expose())
             .duration_seconds(seconds(request.duration))
             .send();
-        let output = Self::wait(&connected.runtime, announce, call)
-            .map_err(|e| classify(&e, "", true, timeout))?;
+        let output = self.call(WEB_IDENTITY_OPERATION, "", true, call)?;
         convert(output.credentials())
     }
 
@@ -643,19 +493,36 @@ impl StsApi for LazySts {
     }
 }
 
-/// `STSEXEC_STS_TIMEOUT`: the bound of one STS call, retries included.
-pub fn operation_timeout(value: Option<&str>) -> Result<Duration, String> {
+/// `STSEXEC_STS_TIMEOUT`: the bound of one outbound call, retries included.
+pub fn operation_timeout(value: Option<&str>) -> Result<Duration, BadTimeout> {
     match value {
         None => Ok(DEFAULT_OPERATION_TIMEOUT),
         Some(text) => match humantime::parse_duration(text) {
             Ok(d) if d >= Duration::from_millis(100) && d <= Duration::from_secs(600) => Ok(d),
-            _ => Err(format!(
-                "STSEXEC_STS_TIMEOUT={:?} is not a duration from 100ms to 10m; write it like 15s",
-                clean(text, 64)
-            )),
+            _ => Err(BadTimeout {
+                typed: text.to_string(),
+            }),
         },
     }
 }
+
+/// `STSEXEC_STS_TIMEOUT` holds something other than a duration from 100ms to 10m.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadTimeout {
+    pub typed: String,
+}
+
+impl fmt::Display for BadTimeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "STSEXEC_STS_TIMEOUT={:?} is not a duration from 100ms to 10m; write it like 15s",
+            clean(&self.typed, 64)
+        )
+    }
+}
+
+impl std::error::Error for BadTimeout {}
 
 fn seconds(duration: Duration) -> i32 {
     i32::try_from(duration.as_secs()).unwrap_or(i32::MAX)
@@ -666,26 +533,22 @@ fn seconds(duration: Duration) -> i32 {
 /// credentials leave this module.
 fn convert(creds: Option<&aws_sdk_sts::types::Credentials>) -> Result<Credentials, StsFailure> {
     let Some(creds) = creds else {
-        return Err(StsFailure::Incomplete("without credentials"));
+        return Err(StsFailure::Incomplete(Lacking::Credentials));
     };
     let expiration = SystemTime::try_from(*creds.expiration())
         .ok()
         .filter(|exp| *exp > SystemTime::now())
-        .ok_or(StsFailure::Incomplete(
-            "with credentials that have already expired",
-        ))?;
+        .ok_or(StsFailure::Incomplete(Lacking::UnexpiredCredentials))?;
     let key_id = creds.access_key_id();
     if !is_access_key_id(key_id)
         || creds.secret_access_key().is_empty()
         || creds.session_token().is_empty()
     {
-        return Err(StsFailure::Incomplete("with incomplete credentials"));
+        return Err(StsFailure::Incomplete(Lacking::CompleteCredentials));
     }
     // Real tokens are a few KiB; a huge one would not fit a cache file or an environment.
     if creds.session_token().len() > MAX_TOKEN_BYTES || creds.secret_access_key().len() > 1024 {
-        return Err(StsFailure::Incomplete(
-            "with a session token larger than 16 KiB",
-        ));
+        return Err(StsFailure::Incomplete(Lacking::SmallToken));
     }
     Ok(Credentials {
         access_key_id: key_id.to_string(),
@@ -693,78 +556,6 @@ fn convert(creds: Option<&aws_sdk_sts::types::Credentials>) -> Result<Credential
         session_token: Some(Secret::new(creds.session_token())),
         expiration: Some(expiration),
     })
-}
-
-fn classify<E>(
-    err: &SdkError<E>,
-    caller_key: &str,
-    assume_role: bool,
-    timeout: Duration,
-) -> StsFailure
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    if cut_off_by_cap(err) {
-        return StsFailure::TooLarge;
-    }
-    match err {
-        SdkError::ServiceError(service) => {
-            let inner = service.err();
-            let raw = service.raw();
-            let status = raw.status().as_u16();
-            let (code, message) = match inner.code() {
-                Some(code) => (
-                    code.to_string(),
-                    inner.message().unwrap_or("").trim().to_string(),
-                ),
-                // Moto and LocalStack wrap errors in <Errors>, which the SDK does not read.
-                None => raw
-                    .body()
-                    .bytes()
-                    .and_then(|body| std::str::from_utf8(body).ok())
-                    .map(error_from_body)
-                    .unwrap_or_default(),
-            };
-            from_service_error(&code, &message, status, caller_key, assume_role)
-        }
-        SdkError::TimeoutError(_) => StsFailure::Timeout {
-            seconds: timeout.as_secs().max(1),
-        },
-        SdkError::DispatchFailure(dispatch) if dispatch.is_timeout() => StsFailure::Timeout {
-            seconds: timeout.as_secs().max(1),
-        },
-        SdkError::DispatchFailure(_) if root_cause(err).contains("certificate") => {
-            StsFailure::UntrustedCertificate {
-                cause: root_cause(err),
-            }
-        }
-        SdkError::DispatchFailure(_) => StsFailure::Unreachable {
-            cause: root_cause(err),
-        },
-        // The parser's own message may quote the body, which can hold credentials.
-        SdkError::ResponseError(_) => StsFailure::Unreadable,
-        _ => StsFailure::Other {
-            cause: root_cause(err),
-        },
-    }
-}
-
-/// `<Code>` and `<Message>` from an XML error body of any wrapping.
-pub(crate) fn error_from_body(body: &str) -> (String, String) {
-    let element = |name: &str| {
-        let open = format!("<{name}>");
-        let close = format!("</{name}>");
-        let start = body.find(&open)? + open.len();
-        let len = body[start..].find(&close)?;
-        Some(body[start..start + len].trim().to_string())
-    };
-    let code = element("Code").filter(|c| c.len() <= 128 && !c.contains('<'));
-    (
-        code.unwrap_or_default(),
-        element("Message")
-            .map(|m| clean(&m, 300))
-            .unwrap_or_default(),
-    )
 }
 
 fn from_service_error(
@@ -801,7 +592,7 @@ fn from_service_error(
         },
         "Throttling" | "ThrottlingException" | "RequestLimitExceeded" => StsFailure::Throttled,
         _ if status >= 500 => StsFailure::ServerError { status },
-        "" if (200..300).contains(&status) => StsFailure::Unreadable,
+        "" if (200..300).contains(&status) => StsFailure::Transport(Transport::Unreadable),
         _ => StsFailure::Refused {
             code: code.to_string(),
             message: message.to_string(),
@@ -810,50 +601,23 @@ fn from_service_error(
     }
 }
 
-/// The innermost error message: "Connection refused (os error 111)" rather than "dispatch failure".
-pub(crate) fn root_cause(err: &dyn std::error::Error) -> String {
-    let mut current = err;
-    while let Some(next) = current.source() {
-        current = next;
-    }
-    current.to_string()
-}
-
 /// `--rotate` (DESIGN §10): who the credentials belong to, and the proof that a new key works.
 impl LazySts {
     /// GetCallerIdentity signed with `creds`: the caller's ARN.
     pub fn caller_arn(&mut self, creds: &Credentials) -> Result<String, StsFailure> {
-        let timeout = self.operation_timeout;
-        let announce = self.announcement("GetCallerIdentity");
-        let connected = self.connect()?;
-        let call = Self::client(&connected.config, creds)
-            .get_caller_identity()
-            .send();
-        let output = Self::wait(&connected.runtime, announce, call)
-            .map_err(|e| classify(&e, &creds.access_key_id, false, timeout))?;
+        let call = self.client(Some(creds))?.get_caller_identity().send();
+        let output = self.call("GetCallerIdentity", &creds.access_key_id, false, call)?;
         output
             .arn()
             .filter(|arn| arn.starts_with("arn:") && arn.len() <= 2048)
             .map(str::to_string)
-            .ok_or(StsFailure::Incomplete("without the caller's ARN"))
+            .ok_or(StsFailure::Incomplete(Lacking::CallerArn))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn error_codes_are_read_from_either_shape() {
-        let moto = "<ErrorResponse><Errors><Error><Code>AccessDenied</Code><Message>not allowed</Message></Error></Errors></ErrorResponse>";
-        assert_eq!(
-            error_from_body(moto),
-            ("AccessDenied".to_string(), "not allowed".to_string())
-        );
-        let aws = "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidClientTokenId</Code><Message>x</Message></Error></ErrorResponse>";
-        assert_eq!(error_from_body(aws).0, "InvalidClientTokenId");
-        assert_eq!(error_from_body("not xml"), (String::new(), String::new()));
-    }
 
     #[test]
     fn sentences_name_the_account_role_and_fix() {
@@ -888,22 +652,21 @@ mod tests {
     }
 
     #[test]
-    fn cleartext_to_another_host_is_noticed() {
+    fn the_endpoint_follows_the_override_and_the_partition() {
         let endpoint = |url: &str| {
-            Endpoint::from_env(
+            endpoint(
                 &Environment::from_pairs([("AWS_ENDPOINT_URL_STS", url)]),
                 "us-east-1",
                 None,
             )
         };
         assert!(endpoint("http://sts.example.com").is_cleartext_remote());
-        assert!(endpoint("http://u:p@10.0.0.1:80/").is_cleartext_remote());
+        assert!(endpoint("HTTP://127.evil.example/").is_cleartext_remote());
         assert!(!endpoint("http://127.0.0.1:5000").is_cleartext_remote());
-        assert!(!endpoint("http://localhost:5000").is_cleartext_remote());
-        assert!(!endpoint("https://sts.example.com").is_cleartext_remote());
         assert_eq!(endpoint("http://u:p@h:1/").shown, "http://h:1/");
-        let default = Endpoint::from_env(&Environment::default(), "cn-north-1", Some("aws-cn"));
+        let default = super::endpoint(&Environment::default(), "cn-north-1", Some("aws-cn"));
         assert_eq!(default.shown, "https://sts.cn-north-1.amazonaws.com.cn");
+        assert!(!default.is_cleartext_remote());
     }
 
     #[test]

@@ -19,18 +19,28 @@ pub fn shown(text: &str) -> String {
     clean(text, 64)
 }
 
-/// A URL as messages show it: user-info (`user:password@`) removed.
+/// A URL as messages show it: user-info (`user:password@`) removed, cleaned and capped. The
+/// URL is parsed by [`http::Uri`]; text that does not parse is shown only when it holds no
+/// `@` (which could introduce a password).
 pub fn redact_url(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    let host = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, host)| host);
-    let redacted = if scheme.is_empty() {
-        format!("{host}{path}")
-    } else {
-        format!("{scheme}://{host}{path}")
+    let parsed = url.parse::<http::Uri>().ok();
+    let redacted = match parsed
+        .as_ref()
+        .and_then(|u| Some((u.scheme_str()?, u.authority()?)))
+    {
+        Some((scheme, authority)) => {
+            // What follows the authority, as written (`Uri` would show an absent path as "/").
+            let after = url
+                .find("://")
+                .map_or("", |i| &url[i + 3 + authority.as_str().len()..]);
+            let host_port = match authority.port() {
+                Some(port) => format!("{}:{port}", authority.host()),
+                None => authority.host().to_string(),
+            };
+            format!("{scheme}://{host_port}{after}")
+        }
+        None if !url.contains('@') => url.to_string(),
+        None => "(a URL that does not parse)".to_string(),
     };
     clean(&redacted, 200)
 }
@@ -62,5 +72,12 @@ mod tests {
             redact_url("https://sts.us-east-1.amazonaws.com"),
             "https://sts.us-east-1.amazonaws.com"
         );
+        assert_eq!(
+            redact_url("HTTP://u@[::1]:5000/p?q"),
+            "http://[::1]:5000/p?q"
+        );
+        assert_eq!(redact_url("http://u:p@h:1/"), "http://h:1/");
+        assert_eq!(redact_url("no url@all here"), "(a URL that does not parse)");
+        assert_eq!(redact_url("http://h/\u{1b}[2J"), "http://h/[2J");
     }
 }

@@ -6,24 +6,18 @@
 //! Kubernetes rotates its file). The token is a [`Secret`]: no message, debug line or command
 //! line holds it.
 //!
-//! The GitHub request goes through aws-smithy-http-client's connector, the one STS uses: the
-//! same TLS roots (`SSL_CERT_FILE`), bounded connect and read timeouts, and no crate that is
-//! not already compiled. Its tokio runtime starts only here, never on the cached path.
+//! The GitHub request is a plain GET through the outbound layer ([`crate::aws::Outbound::get`]):
+//! the TLS roots, time-outs, retries, response cap and failure classification every call
+//! shares. Its runtime starts only here, never on the cached path.
 #![forbid(unsafe_code)]
 
+use crate::aws::{Outbound, Transport, Wait};
 use crate::env::Environment;
 use crate::private_file::{self, FileError, Kind};
 use crate::secret::Secret;
-use crate::sts::Endpoint;
 use crate::text::{clean, redact_url, shown};
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
-use aws_smithy_runtime_api::client::http::{HttpConnector, HttpConnectorSettings};
-use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
-use aws_smithy_types::body::SdkBody;
-use http_body_util::BodyExt;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 use zeroize::Zeroizing;
 
 /// The audience GitHub's token is made for unless `--audience` says otherwise: what AWS's
@@ -31,10 +25,6 @@ use zeroize::Zeroizing;
 pub const DEFAULT_AUDIENCE: &str = "sts.amazonaws.com";
 /// The longest `WebIdentityToken` STS accepts.
 pub const MAX_TOKEN_CHARS: usize = 20_000;
-/// The largest answer read from the token endpoint.
-const MAX_ANSWER_BYTES: usize = 64 * 1024;
-/// Attempts at the token request when the endpoint fails (5xx) or cannot be reached.
-const ATTEMPTS: u32 = 3;
 
 /// Where the file path came from, as messages name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,8 +45,9 @@ pub enum TokenSource {
         url: String,
         bearer: Secret,
         audience: String,
-        /// Bounds the whole request, retries included (`STSEXEC_STS_TIMEOUT`).
-        timeout: Duration,
+        /// The run's outbound layer, silent (a `--server` renewal fetches a token while the
+        /// command owns the terminal); its bound is `STSEXEC_STS_TIMEOUT`.
+        outbound: Outbound,
     },
 }
 
@@ -66,7 +57,7 @@ impl TokenSource {
     pub fn choose(
         flag: Option<&Path>,
         audience: Option<&str>,
-        timeout: Duration,
+        outbound: &Outbound,
         current: &Environment,
     ) -> Result<TokenSource, WebIdentityError> {
         if let Some(path) = flag {
@@ -96,10 +87,10 @@ impl TokenSource {
                     url: url.to_string(),
                     bearer: Secret::new(bearer),
                     audience: audience.unwrap_or(DEFAULT_AUDIENCE).to_string(),
-                    timeout,
+                    outbound: outbound.clone().without_announcements(),
                 };
                 if let TokenSource::GitHub { url, .. } = &source
-                    && cleartext_remote(url)
+                    && crate::aws::endpoint::is_cleartext_remote(url)
                 {
                     return Err(WebIdentityError::CleartextEndpoint {
                         url: redact_url(url),
@@ -156,8 +147,8 @@ impl TokenSource {
                 url,
                 bearer,
                 audience,
-                timeout,
-            } => request_github(url, bearer, audience, *timeout),
+                outbound,
+            } => request_github(outbound, url, bearer, audience),
         }
     }
 }
@@ -168,15 +159,6 @@ fn shown_url(url: &str) -> String {
     redact_url(without_query)
 }
 
-/// A plain-http URL on another host: the bearer token would cross the network in cleartext.
-fn cleartext_remote(url: &str) -> bool {
-    Endpoint {
-        url_override: Some(url.to_string()),
-        shown: String::new(),
-    }
-    .is_cleartext_remote()
-}
-
 fn read_file(path: &Path, origin: FileOrigin) -> Result<Secret, WebIdentityError> {
     let bytes = private_file::read(path, Kind::WebIdentityToken)
         .map_err(WebIdentityError::File)?
@@ -184,29 +166,26 @@ fn read_file(path: &Path, origin: FileOrigin) -> Result<Secret, WebIdentityError
             path: path.to_path_buf(),
             origin,
         })?;
+    let from = || TokenFrom::File(path.to_path_buf());
     let text = std::str::from_utf8(&bytes).map_err(|_| WebIdentityError::NotAToken {
-        from: format!("the token file {}", path.display()),
-        why: "it is not text",
+        from: from(),
+        flaw: Flaw::NotText,
     })?;
-    check_token(text.trim(), &format!("the token file {}", path.display()))
+    check_token(text.trim(), from)
 }
 
 /// A token as STS accepts one: printable ASCII without spaces, at most 20 000 characters.
-fn check_token(token: &str, from: &str) -> Result<Secret, WebIdentityError> {
-    let bad = |why| WebIdentityError::NotAToken {
-        from: from.to_string(),
-        why,
+fn check_token(token: &str, from: impl Fn() -> TokenFrom) -> Result<Secret, WebIdentityError> {
+    let flaw = if token.is_empty() {
+        Flaw::Empty
+    } else if token.len() > MAX_TOKEN_CHARS {
+        Flaw::TooLong
+    } else if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        Flaw::Characters
+    } else {
+        return Ok(Secret::new(token));
     };
-    if token.is_empty() {
-        return Err(bad("it is empty"));
-    }
-    if token.len() > MAX_TOKEN_CHARS {
-        return Err(bad("it is longer than the 20000 characters STS accepts"));
-    }
-    if !token.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(bad("it holds spaces, control or non-ASCII characters"));
-    }
-    Ok(Secret::new(token))
+    Err(WebIdentityError::NotAToken { from: from(), flaw })
 }
 
 /// `url` with `audience` added as a query parameter, percent-encoded.
@@ -240,111 +219,70 @@ fn token_from_answer(body: &[u8], from: &str) -> Result<Secret, WebIdentityError
             url: from.to_string(),
         });
     };
-    check_token(
-        value.expose(),
-        &format!("the answer of GitHub's token endpoint {from}"),
-    )
-}
-
-/// What one attempt at the request came to.
-enum Attempt {
-    Answer {
-        status: u16,
-        body: Zeroizing<Vec<u8>>,
-    },
-    TooLarge,
-    Failed(String),
+    check_token(value.expose(), || TokenFrom::GitHub {
+        url: from.to_string(),
+    })
 }
 
 fn request_github(
+    outbound: &Outbound,
     url: &str,
     bearer: &Secret,
     audience: &str,
-    timeout: Duration,
 ) -> Result<Secret, WebIdentityError> {
     let shown = shown_url(url);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| WebIdentityError::GitHubUnreachable {
-            url: shown.clone(),
-            cause: format!("cannot start the HTTP client: {e}"),
-        })?;
-    let full_url = request_url(url, audience);
-    let seconds = timeout.as_secs().max(1);
-    let outcome = runtime.block_on(async {
-        let connector = aws_smithy_http_client::Connector::builder()
-            .connector_settings(
-                HttpConnectorSettings::builder()
-                    .connect_timeout(timeout.div_f64(3.0).min(Duration::from_secs(5)))
-                    .read_timeout(timeout.div_f64(2.0).min(Duration::from_secs(10)))
-                    .build(),
-            )
-            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-            .build();
-        tokio::time::timeout(timeout, async {
-            let mut last = Attempt::Failed(String::new());
-            for attempt in 0..ATTEMPTS {
-                if attempt > 0 {
-                    tokio::time::sleep(Duration::from_millis(300 << attempt)).await;
-                }
-                last = attempt_once(&connector, &full_url, bearer).await;
-                match &last {
-                    Attempt::Answer { status, .. } if *status < 500 => break,
-                    Attempt::TooLarge => break,
-                    _ => {}
-                }
-            }
-            last
-        })
-        .await
-    });
-    // Connection tasks may still be parked on the runtime; they must not hold the process.
-    runtime.shutdown_background();
-    match outcome {
-        Err(_) => Err(WebIdentityError::GitHubTimeout {
-            url: shown,
-            seconds,
-        }),
-        Ok(Attempt::Failed(cause)) => {
-            Err(WebIdentityError::GitHubUnreachable { url: shown, cause })
-        }
-        Ok(Attempt::TooLarge) => Err(WebIdentityError::GitHubNotJson { url: shown }),
-        Ok(Attempt::Answer { status: 200, body }) => token_from_answer(&body, &shown),
-        Ok(Attempt::Answer { status, body }) => Err(WebIdentityError::GitHubRefused {
-            url: shown,
-            status,
-            message: refusal_message(&body),
-        }),
+    // Checked where the source is chosen, and again here, where the bearer token leaves.
+    if crate::aws::endpoint::is_cleartext_remote(url) {
+        return Err(WebIdentityError::CleartextEndpoint { url: shown });
     }
-}
-
-async fn attempt_once(
-    connector: &aws_smithy_http_client::Connector,
-    url: &str,
-    bearer: &Secret,
-) -> Attempt {
-    let mut request = HttpRequest::new(SdkBody::empty());
-    if let Err(e) = request.set_uri(url) {
-        return Attempt::Failed(format!("not a URL ({e})"));
+    // A plain-http URL on this machine, sent through a proxy on another host, crosses the
+    // network in cleartext all the same.
+    if let crate::aws::Route::Proxy(proxy) = outbound.network().route(url)
+        && url
+            .parse::<http::Uri>()
+            .ok()
+            .and_then(|u| u.scheme_str().map(str::to_string))
+            == Some("http".to_string())
+        && crate::aws::endpoint::is_cleartext_remote(proxy.url().expose())
+    {
+        return Err(WebIdentityError::CleartextProxy {
+            url: shown,
+            proxy: proxy.name(),
+        });
     }
-    let headers = request.headers_mut();
-    headers.insert("authorization", format!("Bearer {}", bearer.expose()));
-    headers.insert("accept", "application/json; api-version=2.0");
-    headers.insert("user-agent", concat!("stsexec/", env!("CARGO_PKG_VERSION")));
-    let response = match connector.call(request).await {
-        Ok(response) => response,
-        Err(e) => return Attempt::Failed(root_cause(&e)),
+    let authorization = Zeroizing::new(format!("Bearer {}", bearer.expose()));
+    let wait = Wait {
+        service: "GitHub Actions' token endpoint",
+        endpoint: &shown,
+        operation: "token request",
     };
-    let status = response.status().as_u16();
-    let limited = http_body_util::Limited::new(response.into_body(), MAX_ANSWER_BYTES);
-    match limited.collect().await {
-        Ok(collected) => Attempt::Answer {
+    let answer = outbound
+        .get(
+            wait,
+            &request_url(url, audience),
+            &[
+                ("authorization", authorization.as_str()),
+                ("accept", "application/json; api-version=2.0"),
+            ],
+        )
+        .map_err(|failure| match failure {
+            Transport::Timeout { seconds } => WebIdentityError::GitHubTimeout {
+                url: shown.clone(),
+                seconds,
+            },
+            Transport::TooLarge => WebIdentityError::GitHubNotJson { url: shown.clone() },
+            failure => WebIdentityError::GitHubUnreachable {
+                url: shown.clone(),
+                failure,
+            },
+        })?;
+    match answer.status {
+        200 => token_from_answer(&answer.body, &shown),
+        status => Err(WebIdentityError::GitHubRefused {
+            url: shown,
             status,
-            body: Zeroizing::new(collected.to_bytes().to_vec()),
-        },
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Attempt::TooLarge,
-        Err(e) => Attempt::Failed(root_cause(e.as_ref())),
+            message: refusal_message(&answer.body),
+        }),
     }
 }
 
@@ -361,12 +299,45 @@ fn refusal_message(body: &[u8]) -> String {
         .unwrap_or_default()
 }
 
-fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut current = err;
-    while let Some(next) = current.source() {
-        current = next;
+/// Where a token that is not one came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenFrom {
+    File(PathBuf),
+    /// The answer of GitHub's token endpoint (its URL as shown).
+    GitHub {
+        url: String,
+    },
+}
+
+impl fmt::Display for TokenFrom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenFrom::File(path) => write!(f, "the token file {}", path.display()),
+            TokenFrom::GitHub { url } => {
+                write!(f, "the answer of GitHub's token endpoint {url}")
+            }
+        }
     }
-    clean(&current.to_string(), 200)
+}
+
+/// What is wrong with a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flaw {
+    NotText,
+    Empty,
+    TooLong,
+    Characters,
+}
+
+impl fmt::Display for Flaw {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Flaw::NotText => "it is not text",
+            Flaw::Empty => "it is empty",
+            Flaw::TooLong => "it is longer than the 20000 characters STS accepts",
+            Flaw::Characters => "it holds spaces, control or non-ASCII characters",
+        })
+    }
 }
 
 /// Which GitHub variable is missing, for the no-source sentence.
@@ -397,15 +368,20 @@ pub enum WebIdentityError {
     },
     File(FileError),
     NotAToken {
-        from: String,
-        why: &'static str,
+        from: TokenFrom,
+        flaw: Flaw,
     },
     CleartextEndpoint {
         url: String,
     },
+    /// A plain-http token URL routed through a plain-http proxy on another host.
+    CleartextProxy {
+        url: String,
+        proxy: crate::aws::failure::ProxyName,
+    },
     GitHubUnreachable {
         url: String,
-        cause: String,
+        failure: Transport,
     },
     GitHubTimeout {
         url: String,
@@ -467,17 +443,33 @@ impl fmt::Display for WebIdentityError {
                 }
             ),
             WebIdentityError::File(e) => e.fmt(f),
-            WebIdentityError::NotAToken { from, why } => write!(
+            WebIdentityError::NotAToken { from, flaw } => write!(
                 f,
-                "{from} does not hold an OIDC token ({why}); check what writes it"
+                "{from} does not hold an OIDC token ({flaw}); check what writes it"
             ),
             WebIdentityError::CleartextEndpoint { url } => write!(
                 f,
                 "ACTIONS_ID_TOKEN_REQUEST_URL {url} is plain http on another host, so the request token would cross the network unencrypted; use https"
             ),
-            WebIdentityError::GitHubUnreachable { url, cause } => write!(
+            WebIdentityError::CleartextProxy { url, proxy } => write!(
                 f,
-                "cannot reach GitHub Actions' token endpoint {url}: {cause}; check the runner's network"
+                "ACTIONS_ID_TOKEN_REQUEST_URL {url} is plain http and {proxy} is on another host, so the request token would cross the network unencrypted; add the token host to NO_PROXY or use https"
+            ),
+            WebIdentityError::GitHubUnreachable {
+                url,
+                failure: Transport::UntrustedCertificate { cause },
+            } => write!(
+                f,
+                "GitHub Actions' token endpoint {url} presented a TLS certificate stsexec does not trust: {cause}; {}",
+                crate::sts::UNTRUSTED_FIX
+            ),
+            WebIdentityError::GitHubUnreachable { url, failure } => write!(
+                f,
+                "cannot reach GitHub Actions' token endpoint {url}: {}; check the runner's network",
+                match failure {
+                    Transport::Unreachable { cause } => cause.clone(),
+                    other => other.cause(),
+                }
             ),
             WebIdentityError::GitHubTimeout { url, seconds } => write!(
                 f,
@@ -559,7 +551,13 @@ pub fn default_session_name(current: &Environment, account: &str) -> String {
 mod tests {
     use super::*;
 
-    const T: Duration = Duration::from_secs(15);
+    fn layer() -> Outbound {
+        Outbound::new(
+            crate::aws::DEFAULT_OPERATION_TIMEOUT,
+            None,
+            crate::aws::Network::default(),
+        )
+    }
 
     fn env(pairs: &[(&str, &str)]) -> Environment {
         Environment::from_pairs(pairs.iter().copied())
@@ -575,11 +573,11 @@ mod tests {
             ),
             ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "SECRETMARKER-bearer"),
         ]);
-        let flag = TokenSource::choose(Some(Path::new("/tmp/jwt")), None, T, &all).unwrap();
+        let flag = TokenSource::choose(Some(Path::new("/tmp/jwt")), None, &layer(), &all).unwrap();
         assert!(
             matches!(&flag, TokenSource::File { path, origin: FileOrigin::Flag } if path == Path::new("/tmp/jwt"))
         );
-        let from_env = TokenSource::choose(None, None, T, &all).unwrap();
+        let from_env = TokenSource::choose(None, None, &layer(), &all).unwrap();
         assert_eq!(
             from_env.describe(),
             "the token file /var/run/token (AWS_WEB_IDENTITY_TOKEN_FILE)"
@@ -592,7 +590,7 @@ mod tests {
             ),
             ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "SECRETMARKER-bearer"),
         ]);
-        let source = TokenSource::choose(None, Some("my-aud"), T, &github).unwrap();
+        let source = TokenSource::choose(None, Some("my-aud"), &layer(), &github).unwrap();
         let shown = source.describe();
         assert_eq!(
             shown,
@@ -604,16 +602,17 @@ mod tests {
 
     #[test]
     fn no_source_names_all_three_and_the_permission() {
-        let none = TokenSource::choose(None, None, T, &env(&[]))
+        let none = TokenSource::choose(None, None, &layer(), &env(&[]))
             .unwrap_err()
             .to_string();
         assert_eq!(
             none,
             "--web-identity found no OIDC token: pass --web-identity=FILE, set AWS_WEB_IDENTITY_TOKEN_FILE, or in GitHub Actions give the job `permissions: id-token: write` (ACTIONS_ID_TOKEN_REQUEST_URL is not set)"
         );
-        let in_actions = TokenSource::choose(None, None, T, &env(&[("GITHUB_ACTIONS", "true")]))
-            .unwrap_err()
-            .to_string();
+        let in_actions =
+            TokenSource::choose(None, None, &layer(), &env(&[("GITHUB_ACTIONS", "true")]))
+                .unwrap_err()
+                .to_string();
         assert!(
             in_actions.contains("this GitHub Actions job cannot request one"),
             "{in_actions}"
@@ -621,7 +620,7 @@ mod tests {
         let half = TokenSource::choose(
             None,
             None,
-            T,
+            &layer(),
             &env(&[("ACTIONS_ID_TOKEN_REQUEST_URL", "https://x/")]),
         )
         .unwrap_err()
@@ -633,7 +632,7 @@ mod tests {
         let cleartext = TokenSource::choose(
             None,
             None,
-            T,
+            &layer(),
             &env(&[
                 ("ACTIONS_ID_TOKEN_REQUEST_URL", "http://gh.example/x"),
                 ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "t"),
@@ -644,6 +643,28 @@ mod tests {
             cleartext,
             WebIdentityError::CleartextEndpoint { .. }
         ));
+    }
+
+    #[test]
+    fn a_plain_http_token_url_never_goes_through_a_remote_plain_http_proxy() {
+        let current = env(&[("HTTP_PROXY", "http://u:SECRETMARKER@proxy.example:3128")]);
+        let outbound = Outbound::new(
+            crate::aws::DEFAULT_OPERATION_TIMEOUT,
+            None,
+            crate::aws::Network::from_env(&current),
+        );
+        let bearer = Secret::new("SECRETMARKER-bearer");
+        let refused = request_github(&outbound, "http://127.0.0.1:1/t", &bearer, "a").unwrap_err();
+        let sentence = refused.to_string();
+        assert!(
+            matches!(refused, WebIdentityError::CleartextProxy { .. }),
+            "{sentence}"
+        );
+        assert!(
+            sentence.contains("proxy http://proxy.example:3128 (HTTP_PROXY) is on another host"),
+            "{sentence}"
+        );
+        assert!(!sentence.contains("SECRETMARKER"));
     }
 
     #[test]
@@ -676,7 +697,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!spaced.contains("SECRETMARKER"), "{spaced}");
-        assert!(check_token(&"a".repeat(MAX_TOKEN_CHARS + 1), "x").is_err());
+        assert!(
+            check_token(&"a".repeat(MAX_TOKEN_CHARS + 1), || TokenFrom::File(
+                "x".into()
+            ))
+            .is_err()
+        );
         assert_eq!(
             refusal_message(br#"{"message": "Bad \u001b[2J bearer"}"#),
             "Bad [2J bearer"

@@ -90,8 +90,8 @@ pub(super) fn rotate(
         iam_endpoint.shown
     ));
     let service = Aws {
+        iam: LazyIam::new(iam_endpoint, iam_region, provider.sts.outbound().clone()),
         sts: provider.sts,
-        iam: LazyIam::new(iam_endpoint, iam_region, ask.knobs.sts_timeout),
     };
     let lock = cache.lock(on_wait)?;
     let mut rotation = Rotation {

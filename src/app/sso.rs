@@ -5,6 +5,7 @@
 
 use super::{Outcome, Places};
 use crate::accounts::AccountName;
+use crate::aws::Outbound;
 use crate::env::{self, Environment, Region};
 use crate::error::Result;
 use crate::invocation::SessionAsk;
@@ -71,16 +72,28 @@ pub(super) struct SsoPrepared {
     ui: TerminalUi,
 }
 
+/// The account's IAM Identity Center entry, and the run's outbound layer.
+pub(super) struct Target<'a> {
+    pub sso: SsoAccount,
+    /// The entry's `region`, for the command.
+    pub account_region: Option<&'a str>,
+    pub outbound: Outbound,
+}
+
 /// Checks the request against what an IAM Identity Center account can do and builds its
 /// provider; nothing is read or called yet.
 pub(super) fn prepare(
     ask: &SessionAsk,
-    sso: SsoAccount,
-    account_region: Option<&str>,
+    target: Target<'_>,
     places: &Places,
     current: &Environment,
     report: Reporter,
 ) -> Result<SsoPrepared> {
+    let Target {
+        sso,
+        account_region,
+        outbound,
+    } = target;
     let account = &ask.account;
     let refused = |flag| {
         Some(SsoRefusal::Flag {
@@ -104,11 +117,7 @@ pub(super) fn prepare(
         current,
     );
     let endpoints = SsoEndpoints::from_env(current, &sso.session.region);
-    let api = LazySso::new(
-        &sso.session.region,
-        endpoints.clone(),
-        ask.knobs.sts_timeout,
-    );
+    let api = LazySso::new(&sso.session.region, endpoints.clone(), outbound);
     Ok(SsoPrepared {
         provider: SsoProvider {
             account: account.clone(),
@@ -187,6 +196,7 @@ impl SsoPrepared {
         };
         let mut provider = self.provider;
         provider.report = Reporter::new(true, false);
+        provider.api = provider.api.without_announcements();
         Ok(Outcome::Served(server::run(plan, SsoRenewal { provider })?))
     }
 }

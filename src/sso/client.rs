@@ -5,36 +5,42 @@
 //! no credentials provider is configured, and nothing reads `~/.aws/config`.
 #![forbid(unsafe_code)]
 
+use crate::aws::cap::ResponseCap;
+use crate::aws::{Classified, Endpoint, Outbound, Service, Transport, Wait, classify_sdk};
 use crate::env::Environment;
 use crate::secret::{Secret, is_access_key_id};
 use crate::session::Credentials;
-use crate::sts::{ResponseCap, client_settings, cut_off_by_cap, root_cause};
 use crate::text::redact_url;
 use aws_sdk_sso::error::{ProvideErrorMetadata, SdkError};
 use std::time::{Duration, SystemTime};
 
 /// Where the two services are: `AWS_ENDPOINT_URL_SSO_OIDC` / `AWS_ENDPOINT_URL_SSO`, else
-/// `AWS_ENDPOINT_URL`, else the region's endpoints.
+/// `AWS_ENDPOINT_URL`, else the region's endpoints (the outbound layer's rule).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SsoEndpoints {
-    oidc_override: Option<String>,
-    portal_override: Option<String>,
-    oidc: String,
-    portal: String,
+    oidc: Endpoint,
+    portal: Endpoint,
+}
+
+fn defaults(region: &str) -> (String, String) {
+    let suffix = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    (
+        format!("https://oidc.{region}.{suffix}"),
+        format!("https://portal.sso.{region}.{suffix}"),
+    )
 }
 
 impl SsoEndpoints {
     pub fn from_env(current: &Environment, region: &str) -> SsoEndpoints {
-        let general = current.get("AWS_ENDPOINT_URL");
-        let oidc_override = current
-            .get("AWS_ENDPOINT_URL_SSO_OIDC")
-            .or(general)
-            .map(str::to_string);
-        let portal_override = current
-            .get("AWS_ENDPOINT_URL_SSO")
-            .or(general)
-            .map(str::to_string);
-        SsoEndpoints::new(oidc_override, portal_override, region)
+        let (oidc, portal) = defaults(region);
+        SsoEndpoints {
+            oidc: Endpoint::resolve(current, Service::SsoOidc, oidc),
+            portal: Endpoint::resolve(current, Service::Sso, portal),
+        }
     }
 
     /// The endpoints with these overrides (`None`: the region's).
@@ -43,45 +49,35 @@ impl SsoEndpoints {
         portal_override: Option<String>,
         region: &str,
     ) -> SsoEndpoints {
-        let suffix = if region.starts_with("cn-") {
-            "amazonaws.com.cn"
-        } else {
-            "amazonaws.com"
+        let (oidc, portal) = defaults(region);
+        let endpoint = |url_override: Option<String>, default: String| Endpoint {
+            shown: url_override.as_deref().map_or(default, redact_url),
+            url_override,
         };
         SsoEndpoints {
-            oidc: oidc_override
-                .clone()
-                .unwrap_or_else(|| format!("https://oidc.{region}.{suffix}")),
-            portal: portal_override
-                .clone()
-                .unwrap_or_else(|| format!("https://portal.sso.{region}.{suffix}")),
-            oidc_override,
-            portal_override,
+            oidc: endpoint(oidc_override, oidc),
+            portal: endpoint(portal_override, portal),
         }
     }
 
     /// The OIDC service's base URL, to which the browser's `/authorize` page is relative.
     pub fn oidc_base(&self) -> &str {
-        self.oidc.trim_end_matches('/')
+        self.oidc.url().trim_end_matches('/')
     }
 
     /// The OIDC endpoint as messages show it (no user-info).
     pub fn oidc_shown(&self) -> String {
-        redact_url(&self.oidc)
+        self.oidc.shown.clone()
     }
 
     /// The portal endpoint as messages show it.
     pub fn portal_shown(&self) -> String {
-        redact_url(&self.portal)
+        self.portal.shown.clone()
     }
 
     /// The portal override in force (a cached role session is bound to it).
     pub fn portal_override(&self) -> Option<&str> {
-        self.portal_override.as_deref()
-    }
-
-    fn oidc_override(&self) -> Option<&str> {
-        self.oidc_override.as_deref()
+        self.portal.url_override.as_deref()
     }
 }
 
@@ -226,102 +222,116 @@ pub trait PortalApi {
     ) -> Result<Credentials, Failure>;
 }
 
-/// The real IAM Identity Center: runtime and clients built on first use.
+/// The real IAM Identity Center: its clients are built on the first call, through the run's
+/// outbound layer (TLS, proxies, time-outs, retries, the response cap, the wait line).
 pub struct LazySso {
     region: String,
     endpoints: SsoEndpoints,
-    operation_timeout: Duration,
-    connected: Option<Connected>,
+    outbound: Outbound,
+    clients: Option<(aws_sdk_ssooidc::Client, aws_sdk_sso::Client)>,
 }
 
-struct Connected {
-    runtime: tokio::runtime::Runtime,
-    oidc: aws_sdk_ssooidc::Client,
-    portal: aws_sdk_sso::Client,
-}
-
-impl Drop for Connected {
-    fn drop(&mut self) {
-        // As in `sts`: a slow resolver's blocking thread must not hold the process.
-        let runtime = std::mem::replace(
-            &mut self.runtime,
-            match tokio::runtime::Builder::new_current_thread().build() {
-                Ok(rt) => rt,
-                Err(_) => return,
-            },
-        );
-        runtime.shutdown_background();
-    }
-}
-
-/// The two SDK clients, configured as every AWS client stsexec builds (`sts::client_settings`:
-/// TLS, bounded timeouts, standard retries; the response cap), with an explicit region and the
-/// endpoint overrides. The one place the SSO clients are made.
+/// The two SDK clients, built from the outbound layer's settings with an explicit region and
+/// the endpoint overrides. The one place the SSO clients are made.
 pub fn build_clients(
+    outbound: &Outbound,
     region: &str,
     endpoints: &SsoEndpoints,
-    operation_timeout: Duration,
-) -> (aws_sdk_ssooidc::Client, aws_sdk_sso::Client) {
-    let settings = client_settings(operation_timeout);
-    let mut oidc = aws_sdk_ssooidc::Config::builder()
-        .behavior_version(aws_sdk_ssooidc::config::BehaviorVersion::latest())
-        .region(aws_sdk_ssooidc::config::Region::new(region.to_string()))
-        .http_client(settings.http_client.clone())
-        .timeout_config(settings.timeouts.clone())
-        .retry_config(settings.retries.clone())
-        .interceptor(ResponseCap);
-    if let Some(url) = endpoints.oidc_override() {
-        oidc = oidc.endpoint_url(url);
-    }
-    let mut portal = aws_sdk_sso::Config::builder()
-        .behavior_version(aws_sdk_sso::config::BehaviorVersion::latest())
-        .region(aws_sdk_sso::config::Region::new(region.to_string()))
-        .http_client(settings.http_client)
-        .timeout_config(settings.timeouts)
-        .retry_config(settings.retries)
-        .interceptor(ResponseCap);
-    if let Some(url) = endpoints.portal_override() {
-        portal = portal.endpoint_url(url);
-    }
-    (
-        aws_sdk_ssooidc::Client::from_conf(oidc.build()),
-        aws_sdk_sso::Client::from_conf(portal.build()),
-    )
+) -> Result<(aws_sdk_ssooidc::Client, aws_sdk_sso::Client), Failure> {
+    let oidc = outbound
+        .sdk_config(region, &endpoints.oidc)
+        .map_err(from_transport)?;
+    let portal = outbound
+        .sdk_config(region, &endpoints.portal)
+        .map_err(from_transport)?;
+    Ok((
+        aws_sdk_ssooidc::Client::from_conf(
+            aws_sdk_ssooidc::config::Builder::from(&oidc)
+                .interceptor(ResponseCap)
+                .build(),
+        ),
+        aws_sdk_sso::Client::from_conf(
+            aws_sdk_sso::config::Builder::from(&portal)
+                .interceptor(ResponseCap)
+                .build(),
+        ),
+    ))
 }
 
 impl LazySso {
-    pub fn new(region: &str, endpoints: SsoEndpoints, operation_timeout: Duration) -> LazySso {
+    pub fn new(region: &str, endpoints: SsoEndpoints, outbound: Outbound) -> LazySso {
         LazySso {
             region: region.to_string(),
             endpoints,
-            operation_timeout,
-            connected: None,
+            outbound,
+            clients: None,
         }
+    }
+
+    /// The same client, silent about slow calls (`--server` renewals).
+    #[must_use]
+    pub fn without_announcements(mut self) -> Self {
+        self.outbound = self.outbound.without_announcements();
+        self
     }
 
     pub fn endpoints(&self) -> &SsoEndpoints {
         &self.endpoints
     }
 
-    fn connect(&mut self) -> Result<&Connected, Failure> {
-        if self.connected.is_none() {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| Failure::Other {
-                    cause: format!("cannot start the IAM Identity Center client: {e}"),
-                })?;
-            let (oidc, portal) =
-                build_clients(&self.region, &self.endpoints, self.operation_timeout);
-            self.connected = Some(Connected {
-                runtime,
-                oidc,
-                portal,
-            });
+    fn clients(&mut self) -> Result<(aws_sdk_ssooidc::Client, aws_sdk_sso::Client), Failure> {
+        if self.clients.is_none() {
+            self.clients = Some(build_clients(
+                &self.outbound,
+                &self.region,
+                &self.endpoints,
+            )?);
         }
-        self.connected.as_ref().ok_or(Failure::Other {
-            cause: "the IAM Identity Center client could not be kept".into(),
+        self.clients.clone().ok_or(Failure::Other {
+            cause: "the IAM Identity Center clients could not be kept".into(),
         })
+    }
+
+    /// Runs one call through the layer and classifies its failure.
+    fn call<T, E, F>(&self, service: Service, operation: &str, call: F) -> Result<T, Failure>
+    where
+        F: std::future::Future<Output = Result<T, SdkError<E>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let endpoint = match service {
+            Service::Sso => &self.endpoints.portal.shown,
+            _ => &self.endpoints.oidc.shown,
+        };
+        let wait = Wait {
+            service: service.name(),
+            endpoint,
+            operation,
+        };
+        let timeout = self.outbound.operation_timeout();
+        self.outbound
+            .run(wait, call)
+            .map_err(from_transport)?
+            .map_err(|e| match classify_sdk(&e, timeout) {
+                Classified::Service {
+                    code,
+                    message,
+                    status,
+                } => from_code(&code, message, status),
+                Classified::Transport(t) => from_transport(t),
+            })
+    }
+}
+
+fn from_transport(transport: Transport) -> Failure {
+    match transport {
+        Transport::Timeout { seconds } => Failure::Timeout { seconds },
+        Transport::Unreachable { cause } => Failure::Unreachable { cause },
+        Transport::UntrustedCertificate { cause } => Failure::UntrustedCertificate { cause },
+        Transport::TooLarge => Failure::TooLarge,
+        Transport::Unreadable => Failure::Unreadable,
+        other => Failure::Other {
+            cause: other.cause(),
+        },
     }
 }
 
@@ -341,10 +351,8 @@ fn secret_field(value: Option<&str>, what: &'static str) -> Result<Secret, Failu
 
 impl OidcApi for LazySso {
     fn register_client(&mut self, request: &RegisterRequest) -> Result<RegisteredClient, Failure> {
-        let timeout = self.operation_timeout;
-        let connected = self.connect()?;
-        let mut call = connected
-            .oidc
+        let (oidc, _) = self.clients()?;
+        let mut call = oidc
             .register_client()
             .client_name(&request.client_name)
             .client_type("public")
@@ -356,10 +364,7 @@ impl OidcApi for LazySso {
                 .redirect_uris(&auth.redirect_uri)
                 .issuer_url(&auth.issuer_url);
         }
-        let output = connected
-            .runtime
-            .block_on(call.send())
-            .map_err(|e| classify(&e, timeout))?;
+        let output = self.call(Service::SsoOidc, "RegisterClient", call.send())?;
         let client_id = output
             .client_id()
             .filter(|c| !c.is_empty() && c.len() <= 4096)
@@ -384,19 +389,14 @@ impl OidcApi for LazySso {
         client_secret: &Secret,
         start_url: &str,
     ) -> Result<DeviceAuthorization, Failure> {
-        let timeout = self.operation_timeout;
-        let connected = self.connect()?;
-        let call = connected
-            .oidc
+        let (oidc, _) = self.clients()?;
+        let call = oidc
             .start_device_authorization()
             .client_id(client_id)
             .client_secret(client_secret.expose())
             .start_url(start_url)
             .send();
-        let output = connected
-            .runtime
-            .block_on(call)
-            .map_err(|e| classify(&e, timeout))?;
+        let output = self.call(Service::SsoOidc, "StartDeviceAuthorization", call)?;
         let text = |v: Option<&str>, what| {
             v.filter(|v| !v.is_empty() && v.len() <= 2048)
                 .map(str::to_string)
@@ -421,10 +421,8 @@ impl OidcApi for LazySso {
         client_secret: &Secret,
         grant: &Grant<'_>,
     ) -> Result<IssuedToken, Failure> {
-        let timeout = self.operation_timeout;
-        let connected = self.connect()?;
-        let mut call = connected
-            .oidc
+        let (oidc, _) = self.clients()?;
+        let mut call = oidc
             .create_token()
             .client_id(client_id)
             .client_secret(client_secret.expose())
@@ -441,10 +439,7 @@ impl OidcApi for LazySso {
                 .code_verifier(verifier.expose()),
             Grant::RefreshToken(token) => call.refresh_token(token.expose()),
         };
-        let output = connected
-            .runtime
-            .block_on(call.send())
-            .map_err(|e| classify(&e, timeout))?;
+        let output = self.call(Service::SsoOidc, "CreateToken", call.send())?;
         let expires_in = seconds(output.expires_in());
         if expires_in.is_zero() {
             return Err(Failure::Incomplete("with a token that has already expired"));
@@ -467,19 +462,14 @@ impl PortalApi for LazySso {
         account_id: &str,
         role_name: &str,
     ) -> Result<Credentials, Failure> {
-        let timeout = self.operation_timeout;
-        let connected = self.connect()?;
-        let call = connected
-            .portal
+        let (_, portal) = self.clients()?;
+        let call = portal
             .get_role_credentials()
             .access_token(access_token.expose())
             .account_id(account_id)
             .role_name(role_name)
             .send();
-        let output = connected
-            .runtime
-            .block_on(call)
-            .map_err(|e| classify(&e, timeout))?;
+        let output = self.call(Service::Sso, "GetRoleCredentials", call)?;
         let creds = output
             .role_credentials()
             .ok_or(Failure::Incomplete("without credentials"))?;
@@ -507,42 +497,6 @@ impl PortalApi for LazySso {
             session_token: Some(Secret::new(token)),
             expiration: Some(crate::session::whole_seconds(expiration)),
         })
-    }
-}
-
-fn classify<E>(err: &SdkError<E>, timeout: Duration) -> Failure
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    if cut_off_by_cap(err) {
-        return Failure::TooLarge;
-    }
-    match err {
-        SdkError::ServiceError(service) => {
-            let inner = service.err();
-            let code = inner.code().unwrap_or_default();
-            let message = inner.message().unwrap_or_default().trim().to_string();
-            from_code(code, message, service.raw().status().as_u16())
-        }
-        SdkError::TimeoutError(_) => Failure::Timeout {
-            seconds: timeout.as_secs().max(1),
-        },
-        SdkError::DispatchFailure(dispatch) if dispatch.is_timeout() => Failure::Timeout {
-            seconds: timeout.as_secs().max(1),
-        },
-        SdkError::DispatchFailure(_) if root_cause(err).contains("certificate") => {
-            Failure::UntrustedCertificate {
-                cause: root_cause(err),
-            }
-        }
-        SdkError::DispatchFailure(_) => Failure::Unreachable {
-            cause: root_cause(err),
-        },
-        // The parser's message may quote the body, which can hold a token.
-        SdkError::ResponseError(_) => Failure::Unreadable,
-        _ => Failure::Other {
-            cause: root_cause(err),
-        },
     }
 }
 

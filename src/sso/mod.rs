@@ -265,7 +265,7 @@ impl fmt::Display for CallError {
             Failure::TooLarge => write!(
                 f,
                 "IAM Identity Center at {endpoint} answered {operation} for {target} with more than {} KiB; refused (is it an IAM Identity Center endpoint?)",
-                crate::sts::MAX_RESPONSE_BYTES / 1024
+                crate::aws::cap::MAX_RESPONSE_BYTES / 1024
             ),
             Failure::Incomplete(what) => write!(
                 f,

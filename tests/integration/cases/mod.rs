@@ -14,6 +14,8 @@ mod messages;
 mod mfa_codes;
 mod mfa_prompt;
 mod modes;
+mod outbound;
+mod proxy;
 mod rotate;
 mod server;
 mod sso;

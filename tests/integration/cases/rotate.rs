@@ -7,7 +7,7 @@ use crate::support::*;
 
 const JOURNAL: &str = ".stsexec~work~rotation.json";
 
-fn key_files(sandbox: &Sandbox) -> (String, String) {
+pub(super) fn key_files(sandbox: &Sandbox) -> (String, String) {
     let read = |suffix: &str| {
         std::fs::read_to_string(sandbox.creds.join(format!("work.{suffix}")))
             .unwrap()
@@ -53,7 +53,7 @@ fn json(run: &Run) -> serde_json::Value {
 }
 
 /// moto in auth mode with user jb (allowed everything) and its first key, made unsigned.
-fn moto_with_user(sandbox: &mut Sandbox, extra_keys: usize) -> (Moto, String) {
+pub(super) fn moto_with_user(sandbox: &mut Sandbox, extra_keys: usize) -> (Moto, String) {
     let unsigned = 3 + u32::try_from(extra_keys).unwrap();
     let moto = Moto::start_with_auth(unsigned);
     let setup = ("AKIASETUPSETUPSETUP0", "setup");
@@ -98,7 +98,7 @@ fn moto_with_user(sandbox: &mut Sandbox, extra_keys: usize) -> (Moto, String) {
     (moto, first)
 }
 
-fn moto_keys(sandbox: &Sandbox, moto: &Moto) -> Vec<String> {
+pub(super) fn moto_keys(sandbox: &Sandbox, moto: &Moto) -> Vec<String> {
     let (id, secret) = key_files(sandbox);
     let run = aws(
         sandbox,

@@ -136,7 +136,15 @@ impl Rig {
     }
 
     fn api(&self) -> LazySso {
-        LazySso::new("eu-west-1", self.endpoints.clone(), Duration::from_secs(10))
+        LazySso::new(
+            "eu-west-1",
+            self.endpoints.clone(),
+            stsexec::aws::Outbound::new(
+                Duration::from_secs(10),
+                None,
+                stsexec::aws::Network::from_env(&stsexec::env::Environment::default()),
+            ),
+        )
     }
 
     fn token_json(&self) -> serde_json::Value {
