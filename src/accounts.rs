@@ -2,7 +2,7 @@
 //! IAM user and MFA command belong to an account.
 #![forbid(unsafe_code)]
 
-use crate::private_file::{self, FileError, Kind};
+use crate::files::{self, FileError, Kind};
 pub use crate::text::shown;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
@@ -538,7 +538,7 @@ pub fn load(path: &Path) -> Result<AccountsFile> {
 }
 
 fn load_if_present(path: &Path) -> Result<Option<AccountsFile>> {
-    let Some(bytes) = private_file::read(path, Kind::AccountsFile)? else {
+    let Some(bytes) = files::read(path, Kind::AccountsFile)? else {
         return Ok(None);
     };
     let accounts = parse(&bytes).map_err(|problem| AccountsError::Invalid {

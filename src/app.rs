@@ -4,19 +4,19 @@
 
 use crate::accounts::{self, Account, AccountName, AccountsError, AccountsFile};
 use crate::aws::{Network, Outbound};
-use crate::cache::{self, Cache};
+use crate::cache::{self, AccountState, Waiting};
 use crate::env::{self, ChildEnv, Environment, Region, RegionFrom};
 use crate::error::{Error, Result, UsageError};
 use crate::exec::{self, ExecPlan};
 use crate::invocation::{Action, Ask, Invocation, Print, SessionAsk, WebIdentityAsk};
-use crate::keys::CredsDir;
+use crate::keys::{AccountKeys, CredsDir};
 use crate::mfa;
 use crate::output;
 use crate::provider::{
     AccountSetup, MfaCodes, MfaFrom, Provider, Request, Start, Wants, durations,
 };
 use crate::report::Reporter;
-use crate::session::{Credentials, Session};
+use crate::session::Session;
 use crate::sts::{self, LazySts};
 use crate::web_identity::{self, TokenSource};
 use std::io::{IsTerminal, Write};
@@ -276,16 +276,14 @@ fn read_accounts(
     let web_identity = wants.is_web_identity();
     if web_identity {
         // CI: nothing has made the credentials directory; the role session is cached there.
-        if let Err(crate::private_file::DirectoryError::Missing(path)) =
-            creds_dir.check(places.home)
-        {
-            crate::private_file::create_directory(&path)?;
+        if let Err(crate::files::DirectoryError::Missing(path)) = creds_dir.check(places.home) {
+            crate::files::create_directory(&path)?;
         }
     }
     // An IAM Identity Center account needs no key files: a missing credentials directory is
     // made for its role sessions, as for --web-identity, once the accounts file says so.
     let missing = match creds_dir.check(places.home) {
-        Err(crate::private_file::DirectoryError::Missing(path)) => Some(path),
+        Err(crate::files::DirectoryError::Missing(path)) => Some(path),
         other => {
             other?;
             None
@@ -299,9 +297,9 @@ fn read_accounts(
             .and_then(|f| f.accounts.get(account))
             .is_some_and(|a| a.sso.is_some());
         if !sso {
-            return Err(crate::private_file::DirectoryError::Missing(path).into());
+            return Err(crate::files::DirectoryError::Missing(path).into());
         }
-        crate::private_file::create_directory(&path)?;
+        crate::files::create_directory(&path)?;
         creds_dir.check(places.home)?;
     }
     // With --web-identity and a full role ARN the account is only a name for the cache:
@@ -332,11 +330,11 @@ fn read_keys(
     entry: Option<&Account>,
     places: &Places,
     current: &Environment,
-) -> Result<(Option<Credentials>, IamUser)> {
+) -> Result<(Option<AccountKeys>, IamUser)> {
     let keys = if web_identity {
         None
     } else {
-        Some(places.creds_dir.load_keys(account)?)
+        Some(places.creds_dir.keys(account)?)
     };
     let user = places
         .creds_dir
@@ -429,7 +427,7 @@ fn prepare(
                 creds_dir.file(account, "secret_key").display()
             ),
             account_id: entry.map(|a| a.account_id.clone()),
-            cache: Cache::new(&creds_dir.path, account),
+            state: AccountState::new(&creds_dir.path, account),
             min_ttl: knobs.min_ttl.window,
         },
         sts: LazySts::new(&region.name, endpoint, outbound),
@@ -541,14 +539,14 @@ fn list(places: &Places, current: &Environment, report: Reporter, quiet: bool) -
             let user = creds_dir.iam_user(name, entry, current).ok();
             output::Listing {
                 name: name.to_string(),
-                keys: creds_dir.load_keys(name).is_ok(),
+                keys: creds_dir.keys(name).and_then(|k| k.check()).is_ok(),
                 mfa_serial: entry.and_then(|e| {
                     e.mfa_serial
                         .clone()
                         .or_else(|| user.as_deref().map(|u| e.mfa_serial_for(u)))
                 }),
                 user,
-                sessions: Cache::new(&creds_dir.path, name).summaries(),
+                sessions: AccountState::new(&creds_dir.path, name).summaries(),
                 sso: entry.and_then(|e| e.sso.as_ref()).and_then(|sso| {
                     let home = places.home?;
                     Some(crate::sso::provider::login_state(
@@ -583,7 +581,7 @@ fn clear(places: &Places, account: Option<&AccountName>, report: Reporter) -> Re
     creds_dir.check(places.home)?;
     let accounts = match account {
         Some(name) => {
-            let cache = Cache::new(&creds_dir.path, name);
+            let cache = AccountState::new(&creds_dir.path, name);
             if !cache.has_files() {
                 let accounts_file = load_accounts(places)?;
                 let known = accounts_file
@@ -600,19 +598,12 @@ fn clear(places: &Places, account: Option<&AccountName>, report: Reporter) -> Re
     };
     let mut removed = 0;
     for account in &accounts {
-        let cache = Cache::new(&creds_dir.path, account);
+        let cache = AccountState::new(&creds_dir.path, account);
         // Nothing to remove: no lock file is created for an account that never had a session.
         if !cache.has_files() {
             continue;
         }
-        let lock = cache.lock(|holder| {
-            let who = holder
-                .map(|h| format!(" (pid {}, {})", h.pid, h.activity))
-                .unwrap_or_default();
-            report.status(format!(
-                "Waiting for another stsexec{who} to finish with account {account}…"
-            ));
-        })?;
+        let lock = cache.lock(Waiting::ToFinish, report)?;
         removed += cache.clear(&lock)?;
     }
     let sessions = if removed == 1 { "session" } else { "sessions" };

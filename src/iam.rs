@@ -246,10 +246,24 @@ impl LazyIam {
         signer: &Credentials,
         user: &str,
     ) -> Result<Credentials, IamFailure> {
-        let call = self
-            .client(signer)?
+        let timeout = self.outbound.operation_timeout();
+        let client = self.client(signer)?;
+        // CreateAccessKey is not idempotent: a retry after a slow answer would make a second
+        // key whose secret nobody saw (issue 20 item 7). One attempt, given the whole call's
+        // time; `rotate` lists the keys when the outcome is unknown.
+        let mut once = aws_sdk_iam::Config::builder()
+            .retry_config(aws_sdk_iam::config::retry::RetryConfig::disabled());
+        once.set_timeout_config(
+            client
+                .config()
+                .timeout_config()
+                .map(|base| base.to_builder().operation_attempt_timeout(timeout).build()),
+        );
+        let call = client
             .create_access_key()
             .user_name(user)
+            .customize()
+            .config_override(once)
             .send();
         let output = self.call("CreateAccessKey", call)?;
         let key = output

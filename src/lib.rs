@@ -1,5 +1,5 @@
 //! stsexec's parts; `main.rs` wires them together. One module owns each outside thing:
-//! `sts` alone touches aws-sdk-sts, `exec` alone execs, `private_file` alone opens
+//! `sts` alone touches aws-sdk-sts, `exec` alone execs, `files` alone opens
 //! stsexec's files, `mfa` alone reads the terminal. The library exists so the tests, the
 //! completion and man page generation and the fuzz targets reach the same code the binary
 //! runs. ARCHITECTURE.md describes the layout.
@@ -12,13 +12,13 @@ pub mod cli;
 pub mod env;
 pub mod error;
 pub mod exec;
+pub mod files;
 pub mod hardening;
 pub mod iam;
 pub mod invocation;
 pub mod keys;
 pub mod mfa;
 pub mod output;
-pub mod private_file;
 pub mod provider;
 pub mod report;
 pub mod rotate;

@@ -7,11 +7,11 @@
 #![forbid(unsafe_code)]
 
 use crate::accounts::{AccountName, Role};
-use crate::cache::{Cache, CacheLock, CachedSession, Miss, Slot, Unfit};
+use crate::cache::{AccountLock, AccountState, CachedSession, Miss, Slot, Unfit, Waiting};
 use crate::env::Environment;
 use crate::error::{Error, Result};
+use crate::keys::{AccountKeys, ReadContext};
 use crate::mfa;
-use crate::private_file::Holder;
 use crate::report::Reporter;
 use crate::secret::{MfaCode, Secret, mask_key_id};
 use crate::session::{self, Credentials, Session, rfc3339};
@@ -257,8 +257,11 @@ impl CodeSource for MfaCodes {
 /// Everything the decision needs to know about one account.
 pub struct AccountSetup {
     pub account: AccountName,
-    /// The long-lived keys; `None` for `--web-identity`, which reads no key files.
-    pub keys: Option<Credentials>,
+    /// The long-lived key behind the seam of [`crate::keys`]: its id is read at each
+    /// [`Provider::resolve`] (the sessions are bound to it), its secret only when STS is
+    /// called with it, under the account's lock, or the command gets it. `None` for
+    /// `--web-identity`, which reads no key files.
+    pub keys: Option<AccountKeys>,
     /// The MFA device, or why it is unknown (an error only where a device is needed).
     pub mfa_serial: std::result::Result<String, Arc<Error>>,
     /// The default role session name (`<user>-stsexec`), or why it cannot be made.
@@ -267,7 +270,8 @@ pub struct AccountSetup {
     pub key_files: String,
     /// The account the accounts file gives (for `AWS_ACCOUNT_ID`).
     pub account_id: Option<String>,
-    pub cache: Cache,
+    /// The account's cached sessions, lock and used-code ledger.
+    pub state: AccountState,
     pub min_ttl: Duration,
 }
 
@@ -299,11 +303,13 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
     /// The table of DESIGN §3.
     pub fn resolve(&mut self, request: &Request) -> Result<Session> {
         let account = self.setup.account.to_string();
-        let source = match (&request.wants, &self.setup.keys) {
+        let source = match (&request.wants, &mut self.setup.keys) {
             (Wants::WebIdentity { tokens, .. }, _) => {
                 format!("web identity token from {}", tokens.describe())
             }
-            (_, Some(keys)) => format!("long-lived key {}", mask_key_id(&keys.access_key_id)),
+            // The id alone, read again on every call (a `--server` renewal after a rotation
+            // elsewhere gets the new key); the secret waits until STS needs it.
+            (_, Some(keys)) => format!("long-lived key {}", mask_key_id(keys.read_key_id()?)),
             (_, None) => "no long-lived key".to_string(),
         };
         self.report.debug(format!(
@@ -341,8 +347,8 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         })
     }
 
-    /// The long-lived keys, which every row but `--web-identity` starts from.
-    fn keys(&self) -> Result<&Credentials> {
+    /// The long-lived key, which every row but `--web-identity` starts from.
+    fn account_keys(&self) -> Result<&AccountKeys> {
         self.setup.keys.as_ref().ok_or_else(|| {
             WebIdentityError::NoKeys {
                 account: self.setup.account.to_string(),
@@ -351,11 +357,30 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         })
     }
 
+    /// The long-lived key's id as this call read it: what every session is bound to.
+    fn key_id(&self) -> Result<String> {
+        let keys = self.account_keys()?;
+        Ok(keys.key_id().unwrap_or_default().to_string())
+    }
+
+    /// The long-lived key with its secret, read from the store now (DESIGN §13: a cache hit
+    /// reads no secret). `lock`: held when STS is called with it, so parallel runs read once.
+    fn long_lived(&self, lock: Option<&AccountLock>) -> Result<Credentials> {
+        let keys = self.account_keys()?;
+        if let Some(lock) = lock {
+            lock.set_activity("reading the long-lived key");
+        }
+        Ok(keys.read(&ReadContext {
+            report: self.report,
+            lock,
+        })?)
+    }
+
     /// When the account's cached MFA session ends, if one is cached (the credential server's
     /// reminders to renew it).
     pub fn cached_mfa_end(&self) -> Option<SystemTime> {
         let slot = self.mfa_slot().ok()?;
-        match self.setup.cache.load(&slot) {
+        match self.setup.state.load(&slot) {
             Ok(hit) if hit.with_mfa => hit.credentials.expiration,
             _ => None,
         }
@@ -385,7 +410,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         Ok(Session {
             label: session::label_for_keys(&account),
             account_id: self.setup.account_id.clone(),
-            credentials: self.keys()?.clone(),
+            credentials: self.long_lived(None)?,
         })
     }
 
@@ -398,7 +423,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
             account: self.setup.account.clone(),
             mfa_serial: Some(serial),
             role_arn: None,
-            source_key_id: self.keys()?.access_key_id.clone(),
+            source_key_id: self.key_id()?,
             endpoint: self.sts.endpoint().url_override.clone(),
             web_identity: false,
         })
@@ -410,7 +435,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         &mut self,
         request: &Request,
         code_given: bool,
-        held: &mut Option<CacheLock>,
+        held: &mut Option<AccountLock>,
     ) -> Result<Credentials> {
         let slot = self.mfa_slot()?;
         let asked = request
@@ -442,22 +467,26 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         &mut self,
         request: &Request,
         slot: &Slot,
-        held: &mut Option<CacheLock>,
+        held: &mut Option<AccountLock>,
     ) -> Result<Credentials> {
         let serial = slot.mfa_serial.clone().unwrap_or_default();
         let duration = request.durations.session;
-        let keys = self.keys()?.clone();
-        let ledger = self.setup.cache.codes_path();
         let lock = self.lock(held)?;
-        // Under the account's lock: codes, the used-code record and the call (DESIGN §9).
+        let keys = self.long_lived(Some(lock))?;
+        // Under the account's lock and then the device's, which every account configured with
+        // this device takes: codes, the used-code record and the call (DESIGN §9).
+        let device = self.setup.state.lock_device(&serial, self.report)?;
+        let ledger = device.path().to_path_buf();
         let mut rejected = false;
         let credentials = loop {
             // A command may take a while too (a YubiKey touch, a wait for the next step).
-            lock.set_activity(if self.codes.prompts() {
+            let activity = if self.codes.prompts() {
                 "prompting for an MFA code"
             } else {
                 "getting an MFA code"
-            });
+            };
+            lock.set_activity(activity);
+            device.set_activity(activity);
             let Some(code) = self
                 .codes
                 .next(&self.setup.account, &serial, &ledger, rejected)?
@@ -471,6 +500,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
                 ));
             };
             lock.set_activity("calling STS");
+            device.set_activity("calling STS");
             self.report.debug(format!(
                 "account {}: GetSessionToken with key {} and MFA device {serial} for {}",
                 self.setup.account,
@@ -512,6 +542,8 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
                 }
             }
         };
+        // The code is recorded: another account may use the device now.
+        drop(device);
         let fetched = CachedSession {
             credentials,
             with_mfa: true,
@@ -537,14 +569,14 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         from: &Start,
         assume: &AssumeOptions,
         request: &Request,
-        held: &mut Option<CacheLock>,
+        held: &mut Option<AccountLock>,
     ) -> Result<Credentials> {
         let session_name = self.session_name(assume.session_name.as_deref())?;
         let slot = Slot {
             account: self.setup.account.clone(),
             mfa_serial: self.setup.mfa_serial.as_ref().ok().cloned(),
             role_arn: Some(role.arn.clone()),
-            source_key_id: self.keys()?.access_key_id.clone(),
+            source_key_id: self.key_id()?,
             endpoint: self.sts.endpoint().url_override.clone(),
             web_identity: false,
         };
@@ -581,7 +613,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
             {
                 let mfa_slot = self.mfa_slot()?;
                 let lock = self.lock(held)?;
-                if let Ok(path) = self.setup.cache.remove(lock, &mfa_slot) {
+                if let Ok(path) = self.setup.state.remove(lock, &mfa_slot) {
                     self.report.warn(format!(
                         "STS refused the cached MFA session of account {} ({}), so it was removed; {}",
                         self.setup.account,
@@ -601,7 +633,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
                     }
                 } else {
                     Source {
-                        credentials: self.keys()?.clone(),
+                        credentials: self.long_lived(Some(lock))?,
                         with_mfa: false,
                         cached_mfa: false,
                     }
@@ -631,7 +663,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         &mut self,
         from: &Start,
         request: &Request,
-        held: &mut Option<CacheLock>,
+        held: &mut Option<AccountLock>,
     ) -> Result<Source> {
         if from.is_mfa() {
             let slot = self.mfa_slot()?;
@@ -671,8 +703,11 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
                 cached_mfa: true,
             });
         }
+        // The role is assumed with the long-lived key: its secret is read now, under the lock
+        // the missed lookup took.
+        let lock = self.lock(held)?;
         Ok(Source {
-            credentials: self.keys()?.clone(),
+            credentials: self.long_lived(Some(lock))?,
             with_mfa: false,
             cached_mfa: false,
         })
@@ -687,7 +722,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         request: &Request,
         session_name: String,
         tokens: &TokenSource,
-        held: &mut Option<CacheLock>,
+        held: &mut Option<AccountLock>,
     ) -> Result<Credentials> {
         let slot = Slot {
             account: self.setup.account.clone(),
@@ -803,7 +838,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
             match self.mfa_slot() {
                 Ok(slot) => format!(
                     "the cached MFA session {} (run with --mfa --refresh)",
-                    self.setup.cache.path_for(&slot).display()
+                    self.setup.state.path_for(&slot).display()
                 ),
                 Err(_) => "the cached MFA session".to_string(),
             }
@@ -840,7 +875,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         slot: &Slot,
         fits: &dyn Fn(&CachedSession) -> Option<Unfit>,
         refresh: bool,
-        held: &mut Option<CacheLock>,
+        held: &mut Option<AccountLock>,
     ) -> Result<Option<Credentials>> {
         if !refresh && let Some(hit) = self.lookup(slot, fits, Pass::Quiet) {
             self.report_hit(slot, &hit);
@@ -854,28 +889,22 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         Ok(None)
     }
 
-    fn lock<'h>(&self, held: &'h mut Option<CacheLock>) -> Result<&'h CacheLock> {
+    fn lock<'h>(&self, held: &'h mut Option<AccountLock>) -> Result<&'h AccountLock> {
         let lock = match held.take() {
             Some(lock) => lock,
             None => {
-                let report = self.report;
-                let account = self.setup.account.clone();
-                self.setup.cache.lock(|holder: Option<Holder>| {
-                    let who = match holder {
-                        Some(h) => format!(" (pid {}, {})", h.pid, h.activity),
-                        None => String::new(),
-                    };
-                    report.status(format!(
-                        "Waiting for another stsexec{who} to refresh account {account}…"
-                    ));
-                })?
+                let lock = self.setup.state.lock(Waiting::ToRefresh, self.report)?;
+                if let Some(keys) = &self.setup.keys {
+                    keys.remove_stale_temp_files(&lock);
+                }
+                lock
             }
         };
         Ok(held.insert(lock))
     }
 
-    fn store(&self, lock: &CacheLock, slot: &Slot, session: &CachedSession, operation: &str) {
-        match self.setup.cache.store(lock, slot, session, operation) {
+    fn store(&self, lock: &AccountLock, slot: &Slot, session: &CachedSession, operation: &str) {
+        match self.setup.state.store(lock, slot, session, operation) {
             Ok(path) => self.report.debug(format!(
                 "new session {} valid until {}, cached in {}",
                 mask_key_id(&session.credentials.access_key_id),
@@ -917,7 +946,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         fits: &dyn Fn(&CachedSession) -> Option<Unfit>,
         pass: Pass,
     ) -> Option<Credentials> {
-        let miss = match self.setup.cache.load(slot) {
+        let miss = match self.setup.state.load(slot) {
             Ok(hit) => match fits(&hit) {
                 Some(unfit) => Miss::NotForThisRequest(unfit),
                 None if hit
@@ -934,7 +963,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
             Err(miss) => miss,
         };
         if pass == Pass::Report {
-            let path = self.setup.cache.path_for(slot);
+            let path = self.setup.state.path_for(slot);
             if miss.is_unusable_file() {
                 self.report.warn(format!(
                     "ignoring cache file {}: it {miss}; a new session will replace it",

@@ -15,10 +15,11 @@
 #![forbid(unsafe_code)]
 
 use crate::accounts::AccountName;
-use crate::cache::{Cache, CacheLock};
+use crate::aws::Transport;
+use crate::cache::{AccountLock, AccountState};
+use crate::files::{self, FileError, Kind, record};
 use crate::iam::{IamFailure, KeyInfo, LazyIam};
-use crate::keys::CredsDir;
-use crate::private_file::{self, FileError, Kind};
+use crate::keys::{AccountKeys, KeysError, ReadContext};
 use crate::report::Reporter;
 use crate::secret::{Secret, mask_key_id};
 use crate::session::{Credentials, hours_minutes, rfc3339};
@@ -117,6 +118,15 @@ struct Journal {
     created: String,
 }
 
+impl record::Versioned for Journal {
+    const KIND: Kind = Kind::Journal;
+    const FORMAT: Option<&'static str> = None;
+    const VERSION: u32 = JOURNAL_VERSION;
+    fn header(&self) -> (Option<&str>, u32) {
+        (None, self.version)
+    }
+}
+
 impl Journal {
     fn new_credentials(&self) -> Credentials {
         Credentials {
@@ -128,16 +138,16 @@ impl Journal {
     }
 
     fn read(path: &Path, account: &AccountName) -> Result<Option<Journal>, RotateError> {
-        let Some(bytes) = private_file::read(path, Kind::Journal).map_err(RotateError::File)?
-        else {
-            return Ok(None);
-        };
         let damaged = || RotateError::JournalDamaged {
             path: path.to_path_buf(),
         };
-        let journal: Journal = serde_json::from_slice(&bytes).map_err(|_| damaged())?;
-        if journal.version != JOURNAL_VERSION
-            || journal.account != account.as_str()
+        let journal = match record::read::<Journal>(path) {
+            Ok(Some(journal)) => journal,
+            Ok(None) => return Ok(None),
+            Err(record::RecordError::File(e)) => return Err(RotateError::File(e)),
+            Err(_) => return Err(damaged()),
+        };
+        if journal.account != account.as_str()
             || !crate::secret::is_access_key_id(&journal.new_access_key_id)
             || !crate::secret::is_access_key_id(&journal.old_access_key_id)
         {
@@ -147,18 +157,17 @@ impl Journal {
     }
 
     fn write(&self, path: &Path) -> Result<(), FileError> {
-        let bytes = zeroize::Zeroizing::new(serde_json::to_vec_pretty(self).unwrap_or_default());
-        private_file::write_atomically(path, Kind::Journal, &bytes)
+        record::write(path, self)
     }
 }
 
 /// Whether an unfinished rotation's journal exists: one `stat`, on every run for the account.
-pub fn unfinished(cache: &Cache) -> bool {
+pub fn unfinished(cache: &AccountState) -> bool {
     cache.journal_path().symlink_metadata().is_ok()
 }
 
 /// The warning every other run for the account prints while a rotation is unfinished.
-pub fn unfinished_warning(account: &AccountName, cache: &Cache) -> String {
+pub fn unfinished_warning(account: &AccountName, cache: &AccountState) -> String {
     format!(
         "the key rotation of account {account} is unfinished ({}); run stsexec {account} --rotate to finish it",
         cache.journal_path().display()
@@ -175,6 +184,117 @@ pub struct RetireFailure {
     pub key_files: String,
     pub deactivated: bool,
     pub cause: String,
+}
+
+/// Whether a failed CreateAccessKey may still have made a key: no answer, a server error, an
+/// answer that could not be read. A refusal (denied, throttled, limit, bad signer) made none.
+fn outcome_unknown(failure: &IamFailure) -> bool {
+    match failure {
+        IamFailure::ServerError { .. } => true,
+        IamFailure::Transport(transport) => transport_outcome_unknown(transport),
+        _ => false,
+    }
+}
+
+/// Whether the request may have reached IAM: everything but the failures that happen before
+/// anything is sent (no runtime, a bad URL, bundle or proxy setting, an untrusted certificate,
+/// a forward proxy's refusal).
+fn transport_outcome_unknown(transport: &Transport) -> bool {
+    match transport {
+        Transport::Timeout { .. }
+        | Transport::Unreachable { .. }
+        | Transport::TooLarge
+        | Transport::Unreadable
+        | Transport::Other { .. } => true,
+        Transport::ThroughProxy { failure, .. } => transport_outcome_unknown(failure),
+        Transport::UntrustedCertificate { .. }
+        | Transport::NoRuntime { .. }
+        | Transport::NotAUrl
+        | Transport::CaBundle(_)
+        | Transport::BadProxy(_)
+        | Transport::ProxyRefused { .. } => false,
+    }
+}
+
+/// What listing the keys found after CreateAccessKey's outcome was unknown.
+#[derive(Debug)]
+pub enum CreateOutcome {
+    /// No key appeared: nothing was changed.
+    NoNewKey,
+    /// Keys appeared (their secrets never arrived): `removed` were deleted again, `left` could
+    /// not be, with why.
+    Appeared {
+        removed: Vec<String>,
+        left: Vec<(String, IamFailure)>,
+    },
+    /// ListAccessKeys failed too: whether a key appeared is unknown.
+    Unlisted(IamFailure),
+}
+
+/// CreateAccessKey without a (readable) answer, and what came of it.
+#[derive(Debug)]
+pub struct CreateUnknown {
+    pub account: AccountName,
+    pub user: String,
+    pub old_key: String,
+    pub endpoint: String,
+    pub failure: IamFailure,
+    pub outcome: CreateOutcome,
+}
+
+impl fmt::Display for CreateUnknown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let CreateUnknown {
+            account,
+            user,
+            old_key,
+            endpoint,
+            failure,
+            outcome,
+        } = self;
+        let masked = |ids: &mut dyn Iterator<Item = &String>| {
+            ids.map(|id| mask_key_id(id)).collect::<Vec<_>>().join(", ")
+        };
+        write!(
+            f,
+            "IAM at {endpoint} {} for account {account}, so stsexec checked whether a new key was made anyway: ",
+            failure.describe("CreateAccessKey")
+        )?;
+        match outcome {
+            CreateOutcome::NoNewKey => write!(
+                f,
+                "ListAccessKeys shows none, so nothing was changed; run stsexec {account} --rotate again (should aws iam list-access-keys --user-name {user} later show a key other than {}, delete it first)",
+                mask_key_id(old_key)
+            ),
+            CreateOutcome::Appeared { removed, left } if left.is_empty() => write!(
+                f,
+                "IAM made {}, whose secret never arrived, so it was deleted again; nothing else changed (the key files still hold {}); run stsexec {account} --rotate again",
+                masked(&mut removed.iter()),
+                mask_key_id(old_key)
+            ),
+            CreateOutcome::Appeared { removed, left } => {
+                let (ids, why): (Vec<&String>, Vec<&IamFailure>) =
+                    left.iter().map(|(id, why)| (id, why)).unzip();
+                write!(
+                    f,
+                    "IAM made {}, whose secret never arrived, and deleting it failed (IAM at {endpoint} {}); ",
+                    masked(&mut ids.into_iter().chain(removed.iter())),
+                    why[0].describe("DeleteAccessKey")
+                )?;
+                write!(
+                    f,
+                    "delete it yourself (aws iam list-access-keys --user-name {user} shows its id; aws iam delete-access-key --user-name {user} --access-key-id <id> deletes it), then run stsexec {account} --rotate again; the key files still hold {}",
+                    mask_key_id(old_key)
+                )
+            }
+            CreateOutcome::Unlisted(listing) => write!(
+                f,
+                "IAM at {endpoint} {} too, so a key whose secret nobody saw may exist: run aws iam list-access-keys --user-name {user}, delete any key other than {}, then run stsexec {account} --rotate again; the key files are unchanged",
+                listing.describe("ListAccessKeys"),
+                mask_key_id(old_key)
+            ),
+        }
+    }
 }
 
 /// Why a rotation stopped; `Display` is the sentence, naming the account, the keys (masked)
@@ -241,7 +361,17 @@ pub enum RotateError {
         error: FileError,
         deleted: bool,
     },
+    /// CreateAccessKey got no (readable) answer: what listing the keys then found and did.
+    CreateUnknown(Box<CreateUnknown>),
     File(FileError),
+    /// The key files (through [`crate::keys`]) could not be read or written.
+    Keys(KeysError),
+}
+
+impl From<KeysError> for RotateError {
+    fn from(e: KeysError) -> Self {
+        RotateError::Keys(e)
+    }
 }
 
 impl fmt::Display for RotateError {
@@ -392,7 +522,9 @@ impl fmt::Display for RotateError {
                     "not used (delete it in the IAM console); "
                 }
             ),
+            RotateError::CreateUnknown(unknown) => unknown.fmt(f),
             RotateError::File(e) => e.fmt(f),
+            RotateError::Keys(e) => e.fmt(f),
         }
     }
 }
@@ -455,8 +587,10 @@ impl fmt::Display for Rotated {
 /// One rotation of one account.
 pub struct Rotation<'a, K: KeyService> {
     pub account: &'a AccountName,
-    pub creds_dir: &'a CredsDir,
-    pub cache: &'a Cache,
+    /// The account's key, read and written only through the seam of [`crate::keys`].
+    pub keys: &'a AccountKeys,
+    /// The journal's and the cached sessions' place, and the lock's.
+    pub state: &'a AccountState,
     pub service: K,
     /// The credentials that sign IAM calls, and what they are.
     pub signer: Credentials,
@@ -479,42 +613,41 @@ enum Files {
 /// Step 4's first half left the files torn (the new secret beside the old id, or the other way
 /// round): finish writing the new pair before anything reads the keys. Callers hold the lock.
 pub fn repair_torn_files(
-    _lock: &CacheLock,
+    lock: &AccountLock,
     account: &AccountName,
-    creds_dir: &CredsDir,
-    cache: &Cache,
+    keys: &AccountKeys,
+    state: &AccountState,
     report: Reporter,
 ) -> Result<(), RotateError> {
-    let path = cache.journal_path();
+    let path = state.journal_path();
     let Some(journal) = Journal::read(&path, account)? else {
         return Ok(());
     };
-    if files_state(&journal, creds_dir, account, &path)? == Files::Torn {
+    if files_state(&journal, keys, lock, report, &path)? == Files::Torn {
         report.debug(format!(
             "account {account}: the key files were half replaced; writing {} again",
             mask_key_id(&journal.new_access_key_id)
         ));
-        write_key_files(&journal, creds_dir, account)?;
+        write_key_files(&journal, keys, lock)?;
     }
     Ok(())
 }
 
+/// What the key files hold, read through the key store (the id checked, the secret whole).
 fn files_state(
     journal: &Journal,
-    creds_dir: &CredsDir,
-    account: &AccountName,
+    keys: &AccountKeys,
+    lock: &AccountLock,
+    report: Reporter,
     path: &Path,
 ) -> Result<Files, RotateError> {
-    let read = |suffix: &str, kind: Kind| -> Result<String, RotateError> {
-        let bytes = private_file::read(&creds_dir.file(account, suffix), kind)
-            .map_err(RotateError::File)?
-            .unwrap_or_default();
-        Ok(String::from_utf8_lossy(&bytes).trim().to_string())
-    };
-    let id = read("access_key", Kind::AccessKey)?;
-    let secret = zeroize::Zeroizing::new(read("secret_key", Kind::SecretKey)?);
+    let pair = keys.read(&ReadContext {
+        report,
+        lock: Some(lock),
+    })?;
+    let id = pair.access_key_id;
     let new_id = id == journal.new_access_key_id;
-    let new_secret = secret.as_str() == journal.new_secret_access_key.expose();
+    let new_secret = pair.secret_access_key.expose() == journal.new_secret_access_key.expose();
     match (new_id, new_secret) {
         (true, true) => Ok(Files::New),
         (true, false) | (false, true) => Ok(Files::Torn),
@@ -530,36 +663,33 @@ fn files_state(
 
 fn write_key_files(
     journal: &Journal,
-    creds_dir: &CredsDir,
-    account: &AccountName,
+    keys: &AccountKeys,
+    lock: &AccountLock,
 ) -> Result<(), RotateError> {
-    let secret = zeroize::Zeroizing::new(format!("{}\n", journal.new_secret_access_key.expose()));
-    private_file::write_atomically(
-        &creds_dir.file(account, "secret_key"),
-        Kind::SecretKey,
-        secret.as_bytes(),
-    )
-    .map_err(RotateError::File)?;
-    private_file::write_atomically(
-        &creds_dir.file(account, "access_key"),
-        Kind::AccessKey,
-        format!("{}\n", journal.new_access_key_id).as_bytes(),
-    )
-    .map_err(RotateError::File)
+    Ok(keys.write(lock, &journal.new_credentials())?)
 }
 
 impl<K: KeyService> Rotation<'_, K> {
     fn key_files(&self) -> String {
-        format!(
-            "{} and {}",
-            self.creds_dir.file(self.account, "access_key").display(),
-            self.creds_dir.file(self.account, "secret_key").display()
-        )
+        self.keys.describe()
     }
 
     /// The six steps, or the rest of them after a crash. Callers hold the account's lock.
-    pub fn run(&mut self, lock: &CacheLock) -> Result<Rotated, RotateError> {
-        let path = self.cache.journal_path();
+    pub fn run(&mut self, lock: &AccountLock) -> Result<Rotated, RotateError> {
+        // A rotation killed before a rename left a temp copy of a key file: gone now.
+        let removed = self.keys.remove_stale_temp_files(lock);
+        if removed > 0 {
+            self.report.debug(format!(
+                "account {}: removed {removed} temp file(s) a killed rotation left",
+                self.account
+            ));
+        }
+        let path = self.state.journal_path();
+        // Whatever the store needs to take the new key (a passphrase), asked before any change.
+        self.keys.prepare_write(&ReadContext {
+            report: self.report,
+            lock: Some(lock),
+        })?;
         let journal = match Journal::read(&path, self.account)? {
             Some(journal) => {
                 self.report.status(format!(
@@ -580,10 +710,10 @@ impl<K: KeyService> Rotation<'_, K> {
             journal: path.clone(),
             cause,
         };
-        match files_state(&journal, self.creds_dir, self.account, &path)? {
+        match files_state(&journal, self.keys, lock, self.report, &path)? {
             Files::Old => {
                 self.prove(&journal, &path)?;
-                write_key_files(&journal, self.creds_dir, self.account)
+                write_key_files(&journal, self.keys, lock)
                     .map_err(|e| unfinished(e.to_string()))?;
                 self.report.debug(format!(
                     "account {}: {} now hold {}",
@@ -592,17 +722,19 @@ impl<K: KeyService> Rotation<'_, K> {
                     mask_key_id(&journal.new_access_key_id)
                 ));
             }
-            Files::Torn => write_key_files(&journal, self.creds_dir, self.account)
-                .map_err(|e| unfinished(e.to_string()))?,
+            Files::Torn => {
+                write_key_files(&journal, self.keys, lock)
+                    .map_err(|e| unfinished(e.to_string()))?;
+            }
             Files::New => {}
         }
         self.retire_old(&journal)?;
-        if let Err(e) = self.cache.clear(lock) {
+        if let Err(e) = self.state.clear(lock) {
             self.report.warn(format!(
                 "{e}; the account's cached sessions were made with the old key and will be replaced"
             ));
         }
-        private_file::remove(&path, Kind::Journal).map_err(RotateError::File)?;
+        files::remove(&path, Kind::Journal).map_err(RotateError::File)?;
         Ok(Rotated {
             old_key: journal.old_access_key_id.clone(),
             new_key: journal.new_access_key_id.clone(),
@@ -648,21 +780,25 @@ impl<K: KeyService> Rotation<'_, K> {
                 other,
             });
         }
-        let new = self
-            .service
-            .create_key(&self.signer, &user)
-            .map_err(|f| match f {
-                IamFailure::LimitExceeded => RotateError::TwoKeys {
+        // Tried once (no automatic retry: it is not idempotent).
+        let new = match self.service.create_key(&self.signer, &user) {
+            Ok(new) => new,
+            Err(IamFailure::LimitExceeded) => {
+                return Err(RotateError::TwoKeys {
                     account: self.account.clone(),
-                    user: user.clone(),
+                    user,
                     other: KeyInfo {
                         access_key_id: String::new(),
                         status: "unknown".into(),
                         created: None,
                     },
-                },
-                f => self.iam_error("CreateAccessKey", f),
-            })?;
+                });
+            }
+            Err(failure) if outcome_unknown(&failure) => {
+                return Err(self.after_unknown_create(user, old_key, &keys, failure));
+            }
+            Err(failure) => return Err(self.iam_error("CreateAccessKey", failure)),
+        };
         let journal = Journal {
             version: JOURNAL_VERSION,
             account: self.account.to_string(),
@@ -694,14 +830,56 @@ impl<K: KeyService> Rotation<'_, K> {
         Ok(journal)
     }
 
+    /// CreateAccessKey's answer never came (or came unreadable): IAM may have made a key whose
+    /// secret nobody saw. The keys are listed; one that appeared is deleted again; the error
+    /// says which of these happened.
+    fn after_unknown_create(
+        &mut self,
+        user: String,
+        old_key: String,
+        before: &[KeyInfo],
+        failure: IamFailure,
+    ) -> RotateError {
+        let (_, endpoint) = self.service.endpoints();
+        let outcome = match self.service.list_keys(&self.signer, &user) {
+            Err(listing) => CreateOutcome::Unlisted(listing),
+            Ok(now) => {
+                let appeared: Vec<String> = now
+                    .into_iter()
+                    .map(|k| k.access_key_id)
+                    .filter(|id| !before.iter().any(|b| b.access_key_id == *id))
+                    .collect();
+                if appeared.is_empty() {
+                    CreateOutcome::NoNewKey
+                } else {
+                    let mut removed = Vec::new();
+                    let mut left = Vec::new();
+                    for id in appeared {
+                        match self.service.delete_key(&self.signer, &user, &id) {
+                            Ok(()) | Err(IamFailure::NoSuchEntity) => removed.push(id),
+                            Err(f) => left.push((id, f)),
+                        }
+                    }
+                    CreateOutcome::Appeared { removed, left }
+                }
+            }
+        };
+        self.report.debug(format!(
+            "account {}: CreateAccessKey's outcome was unknown: {outcome:?}",
+            self.account
+        ));
+        RotateError::CreateUnknown(Box::new(CreateUnknown {
+            account: self.account.clone(),
+            user,
+            old_key,
+            endpoint,
+            failure,
+            outcome,
+        }))
+    }
+
     fn old_key_id(&self) -> Result<String, RotateError> {
-        let bytes = private_file::read(
-            &self.creds_dir.file(self.account, "access_key"),
-            Kind::AccessKey,
-        )
-        .map_err(RotateError::File)?
-        .unwrap_or_default();
-        Ok(String::from_utf8_lossy(&bytes).trim().to_string())
+        Ok(self.keys.id_from_file()?)
     }
 
     fn iam_error(&self, operation: &'static str, failure: IamFailure) -> RotateError {
@@ -793,7 +971,7 @@ impl<K: KeyService> Rotation<'_, K> {
                 Err(_) => false,
             };
         if deleted {
-            private_file::remove(path, Kind::Journal).map_err(RotateError::File)?;
+            files::remove(path, Kind::Journal).map_err(RotateError::File)?;
         }
         Err(RotateError::NeverValid {
             account: self.account.clone(),

@@ -13,7 +13,7 @@
 
 use crate::aws::{Outbound, Transport, Wait};
 use crate::env::Environment;
-use crate::private_file::{self, FileError, Kind};
+use crate::files::{self, FileError, Kind};
 use crate::secret::Secret;
 use crate::text::{clean, redact_url, shown};
 use std::fmt;
@@ -160,7 +160,7 @@ fn shown_url(url: &str) -> String {
 }
 
 fn read_file(path: &Path, origin: FileOrigin) -> Result<Secret, WebIdentityError> {
-    let bytes = private_file::read(path, Kind::WebIdentityToken)
+    let bytes = files::read(path, Kind::WebIdentityToken)
         .map_err(WebIdentityError::File)?
         .ok_or_else(|| WebIdentityError::FileMissing {
             path: path.to_path_buf(),

@@ -7,13 +7,12 @@
 
 use super::{Outcome, Places, Prepared, Ready, prepare};
 use crate::accounts::AccountName;
-use crate::cache::Cache;
+use crate::cache::{AccountState, Waiting};
 use crate::env::Environment;
 use crate::error::Result;
 use crate::iam::{self, LazyIam};
 use crate::invocation::SessionAsk;
-use crate::keys::CredsDir;
-use crate::private_file::Holder;
+use crate::keys::{CredsDir, ReadContext};
 use crate::provider::{Start, Wants};
 use crate::report::Reporter;
 use crate::rotate::{self, Aws, Rotation, SignerKind};
@@ -31,20 +30,13 @@ pub(super) fn rotate(
     let account = &ask.account;
     let creds_dir = places.creds_dir;
     creds_dir.check(places.home)?;
-    let cache = Cache::new(&creds_dir.path, account);
-    let on_wait = |holder: Option<Holder>| {
-        let who = holder
-            .map(|h| format!(" (pid {}, {})", h.pid, h.activity))
-            .unwrap_or_default();
-        report.status(format!(
-            "Waiting for another stsexec{who} to finish with account {account}…"
-        ));
-    };
+    let state = AccountState::new(&creds_dir.path, account);
     // A crash between the two renames of step 4 leaves the new secret beside the old id:
     // finish that first, so the keys read below are a pair.
-    if rotate::unfinished(&cache) {
-        let lock = cache.lock(on_wait)?;
-        rotate::repair_torn_files(&lock, account, creds_dir, &cache, report)?;
+    if rotate::unfinished(&state) {
+        let lock = state.lock(Waiting::ToFinish, report)?;
+        let keys = creds_dir.keys(account)?;
+        rotate::repair_torn_files(&lock, account, &keys, &state, report)?;
     }
     let Prepared {
         mut provider,
@@ -61,15 +53,16 @@ pub(super) fn rotate(
         }
     };
     let partition = accounts.get(account).map(|a| a.partition.as_str());
+    // Rotation always has key files (it conflicts with --web-identity).
+    let keys = match provider.setup.keys.clone() {
+        Some(keys) => keys,
+        None => creds_dir.keys(account)?,
+    };
     // The MFA session signs IAM calls (DESIGN §10): the invocation asks for it unless
     // --no-session.
     let (signer, signer_kind) = if let Wants::Session(Start::Keys) = request.wants {
-        // Rotation always has key files (it conflicts with --web-identity).
-        let keys = match provider.setup.keys.clone() {
-            Some(keys) => keys,
-            None => creds_dir.load_keys(account)?,
-        };
-        (keys, SignerKind::LongLivedKeys)
+        let pair = keys.read(&ReadContext { report, lock: None })?;
+        (pair, SignerKind::LongLivedKeys)
     } else {
         let session = provider.resolve(&request)?;
         (session.credentials, SignerKind::MfaSession)
@@ -93,11 +86,11 @@ pub(super) fn rotate(
         iam: LazyIam::new(iam_endpoint, iam_region, provider.sts.outbound().clone()),
         sts: provider.sts,
     };
-    let lock = cache.lock(on_wait)?;
+    let lock = state.lock(Waiting::ToFinish, report)?;
     let mut rotation = Rotation {
         account,
-        creds_dir,
-        cache: &cache,
+        keys: &keys,
+        state: &state,
         service,
         signer,
         signer_kind,
@@ -115,8 +108,8 @@ pub(super) fn rotate(
 
 /// The warning of every other run while the account's rotation is unfinished: one `stat`.
 pub(super) fn warn_if_unfinished(creds_dir: &CredsDir, account: &AccountName, report: Reporter) {
-    let cache = Cache::new(&creds_dir.path, account);
-    if rotate::unfinished(&cache) {
-        report.warn(rotate::unfinished_warning(account, &cache));
+    let state = AccountState::new(&creds_dir.path, account);
+    if rotate::unfinished(&state) {
+        report.warn(rotate::unfinished_warning(account, &state));
     }
 }

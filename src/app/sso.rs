@@ -122,7 +122,7 @@ pub(super) fn prepare(
         provider: SsoProvider {
             account: account.clone(),
             sso,
-            cache: crate::cache::Cache::new(&places.creds_dir.path, account),
+            cache: crate::cache::AccountState::new(&places.creds_dir.path, account),
             tokens: TokenCache::in_home(home),
             endpoints,
             api,

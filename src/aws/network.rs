@@ -18,7 +18,7 @@
 #![forbid(unsafe_code)]
 
 use crate::env::Environment;
-use crate::private_file::{self, FileError, Kind};
+use crate::files::{self, FileError, Kind};
 use crate::secret::Secret;
 use crate::text::redact_url;
 use hyper_util::client::proxy::matcher::Matcher;
@@ -320,7 +320,7 @@ impl std::error::Error for BadBundle {}
 pub(crate) fn ca_certificates(path: &Path) -> Result<Vec<u8>, BadBundle> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
-    let bytes = private_file::read(path, Kind::CaBundle)
+    let bytes = files::read(path, Kind::CaBundle)
         .map_err(|error| BadBundle::Unreadable {
             path: path.to_path_buf(),
             error,

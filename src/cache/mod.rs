@@ -1,24 +1,52 @@
-//! The session cache (DESIGN §2): one owner-only JSON file per slot (account, MFA device, role)
-//! in the credentials directory, written atomically under the account's lock. The parts:
-//! [`names`] (file names and parsing them back), [`record`] (the versioned format); files go
-//! through [`crate::private_file`]. Every file is untrusted: anything unexpected is a
-//! [`Miss`] with its reason, never a crash.
+//! An account's state in the credentials directory ([`AccountState`]): the session cache
+//! (DESIGN §2: one owner-only JSON file per slot — account, MFA device, role — written
+//! atomically under the account's lock), the lock itself, and the names of the used-code
+//! ledger and the rotation journal. The parts: [`names`] (file names and parsing them back),
+//! [`record`] (the versioned session format); files go through [`crate::files`]. Every file is
+//! untrusted: anything unexpected is a [`Miss`] with its reason, never a crash.
 #![forbid(unsafe_code)]
 
 pub mod names;
 pub mod record;
 
 use crate::accounts::AccountName;
-use crate::private_file::{self, FileError, Holder, Kind, LockError, LockGuard};
+use crate::files::{self, FileError, Holder, Kind, LockError, LockGuard};
+use crate::report::Reporter;
 use crate::secret::Secret;
 use crate::session::{Credentials, rfc3339};
+use crate::text::clean;
 use names::{Entry, FileName};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-/// Held from "is the cache valid?" to "new session written"; released on drop.
-pub type CacheLock = LockGuard;
+/// The account's lock, held from "is the cache valid?" to "new session written" (and around
+/// a rotation, the used-code record, a store's read); released on drop.
+pub type AccountLock = LockGuard;
+
+/// What a run waits for when another holds the account's lock: the one sentence that says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waiting {
+    /// A session is being fetched.
+    ToRefresh,
+    /// Anything else (`--clear`, `--rotate`).
+    ToFinish,
+}
+
+/// `Waiting for another stsexec (pid 4242, prompting for an MFA code) to refresh account work…`
+pub fn waiting_sentence(holder: Option<&Holder>, locked: &Locked, why: Waiting) -> String {
+    let who = holder
+        .map(|h| format!(" (pid {}, {})", h.pid, h.activity))
+        .unwrap_or_default();
+    let what = match why {
+        Waiting::ToRefresh => "refresh",
+        Waiting::ToFinish => "finish with",
+    };
+    format!(
+        "Waiting for another stsexec{who} to {what} {}…",
+        locked.name()
+    )
+}
 
 /// What a cached session is for; a file whose content says otherwise is a miss.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,17 +177,45 @@ impl fmt::Display for Miss {
     }
 }
 
+/// Whose lock a run waits for: an account's, or an MFA device's (shared by every account
+/// configured with that device).
+#[derive(Debug, Clone)]
+pub enum Locked {
+    Account(AccountName),
+    Device(String),
+}
+
+impl Locked {
+    /// "account work", "MFA device arn:…"
+    fn name(&self) -> String {
+        match self {
+            Locked::Account(account) => format!("account {account}"),
+            Locked::Device(serial) => format!("MFA device {}", clean(serial, 256)),
+        }
+    }
+}
+
+impl fmt::Display for Locked {
+    /// "account work's lock", "the lock of MFA device arn:…"
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Locked::Account(account) => write!(f, "account {account}'s lock"),
+            Locked::Device(serial) => write!(f, "the lock of MFA device {}", clean(serial, 256)),
+        }
+    }
+}
+
 /// Failures of the cache that stop a run (reading misses never do).
 #[derive(Debug)]
 pub enum CacheError {
     File(FileError),
     NameTooLong(PathBuf),
     HolderStopped {
-        account: AccountName,
+        locked: Locked,
         pid: u32,
     },
     LockTimedOut {
-        account: AccountName,
+        locked: Locked,
         holder: Option<Holder>,
     },
 }
@@ -168,23 +224,23 @@ impl fmt::Display for CacheError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CacheError::File(e) => e.fmt(f),
-            CacheError::HolderStopped { account, pid } => write!(
+            CacheError::HolderStopped { locked, pid } => write!(
                 f,
-                "stsexec pid {pid} holds account {account}'s lock and is stopped; resume it (fg) or end it (kill {pid})"
+                "stsexec pid {pid} holds {locked} and is stopped; resume it (fg) or end it (kill {pid})"
             ),
-            CacheError::LockTimedOut { account, holder } => match holder {
+            CacheError::LockTimedOut { locked, holder } => match holder {
                 Some(h) => write!(
                     f,
-                    "stsexec pid {} has held account {account}'s lock for over {} minutes ({}); end it (kill {}) and run again",
+                    "stsexec pid {} has held {locked} for over {} minutes ({}); end it (kill {}) and run again",
                     h.pid,
-                    private_file::MAX_LOCK_WAIT.as_secs() / 60,
+                    files::MAX_LOCK_WAIT.as_secs() / 60,
                     h.activity,
                     h.pid
                 ),
                 None => write!(
                     f,
-                    "another stsexec has held account {account}'s lock for over {} minutes; end it and run again",
-                    private_file::MAX_LOCK_WAIT.as_secs() / 60
+                    "another stsexec has held {locked} for over {} minutes; end it and run again",
+                    files::MAX_LOCK_WAIT.as_secs() / 60
                 ),
             },
             CacheError::NameTooLong(dir) => write!(
@@ -204,16 +260,17 @@ impl From<FileError> for CacheError {
     }
 }
 
-/// The cache files of one account in a credentials directory.
+/// One account's state files in a credentials directory: its cached sessions, its lock, its
+/// used-code ledger and its rotation journal.
 #[derive(Debug, Clone)]
-pub struct Cache {
+pub struct AccountState {
     dir: PathBuf,
     account: AccountName,
 }
 
-impl Cache {
+impl AccountState {
     pub fn new(dir: &Path, account: &AccountName) -> Self {
-        Cache {
+        AccountState {
             dir: dir.to_path_buf(),
             account: account.clone(),
         }
@@ -227,9 +284,42 @@ impl Cache {
         self.dir.join(names::name(&self.account, &Entry::Lock))
     }
 
-    /// The account's used-MFA-code record.
-    pub fn codes_path(&self) -> PathBuf {
-        self.dir.join(names::name(&self.account, &Entry::Codes))
+    pub fn account(&self) -> &AccountName {
+        &self.account
+    }
+
+    /// Takes the lock of an MFA device, which every account configured with it takes while it
+    /// gets a code, calls STS and records the code (DESIGN §9: a code works once, whichever
+    /// account sent it); callers hold their account's lock first, never the other way round.
+    /// Temp files a killed writer of the device's ledger left are removed.
+    pub fn lock_device(&self, serial: &str, report: Reporter) -> Result<DeviceLedger, CacheError> {
+        let locked = Locked::Device(serial.to_string());
+        let on_wait = |holder: Option<Holder>| {
+            report.status(waiting_sentence(
+                holder.as_ref(),
+                &locked,
+                Waiting::ToFinish,
+            ));
+        };
+        let lock = files::lock(&self.dir.join(names::device_name(serial, "lock")), on_wait)
+            .map_err(|e| lock_error(e, locked.clone()))?;
+        let ledger = names::device_name(serial, "codes.json");
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            let temp = format!("{ledger}{}", files::TEMP_MARKER);
+            for entry in entries.flatten() {
+                if entry
+                    .file_name()
+                    .to_str()
+                    .is_some_and(|n| n.starts_with(&temp))
+                {
+                    let _ = files::remove(&entry.path(), Kind::Ledger);
+                }
+            }
+        }
+        Ok(DeviceLedger {
+            lock,
+            path: self.dir.join(ledger),
+        })
     }
 
     /// The account's unfinished key rotation (`--rotate`'s journal).
@@ -237,23 +327,18 @@ impl Cache {
         self.dir.join(names::name(&self.account, &Entry::Rotation))
     }
 
-    /// Takes the account's lock, calling `on_wait` with the holder's record first if another
-    /// process holds it; then removes temp files that a killed writer left.
-    pub fn lock(&self, on_wait: impl FnOnce(Option<Holder>)) -> Result<CacheLock, CacheError> {
-        let guard = private_file::lock(&self.lock_path(), on_wait).map_err(|e| match e {
-            LockError::File(e) => CacheError::File(e),
-            LockError::HolderStopped { pid } => CacheError::HolderStopped {
-                account: self.account.clone(),
-                pid,
-            },
-            LockError::TimedOut { holder } => CacheError::LockTimedOut {
-                account: self.account.clone(),
-                holder,
-            },
-        })?;
+    /// Takes the account's lock, saying once whom it waits for when another process holds
+    /// it; then removes temp files that a killed writer left.
+    pub fn lock(&self, why: Waiting, report: Reporter) -> Result<AccountLock, CacheError> {
+        let locked = Locked::Account(self.account.clone());
+        let on_wait = |holder: Option<Holder>| {
+            report.status(waiting_sentence(holder.as_ref(), &locked, why));
+        };
+        let guard =
+            files::lock(&self.lock_path(), on_wait).map_err(|e| lock_error(e, locked.clone()))?;
         for (path, file) in self.own_files() {
             if file.temp {
-                let _ = private_file::remove(&path, Kind::CacheFile);
+                let _ = files::remove(&path, Kind::CacheFile);
             }
         }
         Ok(guard)
@@ -262,7 +347,7 @@ impl Cache {
     /// Reads the slot's file: a session for exactly this slot, or why not.
     pub fn load(&self, slot: &Slot) -> Result<CachedSession, Miss> {
         let path = self.path_for(slot);
-        match private_file::read(&path, Kind::CacheFile) {
+        match files::read(&path, Kind::CacheFile) {
             Ok(Some(bytes)) => record::parse(&bytes, slot),
             Ok(None) => Err(Miss::Absent),
             Err(e) => Err(Miss::File(e)),
@@ -272,7 +357,7 @@ impl Cache {
     /// Writes the session atomically. Callers hold the lock.
     pub fn store(
         &self,
-        _lock: &CacheLock,
+        _lock: &AccountLock,
         slot: &Slot,
         session: &CachedSession,
         produced_by: &str,
@@ -285,14 +370,14 @@ impl Cache {
         let Some(bytes) = record::encode(slot, session, produced_by) else {
             return Ok(path);
         };
-        private_file::write_atomically(&path, Kind::CacheFile, &bytes)?;
+        files::write_atomically(&path, Kind::CacheFile, &bytes)?;
         Ok(path)
     }
 
     /// Removes the slot's file (a session STS refused). Callers hold the lock.
-    pub fn remove(&self, _lock: &CacheLock, slot: &Slot) -> Result<PathBuf, CacheError> {
+    pub fn remove(&self, _lock: &AccountLock, slot: &Slot) -> Result<PathBuf, CacheError> {
         let path = self.path_for(slot);
-        private_file::remove(&path, Kind::CacheFile)?;
+        files::remove(&path, Kind::CacheFile)?;
         Ok(path)
     }
 
@@ -337,7 +422,7 @@ impl Cache {
             .into_iter()
             .filter(|(_, f)| !f.temp && matches!(f.entry, Entry::Session | Entry::Role { .. }))
             .map(|(path, _)| {
-                let record = match private_file::read(&path, Kind::CacheFile) {
+                let record = match files::read(&path, Kind::CacheFile) {
                     Ok(Some(bytes)) => record::parse_record(&bytes),
                     Ok(None) => Err(Miss::Absent),
                     Err(e) => Err(Miss::File(e)),
@@ -370,25 +455,52 @@ impl Cache {
     /// Removes the account's session files, of this scheme and the first (never key files,
     /// never the lock file, which other processes may hold). Callers hold the lock. Returns
     /// how many sessions were removed.
-    pub fn clear(&self, _lock: &CacheLock) -> Result<usize, CacheError> {
+    pub fn clear(&self, _lock: &AccountLock) -> Result<usize, CacheError> {
         let mut removed = 0;
         for (path, file) in self.own_files() {
             if !matches!(file.entry, Entry::Session | Entry::Role { .. }) {
                 continue;
             }
-            private_file::remove(&path, Kind::CacheFile)?;
+            files::remove(&path, Kind::CacheFile)?;
             if !file.temp {
                 removed += 1;
             }
         }
         for path in self.legacy_files() {
-            private_file::remove(&path, Kind::CacheFile)?;
+            files::remove(&path, Kind::CacheFile)?;
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
             if name.ends_with(".json") {
                 removed += 1;
             }
         }
         Ok(removed)
+    }
+}
+
+fn lock_error(e: LockError, locked: Locked) -> CacheError {
+    match e {
+        LockError::File(e) => CacheError::File(e),
+        LockError::HolderStopped { pid } => CacheError::HolderStopped { locked, pid },
+        LockError::TimedOut { holder } => CacheError::LockTimedOut { locked, holder },
+    }
+}
+
+/// An MFA device's used-code ledger, with the device's lock held until dropped.
+#[derive(Debug)]
+pub struct DeviceLedger {
+    lock: LockGuard,
+    path: PathBuf,
+}
+
+impl DeviceLedger {
+    /// The ledger file: `.stsexec-mfa~<device>~codes.json` (see [`names::device_name`]).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What this run is doing with the device, for a run that waits for it.
+    pub fn set_activity(&self, activity: &str) {
+        self.lock.set_activity(activity);
     }
 }
 

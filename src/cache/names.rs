@@ -7,7 +7,7 @@
 #![forbid(unsafe_code)]
 
 use crate::accounts::{AccountName, is_account_id};
-use crate::private_file::TEMP_MARKER;
+use crate::files::TEMP_MARKER;
 
 const PREFIX: &str = ".stsexec~";
 const LEGACY_PREFIX: &str = ".cache.";
@@ -26,7 +26,8 @@ pub enum Entry {
     },
     /// The account's lock.
     Lock,
-    /// The used-MFA-code record.
+    /// The used-MFA-code record of earlier versions (per account; now per device, see
+    /// [`device_name`]).
     Codes,
     /// An unfinished key rotation.
     Rotation,
@@ -60,6 +61,22 @@ pub fn name(account: &AccountName, entry: &Entry) -> String {
     };
     format!("{PREFIX}{account}~{tail}")
 }
+
+/// The files of an MFA device, shared by every account configured with it:
+/// `.stsexec-mfa~<16 hex digits>~<tail>` (`codes.json`, `lock`). The digits are the FNV-1a hash
+/// of the serial (stable across builds; a serial can be longer than a file name allows). Two
+/// devices sharing a hash would only share a lock and a file, whose record is keyed by serial.
+/// The prefix is not [`PREFIX`], so no account's name is ever read as a device's.
+pub fn device_name(serial: &str, tail: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in serial.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{DEVICE_PREFIX}{hash:016x}~{tail}")
+}
+
+const DEVICE_PREFIX: &str = ".stsexec-mfa~";
 
 /// The entry a name was made for; `None` for any other name.
 pub fn parse(name: &str) -> Option<FileName> {
@@ -185,6 +202,25 @@ mod tests {
 
     fn account(text: &str) -> AccountName {
         AccountName::parse_str(text).unwrap()
+    }
+
+    #[test]
+    fn device_files_have_their_own_stable_names() {
+        let serial = "arn:aws:iam::123456789012:mfa/jb";
+        let ledger = device_name(serial, "codes.json");
+        // Stable across builds: the FNV-1a hash, written out.
+        assert_eq!(ledger, ".stsexec-mfa~78d64bcd71dec543~codes.json");
+        assert_eq!(
+            device_name(serial, "lock"),
+            ".stsexec-mfa~78d64bcd71dec543~lock"
+        );
+        assert_ne!(
+            device_name("arn:aws:iam::123456789012:mfa/jc", "lock"),
+            device_name(serial, "lock")
+        );
+        // Never read as an account's file.
+        assert_eq!(parse(&ledger), None);
+        assert_eq!(legacy_account(&ledger), None);
     }
 
     #[test]

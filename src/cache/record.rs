@@ -4,6 +4,8 @@
 #![forbid(unsafe_code)]
 
 use super::{CachedSession, Miss, Slot};
+use crate::files::Kind;
+use crate::files::record::{self as records, RecordError, Versioned};
 use crate::secret::{Secret, is_access_key_id};
 use crate::session::{Credentials, rfc3339};
 use serde::{Deserialize, Serialize};
@@ -12,12 +14,6 @@ use zeroize::Zeroizing;
 
 const FORMAT: &str = "stsexec-session-cache";
 pub const VERSION: u32 = 2;
-
-#[derive(Deserialize)]
-struct Header {
-    format: String,
-    version: u32,
-}
 
 #[derive(Serialize, Deserialize, Debug)]
 pub struct Record {
@@ -44,23 +40,23 @@ pub struct Record {
     created: String,
 }
 
+impl Versioned for Record {
+    const KIND: Kind = Kind::CacheFile;
+    const FORMAT: Option<&'static str> = Some(FORMAT);
+    const VERSION: u32 = VERSION;
+    fn header(&self) -> (Option<&str>, u32) {
+        (Some(&self.format), self.version)
+    }
+}
+
 /// A well-formed record of this format version, whatever slot it is for.
 pub fn parse_record(bytes: &[u8]) -> Result<Record, Miss> {
-    // One parse on the hot path; the header is read only to say why a file is not a record.
-    if let Ok(record) = serde_json::from_slice::<Record>(bytes)
-        && record.format == FORMAT
-        && record.version == VERSION
-    {
-        return Ok(record);
-    }
-    let header: Header = serde_json::from_slice(bytes).map_err(|_| Miss::NotOurs)?;
-    if header.format != FORMAT {
-        return Err(Miss::NotOurs);
-    }
-    if header.version != VERSION {
-        return Err(Miss::OtherVersion(header.version));
-    }
-    Err(Miss::Damaged("fields missing or of the wrong type"))
+    records::parse(bytes).map_err(|e| match e {
+        RecordError::File(e) => Miss::File(e),
+        RecordError::NotOurs => Miss::NotOurs,
+        RecordError::OtherVersion(v) => Miss::OtherVersion(v),
+        RecordError::Damaged => Miss::Damaged("fields missing or of the wrong type"),
+    })
 }
 
 /// A cache file's bytes as a session for `slot`, or why they are not one.
@@ -129,7 +125,5 @@ pub fn encode(
         expiration: rfc3339(expiration),
         created: rfc3339(SystemTime::now()),
     };
-    let mut json = Zeroizing::new(serde_json::to_vec_pretty(&record).ok()?);
-    json.push(b'\n');
-    Some(json)
+    Some(records::encode(&record))
 }

@@ -28,9 +28,9 @@ fn session() -> CachedSession {
     }
 }
 
-fn setup() -> (tempfile::TempDir, Cache) {
+fn setup() -> (tempfile::TempDir, AccountState) {
     let dir = tempfile::tempdir().unwrap();
-    let cache = Cache::new(dir.path(), &AccountName::parse_str("work").unwrap());
+    let cache = AccountState::new(dir.path(), &AccountName::parse_str("work").unwrap());
     (dir, cache)
 }
 
@@ -42,7 +42,9 @@ fn write(path: &Path, text: &str) {
 #[test]
 fn round_trip_is_owner_only_and_leaves_no_temp_file() {
     let (dir, cache) = setup();
-    let lock = cache.lock(|_| {}).unwrap();
+    let lock = cache
+        .lock(Waiting::ToRefresh, Reporter::new(true, false))
+        .unwrap();
     let stored = session();
     let path = cache
         .store(&lock, &slot(), &stored, "GetSessionToken")
@@ -83,7 +85,9 @@ fn misses_say_why_in_a_sentence() {
         assert!(miss.is_unusable_file(), "{text}");
         assert_eq!(miss.to_string(), reason, "{text}");
     }
-    let lock = cache.lock(|_| {}).unwrap();
+    let lock = cache
+        .lock(Waiting::ToRefresh, Reporter::new(true, false))
+        .unwrap();
     cache
         .store(&lock, &slot(), &session(), "GetSessionToken")
         .unwrap();
@@ -110,7 +114,9 @@ fn misses_say_why_in_a_sentence() {
 #[test]
 fn group_readable_or_symlinked_files_are_not_trusted() {
     let (dir, cache) = setup();
-    let lock = cache.lock(|_| {}).unwrap();
+    let lock = cache
+        .lock(Waiting::ToRefresh, Reporter::new(true, false))
+        .unwrap();
     let path = cache
         .store(&lock, &slot(), &session(), "GetSessionToken")
         .unwrap();
@@ -149,7 +155,9 @@ fn stale_temp_files_are_removed_under_the_lock() {
     for path in [&stale, &other_account, &longer_name] {
         write(path, "{");
     }
-    let _lock = cache.lock(|_| {}).unwrap();
+    let _lock = cache
+        .lock(Waiting::ToRefresh, Reporter::new(true, false))
+        .unwrap();
     assert!(!stale.exists());
     assert!(other_account.exists());
     assert!(longer_name.exists());
@@ -158,7 +166,9 @@ fn stale_temp_files_are_removed_under_the_lock() {
 #[test]
 fn clear_removes_sessions_of_both_schemes_but_not_the_lock_or_other_accounts() {
     let (dir, cache) = setup();
-    let lock = cache.lock(|_| {}).unwrap();
+    let lock = cache
+        .lock(Waiting::ToRefresh, Reporter::new(true, false))
+        .unwrap();
     cache
         .store(&lock, &slot(), &session(), "GetSessionToken")
         .unwrap();
@@ -169,13 +179,15 @@ fn clear_removes_sessions_of_both_schemes_but_not_the_lock_or_other_accounts() {
     write(&dir.path().join(".cache.work.session.json"), "{}");
     // The first scheme's collision: this account's role "session" looked like account
     // "work.role.<id>"'s session; now each has its own name.
-    let dotted = Cache::new(
+    let dotted = AccountState::new(
         dir.path(),
         &AccountName::parse_str("work.role.012123456789").unwrap(),
     );
     let mut dotted_slot = slot();
     dotted_slot.account = AccountName::parse_str("work.role.012123456789").unwrap();
-    let dotted_lock = dotted.lock(|_| {}).unwrap();
+    let dotted_lock = dotted
+        .lock(Waiting::ToRefresh, Reporter::new(true, false))
+        .unwrap();
     dotted
         .store(&dotted_lock, &dotted_slot, &session(), "GetSessionToken")
         .unwrap();
@@ -222,7 +234,9 @@ fn web_identity_role_sessions_have_their_own_slot() {
         ".stsexec~work~webid~012123456789~deploy.json"
     );
     assert_ne!(cache.path_for(&webid), cache.path_for(&keyed));
-    let lock = cache.lock(|_| {}).unwrap();
+    let lock = cache
+        .lock(Waiting::ToRefresh, Reporter::new(true, false))
+        .unwrap();
     let path = cache
         .store(&lock, &webid, &session(), "AssumeRoleWithWebIdentity")
         .unwrap();
@@ -237,7 +251,9 @@ fn web_identity_role_sessions_have_their_own_slot() {
 #[test]
 fn cache_debug_is_redacted() {
     let (_dir, cache) = setup();
-    let lock = cache.lock(|_| {}).unwrap();
+    let lock = cache
+        .lock(Waiting::ToRefresh, Reporter::new(true, false))
+        .unwrap();
     cache
         .store(&lock, &slot(), &session(), "GetSessionToken")
         .unwrap();

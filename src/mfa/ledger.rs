@@ -3,18 +3,18 @@
 //! call and never sends that code again while it could still be valid.
 //!
 //! The decision is a pure function of (record, code, now, step) — [`decide`] — so it is tested
-//! with a fixed clock. The file goes through `private_file` (owner-only, no-follow, size cap,
+//! with a fixed clock. The file goes through `files` (owner-only, no-follow, size cap,
 //! atomic write); callers hold the account's lock while they read, call STS and record.
 #![forbid(unsafe_code)]
 
-use crate::private_file::{self, FileError, Kind};
+use crate::files::record::{self as records, RecordError, Versioned};
+use crate::files::{FileError, Kind};
 use crate::report::Reporter;
 use crate::secret::MfaCode;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use zeroize::Zeroizing;
 
 const VERSION: u32 = 1;
 
@@ -88,13 +88,31 @@ fn unix_secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
 }
 
-/// Parses the file's bytes; `Err` is the reason it is unusable (never fatal).
-fn parse(bytes: &[u8]) -> Result<Record, String> {
-    let record: Record =
-        serde_json::from_slice(bytes).map_err(|_| "it is not a valid record".to_string())?;
-    if record.version != VERSION {
-        return Err(format!("it has version {}, not {VERSION}", record.version));
+impl Versioned for Record {
+    const KIND: Kind = Kind::Ledger;
+    const FORMAT: Option<&'static str> = None;
+    const VERSION: u32 = VERSION;
+    fn header(&self) -> (Option<&str>, u32) {
+        (None, self.version)
     }
+}
+
+/// Why a record that was read is unusable (never fatal).
+fn unusable(e: &RecordError) -> String {
+    match e {
+        RecordError::OtherVersion(v) => format!("it has version {v}, not {VERSION}"),
+        _ => "it is not a valid record".to_string(),
+    }
+}
+
+/// Parses the file's bytes; `Err` is the reason it is unusable (never fatal).
+#[cfg(test)]
+fn parse(bytes: &[u8]) -> Result<Record, String> {
+    checked(records::parse(bytes).map_err(|e| unusable(&e))?)
+}
+
+/// A record whose entries are all MFA codes.
+fn checked(record: Record) -> Result<Record, String> {
     if record
         .devices
         .values()
@@ -106,20 +124,22 @@ fn parse(bytes: &[u8]) -> Result<Record, String> {
 }
 
 fn load_record(path: &Path, report: &Reporter) -> Record {
-    match private_file::read(path, Kind::Ledger) {
-        Ok(None) => Record::default(),
-        Ok(Some(bytes)) => parse(&bytes).unwrap_or_else(|why| {
-            report.warn(format!(
-                "MFA code record {} is ignored: {why}; it is rewritten after the next successful call",
-                path.display()
-            ));
-            Record::default()
-        }),
-        Err(e) => {
+    let parsed = match records::read::<Record>(path) {
+        Ok(None) => return Record::default(),
+        Ok(Some(parsed)) => checked(parsed),
+        Err(RecordError::File(e)) => {
             report.warn(format!("{e}; the MFA code record is ignored"));
-            Record::default()
+            return Record::default();
         }
-    }
+        Err(e) => Err(unusable(&e)),
+    };
+    parsed.unwrap_or_else(|why| {
+        report.warn(format!(
+            "MFA code record {} is ignored: {why}; it is rewritten after the next successful call",
+            path.display()
+        ));
+        Record::default()
+    })
 }
 
 /// The device's last accepted code, if the record holds one. An unreadable or garbage record
@@ -152,8 +172,7 @@ pub fn record(
             accepted: now_secs,
         },
     );
-    let bytes = Zeroizing::new(serde_json::to_vec(&record).unwrap_or_default());
-    private_file::write_atomically(path, Kind::Ledger, &bytes)
+    records::write(path, &record)
 }
 
 #[cfg(test)]

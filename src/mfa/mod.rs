@@ -13,7 +13,7 @@ pub mod process;
 pub mod prompt;
 
 use crate::env::Environment;
-use crate::private_file::FileError;
+use crate::files::FileError;
 use crate::report::Reporter;
 use crate::secret::MfaCode;
 use ledger::Decision;

@@ -142,7 +142,9 @@ impl CodeSource for FakeCodes {
         ledger: &Path,
         rejected: bool,
     ) -> Result<Option<MfaCode>> {
-        assert!(ledger.ends_with(".stsexec~work~codes.json"), "{ledger:?}");
+        // The device's ledger, shared by every account configured with it.
+        let expected = crate::cache::names::device_name(SERIAL, "codes.json");
+        assert!(ledger.ends_with(&expected), "{ledger:?}");
         if rejected {
             self.rejections += 1;
             if self.rejections > self.retries {
@@ -170,22 +172,29 @@ impl CodeSource for FakeCodes {
     }
 }
 
-fn keys() -> Credentials {
-    Credentials {
-        access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
-        secret_access_key: Secret::new("SECRETMARKER-long-lived"),
-        session_token: None,
-        expiration: None,
+/// The long-lived key's files in `dir` (the provider reads them through [`crate::keys`]).
+fn keys(dir: &Path, account: &AccountName) -> AccountKeys {
+    use std::os::unix::fs::PermissionsExt;
+    for (suffix, text) in [
+        ("access_key", "AKIAIOSFODNN7EXAMPLE\n"),
+        ("secret_key", "SECRETMARKER-long-lived\n"),
+    ] {
+        let path = dir.join(format!("{account}.{suffix}"));
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
+    crate::keys::CredsDir::new(dir.to_path_buf())
+        .keys(account)
+        .unwrap()
 }
 
 fn provider(dir: &Path) -> Provider<FakeSts, FakeCodes> {
     let account = AccountName::parse_str("work").unwrap();
     Provider {
         setup: AccountSetup {
-            cache: Cache::new(dir, &account),
+            state: AccountState::new(dir, &account),
+            keys: Some(keys(dir, &account)),
             account,
-            keys: Some(keys()),
             mfa_serial: Ok(SERIAL.into()),
             default_session_name: Ok("jb-stsexec".into()),
             key_files: "/h/aws-creds/work.access_key and /h/aws-creds/work.secret_key".into(),
@@ -988,4 +997,52 @@ fn web_identity_failures_are_sentences_without_the_token() {
     assert_eq!(p.sts.calls.len(), calls);
     // Without a role there is no request to make: `Wants::WebIdentity` carries its role, and
     // `Cli::into_invocation` names the fix (its tests).
+}
+
+#[test]
+fn a_cache_hit_reads_no_secret_and_each_call_reads_the_keys_of_its_moment() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = provider(dir.path());
+    let ask = Ask {
+        role: true,
+        ..Ask::default()
+    };
+    p.resolve(&request(ask)).unwrap();
+    assert_eq!(p.sts.calls, [assume(KEY, 3600)]);
+    // A FIFO where the secret was: reading it would fail at once. A cache hit never opens it.
+    let secret = dir.path().join("work.secret_key");
+    std::fs::remove_file(&secret).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &secret,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    p.resolve(&request(ask)).unwrap();
+    assert_eq!(p.sts.calls.len(), 1);
+    // A miss needs the secret, and says why it cannot have it.
+    let err = p
+        .resolve(&request(Ask {
+            refresh: true,
+            ..ask
+        }))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("work.secret_key is a FIFO"), "{err}");
+    // Keys replaced on disk (a --rotate elsewhere): the same provider (a --server renewal)
+    // binds to the new id and signs with the new pair.
+    std::fs::remove_file(&secret).unwrap();
+    for (suffix, text) in [
+        ("secret_key", "SECRETMARKER-new"),
+        ("access_key", "AKIANEWNEWNEWNEW0001"),
+    ] {
+        let path = dir.path().join(format!("work.{suffix}"));
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    p.resolve(&request(ask)).unwrap();
+    assert_eq!(p.sts.calls[1..], [assume("AKIANEWNEWNEWNEW0001", 3600)]);
 }

@@ -1,5 +1,7 @@
 use super::*;
+use crate::cache::Waiting;
 use crate::iam::IamFailure;
+use crate::keys::CredsDir;
 use std::collections::VecDeque;
 
 const OLD: &str = "AKIAOLDOLDOLDOLD1234";
@@ -11,6 +13,8 @@ struct Fake {
     keys: Vec<KeyInfo>,
     proof: VecDeque<Result<(), StsFailure>>,
     delete_fails: bool,
+    /// CreateAccessKey fails this way; `made`: after IAM made the key (the answer was lost).
+    create_fails: Option<(IamFailure, bool)>,
     calls: Vec<String>,
 }
 
@@ -31,11 +35,17 @@ impl KeyService for &mut Fake {
     fn create_key(&mut self, _: &Credentials, _: &str) -> Result<Credentials, IamFailure> {
         self.calls.push("CreateAccessKey".into());
         let id = format!("AKIANEWNEWNEWNEW{:04}", self.keys.len());
-        self.keys.push(KeyInfo {
-            access_key_id: id.clone(),
-            status: "Active".into(),
-            created: None,
-        });
+        let failed = self.create_fails.take();
+        if failed.as_ref().is_none_or(|(_, made)| *made) {
+            self.keys.push(KeyInfo {
+                access_key_id: id.clone(),
+                status: "Active".into(),
+                created: None,
+            });
+        }
+        if let Some((failure, _)) = failed {
+            return Err(failure);
+        }
         Ok(Credentials {
             access_key_id: id,
             secret_access_key: Secret::new("SECRETMARKER-new"),
@@ -76,7 +86,7 @@ impl KeyService for &mut Fake {
 struct Setup {
     _dir: tempfile::TempDir,
     creds: CredsDir,
-    cache: Cache,
+    cache: AccountState,
     account: AccountName,
 }
 
@@ -84,25 +94,39 @@ fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let creds = CredsDir::new(dir.path().to_path_buf());
     let account = AccountName::parse_str("work").unwrap();
-    private_file::write_atomically(
+    files::write_atomically(
         &creds.file(&account, "access_key"),
         Kind::AccessKey,
         OLD.as_bytes(),
     )
     .unwrap();
-    private_file::write_atomically(
+    files::write_atomically(
         &creds.file(&account, "secret_key"),
         Kind::SecretKey,
         b"SECRETMARKER-old",
     )
     .unwrap();
-    let cache = Cache::new(dir.path(), &account);
+    let cache = AccountState::new(dir.path(), &account);
     Setup {
         _dir: dir,
         creds,
         cache,
         account,
     }
+}
+
+fn quiet() -> Reporter {
+    Reporter::new(true, false)
+}
+
+/// The pair as the key store holds it.
+fn load(s: &Setup) -> Credentials {
+    let keys = s.creds.keys(&s.account).unwrap();
+    keys.read(&ReadContext {
+        report: quiet(),
+        lock: None,
+    })
+    .unwrap()
 }
 
 fn old_key() -> KeyInfo {
@@ -114,13 +138,14 @@ fn old_key() -> KeyInfo {
 }
 
 fn rotate(s: &Setup, fake: &mut Fake, kind: SignerKind) -> Result<Rotated, RotateError> {
-    let lock = s.cache.lock(|_| {}).unwrap();
+    let lock = s.cache.lock(Waiting::ToFinish, quiet()).unwrap();
+    let keys = s.creds.keys(&s.account).unwrap();
     Rotation {
         account: &s.account,
-        creds_dir: &s.creds,
-        cache: &s.cache,
+        keys: &keys,
+        state: &s.cache,
         service: fake,
-        signer: s.creds.load_keys(&s.account).unwrap(),
+        signer: load(s),
         signer_kind: kind,
         proof_wait: Duration::from_millis(50),
         retry_pause: Duration::from_millis(1),
@@ -149,10 +174,7 @@ fn the_six_steps_in_order_with_the_new_key_signing_after_the_swap() {
             "DeleteAccessKey AKIAOLDOLDOLDOLD1234",
         ]
     );
-    assert_eq!(
-        s.creds.load_keys(&s.account).unwrap().access_key_id,
-        done.new_key
-    );
+    assert_eq!(load(&s).access_key_id, done.new_key);
     assert!(!unfinished(&s.cache));
 }
 
@@ -235,4 +257,63 @@ fn user_names_come_from_user_arns_only() {
         None
     );
     assert_eq!(user_from_arn("arn:aws:iam::123456789012:root"), None);
+}
+
+#[test]
+fn a_lost_create_answer_is_checked_and_its_key_deleted_again() {
+    // Issue 20 item 7: IAM made the key but the answer never came.
+    let s = setup();
+    let mut fake = Fake {
+        keys: vec![old_key()],
+        create_fails: Some((
+            IamFailure::Transport(crate::aws::Transport::Timeout { seconds: 15 }),
+            true,
+        )),
+        ..Fake::default()
+    };
+    let err = rotate(&s, &mut fake, SignerKind::LongLivedKeys)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        fake.calls,
+        [
+            "GetCallerIdentity AKIAOLDOLDOLDOLD1234",
+            "ListAccessKeys",
+            "CreateAccessKey",
+            "ListAccessKeys",
+            "DeleteAccessKey AKIANEWNEWNEWNEW0001",
+        ]
+    );
+    assert_eq!(
+        err,
+        "IAM at http://iam did not answer CreateAccessKey within 15 s for account work, so stsexec checked whether a new key was made anyway: IAM made AKIA…0001, whose secret never arrived, so it was deleted again; nothing else changed (the key files still hold AKIA…1234); run stsexec work --rotate again"
+    );
+    let ids: Vec<&str> = fake.keys.iter().map(|k| k.access_key_id.as_str()).collect();
+    assert_eq!(ids, [OLD]);
+    assert_eq!(load(&s).access_key_id, OLD);
+    assert!(!unfinished(&s.cache));
+
+    // No key made: nothing to delete, and the sentence says so.
+    let mut fake = Fake {
+        keys: vec![old_key()],
+        create_fails: Some((IamFailure::ServerError { status: 503 }, false)),
+        ..Fake::default()
+    };
+    let err = rotate(&s, &mut fake, SignerKind::LongLivedKeys)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(fake.calls.last().unwrap(), "ListAccessKeys");
+    assert!(
+        err.contains("ListAccessKeys shows none, so nothing was changed"),
+        "{err}"
+    );
+
+    // A refusal made no key: no listing.
+    let mut fake = Fake {
+        keys: vec![old_key()],
+        create_fails: Some((IamFailure::Throttled, false)),
+        ..Fake::default()
+    };
+    rotate(&s, &mut fake, SignerKind::LongLivedKeys).unwrap_err();
+    assert_eq!(fake.calls.last().unwrap(), "CreateAccessKey");
 }

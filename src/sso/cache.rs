@@ -10,7 +10,7 @@
 
 use super::pkce::sha1_hex;
 use super::{SsoError, SsoSession};
-use crate::private_file::{self, FileError, Holder, Kind, LockError, LockGuard};
+use crate::files::{self, FileError, Holder, Kind, LockError, LockGuard};
 use crate::secret::Secret;
 use crate::session::rfc3339;
 use serde::{Deserialize, Serialize};
@@ -209,7 +209,7 @@ impl TokenCache {
         })?;
         let problem = if !meta.is_dir() {
             Some(("is not a directory".to_string(), "remove it".to_string()))
-        } else if meta.uid() != private_file::effective_uid() {
+        } else if meta.uid() != files::effective_uid() {
             Some((
                 format!("belongs to another user (uid {})", meta.uid()),
                 "take ownership (chown) or remove it".to_string(),
@@ -241,7 +241,7 @@ impl TokenCache {
         session: &SsoSession,
         on_wait: impl FnOnce(Option<Holder>),
     ) -> Result<LockGuard, SsoError> {
-        private_file::lock(&self.lock_path(session), on_wait).map_err(|e| match e {
+        files::lock(&self.lock_path(session), on_wait).map_err(|e| match e {
             LockError::File(e) => SsoError::File(e),
             LockError::HolderStopped { pid } => SsoError::LockHolderStopped {
                 session: session.shown(),
@@ -258,7 +258,7 @@ impl TokenCache {
     /// caller warns about).
     pub fn load_token(&self, session: &SsoSession) -> Result<Option<CachedToken>, Unusable> {
         let path = self.token_path(session);
-        let Some(bytes) = private_file::read(&path, Kind::SsoCache).map_err(Unusable::File)? else {
+        let Some(bytes) = files::read(&path, Kind::SsoCache).map_err(Unusable::File)? else {
             return Ok(None);
         };
         parse_token(&bytes)
@@ -274,20 +274,20 @@ impl TokenCache {
         token: &CachedToken,
     ) -> Result<PathBuf, SsoError> {
         let path = self.token_path(session);
-        private_file::write_atomically(&path, Kind::SsoCache, &encode_token(token))?;
+        files::write_atomically(&path, Kind::SsoCache, &encode_token(token))?;
         Ok(path)
     }
 
     /// Removes the token (the service refused it). Callers hold the lock.
     pub fn remove_token(&self, _lock: &LockGuard, session: &SsoSession) -> Result<(), SsoError> {
-        private_file::remove(&self.token_path(session), Kind::SsoCache)?;
+        files::remove(&self.token_path(session), Kind::SsoCache)?;
         Ok(())
     }
 
     /// The cached registration, if it is readable; anything else is a miss (a new one is
     /// registered).
     pub fn load_registration(&self, session: &SsoSession) -> Option<Registration> {
-        let bytes = private_file::read(&self.registration_path(session), Kind::SsoCache)
+        let bytes = files::read(&self.registration_path(session), Kind::SsoCache)
             .ok()
             .flatten()?;
         let file: RegistrationFile = serde_json::from_slice(&bytes).ok()?;
@@ -314,7 +314,7 @@ impl TokenCache {
             grant_types: registration.grant_types.clone(),
         };
         let bytes = Zeroizing::new(serde_json::to_vec(&file).unwrap_or_default());
-        private_file::write_atomically(&self.registration_path(session), Kind::SsoCache, &bytes)?;
+        files::write_atomically(&self.registration_path(session), Kind::SsoCache, &bytes)?;
         Ok(())
     }
 }

@@ -13,7 +13,7 @@ use super::loopback::{self, Loopback};
 use super::pkce::{Pkce, new_state, url_encode};
 use super::{LoginFailure, SsoError, SsoSession};
 use crate::env::Environment;
-use crate::private_file::LockGuard;
+use crate::files::LockGuard;
 use crate::session::Credentials;
 use std::io::Write;
 use std::time::{Duration, Instant, SystemTime};

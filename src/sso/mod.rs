@@ -23,7 +23,7 @@ pub use cache::{CachedToken, Registration, TokenCache};
 pub use client::{Failure, LazySso, OidcApi, PortalApi, SsoEndpoints};
 pub use login::{LoginOptions, LoginUi, Method, TerminalUi};
 
-use crate::private_file::{FileError, Holder};
+use crate::files::{FileError, Holder};
 use crate::text::clean;
 use std::fmt;
 use std::path::PathBuf;
@@ -133,14 +133,14 @@ impl fmt::Display for SsoError {
                     f,
                     "stsexec pid {} has held the IAM Identity Center login lock of {session} for over {} minutes ({}); end it (kill {}) and run again",
                     h.pid,
-                    crate::private_file::MAX_LOCK_WAIT.as_secs() / 60,
+                    crate::files::MAX_LOCK_WAIT.as_secs() / 60,
                     h.activity,
                     h.pid
                 ),
                 None => write!(
                     f,
                     "another stsexec has held the IAM Identity Center login lock of {session} for over {} minutes; run again",
-                    crate::private_file::MAX_LOCK_WAIT.as_secs() / 60
+                    crate::files::MAX_LOCK_WAIT.as_secs() / 60
                 ),
             },
             SsoError::LoginNeeded {

@@ -10,7 +10,7 @@ use super::client::{OidcApi, PortalApi, SsoEndpoints};
 use super::login::{LoginOptions, LoginUi, Sso};
 use super::{SsoError, TokenCache};
 use crate::accounts::AccountName;
-use crate::cache::{Cache, CacheLock, CachedSession, Miss, Slot};
+use crate::cache::{AccountLock, AccountState, CachedSession, Miss, Slot, Waiting};
 use crate::report::Reporter;
 use crate::session::{self, Credentials, Session, mask_key_id, rfc3339};
 use std::time::{Duration, SystemTime};
@@ -28,7 +28,7 @@ pub struct SsoProvider<A> {
     pub account: AccountName,
     pub sso: SsoAccount,
     /// The account's session cache (credentials directory).
-    pub cache: Cache,
+    pub cache: AccountState,
     /// The AWS CLI's token cache.
     pub tokens: TokenCache,
     pub endpoints: SsoEndpoints,
@@ -82,18 +82,9 @@ impl<A: OidcApi + PortalApi> SsoProvider<A> {
             self.report_hit(&hit);
             return Ok(self.session(hit));
         }
-        let report = self.report;
-        let account = self.account.clone();
         let lock = self
             .cache
-            .lock(|holder| {
-                let who = holder
-                    .map(|h| format!(" (pid {}, {})", h.pid, h.activity))
-                    .unwrap_or_default();
-                report.status(format!(
-                    "Waiting for another stsexec{who} to refresh account {account}…"
-                ));
-            })
+            .lock(Waiting::ToRefresh, self.report)
             .map_err(SsoError::Cache)?;
         if !refresh && let Some(hit) = self.lookup(&slot, true) {
             self.report_hit(&hit);
@@ -156,7 +147,7 @@ impl<A: OidcApi + PortalApi> SsoProvider<A> {
         (!token.refreshable(SystemTime::now())).then_some(token.expires_at)
     }
 
-    fn store(&self, lock: &CacheLock, slot: &Slot, credentials: &Credentials) {
+    fn store(&self, lock: &AccountLock, slot: &Slot, credentials: &Credentials) {
         let cached = CachedSession {
             credentials: credentials.clone(),
             with_mfa: false,

@@ -480,7 +480,16 @@ fn files_section() -> String {
                     italic("account"),
                     bold("~...")
                 ),
-                "Cached sessions (.stsexec~work~session.json, .stsexec~work~role~ACCOUNT-ID~ROLE.json), the record of used MFA codes and the account's lock file; managed by stsexec, removed by --clear. .stsexec~work~rotation.json is the journal of an unfinished --rotate: it holds the new key until the rotation ends; run stsexec work --rotate to finish it.",
+                "Cached sessions (.stsexec~work~session.json, .stsexec~work~role~ACCOUNT-ID~ROLE.json) and the account's lock file; managed by stsexec, removed by --clear. .stsexec~work~rotation.json is the journal of an unfinished --rotate: it holds the new key until the rotation ends; run stsexec work --rotate to finish it.",
+            ),
+            (
+                format!(
+                    "{}{}{}",
+                    bold("~/aws-creds/.stsexec-mfa~"),
+                    italic("hash"),
+                    bold("~...")
+                ),
+                "The record of used MFA codes and the lock of one MFA device, shared by every account configured with it (a code is never sent twice); managed by stsexec.",
             ),
             (
                 bold("~/.aws/sso/cache/"),

@@ -103,8 +103,20 @@ fn cache_hits_start_no_thread_open_no_socket_and_read_only_their_files() {
             foreign.is_empty(),
             "{args:?} read files it does not need: {foreign:#?}"
         );
-        // accounts.json, the two key files, at most the session and the role session.
-        assert!(own.len() <= 5, "{args:?} read {own:#?}");
+        // accounts.json, the access key file (and for --no-session the secret key file), at
+        // most the session and the role session.
+        assert!(own.len() <= 4, "{args:?} read {own:#?}");
+        // DESIGN §13: a cache hit reads no secret: no `*.secret_key*` file is opened (only
+        // --no-session, which hands the long-lived key itself to the command, reads one).
+        let secrets: Vec<&&String> = own.iter().filter(|f| f.contains(".secret_key")).collect();
+        if args.contains(&"--no-session") {
+            assert_eq!(secrets.len(), 1, "{args:?} read {own:#?}");
+        } else {
+            assert!(
+                secrets.is_empty(),
+                "{args:?} is a cache hit and read {secrets:#?}"
+            );
+        }
     }
 
     // The same trace sees the network when there is an STS call, so the checks above bite.

@@ -42,6 +42,71 @@ fn sent_codes(sts: &FaultServer) -> Vec<String> {
         .collect()
 }
 
+/// The one MFA device ledger in the credentials directory (`.stsexec-mfa~<hash>~codes.json`).
+fn device_ledger(sandbox: &Sandbox) -> PathBuf {
+    let ledgers: Vec<PathBuf> = std::fs::read_dir(&sandbox.creds)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with(".stsexec-mfa~") && name.ends_with("~codes.json")
+        })
+        .collect();
+    assert_eq!(ledgers.len(), 1, "{ledgers:?}");
+    assert_eq!(
+        ledgers[0],
+        sandbox
+            .creds
+            .join(stsexec::cache::names::device_name(SERIAL, "codes.json"))
+    );
+    ledgers[0].clone()
+}
+
+/// Two accounts configured with one MFA device (issue 20 item 9).
+fn two_accounts_one_device(sandbox: &Sandbox) {
+    sandbox.write_accounts(&format!(
+        r#"{{"work": {{"arn": "{ACCOUNT_ARN}", "mfa_serial": "{SERIAL}"}}, "play": {{"arn": "arn:aws:iam::210987654321:", "mfa_serial": "{SERIAL}"}}}}"#
+    ));
+    sandbox.write_keys("play", "AKIAPLAYPLAYPLAY0001", "SECRETMARKER-play");
+}
+
+#[test]
+fn one_device_for_two_accounts_never_gets_one_code_twice_in_sequence() {
+    let sts = FaultServer::start(&[Reply::Ok]);
+    let sandbox = Sandbox::new().with_sts(&sts.url);
+    two_accounts_one_device(&sandbox);
+    sandbox.run(&["work", "-t", CODE, "--", "true"]).assert_ok();
+    sandbox
+        .run(&["play", "-t", CODE, "--", "true"])
+        .assert_code(125)
+        .assert_stderr("-t/--token: that MFA code was already used");
+    assert_eq!(sts.hits(), 1);
+}
+
+#[test]
+fn one_device_for_two_accounts_never_gets_one_code_twice_in_parallel() {
+    let sts = FaultServer::start(&[Reply::Ok]);
+    let sandbox = std::sync::Arc::new(Sandbox::new().with_sts(&sts.url));
+    two_accounts_one_device(&sandbox);
+    let threads: Vec<_> = ["work", "play", "work", "play"]
+        .into_iter()
+        .map(|account| {
+            let sandbox = sandbox.clone();
+            std::thread::spawn(move || {
+                sandbox.run(&[account, "-t", CODE, "--refresh", "--", "true"])
+            })
+        })
+        .collect();
+    let runs: Vec<Run> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let ok = runs.iter().filter(|r| r.code == Some(0)).count();
+    assert_eq!(ok, 1, "{runs:#?}");
+    for run in runs.iter().filter(|r| r.code != Some(0)) {
+        run.assert_code(125)
+            .assert_stderr("that MFA code was already used");
+    }
+    assert_eq!(sent_codes(&sts), [CODE]);
+}
+
 /// Prints the code of the current step (STSEXEC_MFA_STEP=3s: a new code every 3 s).
 const STEP_CODE: &str = "printf '%06d\\n' $(( ($(date +%s) / 3) % 1000000 ))";
 
@@ -112,8 +177,9 @@ fn back_to_back_runs_never_send_one_code_twice() {
     distinct.dedup();
     assert_eq!(distinct.len(), 3, "a code was sent twice: {codes:?}");
     assert!(waited >= 1, "no run waited for a fresh code");
-    // The ledger: owner-only, in the credentials directory, and never a session secret.
-    let ledger = sandbox.creds.join(".stsexec~work~codes.json");
+    // The ledger: the device's, owner-only, in the credentials directory, and never a session
+    // secret.
+    let ledger = device_ledger(&sandbox);
     assert_eq!(mode_of(&ledger), 0o600);
     let text = std::fs::read_to_string(&ledger).unwrap();
     assert!(text.contains(SERIAL) && !text.contains(MARKER), "{text}");
@@ -140,7 +206,9 @@ fn a_garbage_ledger_is_ignored_with_a_warning() {
     let sts = FaultServer::start(&[Reply::Ok]);
     let sandbox = Sandbox::new().with_sts(&sts.url);
     write_file(
-        &sandbox.creds.join(".stsexec~work~codes.json"),
+        &sandbox
+            .creds
+            .join(stsexec::cache::names::device_name(SERIAL, "codes.json")),
         "{garbage",
         0o600,
     );

@@ -236,8 +236,9 @@ fn clear_forgets_sessions_and_keeps_keys() {
     sandbox
         .run(&["work", "--role", "admin", "--", "true"])
         .assert_ok();
+    // Another code: both accounts use one MFA device, which never gets a code twice.
     sandbox
-        .run(&["work.eu", "-t", CODE, "--", "true"])
+        .run(&["work.eu", "-t", &fresh_code(), "--", "true"])
         .assert_ok();
 
     let run = sandbox.run(&["--clear", "work"]);

@@ -387,3 +387,131 @@ fn rotate_conflicts_with_commands_output_modes_and_roles() {
         );
     }
 }
+
+/// Issue 20 item 8: a `--server` renewal reads the key store at that renewal, so keys replaced
+/// on disk while it runs (a `--rotate` in another terminal) are the ones the next renewal signs
+/// with. moto checks signatures: with the old key deleted, a renewal signed with it would fail.
+#[test]
+fn a_server_renews_with_the_keys_on_disk_at_that_moment() {
+    use std::time::{Duration, Instant};
+    let mut sandbox = Sandbox::new();
+    let (moto, first) = moto_with_user(&mut sandbox, 0);
+    let (_, first_secret) = key_files(&sandbox);
+    // 15-minute role sessions renewed once 14m57s remain: a renewal every ~3 s.
+    sandbox.set_env("STSEXEC_MIN_TTL", &format!("{}s", 15 * 60 - 3));
+    let stop = sandbox.home.path().join("stop");
+    // Also ends when the sandbox is gone (a failed assertion below), so nothing outlives it.
+    let waiting = format!(
+        "while [ ! -e '{}' ] && [ -d '{}' ]; do sleep 0.05; done",
+        stop.display(),
+        sandbox.home.path().display()
+    );
+    let child = sandbox
+        .command(&[
+            "work", "--role", "admin", "-d", "15m", "--server", "--", "sh", "-c", &waiting,
+        ])
+        .spawn()
+        .unwrap();
+    let assumed_at_least = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while moto.assumed_roles().len() < n {
+            assert!(
+                Instant::now() < deadline,
+                "only {} AssumeRole calls",
+                moto.assumed_roles().len()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    assumed_at_least(1);
+    // Rotated elsewhere: a new key written to the files, the old one deleted in IAM.
+    let created = aws(
+        &sandbox,
+        &moto,
+        (&first, &first_secret),
+        &["iam", "create-access-key", "--user-name", "jb"],
+    );
+    let key = &json(created.assert_ok())["AccessKey"];
+    let (new, new_secret) = (
+        key["AccessKeyId"].as_str().unwrap().to_string(),
+        key["SecretAccessKey"].as_str().unwrap().to_string(),
+    );
+    sandbox.write_keys("work", &new, &new_secret);
+    aws(
+        &sandbox,
+        &moto,
+        (&new, &new_secret),
+        &[
+            "iam",
+            "delete-access-key",
+            "--user-name",
+            "jb",
+            "--access-key-id",
+            &first,
+        ],
+    )
+    .assert_ok();
+    // Two renewals after the old key is gone: both signed with the new one.
+    let after = moto.assumed_roles().len();
+    assumed_at_least(after + 2);
+    std::fs::write(&stop, "").unwrap();
+    let run = Run::from(child.wait_with_output().unwrap());
+    run.assert_ok().assert_no_secret();
+    assert!(!run.stderr.contains("failed"), "{run:#?}");
+}
+
+/// Issue 20 item 7: IAM makes the key but its answer never comes. Before, the SDK tried
+/// CreateAccessKey again, hit the two-key limit and said "nothing was changed" while a key
+/// whose secret nobody saw stayed in IAM. Now: one attempt, the keys listed, that key deleted.
+#[test]
+fn a_lost_create_answer_leaves_no_key_behind_and_says_so() {
+    let fake = FakeIam::start();
+    fake.with(|s| s.holds.create = true);
+    let mut sandbox = sandbox_for(&fake);
+    sandbox.set_env("STSEXEC_STS_TIMEOUT", "3s");
+    let before = key_files(&sandbox);
+    let run = sandbox.run(&["work", "--rotate", "--no-session"]);
+    run.assert_code(125)
+        .assert_no_secret()
+        .assert_stderr("did not answer CreateAccessKey within 3 s for account work")
+        .assert_stderr("whose secret never arrived, so it was deleted again; nothing else changed");
+    let creates = fake
+        .actions()
+        .iter()
+        .filter(|a| a.as_str() == "CreateAccessKey")
+        .count();
+    assert_eq!(creates, 1, "{:?}", fake.actions());
+    assert_eq!(fake.key_ids(), vec![ACCESS_KEY.to_string()]);
+    assert_eq!(key_files(&sandbox), before);
+    assert_eq!(leftovers(&sandbox), Vec::<String>::new());
+}
+
+/// Issue 20 item 11: a rotation killed between writing a key file's temp copy and renaming it
+/// left `work.secret_key~tmp~…` (holding a secret) for ever. The next run that takes the
+/// account's lock removes it.
+#[test]
+fn temp_key_files_a_killed_rotation_left_are_removed_by_the_next_run() {
+    let fake = FakeIam::start();
+    let sandbox = sandbox_for(&fake);
+    let stale = [
+        "work.secret_key~tmp~4242~123456789",
+        "work.access_key~tmp~4242~123456790",
+    ];
+    for name in stale {
+        write_file(
+            &sandbox.creds.join(name),
+            "SECRETMARKER-half-written",
+            0o600,
+        );
+    }
+    let other = sandbox.creds.join("play.secret_key~tmp~4242~1");
+    write_file(&other, "SECRETMARKER-other-account", 0o600);
+    sandbox
+        .run(&["work", "--rotate", "--no-session"])
+        .assert_ok()
+        .assert_no_secret();
+    for name in stale {
+        assert!(!sandbox.creds.join(name).exists(), "{name} is still there");
+    }
+    assert!(other.exists(), "another account's file was removed");
+}

@@ -583,7 +583,7 @@ fn sso_hostile_portal_answers_are_sentences_in_bounded_time() {
 #[test]
 fn sso_role_sessions_are_cached_per_account_and_reused_without_the_token() {
     use stsexec::accounts::AccountName;
-    use stsexec::cache::Cache;
+    use stsexec::cache::AccountState;
     use stsexec::report::Reporter;
     use stsexec::sso::account::SsoAccount;
     use stsexec::sso::provider::SsoProvider;
@@ -597,7 +597,7 @@ fn sso_role_sessions_are_cached_per_account_and_reused_without_the_token() {
             account_id: ACCOUNT_ID.into(),
             role_name: ROLE.into(),
         },
-        cache: Cache::new(creds_dir.path(), &account),
+        cache: AccountState::new(creds_dir.path(), &account),
         tokens: rig.cache.clone(),
         endpoints: rig.endpoints.clone(),
         api: rig.api(),

@@ -29,6 +29,8 @@ pub struct Holds {
     pub proof: bool,
     /// UpdateAccessKey.
     pub retire: bool,
+    /// CreateAccessKey, after the key is made: the answer never comes.
+    pub create: bool,
 }
 
 /// What IAM refuses.
@@ -230,6 +232,9 @@ fn handle(state: &Mutex<State>, params: &HashMap<String, String>, signer: &str) 
                 created: true,
             };
             s.keys.push(key.clone());
+            if s.holds.create {
+                return Answer::Hold;
+            }
             Answer::Ok(iam(
                 "CreateAccessKey",
                 &format!(

@@ -1,18 +1,18 @@
-//! Every file stsexec reads or writes is untrusted. This module is the one way in and out:
-//! files are opened without following a symbolic link and without blocking (a FIFO planted at
-//! a key file's path must not hang stsexec), checked for kind, owner and mode before a byte is
-//! read, capped in size, and written atomically (temp file in the same directory, fsync,
-//! rename, fsync of the directory) under the caller's lock.
+//! Opening, checking, reading and writing one file: files are opened without following a
+//! symbolic link and without blocking (a FIFO planted at a key file's path must not hang
+//! stsexec), checked for kind, owner and mode before a byte is read, capped in size, and
+//! written atomically (temp file in the same directory, fsync, rename, fsync of the directory)
+//! under the caller's lock. The rules are per [`Kind`].
 #![forbid(unsafe_code)]
 
-use rustix::fs::{FileType, FlockOperation, Mode, OFlags};
+use rustix::fs::{FileType, Mode, OFlags};
 use rustix::io::Errno;
 use std::fmt;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::SystemTime;
 use zeroize::Zeroizing;
 
 /// The kinds of files stsexec touches; each has its own rules and its own name in messages.
@@ -254,7 +254,7 @@ impl fmt::Display for FileError {
 impl std::error::Error for FileError {}
 
 /// "Permission denied", without Rust's " (os error 13)".
-fn plain_io_error(e: &std::io::Error) -> String {
+pub(super) fn plain_io_error(e: &std::io::Error) -> String {
     let text = e.to_string();
     match text.find(" (os error") {
         Some(at) => text[..at].to_string(),
@@ -262,7 +262,7 @@ fn plain_io_error(e: &std::io::Error) -> String {
     }
 }
 
-fn io_error(
+pub(super) fn io_error(
     kind: Kind,
     path: &Path,
     action: &'static str,
@@ -328,7 +328,11 @@ fn check(fd: &OwnedFd, kind: Kind, path: &Path) -> Result<(), FileError> {
     Ok(())
 }
 
-fn open_checked(path: &Path, kind: Kind, flags: OFlags) -> Result<Option<OwnedFd>, FileError> {
+pub(super) fn open_checked(
+    path: &Path,
+    kind: Kind,
+    flags: OFlags,
+) -> Result<Option<OwnedFd>, FileError> {
     let mut flags = flags | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
     if !kind.follows_links() {
         flags |= OFlags::NOFOLLOW;
@@ -422,306 +426,12 @@ pub fn remove(path: &Path, kind: Kind) -> Result<(), FileError> {
     }
 }
 
-/// An exclusive `flock` on a lock file, held until dropped. The holder writes its pid and
-/// what it is doing into the file, so a waiting run can say whom it waits for.
-#[derive(Debug)]
-pub struct LockGuard {
-    file: File,
-}
-
-impl LockGuard {
-    /// Records what the holder is doing ("prompting for an MFA code", "calling STS").
-    pub fn set_activity(&self, activity: &str) {
-        let record = format!("{} {activity}\n", std::process::id());
-        let _ = self.file.set_len(0);
-        let _ = (&self.file).write_all_at_start(record.as_bytes());
-    }
-}
-
-trait WriteAtStart {
-    fn write_all_at_start(self, bytes: &[u8]) -> std::io::Result<()>;
-}
-
-impl WriteAtStart for &File {
-    fn write_all_at_start(self, bytes: &[u8]) -> std::io::Result<()> {
-        use std::os::unix::fs::FileExt;
-        self.write_all_at(bytes, 0)
-    }
-}
-
-/// Who holds a lock, as its file says: the pid and the activity it recorded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Holder {
-    pub pid: u32,
-    pub activity: String,
-}
-
-impl Holder {
-    fn parse(text: &str) -> Option<Holder> {
-        let (pid, activity) = text.trim_end().split_once(' ')?;
-        let activity: String = activity
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(80)
-            .collect();
-        Some(Holder {
-            pid: pid.parse().ok()?,
-            activity,
-        })
-    }
-}
-
-/// How long a run waits for another's lock at most: longer than any holder's own bounds (a
-/// prompt times out after 5 minutes, an STS call after 15 s, an `mfa_process` after 60 s).
-pub const MAX_LOCK_WAIT: Duration = Duration::from_secs(6 * 60);
-/// How often a waiter looks at the holder (the lock itself is taken without polling).
-const LOCK_POLL: Duration = Duration::from_millis(200);
-/// A holder seen stopped this long (Ctrl-Z, SIGSTOP) will not finish by itself.
-const STOPPED_FOR: Duration = Duration::from_millis(500);
-
-/// Why a lock could not be taken.
-#[derive(Debug)]
-pub enum LockError {
-    File(FileError),
-    /// The holder is stopped (Ctrl-Z): waiting would never end.
-    HolderStopped {
-        pid: u32,
-    },
-    /// The holder kept the lock past every bound it has.
-    TimedOut {
-        holder: Option<Holder>,
-    },
-}
-
-impl From<FileError> for LockError {
-    fn from(e: FileError) -> Self {
-        LockError::File(e)
-    }
-}
-
-fn read_holder(fd: &OwnedFd) -> Option<Holder> {
-    use std::os::unix::fs::FileExt;
-    let mut buf = [0u8; 256];
-    let file = File::from(fd.try_clone().ok()?);
-    let n = file.read_at(&mut buf, 0).ok()?;
-    Holder::parse(std::str::from_utf8(&buf[..n]).ok()?)
-}
-
-/// Whether `pid` is stopped (state `T` or `t` in `/proc/<pid>/stat`).
-fn is_stopped(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let after = stat.rsplit_once(')')?.1;
-            after
-                .split_whitespace()
-                .next()
-                .map(|s| s == "T" || s == "t")
-        })
-        .unwrap_or(false)
-}
-
-/// Blocks in `flock` on a thread of its own, so the lock is taken the moment the holder lets
-/// go (polling would add its interval to every waiter), while this thread watches the holder:
-/// stopped for [`STOPPED_FOR`], or past [`MAX_LOCK_WAIT`], ends the wait. The thread locks a
-/// duplicate of `fd` (one open file description, so the lock is `fd`'s); a thread that gets
-/// the lock after the wait was given up drops the last descriptor, which releases it.
-fn wait_for_lock(fd: &OwnedFd, kind: Kind, path: &Path) -> Result<(), LockError> {
-    let duplicate = fd
-        .try_clone()
-        .map_err(|e| io_error(kind, path, "lock", e))?;
-    let (taken, outcome) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let result = rustix::fs::flock(&duplicate, FlockOperation::LockExclusive);
-        let _ = taken.send(result);
-    });
-    let deadline = Instant::now() + MAX_LOCK_WAIT;
-    let mut stopped_since: Option<Instant> = None;
-    loop {
-        match outcome.recv_timeout(LOCK_POLL) {
-            Ok(Ok(())) => return Ok(()),
-            Ok(Err(e)) => return Err(io_error(kind, path, "lock", e).into()),
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(io_error(
-                    kind,
-                    path,
-                    "lock",
-                    std::io::Error::other("the waiting thread ended"),
-                )
-                .into());
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-        }
-        let holder = read_holder(fd);
-        match holder.as_ref().filter(|h| is_stopped(h.pid)) {
-            Some(h) => {
-                let since = *stopped_since.get_or_insert_with(Instant::now);
-                if since.elapsed() >= STOPPED_FOR {
-                    return Err(LockError::HolderStopped { pid: h.pid });
-                }
-            }
-            None => stopped_since = None,
-        }
-        if Instant::now() >= deadline {
-            return Err(LockError::TimedOut { holder });
-        }
-    }
-}
-
-/// Takes the exclusive lock at `path` (created owner-only if missing), calling `on_wait` with
-/// the holder's record first when another process holds it. The wait is bounded: a holder
-/// that is stopped, or that holds the lock past [`MAX_LOCK_WAIT`], ends it with an error.
-pub fn lock(path: &Path, on_wait: impl FnOnce(Option<Holder>)) -> Result<LockGuard, LockError> {
-    let kind = Kind::LockFile;
-    let fd = open_checked(path, kind, OFlags::RDWR | OFlags::CREATE)?.ok_or_else(|| {
-        io_error(
-            kind,
-            path,
-            "open",
-            std::io::Error::from(std::io::ErrorKind::NotFound),
-        )
-    })?;
-    match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => {}
-        Err(Errno::WOULDBLOCK) => {
-            on_wait(read_holder(&fd));
-            wait_for_lock(&fd, kind, path)?;
-        }
-        Err(e) => return Err(io_error(kind, path, "lock", e).into()),
-    }
-    let guard = LockGuard {
-        file: File::from(fd),
-    };
-    // A record left by an earlier holder must not name a process that is gone.
-    guard.set_activity("refreshing the session");
-    Ok(guard)
-}
-
-/// The credentials directory and, when it lies under `home`, every directory from it up to
-/// `home` must be the user's (or root's) and not writable by group or others, as OpenSSH
-/// requires of `~/.ssh`: whoever can rename an entry on the way can replace keys or sessions.
-pub fn check_directory_chain(path: &Path, home: Option<&Path>) -> Result<(), DirectoryError> {
-    check_directory(path)?;
-    let Some(home) = home.filter(|h| path.starts_with(h) && path != *h) else {
-        return Ok(());
-    };
-    for parent in path.ancestors().skip(1) {
-        check_directory(parent).map_err(|e| match e {
-            DirectoryError::Writable(dir, mode) => DirectoryError::ParentWritable(dir, mode),
-            DirectoryError::ForeignOwner(dir, uid) => DirectoryError::ParentForeign(dir, uid),
-            other => other,
-        })?;
-        if parent == home {
-            break;
-        }
-    }
-    Ok(())
-}
-
-/// Creates a missing credentials directory, owner-only, one level deep (its parent must
-/// exist): `--web-identity` runs in CI, where nothing has made `~/aws-creds`, and its role
-/// sessions are cached there like any other.
-pub fn create_directory(path: &Path) -> Result<(), DirectoryError> {
-    use std::os::unix::fs::DirBuilderExt;
-    match std::fs::DirBuilder::new().mode(0o700).create(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(DirectoryError::Unreadable(path.to_path_buf(), e)),
-    }
-}
-
-/// The credentials directory and everything stsexec keeps in it must be the user's (or
-/// root's) and not writable by others: whoever can write there can replace keys or sessions.
-pub fn check_directory(path: &Path) -> Result<(), DirectoryError> {
-    let meta = match std::fs::metadata(path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(DirectoryError::Missing(path.to_path_buf()));
-        }
-        Err(e) => return Err(DirectoryError::Unreadable(path.to_path_buf(), e)),
-    };
-    use std::os::unix::fs::MetadataExt;
-    if !meta.is_dir() {
-        return Err(DirectoryError::NotADirectory(path.to_path_buf()));
-    }
-    if meta.uid() != effective_uid() && meta.uid() != 0 {
-        return Err(DirectoryError::ForeignOwner(path.to_path_buf(), meta.uid()));
-    }
-    if meta.mode() & 0o022 != 0 {
-        return Err(DirectoryError::Writable(
-            path.to_path_buf(),
-            meta.mode() & 0o7777,
-        ));
-    }
-    Ok(())
-}
-
-/// Why the credentials directory is not used.
-#[derive(Debug)]
-pub enum DirectoryError {
-    Missing(PathBuf),
-    NotADirectory(PathBuf),
-    Unreadable(PathBuf, std::io::Error),
-    ForeignOwner(PathBuf, u32),
-    Writable(PathBuf, u32),
-    ParentForeign(PathBuf, u32),
-    ParentWritable(PathBuf, u32),
-}
-
-impl fmt::Display for DirectoryError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DirectoryError::Missing(path) => write!(
-                f,
-                "credentials directory {} does not exist; create it (mkdir -m 700 {}) and put <account>.access_key and <account>.secret_key there, or point --creds-dir at yours",
-                path.display(),
-                path.display()
-            ),
-            DirectoryError::NotADirectory(path) => write!(
-                f,
-                "credentials directory {} is not a directory; point --creds-dir at the directory that holds your keys",
-                path.display()
-            ),
-            DirectoryError::Unreadable(path, e) => write!(
-                f,
-                "cannot read credentials directory {}: {}",
-                path.display(),
-                plain_io_error(e)
-            ),
-            DirectoryError::ForeignOwner(path, uid) => write!(
-                f,
-                "credentials directory {} belongs to another user (uid {uid}); use a directory of your own (--creds-dir)",
-                path.display()
-            ),
-            DirectoryError::ParentForeign(path, uid) => write!(
-                f,
-                "{} (above the credentials directory) belongs to another user (uid {uid}), who could replace your keys; move the credentials directory (--creds-dir)",
-                path.display()
-            ),
-            DirectoryError::ParentWritable(path, mode) => write!(
-                f,
-                "{} (above the credentials directory) is writable by group or others (mode {mode:04o}), who could replace your keys; run: chmod go-w {}",
-                path.display(),
-                path.display()
-            ),
-            DirectoryError::Writable(path, mode) => write!(
-                f,
-                "credentials directory {} is writable by group or others (mode {mode:04o}); run: chmod go-w {}",
-                path.display(),
-                path.display()
-            ),
-        }
-    }
-}
-
-impl std::error::Error for DirectoryError {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    fn write(path: &Path, text: &str, mode: u32) {
+    pub(crate) fn write(path: &Path, text: &str, mode: u32) {
         std::fs::write(path, text).unwrap();
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
     }
@@ -783,31 +493,6 @@ mod tests {
     }
 
     #[test]
-    fn directories_up_to_home_must_not_be_writable_by_others() {
-        let home = tempfile::tempdir().unwrap();
-        let creds = home.path().join("a/aws-creds");
-        std::fs::create_dir_all(&creds).unwrap();
-        for dir in [home.path(), &home.path().join("a"), &creds] {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
-        assert!(check_directory_chain(&creds, Some(home.path())).is_ok());
-        let middle = home.path().join("a");
-        std::fs::set_permissions(&middle, std::fs::Permissions::from_mode(0o777)).unwrap();
-        assert_eq!(
-            check_directory_chain(&creds, Some(home.path()))
-                .unwrap_err()
-                .to_string(),
-            format!(
-                "{} (above the credentials directory) is writable by group or others (mode 0777), who could replace your keys; run: chmod go-w {}",
-                middle.display(),
-                middle.display()
-            )
-        );
-        // Directories above HOME, and a credentials directory elsewhere, are not walked.
-        assert!(check_directory_chain(&creds, Some(&middle.join("x"))).is_ok());
-    }
-
-    #[test]
     fn a_fifo_is_refused_without_blocking() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("work.access_key");
@@ -843,33 +528,5 @@ mod tests {
         assert_eq!(names.len(), 1);
         use std::os::unix::fs::MetadataExt;
         assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
-    }
-
-    #[test]
-    fn a_waiter_learns_who_holds_the_lock() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("lock");
-        let Ok(held) = lock(&path, |_| panic!("free lock")) else {
-            panic!("lock")
-        };
-        held.set_activity("prompting for an MFA code");
-        let waiter = std::thread::spawn({
-            let path = path.clone();
-            move || {
-                let mut seen = None;
-                let taken = lock(&path, |holder| seen = holder).is_ok();
-                assert!(taken);
-                seen
-            }
-        });
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        drop(held);
-        assert_eq!(
-            waiter.join().unwrap(),
-            Some(Holder {
-                pid: std::process::id(),
-                activity: "prompting for an MFA code".into()
-            })
-        );
     }
 }
