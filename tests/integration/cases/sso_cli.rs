@@ -133,7 +133,7 @@ fn sso_cli_boto3_uses_the_login_stsexec_made() {
 }
 
 #[test]
-fn sso_cli_server_renews_from_the_token_and_asks_for_a_login_when_it_ends() {
+fn sso_cli_server_renews_from_the_token_asks_for_a_login_when_it_ends_and_picks_it_up() {
     let fake = FakeSso::start();
     let mut sandbox = sso_sandbox(&fake);
     run_approving_device_code(&sandbox, &["work", "--login", "--no-browser"]).assert_ok();
@@ -166,11 +166,22 @@ while [ ! -e "$HOME/stop" ]; do sleep 0.05; done"#;
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // The login in another terminal; the server's next retry picks the new token up.
+    run_approving_device_code(&sandbox, &["work", "--login", "--no-browser"]).assert_ok();
+    let served = |fake: &FakeSso| fake.count("credentials") - fake.count("credentials:refused");
+    let before = served(&fake);
+    while served(&fake) == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new login was not picked up"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     std::fs::write(sandbox.home.path().join("stop"), "").unwrap();
     let run = Run::from(child.wait_with_output().unwrap());
     run.assert_ok().assert_no_secret();
     run.assert_stderr("stsexec work --login");
-    assert_eq!(fake.count("device_authorization"), 1);
+    assert_eq!(fake.count("device_authorization"), 2);
 }
 
 #[test]
