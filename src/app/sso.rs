@@ -117,6 +117,11 @@ pub(super) fn prepare(
         current,
     );
     let endpoints = SsoEndpoints::from_env(current, &sso.session.region);
+    for shown in endpoints.cleartext_remote() {
+        report.warn(format!(
+            "the IAM Identity Center endpoint {shown} is plain http on another host: the login's tokens and the credentials cross the network unencrypted; use https"
+        ));
+    }
     let api = LazySso::new(&sso.session.region, endpoints.clone(), outbound);
     Ok(SsoPrepared {
         provider: SsoProvider {

@@ -75,6 +75,16 @@ impl SsoEndpoints {
         self.portal.shown.clone()
     }
 
+    /// The overrides that are plain http on another host: tokens and credentials would cross
+    /// the network unencrypted (shown without user-info).
+    pub fn cleartext_remote(&self) -> Vec<String> {
+        [&self.oidc, &self.portal]
+            .into_iter()
+            .filter(|e| e.is_cleartext_remote())
+            .map(|e| e.shown.clone())
+            .collect()
+    }
+
     /// The portal override in force (a cached role session is bound to it).
     pub fn portal_override(&self) -> Option<&str> {
         self.portal.url_override.as_deref()
@@ -535,6 +545,9 @@ mod tests {
         assert_eq!(e.oidc_base(), "http://u:p@127.0.0.1:2");
         assert_eq!(e.oidc_shown(), "http://127.0.0.1:2/");
         assert_eq!(e.portal_override(), Some("http://127.0.0.1:1"));
+        assert!(e.cleartext_remote().is_empty());
+        let remote = SsoEndpoints::new(Some("http://sso.example.com".into()), None, "eu-west-1");
+        assert_eq!(remote.cleartext_remote(), ["http://sso.example.com"]);
         let d = SsoEndpoints::from_env(&Environment::default(), "eu-west-1");
         assert_eq!(d.oidc_base(), "https://oidc.eu-west-1.amazonaws.com");
         assert_eq!(
