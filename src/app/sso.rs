@@ -219,4 +219,8 @@ impl Renewer for SsoRenewal {
     fn source_end(&self) -> Option<(SystemTime, String)> {
         self.provider.source_end()
     }
+
+    fn source_name(&self) -> &'static str {
+        "IAM Identity Center login"
+    }
 }

@@ -49,6 +49,11 @@ pub trait Renewer: Send + 'static {
     /// user runs in another terminal to renew it (`stsexec work --mfa --refresh`); the server
     /// prints it 30 and 5 minutes before that end.
     fn source_end(&self) -> Option<(SystemTime, String)>;
+
+    /// What that source is, as the reminder names it.
+    fn source_name(&self) -> &'static str {
+        "MFA session"
+    }
 }
 
 /// Everything `run` needs, resolved by the caller.
