@@ -221,3 +221,52 @@ fn sso_cli_what_does_not_apply_is_one_sentence_and_calls_nothing() {
         .assert_code(125)
         .assert_stderr("sso_account_id, sso_role_name missing");
 }
+
+#[test]
+fn sso_cli_uses_a_login_botocore_made() {
+    let fake = FakeSso::start();
+    let sandbox = sso_sandbox(&fake);
+    // What `aws sso login --sso-session my-sso` leaves behind: botocore's own clients and its
+    // own cache writer (JSONFileCache with the SSO token serializer).
+    let script = format!(
+        r#"import datetime, os, urllib.request
+import boto3
+from botocore.utils import JSONFileCache, SSOTokenLoader
+from botocore.tokens import _sso_json_dumps
+c = boto3.client('sso-oidc', region_name='eu-west-1', endpoint_url='{url}')
+r = c.register_client(clientName='botocore-client-my-sso', clientType='public', scopes=['sso:account:access'])
+d = c.start_device_authorization(clientId=r['clientId'], clientSecret=r['clientSecret'], startUrl='{start}')
+urllib.request.urlopen(d['verificationUriComplete']).read()
+t = c.create_token(grantType='urn:ietf:params:oauth:grant-type:device_code', clientId=r['clientId'], clientSecret=r['clientSecret'], deviceCode=d['deviceCode'])
+now = datetime.datetime.now(datetime.timezone.utc)
+token = {{
+    'startUrl': '{start}', 'region': 'eu-west-1', 'accessToken': t['accessToken'],
+    'expiresAt': now + datetime.timedelta(seconds=t['expiresIn']),
+    'clientId': r['clientId'], 'clientSecret': r['clientSecret'],
+    'registrationExpiresAt': datetime.datetime.fromtimestamp(r['clientSecretExpiresAt'], datetime.timezone.utc),
+    'refreshToken': t['refreshToken'],
+}}
+cache = JSONFileCache(os.path.expanduser('~/.aws/sso/cache'), dumps_func=_sso_json_dumps)
+SSOTokenLoader(cache=cache).save_token('{start}', token, session_name='my-sso')
+"#,
+        url = fake.url,
+        start = START_URL
+    );
+    sandbox
+        .run_program(
+            &venv().join("bin/python").display().to_string(),
+            &["-c", &script],
+        )
+        .assert_ok();
+    assert_eq!(fake.count("device_authorization"), 1);
+    let (run, env) = sandbox.child_env(&["work"]);
+    run.assert_ok().assert_no_secret();
+    assert!(
+        env["AWS_ACCESS_KEY_ID"].starts_with("ASIASSOFAKE"),
+        "{run:#?}"
+    );
+    // No login of stsexec's own: the token botocore wrote was enough.
+    assert_eq!(fake.count("register"), 1);
+    assert_eq!(fake.count("device_authorization"), 1);
+    assert_eq!(fake.count("authorize"), 0);
+}
