@@ -186,6 +186,10 @@ pub enum UsageError {
     RotateWait {
         typed: String,
     },
+    /// `STSEXEC_LOGIN_TIMEOUT` out of its range.
+    LoginTimeout {
+        typed: String,
+    },
     /// `--server` with `--json`, `--export` or `--credential-process`.
     ServeWithOutput,
     HomeUnset,
@@ -240,6 +244,11 @@ impl fmt::Display for UsageError {
             UsageError::RotateWait { typed } => write!(
                 f,
                 "STSEXEC_ROTATE_WAIT={:?} is not a duration from 1s to 10m; write it like 60s",
+                clean(typed, 64)
+            ),
+            UsageError::LoginTimeout { typed } => write!(
+                f,
+                "STSEXEC_LOGIN_TIMEOUT={:?} is not a duration from 1s to 5m (a login waits at most as long as a parallel run waits for it); write it like 2m",
                 clean(typed, 64)
             ),
             UsageError::ServeWithOutput => f.write_str(

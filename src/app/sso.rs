@@ -14,7 +14,7 @@ use crate::report::Reporter;
 use crate::server::{self, RefreshWindow, Renewer};
 use crate::session::{Credentials, Session};
 use crate::sso::account::SsoAccount;
-use crate::sso::login::{DEFAULT_LOGIN_WAIT, LoginOptions, Method, TerminalUi};
+use crate::sso::login::{LoginOptions, Method, TerminalUi};
 use crate::sso::provider::SsoProvider;
 use crate::sso::{LazySso, SsoEndpoints, TokenCache};
 use std::ffi::OsString;
@@ -143,7 +143,7 @@ pub(super) fn prepare(
             } else {
                 Method::Auto
             },
-            wait: DEFAULT_LOGIN_WAIT,
+            wait: ask.knobs.login_wait,
         },
         ui: TerminalUi::new(current),
     })

@@ -505,6 +505,7 @@ fn environment_section() -> String {
         ("STSEXEC_CREDS_DIR", "The credentials directory (as --creds-dir)."),
         ("STSEXEC_MIN_TTL", "A cached session is used while it has more than this left (default 5m; from 1s to under 24h)."),
         ("STSEXEC_STS_TIMEOUT", "How long one STS call may take in all, retries included (default 15s; from 100ms to 10m)."),
+        ("STSEXEC_LOGIN_TIMEOUT", "How long an IAM Identity Center login waits for the browser or the device approval (default 5m; from 1s to 5m)."),
         ("STSEXEC_ROTATE_WAIT", "How long --rotate waits for a new access key to become valid (default 60s; from 1s to 10m)."),
         ("AWS_ENDPOINT_URL_IAM", "The IAM endpoint for --rotate; else AWS_ENDPOINT_URL; else the partition's global endpoint (https://iam.amazonaws.com)."),
         ("AWS_ENDPOINT_URL_STS", "The STS endpoint, e.g. for a local emulator."),

@@ -270,3 +270,24 @@ SSOTokenLoader(cache=cache).save_token('{start}', token, session_name='my-sso')
     assert_eq!(fake.count("device_authorization"), 1);
     assert_eq!(fake.count("authorize"), 0);
 }
+
+#[test]
+fn sso_cli_a_browser_that_never_comes_back_ends_the_login_in_bounded_time() {
+    let fake = FakeSso::start();
+    let mut sandbox = sso_sandbox(&fake);
+    // A browser that opens nothing: the redirect never comes.
+    sandbox.set_env("BROWSER", "/bin/true");
+    sandbox.set_env("STSEXEC_LOGIN_TIMEOUT", "2s");
+    let run = sandbox.run(&["work", "--", "true"]);
+    run.assert_code(125)
+        .assert_no_secret()
+        .assert_stderr("was not completed within 2 s")
+        .assert_stderr("--no-browser");
+    assert_eq!(fake.count("credentials"), 0);
+    assert!(!token_file(&sandbox).exists());
+    sandbox.set_env("STSEXEC_LOGIN_TIMEOUT", "1h");
+    sandbox
+        .run(&["work", "--login"])
+        .assert_code(125)
+        .assert_stderr("STSEXEC_LOGIN_TIMEOUT=\"1h\" is not a duration from 1s to 5m");
+}
