@@ -192,12 +192,20 @@ _stsexec_complete() {
         fi
         return 0
     fi
+    local option="" value="$cur"
     if [[ $cur == = && $prev == -* ]]; then
-        _stsexec stsexec "" "$prev" # --option=<TAB>
+        option=$prev value="" # --option=<TAB>
     elif [[ $prev == = && ${COMP_WORDS[COMP_CWORD-2]} == -* ]]; then
-        _stsexec stsexec "$cur" "${COMP_WORDS[COMP_CWORD-2]}"
+        option=${COMP_WORDS[COMP_CWORD-2]}
     elif ((i > COMP_CWORD)); then
-        _stsexec stsexec "$cur" "$prev" # the value of $prev
+        option=$prev # the value of $prev
+    fi
+    if [[ $option == --role ]]; then
+        # The account's named roles ("roles" in the accounts file).
+        [[ -n $account ]] &&
+            COMPREPLY=($(compgen -W "$(stsexec --role-names "$account" 2>/dev/null)" -- "$value"))
+    elif [[ -n $option ]]; then
+        _stsexec stsexec "$value" "$option"
     elif [[ $cur == -* ]]; then
         _stsexec stsexec "$cur" ""
     else

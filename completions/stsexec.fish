@@ -39,6 +39,25 @@ function __stsexec_wants_account
     test (__stsexec_position)[1] = account
 end
 
+# The account's named roles ("roles" in the accounts file), for --role.
+function __stsexec_roles
+    set -l tokens (commandline -opc)
+    set -l i 2
+    while test $i -le (count $tokens)
+        switch $tokens[$i]
+            case '--'
+                return
+            case '--audience' '-t' '--token' '--mfa-process' '--role' '-d' '--duration' '--session-name' '--external-id' '--region' '--config' '--creds-dir'
+                set i (math $i + 1)
+            case '-*'
+            case '*'
+                stsexec --role-names $tokens[$i] 2>/dev/null
+                return
+        end
+        set i (math $i + 1)
+    end
+end
+
 function __stsexec_in_command
     test (__stsexec_position)[1] = command
 end
@@ -54,7 +73,7 @@ function __stsexec_complete_command
     complete -C (string join ' ' -- $words (commandline -ct))
 end
 
-complete -c stsexec -n 'not __stsexec_in_command' -l export -d 'Print shell statements that set the credentials (sh, bash, zsh or fish) instead of running a command; this puts secrets in your shell' -r -f -a "sh\t''
+complete -c stsexec -n 'not __stsexec_in_command' -l export -d 'Print shell statements that set the credentials' -r -f -a "sh\t''
 bash\t''
 zsh\t''
 fish\t''"
@@ -62,8 +81,8 @@ complete -c stsexec -n 'not __stsexec_in_command' -l web-identity -d 'With --rol
 complete -c stsexec -n 'not __stsexec_in_command' -l audience -d 'The audience of the token GitHub Actions makes for --web-identity [default: sts.amazonaws.com]' -r -f
 complete -c stsexec -n 'not __stsexec_in_command' -s t -l token -d 'The MFA code (6 digits; spaces are ignored) instead of a prompt; implies --mfa. Other local users can see it in ps: prefer the prompt or mfa_process' -r -f
 complete -c stsexec -n 'not __stsexec_in_command' -l mfa-process -d 'Get the MFA code from a command (run with /bin/sh -c; it prints the 6 digits) instead of the prompt; implies --mfa' -r -f -a "(__fish_complete_command)"
-complete -c stsexec -n 'not __stsexec_in_command' -l role -d 'Assume <prefix>role/ROLE (a full role ARN is accepted too)' -r -f
-complete -c stsexec -n 'not __stsexec_in_command' -s d -l duration -d 'Session lifetime, e.g. 90m or 12h. GetSessionToken: 15m-36h (default 12h); AssumeRole: 15m-12h (default 1h, at most 1h from an MFA session)' -r -f
+complete -c stsexec -n 'not __stsexec_in_command' -l role -d 'Assume a role: a name or a role ARN' -r -f -a '(__stsexec_roles)'
+complete -c stsexec -n 'not __stsexec_in_command' -s d -l duration -d 'Session lifetime, e.g. 90m or 12h' -r -f
 complete -c stsexec -n 'not __stsexec_in_command' -l session-name -d 'AssumeRole session name (default: <user>-stsexec)' -r -f
 complete -c stsexec -n 'not __stsexec_in_command' -l external-id -d 'AssumeRole external id' -r -f
 complete -c stsexec -n 'not __stsexec_in_command' -l region -d 'Region for the command and for STS (default: the account\'s, else AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1)' -r -f
@@ -71,11 +90,11 @@ complete -c stsexec -n 'not __stsexec_in_command' -l config -d 'Accounts file [d
 complete -c stsexec -n 'not __stsexec_in_command' -l creds-dir -d 'Credentials directory [default: ~/aws-creds]' -r -f -a "(__fish_complete_directories)"
 complete -c stsexec -n 'not __stsexec_in_command' -l json -d 'Print the credentials as JSON (access_key, expiration, secret_key, session_token) instead of running a command'
 complete -c stsexec -n 'not __stsexec_in_command' -l credential-process -d 'Print the AWS CLI\'s credential_process JSON instead of running a command'
-complete -c stsexec -n 'not __stsexec_in_command' -l list -d 'List accounts, their keys and cached sessions (with -q: account names only)'
-complete -c stsexec -n 'not __stsexec_in_command' -l status -d 'Tell which credentials the current environment holds; exit 1 when none'
+complete -c stsexec -n 'not __stsexec_in_command' -l list -d 'List accounts, keys and cached sessions'
+complete -c stsexec -n 'not __stsexec_in_command' -l status -d 'Tell which credentials the environment holds'
 complete -c stsexec -n 'not __stsexec_in_command' -l clear -d 'Forget the cached sessions of ACCOUNT (of all accounts without one)'
-complete -c stsexec -n 'not __stsexec_in_command' -l server -d 'Run COMMAND as a child and serve it credentials on 127.0.0.1 (the ECS container-credentials protocol), renewed before they expire, until it ends'
-complete -c stsexec -n 'not __stsexec_in_command' -l mfa -d 'Use the account\'s MFA session: the cached one while valid, else prompt for a code and call GetSessionToken'
+complete -c stsexec -n 'not __stsexec_in_command' -l server -d 'Run COMMAND and renew its credentials while it runs'
+complete -c stsexec -n 'not __stsexec_in_command' -l mfa -d 'Use the MFA session (a code is asked when needed)'
 complete -c stsexec -n 'not __stsexec_in_command' -l refresh -d 'Fetch a new session even if the cached one is valid (the cache is then updated)'
 complete -c stsexec -n 'not __stsexec_in_command' -l no-session -d 'Use the long-lived keys even if an MFA session is cached'
 complete -c stsexec -n 'not __stsexec_in_command' -l rotate -d 'Replace the account\'s access key: create a new one, prove it works, write it to the key files, delete the old one (signed with the MFA session; with --no-session, with the keys)'

@@ -107,6 +107,11 @@ pub enum Problem {
         account: String,
         why: String,
     },
+    /// `"roles"` is not an object of names to role ARNs or role objects.
+    BadRoles {
+        account: String,
+        why: String,
+    },
 }
 
 /// Why `--role` cannot name a role.
@@ -149,7 +154,7 @@ impl fmt::Display for Problem {
             ),
             Problem::UnknownField { account, field } => write!(
                 f,
-                "account {:?}: unknown field \"{}\"; the fields are \"arn\", \"region\", \"mfa_serial\", \"user\" and \"mfa_process\"",
+                "account {:?}: unknown field \"{}\"; the fields are \"arn\", \"region\", \"mfa_serial\", \"user\", \"mfa_process\" and \"roles\"",
                 shown(account),
                 shown(field)
             ),
@@ -165,7 +170,7 @@ impl fmt::Display for Problem {
             ),
             Problem::BadPrefix { account, arn } => write!(
                 f,
-                "account {:?} has ARN prefix {:?}; it must look like \"arn:aws:iam::012345678901:\" (partition aws, aws-cn, aws-us-gov…, 12-digit account id, trailing colon)",
+                "account {:?} has ARN prefix {:?}; it must look like \"arn:aws:iam::012345678901:\" (partition aws, aws-cn, aws-us-gov…, 12-digit account id) or be the 12-digit account id alone",
                 shown(account),
                 shown(arn)
             ),
@@ -195,6 +200,11 @@ impl fmt::Display for Problem {
             Problem::BadSso { account, why } => {
                 write!(f, "account {:?}: {why}", shown(account))
             }
+            Problem::BadRoles { account, why } => write!(
+                f,
+                "account {:?}: \"roles\" {why}; write e.g. \"roles\": {{\"admin\": \"arn:aws:iam::012345678901:role/admin\", \"deploy\": {{\"arn\": \"arn:aws:iam::012345678901:role/deploy\", \"external_id\": \"x\", \"duration\": \"2h\", \"session_name\": \"ci\"}}}}",
+                shown(account)
+            ),
         }
     }
 }
@@ -393,6 +403,19 @@ pub struct Account {
     /// IAM Identity Center (DESIGN §17): the account's credentials come from there, not from
     /// key files.
     pub sso: Option<crate::sso::account::SsoAccount>,
+    /// `"roles"`: names for roles, so `--role deploy` brings its ARN and parameters.
+    pub roles: BTreeMap<String, NamedRole>,
+}
+
+/// A role named in the accounts file: `"admin": "arn:…:role/admin"` or an object with the
+/// ARN and the AssumeRole parameters (the command-line flags win over them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedRole {
+    pub arn: String,
+    pub external_id: Option<crate::secret::Secret>,
+    /// As written (`2h`) and its value; the range is checked where the role is assumed.
+    pub duration: Option<(String, std::time::Duration)>,
+    pub session_name: Option<String>,
 }
 
 impl Account {
@@ -462,6 +485,10 @@ pub fn resolve_role(
     account: Option<&Account>,
     account_name: &AccountName,
 ) -> Result<Role> {
+    // A name from the account's "roles" is its ARN (checked when the file was read).
+    if let Some(named) = account.and_then(|a| a.roles.get(role)) {
+        return resolve_role(&named.arn, account, account_name);
+    }
     let bad = |why| AccountsError::Role {
         role: role.to_string(),
         why,
@@ -588,6 +615,7 @@ fn parse_entry(name: &str, value: Value) -> std::result::Result<Account, Problem
         user: None,
         mfa_process: None,
         sso: None,
+        roles: BTreeMap::new(),
     };
     let arn = match value {
         Value::String(arn) => arn,
@@ -595,6 +623,13 @@ fn parse_entry(name: &str, value: Value) -> std::result::Result<Account, Problem
             let mut arn = None;
             let mut sso = crate::sso::account::SsoFields::default();
             for (key, value) in fields {
+                if key == "roles" {
+                    entry.roles = parse_roles(value).map_err(|why| Problem::BadRoles {
+                        account: account(),
+                        why,
+                    })?;
+                    continue;
+                }
                 let Value::String(text) = value else {
                     return Err(Problem::FieldNotString {
                         account: account(),
@@ -711,11 +746,119 @@ fn parse_entry(name: &str, value: Value) -> std::result::Result<Account, Problem
 }
 
 /// `arn:<partition>:iam::<12 digits>:` (an IAM ARN with an empty resource) → (partition,
-/// account id).
+/// account id). What was plainly meant is accepted too: the prefix without its trailing colon,
+/// and the 12-digit account id alone (partition `aws`).
 fn parse_prefix(arn: &str) -> Option<(String, String)> {
+    if is_account_id(arn) {
+        return Some(("aws".to_string(), arn.to_string()));
+    }
+    let with_colon;
+    let arn = if arn.matches(':').count() == 4 {
+        with_colon = format!("{arn}:");
+        &with_colon
+    } else {
+        arn
+    };
     Arn::parse_iam(arn)
         .filter(|arn| arn.resource.is_empty())
         .map(|arn| (arn.partition.to_string(), arn.account_id.to_string()))
+}
+
+/// `"roles"`: an object of role names to a role ARN or `{"arn", "external_id", "duration",
+/// "session_name"}`. The error is the rest of a sentence about the account's `"roles"`.
+fn parse_roles(value: Value) -> std::result::Result<BTreeMap<String, NamedRole>, String> {
+    let Value::Object(roles) = value else {
+        return Err(format!("must be an object, not {}", kind_of(&value)));
+    };
+    let mut named = BTreeMap::new();
+    for (name, value) in roles {
+        let shown_name = shown(&name);
+        // A name must not look like a path or an ARN: `--role ops/x` and `--role arn:…` keep
+        // their meaning.
+        if !is_aws_word(&name, 1..=64, "+=,.@-") {
+            return Err(format!(
+                "has the role name {shown_name:?}; use 1 to 64 letters, digits and +=,.@_-"
+            ));
+        }
+        let mut role = NamedRole {
+            arn: String::new(),
+            external_id: None,
+            duration: None,
+            session_name: None,
+        };
+        match value {
+            Value::String(arn) => role.arn = arn,
+            Value::Object(fields) => {
+                for (key, value) in fields {
+                    let Value::String(text) = value else {
+                        return Err(format!(
+                            "role {shown_name:?}: \"{}\" must be a string, not {}",
+                            shown(&key),
+                            kind_of(&value)
+                        ));
+                    };
+                    match key.as_str() {
+                        "arn" => role.arn = text,
+                        "external_id" if is_aws_word(&text, 2..=1224, "+=,.@:/-") => {
+                            role.external_id = Some(crate::secret::Secret::new(&text));
+                        }
+                        "external_id" => {
+                            return Err(format!(
+                                "role {shown_name:?}: external_id must be 2 to 1224 of letters, digits and +=,.@:/_-"
+                            ));
+                        }
+                        "session_name" if is_aws_word(&text, 2..=64, "+=,.@-") => {
+                            role.session_name = Some(text);
+                        }
+                        "session_name" => {
+                            return Err(format!(
+                                "role {shown_name:?}: session_name {:?} must be 2 to 64 of letters, digits and +=,.@_-",
+                                shown(&text)
+                            ));
+                        }
+                        // AssumeRole's range: 15m to 12h.
+                        "duration" => match humantime::parse_duration(&text) {
+                            Ok(d) if (900..=43_200).contains(&d.as_secs()) => {
+                                role.duration = Some((text, d));
+                            }
+                            _ => {
+                                return Err(format!(
+                                    "role {shown_name:?}: duration {:?} is not a duration from 15m to 12h like 90m or 2h",
+                                    shown(&text)
+                                ));
+                            }
+                        },
+                        _ => {
+                            return Err(format!(
+                                "role {shown_name:?}: unknown field \"{}\"; the fields are \"arn\", \"external_id\", \"duration\" and \"session_name\"",
+                                shown(&key)
+                            ));
+                        }
+                    }
+                }
+                if role.arn.is_empty() {
+                    return Err(format!("role {shown_name:?} has no \"arn\""));
+                }
+            }
+            other => {
+                return Err(format!(
+                    "role {shown_name:?} must be a role ARN or an object with \"arn\", not {}",
+                    kind_of(&other)
+                ));
+            }
+        }
+        // The checks `--role ARN` gets, so every role accepted here can be assumed.
+        let is_role_arn = role.arn.starts_with("arn:")
+            && resolve_role(&role.arn, None, &AccountName(String::from("roles"))).is_ok();
+        if !is_role_arn {
+            return Err(format!(
+                "role {shown_name:?}: {:?} is not a role ARN like \"arn:aws:iam::012345678901:role/admin\"",
+                shown(&role.arn)
+            ));
+        }
+        named.insert(name, role);
+    }
+    Ok(named)
 }
 
 fn is_partition(p: &str) -> bool {
@@ -898,17 +1041,124 @@ mod tests {
     fn malformed_prefixes_name_the_account() {
         for bad in [
             "arn:aws:iam::01212345678:",   // 11 digits
-            "arn:aws:iam::012123456789",   // no trailing colon
             "arn:AWS:iam::012123456789:",  // partition shape
             "arn:aws-:iam::012123456789:", // partition shape
             "arn:aws:sts::012123456789:",  // not iam
             "arn:aws:iam:us-east-1:012123456789:",
-            "012123456789",
+            "arn:aws:iam::012123456789:user/jb",
+            "01212345678",
+            "0121234567890",
         ] {
             let err = parse_err(&format!(r#"{{"work": "{bad}"}}"#));
             assert!(
                 err.contains("account \"work\"") && err.contains(bad),
                 "{bad}: {err}"
+            );
+        }
+    }
+
+    /// Issue 19: what was plainly meant is accepted — the account id alone, the prefix
+    /// without its trailing colon.
+    #[test]
+    fn a_bare_account_id_and_a_prefix_without_its_colon_are_accepted() {
+        let accounts = parse_ok(
+            r#"{"lab": "123456789012", "work": "arn:aws:iam::012123456789",
+                "cn": {"arn": "arn:aws-cn:iam::111122223333"}, "id": {"arn": "210987654321"}}"#,
+        );
+        assert_eq!(
+            accounts[&name("lab")].prefix(),
+            "arn:aws:iam::123456789012:"
+        );
+        assert_eq!(
+            accounts[&name("work")].prefix(),
+            "arn:aws:iam::012123456789:"
+        );
+        assert_eq!(
+            accounts[&name("cn")].prefix(),
+            "arn:aws-cn:iam::111122223333:"
+        );
+        assert_eq!(accounts[&name("id")].prefix(), "arn:aws:iam::210987654321:");
+    }
+
+    #[test]
+    fn named_roles_carry_their_arn_and_parameters() {
+        let accounts = parse_ok(
+            r#"{"work": {"arn": "arn:aws:iam::012123456789:", "roles": {
+                  "admin": "arn:aws:iam::012123456789:role/admin",
+                  "deploy": {"arn": "arn:aws:iam::999988887777:role/ci/deploy",
+                             "external_id": "tenant-7", "duration": "2h", "session_name": "ci-run"}}}}"#,
+        );
+        let work = &accounts[&name("work")];
+        assert_eq!(work.roles.len(), 2);
+        let deploy = &work.roles["deploy"];
+        assert_eq!(
+            deploy
+                .external_id
+                .as_ref()
+                .map(crate::secret::Secret::expose),
+            Some("tenant-7")
+        );
+        assert_eq!(
+            deploy
+                .duration
+                .as_ref()
+                .map(|(t, d)| (t.as_str(), d.as_secs())),
+            Some(("2h", 7200))
+        );
+        assert_eq!(deploy.session_name.as_deref(), Some("ci-run"));
+        let role = resolve_role("deploy", Some(work), &name("work")).unwrap();
+        assert_eq!(role.arn, "arn:aws:iam::999988887777:role/ci/deploy");
+        assert_eq!(
+            (role.name.as_str(), role.account_id.as_str()),
+            ("deploy", "999988887777")
+        );
+        let role = resolve_role("admin", Some(work), &name("work")).unwrap();
+        assert_eq!(role.arn, "arn:aws:iam::012123456789:role/admin");
+        // Other names still build <prefix>role/NAME.
+        let role = resolve_role("ops", Some(work), &name("work")).unwrap();
+        assert_eq!(role.arn, "arn:aws:iam::012123456789:role/ops");
+        // The external id is not shown by Debug.
+        assert!(!format!("{work:?}").contains("tenant-7"));
+
+        let bad = |roles: &str| {
+            parse_err(&format!(
+                r#"{{"work": {{"arn": "arn:aws:iam::012123456789:", "roles": {roles}}}}}"#
+            ))
+        };
+        for (roles, says) in [
+            ("[]", "must be an object, not a list"),
+            (
+                r#"{"a/b": "arn:aws:iam::012123456789:role/x"}"#,
+                "role name \"a/b\"",
+            ),
+            (
+                r#"{"x": "arn:aws:iam::012123456789:user/x"}"#,
+                "is not a role ARN",
+            ),
+            (
+                r#"{"x": "arn:aws:iam::012123456789:role/a b"}"#,
+                "is not a role ARN",
+            ),
+            (r#"{"x": "admin"}"#, "is not a role ARN"),
+            (r#"{"x": 1}"#, "must be a role ARN or an object"),
+            (r#"{"x": {"external_id": "abc"}}"#, "has no \"arn\""),
+            (
+                r#"{"x": {"arn": "arn:aws:iam::012123456789:role/x", "duration": "13h"}}"#,
+                "from 15m to 12h",
+            ),
+            (
+                r#"{"x": {"arn": "arn:aws:iam::012123456789:role/x", "session_name": "a b"}}"#,
+                "session_name",
+            ),
+            (
+                r#"{"x": {"arn": "arn:aws:iam::012123456789:role/x", "extern_id": "a"}}"#,
+                "unknown field \"extern_id\"",
+            ),
+        ] {
+            let err = bad(roles);
+            assert!(
+                err.contains("account \"work\": \"roles\"") && err.contains(says),
+                "{roles}: {err}"
             );
         }
     }

@@ -62,6 +62,10 @@ pub fn run(invocation: Invocation, current: &Environment) -> Result<Outcome> {
             let dirs = Dirs::new(creds_dir, current)?;
             clear(&dirs.places(config), account.as_ref(), report)
         }
+        Ask::RoleNames(account) => {
+            let dirs = Dirs::new(creds_dir, current)?;
+            role_names(&dirs.places(config), account.as_ref())
+        }
         Ask::Session { request, action } => {
             let dirs = Dirs::new(creds_dir, current)?;
             let places = dirs.places(config);
@@ -112,14 +116,18 @@ fn print_session(
     how: Print,
     report: Reporter,
 ) -> Result<Outcome> {
+    let on_terminal = std::io::stdout().is_terminal();
     match how {
-        Print::Json => print(&output::json(session))?,
+        Print::Json => {
+            if on_terminal {
+                report.warn(output::json_on_terminal());
+            }
+            print(&output::json(session))?;
+        }
         Print::CredentialProcess => print(&output::credential_process(session))?,
         Print::Export(shell) => {
-            if std::io::stdout().is_terminal() {
-                report.warn(
-                    "--export prints secrets to the terminal; use eval \"$(stsexec … --export)\", or exec mode, which keeps them out of your shell",
-                );
+            if on_terminal {
+                report.warn(output::export_on_terminal(shell));
             }
             print(&output::export(child, shell))?;
         }
@@ -171,12 +179,12 @@ fn status(current: &Environment, verbose: bool) -> Result<Outcome> {
         print(&text)?;
         return Ok(Outcome::Exit(0));
     }
-    let (mut text, keys_set) = output::status(current, SystemTime::now());
+    let (mut text, usable) = output::status(current, SystemTime::now());
     if verbose {
         text.push_str(&crate::aws::network::status(current));
     }
     print(&text)?;
-    Ok(Outcome::Exit(if keys_set { 0 } else { 1 }))
+    Ok(Outcome::Exit(if usable { 0 } else { 1 }))
 }
 
 /// The credentials directory (`--creds-dir`, else `~/aws-creds`) and `HOME`: every mode but
@@ -369,6 +377,12 @@ fn prepare(
         return sso::prepare(ask, target, places, current, report)
             .map(|prepared| Ready::Sso(Box::new(prepared)));
     }
+    // A role named in the accounts file brings its parameters; the flags win.
+    let named = wants
+        .role()
+        .and_then(|role| entry.and_then(|e| e.roles.get(role.as_str())));
+    let durations = named_role_durations(ask, named)?;
+    let wants = with_named_role_options(wants, named);
     let wants = wants.try_map(|role| accounts::resolve_role(role, entry, account), Ok)?;
     let (keys, user) = read_keys(account, wants.is_web_identity(), entry, places, current)?;
     let accounts_file = entries.file.as_ref();
@@ -451,12 +465,61 @@ fn prepare(
         provider,
         request: Request {
             wants,
-            durations: ask.durations.clone(),
+            durations,
             refresh: ask.refresh,
         },
         region,
         accounts: entries,
     })))
+}
+
+/// The durations asked, with a named role's `"duration"` where `-d` gave none (its range is
+/// checked as `-d`'s; chained from an MFA session it is capped to 1 h with a notice).
+fn named_role_durations(
+    ask: &SessionAsk,
+    named: Option<&accounts::NamedRole>,
+) -> Result<durations::Durations> {
+    let Some((text, value)) = named.and_then(|n| n.duration.clone()) else {
+        return Ok(ask.durations.clone());
+    };
+    if ask.durations.typed.is_some() {
+        return Ok(ask.durations.clone());
+    }
+    let typed = durations::Typed { text, value };
+    let planned = durations::plan(Some(&typed), false, true)?;
+    ask.knobs.min_ttl.check_against(&planned, false, true)?;
+    Ok(planned)
+}
+
+/// A named role's external id and session name where the flags gave none.
+fn with_named_role_options<'a, T>(
+    wants: Wants<&'a String, T>,
+    named: Option<&accounts::NamedRole>,
+) -> Wants<&'a String, T> {
+    let Some(named) = named else {
+        return wants;
+    };
+    match wants {
+        Wants::Role {
+            role,
+            from,
+            mut assume,
+        } => {
+            assume.session_name = assume.session_name.or_else(|| named.session_name.clone());
+            assume.external_id = assume.external_id.or_else(|| named.external_id.clone());
+            Wants::Role { role, from, assume }
+        }
+        Wants::WebIdentity {
+            role,
+            tokens,
+            session_name,
+        } => Wants::WebIdentity {
+            role,
+            tokens,
+            session_name: session_name.or_else(|| named.session_name.clone()),
+        },
+        session @ Wants::Session(_) => session,
+    }
 }
 
 /// `--web-identity`: where the token comes from (DESIGN §11), checked before any file is read.
@@ -532,7 +595,13 @@ fn list(places: &Places, current: &Environment, report: Reporter, quiet: bool) -
     let creds_dir = places.creds_dir;
     creds_dir.check(places.home)?;
     let accounts_file = load_accounts(places)?;
-    let rows: Vec<output::Listing> = known_accounts(accounts_file.as_ref(), creds_dir)
+    // Accounts with only a cached session (CI's web-identity role, which needs no key files
+    // and no accounts-file entry) are listed too, as --clear finds them.
+    let mut names = known_accounts(accounts_file.as_ref(), creds_dir);
+    names.extend(cache::accounts_with_cache(&creds_dir.path));
+    names.sort();
+    names.dedup();
+    let rows: Vec<output::Listing> = names
         .iter()
         .map(|name| {
             let entry = accounts_file.as_ref().and_then(|f| f.accounts.get(name));
@@ -571,8 +640,44 @@ fn list(places: &Places, current: &Environment, report: Reporter, quiet: bool) -
     } else {
         output::ListStyle::Plain
     };
-    print(&output::list(&rows, SystemTime::now(), style))?;
+    print(&output::list(
+        &rows,
+        SystemTime::now(),
+        style,
+        terminal_width(current),
+    ))?;
     Ok(Outcome::Exit(0))
+}
+
+/// `--role-names ACCOUNT`: what the completions offer after `--role`.
+fn role_names(places: &Places, account: Option<&AccountName>) -> Result<Outcome> {
+    let Some(account) = account else {
+        return Ok(Outcome::Exit(0));
+    };
+    let file = load_accounts(places)?;
+    let names: String = file
+        .as_ref()
+        .and_then(|f| f.accounts.get(account))
+        .map(|entry| entry.roles.keys().map(|name| format!("{name}\n")).collect())
+        .unwrap_or_default();
+    print(&names)?;
+    Ok(Outcome::Exit(0))
+}
+
+/// The terminal's columns for `--list`'s table: `COLUMNS` when set, else the size of the
+/// terminal on stdout, else 80.
+fn terminal_width(current: &Environment) -> usize {
+    current
+        .get("COLUMNS")
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|c| *c > 0)
+        .or_else(|| {
+            rustix::termios::tcgetwinsize(std::io::stdout())
+                .ok()
+                .map(|size| usize::from(size.ws_col))
+                .filter(|c| *c > 0)
+        })
+        .unwrap_or(80)
 }
 
 /// `--clear [ACCOUNT]`: removes cache files under each account's lock.

@@ -25,14 +25,19 @@ use std::time::Duration;
 #[command(
     name = "stsexec",
     version,
+    // `--version`: also the commit, the linking and the target (build.rs); `-V` stays short.
+    long_version = env!("STSEXEC_LONG_VERSION"),
     about = "Run a command with an AWS account's credentials: long-lived keys, a cached MFA session or an assumed role",
     long_about = "Run a command with an AWS account's credentials: long-lived keys, a cached MFA \
 session or an assumed role. stsexec resolves the account's keys from the credentials directory, \
 reuses a cached session while it is valid or calls STS (GetSessionToken with an MFA code, \
 AssumeRole), then replaces itself with COMMAND (default: $SHELL), whose environment holds the \
 credentials. The calling shell never holds a secret.",
-    after_help = "Examples:\n  stsexec work -- aws sts get-caller-identity\n  stsexec work --mfa -- terraform plan\n  stsexec work --mfa --role admin -- make deploy\n  stsexec work --mfa --role admin --server -- terraform apply\n  stsexec personal\n  eval \"$(stsexec work --mfa --export)\"\n  stsexec --status\n\nstsexec --list shows your accounts; stsexec --help shows every option.",
-    override_usage = "stsexec [OPTIONS] <ACCOUNT> [-- <COMMAND> [ARGS]...]\n       stsexec [OPTIONS] <ACCOUNT> --server [-- <COMMAND> [ARGS]...]\n       stsexec [OPTIONS] <ACCOUNT> --json | --export[=SHELL] | --credential-process\n       stsexec [OPTIONS] <ACCOUNT> --rotate | --login [--no-browser]\n       stsexec --list | --status | --clear [ACCOUNT]",
+    // -h is one screen (the common flags); --help has every option and the examples.
+    after_help = "stsexec --help shows every option and examples; stsexec --list, your accounts.",
+    after_long_help = "Examples:\n  stsexec work -- aws sts get-caller-identity\n  stsexec work --mfa -- terraform plan\n  stsexec work --mfa --role admin -- make deploy\n  stsexec work --mfa --role admin --server -- terraform apply\n  stsexec personal\n  eval \"$(stsexec work --mfa --export)\"              # bash, zsh\n  eval (stsexec work --mfa --export | string collect)  # fish\n  stsexec --status\n\nstsexec --list shows your accounts.",
+    // Each line fits in 80 columns: a terminal breaks longer ones mid-word.
+    override_usage = "stsexec [OPTIONS] <ACCOUNT> [-- <COMMAND> [ARGS]...]\n       stsexec [OPTIONS] <ACCOUNT> --server [-- <COMMAND> [ARGS]...]\n       stsexec [OPTIONS] <ACCOUNT> --json|--export[=SHELL]|--credential-process\n       stsexec [OPTIONS] <ACCOUNT> --rotate | --login [--no-browser]\n       stsexec --list | --status | --clear [ACCOUNT]",
     group(ArgGroup::new("session_kind").multiple(true).args(["mfa", "token", "mfa_process", "role"])),
     group(ArgGroup::new("output").args(["json", "export", "credential_process"])),
     group(ArgGroup::new("session_options").multiple(true).args([
@@ -45,7 +50,8 @@ pub struct Cli {
     #[arg(
         value_name = "ACCOUNT",
         value_parser = clap::value_parser!(OsString),
-        required_unless_present_any = ["list", "status", "clear"]
+        required_unless_present_any = ["list", "status", "clear", "role_names"],
+        hide_short_help = true
     )]
     pub account: Option<OsString>,
 
@@ -55,7 +61,8 @@ pub struct Cli {
         trailing_var_arg = true,
         value_parser = clap::value_parser!(OsString),
         value_hint = clap::ValueHint::CommandWithArguments,
-        conflicts_with_all = ["output", "clear"]
+        conflicts_with_all = ["output", "clear"],
+        hide_short_help = true
     )]
     pub command: Vec<OsString>,
 
@@ -64,6 +71,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub admin: AdminModes,
+
+    #[command(flatten)]
+    pub completion: CompletionQueries,
 
     #[command(flatten)]
     pub serve: ServeMode,
@@ -81,39 +91,45 @@ pub struct Cli {
     pub login: LoginMode,
 
     /// The MFA code (6 digits; spaces are ignored) instead of a prompt; implies --mfa. Other local users can see it in ps: prefer the prompt or mfa_process
-    #[arg(short = 't', long, value_name = "CODE", value_parser = parse_code)]
+    #[arg(short = 't', long, value_name = "CODE", value_parser = parse_code, hide_short_help = true)]
     pub token: Option<MfaCode>,
 
     /// Get the MFA code from a command (run with /bin/sh -c; it prints the 6 digits) instead of the prompt; implies --mfa
-    #[arg(long, value_name = "CMD", value_hint = clap::ValueHint::CommandString)]
+    #[arg(long, value_name = "CMD", value_hint = clap::ValueHint::CommandString, hide_short_help = true)]
     pub mfa_process: Option<String>,
 
-    /// Assume <prefix>role/ROLE (a full role ARN is accepted too)
+    /// Assume a role: a name or a role ARN
+    ///
+    /// A name from the account's "roles" in the accounts file brings its ARN, external id,
+    /// duration and session name (the flags win); another name is <prefix>role/ROLE.
     #[arg(long, value_name = "ROLE", value_hint = clap::ValueHint::Other)]
     pub role: Option<String>,
 
-    /// Session lifetime, e.g. 90m or 12h. GetSessionToken: 15m-36h (default 12h); AssumeRole: 15m-12h (default 1h, at most 1h from an MFA session)
+    /// Session lifetime, e.g. 90m or 12h
+    ///
+    /// GetSessionToken: 15m-36h (default 12h); AssumeRole: 15m-12h (default 1h, at most 1h
+    /// from an MFA session).
     #[arg(short = 'd', long, value_name = "DURATION", value_parser = parse_duration, value_hint = clap::ValueHint::Other)]
     pub duration: Option<Typed<Duration>>,
 
     /// AssumeRole session name (default: <user>-stsexec)
-    #[arg(long, value_name = "NAME", requires = "role", value_hint = clap::ValueHint::Other)]
+    #[arg(long, value_name = "NAME", requires = "role", value_hint = clap::ValueHint::Other, hide_short_help = true)]
     pub session_name: Option<String>,
 
     /// AssumeRole external id
-    #[arg(long, value_name = "ID", requires = "role", value_parser = parse_secret, value_hint = clap::ValueHint::Other)]
+    #[arg(long, value_name = "ID", requires = "role", value_parser = parse_secret, value_hint = clap::ValueHint::Other, hide_short_help = true)]
     pub external_id: Option<Secret>,
 
     /// Region for the command and for STS (default: the account's, else AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1)
-    #[arg(long, value_name = "REGION", value_parser = parse_region, value_hint = clap::ValueHint::Other)]
+    #[arg(long, value_name = "REGION", value_parser = parse_region, value_hint = clap::ValueHint::Other, hide_short_help = true)]
     pub region: Option<String>,
 
     /// Accounts file [default: <creds-dir>/accounts.json, then /etc/default/aws-sts-helpers/accounts.json]
-    #[arg(long, value_name = "FILE", env = "STSEXEC_CONFIG", value_hint = clap::ValueHint::FilePath)]
+    #[arg(long, value_name = "FILE", env = "STSEXEC_CONFIG", value_hint = clap::ValueHint::FilePath, hide_short_help = true)]
     pub config: Option<PathBuf>,
 
     /// Credentials directory [default: ~/aws-creds]
-    #[arg(long, value_name = "DIR", env = "STSEXEC_CREDS_DIR", value_hint = clap::ValueHint::DirPath)]
+    #[arg(long, value_name = "DIR", env = "STSEXEC_CREDS_DIR", value_hint = clap::ValueHint::DirPath, hide_short_help = true)]
     pub creds_dir: Option<PathBuf>,
 
     #[command(flatten)]
@@ -124,29 +140,34 @@ pub struct Cli {
 #[derive(Args, Debug)]
 pub struct OutputModes {
     /// Print the credentials as JSON (access_key, expiration, secret_key, session_token) instead of running a command
-    #[arg(long, help_heading = "Modes")]
+    #[arg(long, help_heading = "Modes", hide_short_help = true)]
     pub json: bool,
 
-    /// Print shell statements that set the credentials (sh, bash, zsh or fish) instead of running a command; this puts secrets in your shell
+    /// Print shell statements that set the credentials
+    ///
+    /// Instead of running a command; this puts secrets in your shell. SHELL is sh, bash, zsh or
+    /// fish; without it, the shell $SHELL names.
     #[arg(
         long,
         value_name = "SHELL",
+        hide_possible_values = true,
         num_args = 0..=1,
         require_equals = true,
-        default_missing_value = "sh",
         help_heading = "Modes"
     )]
-    pub export: Option<ExportShell>,
+    pub export: Option<Option<ExportShell>>,
 
     /// Print the AWS CLI's credential_process JSON instead of running a command
-    #[arg(long, help_heading = "Modes")]
+    #[arg(long, help_heading = "Modes", hide_short_help = true)]
     pub credential_process: bool,
 }
 
 /// The modes that need no credentials.
 #[derive(Args, Debug)]
 pub struct AdminModes {
-    /// List accounts, their keys and cached sessions (with -q: account names only)
+    /// List accounts, keys and cached sessions
+    ///
+    /// With -q: account names only.
     #[arg(
         long,
         help_heading = "Modes",
@@ -154,7 +175,10 @@ pub struct AdminModes {
     )]
     pub list: bool,
 
-    /// Tell which credentials the current environment holds; exit 1 when none
+    /// Tell which credentials the environment holds
+    ///
+    /// Exit 1 when it holds none, or a mixture (keys of one kind beside a token of another,
+    /// an expired session, STSEXEC_ACCOUNT naming other keys).
     #[arg(
         long,
         help_heading = "Modes",
@@ -163,14 +187,29 @@ pub struct AdminModes {
     pub status: bool,
 
     /// Forget the cached sessions of ACCOUNT (of all accounts without one)
-    #[arg(long, help_heading = "Modes", conflicts_with_all = ["output", "session_options"])]
+    #[arg(long, help_heading = "Modes", conflicts_with_all = ["output", "session_options"], hide_short_help = true)]
     pub clear: bool,
+}
+
+/// What the completions ask (hidden from help and completions).
+#[derive(Args, Debug)]
+pub struct CompletionQueries {
+    /// For completions: the role names of ACCOUNT's "roles" in the accounts file, one a line
+    #[arg(
+        long,
+        hide = true,
+        conflicts_with_all = ["command", "output", "session_options", "list", "status", "clear"]
+    )]
+    pub role_names: bool,
 }
 
 /// `--server` (DESIGN §8): run the command as a child and serve it renewed credentials.
 #[derive(Args, Debug)]
 pub struct ServeMode {
-    /// Run COMMAND as a child and serve it credentials on 127.0.0.1 (the ECS container-credentials protocol), renewed before they expire, until it ends
+    /// Run COMMAND and renew its credentials while it runs
+    ///
+    /// COMMAND runs as a child; stsexec serves it credentials on 127.0.0.1 (the ECS
+    /// container-credentials protocol), renewed before they expire, until it ends.
     #[arg(long, help_heading = "Modes", conflicts_with_all = ["list", "status", "clear"])]
     pub server: bool,
 }
@@ -182,6 +221,7 @@ pub struct RotateMode {
     #[arg(
         long,
         help_heading = "Modes",
+        hide_short_help = true,
         conflicts_with_all = ["command", "output", "role", "server", "list", "status", "clear", "session_name", "external_id", "web_identity"]
     )]
     pub rotate: bool,
@@ -194,28 +234,32 @@ pub struct LoginMode {
     #[arg(
         long,
         help_heading = "Modes",
-        conflicts_with_all = ["command", "output", "server", "rotate", "list", "status", "clear", "session_options"]
+        conflicts_with_all = ["command", "output", "server", "rotate", "list", "status", "clear", "session_options"],
+        hide_short_help = true
     )]
     pub login: bool,
 
     /// Sign in to IAM Identity Center with a URL and a code to confirm on any device (the device-code flow), not a browser on this machine
-    #[arg(long, conflicts_with_all = ["list", "status", "clear"])]
+    #[arg(long, conflicts_with_all = ["list", "status", "clear"], hide_short_help = true)]
     pub no_browser: bool,
 }
 
 /// Which session the command gets.
 #[derive(Args, Debug)]
 pub struct SessionFlags {
-    /// Use the account's MFA session: the cached one while valid, else prompt for a code and call GetSessionToken
+    /// Use the MFA session (a code is asked when needed)
+    ///
+    /// The cached one while valid, else a code (the prompt, -t or an mfa_process) and
+    /// GetSessionToken.
     #[arg(long)]
     pub mfa: bool,
 
     /// Fetch a new session even if the cached one is valid (the cache is then updated)
-    #[arg(long, requires = "session_kind")]
+    #[arg(long, requires = "session_kind", hide_short_help = true)]
     pub refresh: bool,
 
     /// Use the long-lived keys even if an MFA session is cached
-    #[arg(long, conflicts_with_all = ["mfa", "token", "mfa_process"])]
+    #[arg(long, conflicts_with_all = ["mfa", "token", "mfa_process"], hide_short_help = true)]
     pub no_session: bool,
 }
 
@@ -229,32 +273,54 @@ pub struct WebIdentityFlags {
         num_args = 0..=1,
         require_equals = true,
         value_hint = clap::ValueHint::FilePath,
+        hide_short_help = true,
         conflicts_with_all = ["mfa", "token", "mfa_process", "no_session", "external_id"]
     )]
     pub web_identity: Option<Option<PathBuf>>,
 
     /// The audience of the token GitHub Actions makes for --web-identity [default: sts.amazonaws.com]
-    #[arg(long, value_name = "AUDIENCE", requires = "web_identity", value_hint = clap::ValueHint::Other)]
+    #[arg(long, value_name = "AUDIENCE", requires = "web_identity", value_hint = clap::ValueHint::Other, hide_short_help = true)]
     pub audience: Option<String>,
 }
 
 #[derive(Args, Debug)]
 pub struct Verbosity {
     /// No status lines
-    #[arg(short, long, conflicts_with = "verbose")]
+    #[arg(short, long, conflicts_with = "verbose", hide_short_help = true)]
     pub quiet: bool,
 
     /// Debug lines: decisions, file names and masked key ids (never secrets)
-    #[arg(short, long)]
+    #[arg(short, long, hide_short_help = true)]
     pub verbose: bool,
 }
 
 /// The shells `--export` writes for; bash and zsh read sh's statements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExportShell {
-    #[value(alias = "bash", alias = "zsh")]
     Sh,
+    Bash,
+    Zsh,
     Fish,
+}
+
+impl ExportShell {
+    fn syntax(self) -> Shell {
+        match self {
+            ExportShell::Sh | ExportShell::Bash | ExportShell::Zsh => Shell::Sh,
+            ExportShell::Fish => Shell::Fish,
+        }
+    }
+}
+
+/// `--export` without a value: the syntax of the shell `$SHELL` names (DESIGN §5), so a fish
+/// user's `eval (stsexec work --export | string collect)` gets fish's statements.
+pub fn login_shell(current: &Environment) -> Shell {
+    let is_fish = current
+        .get_os("SHELL")
+        .map(std::path::Path::new)
+        .and_then(std::path::Path::file_name)
+        .is_some_and(|name| name == "fish");
+    if is_fish { Shell::Fish } else { Shell::Sh }
 }
 
 impl Cli {
@@ -267,6 +333,7 @@ impl Cli {
             command,
             output,
             admin,
+            completion,
             serve,
             session,
             web,
@@ -290,8 +357,10 @@ impl Cli {
             Ask::Status
         } else if admin.clear {
             Ask::Clear(account.as_deref().map(AccountName::parse).transpose()?)
+        } else if completion.role_names {
+            Ask::RoleNames(account.as_deref().map(AccountName::parse).transpose()?)
         } else {
-            let action = action(&output, &rotate, &serve, &login, command)?;
+            let action = action(&output, &rotate, &serve, &login, command, current)?;
             let account = AccountName::parse(account.as_deref().unwrap_or_default())?;
             let rotating = matches!(action, Action::Rotate);
             let knobs = Knobs::from_env(current, rotating)?;
@@ -362,6 +431,7 @@ fn action(
     serve: &ServeMode,
     login: &LoginMode,
     command: Vec<OsString>,
+    current: &Environment,
 ) -> Result<Action, UsageError> {
     let print = if output.json {
         Some(Print::Json)
@@ -369,10 +439,7 @@ fn action(
         Some(Print::CredentialProcess)
     } else {
         output.export.map(|shell| {
-            Print::Export(match shell {
-                ExportShell::Sh => Shell::Sh,
-                ExportShell::Fish => Shell::Fish,
-            })
+            Print::Export(shell.map_or_else(|| login_shell(current), ExportShell::syntax))
         })
     };
     Ok(match (rotate.rotate, serve.server, print) {
@@ -513,6 +580,11 @@ mod tests {
         assert!(matches!(ask(&["--status"]), Ask::Status));
         assert!(matches!(ask(&["--clear"]), Ask::Clear(None)));
         assert!(matches!(
+            ask(&["work", "--role-names"]),
+            Ask::RoleNames(Some(a)) if a.as_str() == "work"
+        ));
+        assert!(parse(&["work", "--role-names", "--mfa"]).is_err());
+        assert!(matches!(
             ask(&["--clear", "Work"]),
             Ask::Clear(Some(a)) if a.as_str() == "work"
         ));
@@ -542,6 +614,57 @@ mod tests {
         assert!(parse(&[]).is_err());
         // An account may be named like a mode's value: modes are flags, not words.
         assert!(matches!(session(&["list"]).account.as_str(), "list"));
+    }
+
+    #[test]
+    fn export_without_a_value_follows_the_login_shell() {
+        let export = |shell: &str, flag: &str| {
+            let current = Environment::from_pairs([("SHELL", shell)]);
+            match parse(&["work", flag])
+                .unwrap()
+                .into_invocation(&current)
+                .unwrap()
+                .ask
+            {
+                Ask::Session {
+                    action: Action::Print(Print::Export(s)),
+                    ..
+                } => s,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(export("/usr/bin/fish", "--export"), Shell::Fish);
+        assert_eq!(export("/usr/local/bin/fish", "--export"), Shell::Fish);
+        assert_eq!(export("/bin/bash", "--export"), Shell::Sh);
+        assert_eq!(export("", "--export"), Shell::Sh);
+        assert_eq!(export("/usr/bin/fish", "--export=sh"), Shell::Sh);
+        assert_eq!(export("/bin/bash", "--export=fish"), Shell::Fish);
+    }
+
+    /// A terminal breaks a line longer than its width mid-word (`--credential-proc`/`ess`);
+    /// -h fits one screen; the values --export's help names are the ones it takes.
+    #[test]
+    fn help_fits_80_columns_and_h_is_one_screen() {
+        let mut cmd = Cli::command().term_width(80);
+        let short = cmd.render_help().to_string();
+        let long = cmd.render_long_help().to_string();
+        for text in [&short, &long] {
+            for line in text.lines() {
+                assert!(line.chars().count() <= 80, "{} columns: {line}", line.len());
+            }
+        }
+        assert!(short.lines().count() <= 24, "{short}");
+        for common in [
+            "--mfa", "--role", "--server", "--export", "--list", "--status",
+        ] {
+            assert!(short.contains(common), "{common} missing from -h: {short}");
+        }
+        assert!(long.contains("--web-identity") && long.contains("Examples:"));
+        let words = long.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            words.contains("SHELL is sh, bash, zsh or fish") && !words.contains("possible values"),
+            "{long}"
+        );
     }
 
     #[test]

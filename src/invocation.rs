@@ -48,6 +48,9 @@ pub enum Ask {
     Status,
     /// `--clear [ACCOUNT]`: forget cached sessions (of every account without one).
     Clear(Option<AccountName>),
+    /// `--role-names [ACCOUNT]` (hidden, for completions): the names of the account's
+    /// `"roles"` in the accounts file.
+    RoleNames(Option<AccountName>),
     /// An account's session, and what to do with it.
     Session {
         request: Box<SessionAsk>,

@@ -69,6 +69,24 @@ pub fn export(child: &ChildEnv, shell: Shell) -> String {
     out
 }
 
+/// The warning when `--export` writes to a terminal, with the `eval` form of the shell the
+/// statements are for.
+pub fn export_on_terminal(shell: Shell) -> &'static str {
+    match shell {
+        Shell::Sh => {
+            "--export prints secrets to the terminal; use eval \"$(stsexec … --export)\", or exec mode, which keeps them out of your shell"
+        }
+        Shell::Fish => {
+            "--export prints secrets to the terminal; use eval (stsexec … --export | string collect), or exec mode, which keeps them out of your shell"
+        }
+    }
+}
+
+/// The warning when `--json` writes to a terminal.
+pub fn json_on_terminal() -> &'static str {
+    "--json prints secrets to the terminal; pipe it to the program that reads it (stsexec … --json | jq …), or use exec mode, which keeps them off the screen"
+}
+
 /// POSIX single quotes hold every byte but `'`, which is closed, escaped and reopened.
 fn quote_sh(value: &str) -> String {
     format!("'{}'", value.replace('\'', r"'\''"))
@@ -79,38 +97,103 @@ fn quote_fish(value: &str) -> String {
     format!("'{}'", value.replace('\\', r"\\").replace('\'', r"\'"))
 }
 
-/// `ec2now`: what the current environment holds. Returns the text and whether keys are set.
+/// `ec2now`: what the current environment holds. Returns the text and whether it holds one
+/// usable set of keys: false with no keys, with an expired session, and with a mixture (a
+/// long-lived key beside a session token, a session key without its token, an expiration
+/// beside long-lived keys, `STSEXEC_ACCOUNT` naming keys of another kind) — what an `eval`
+/// that half failed leaves behind (DESIGN §5).
 pub fn status(current: &Environment, now: SystemTime) -> (String, bool) {
     let Some(key_id) = current.get("AWS_ACCESS_KEY_ID") else {
         return ("No keys set\n".to_string(), false);
     };
-    let mut out = match current.get("STSEXEC_ACCOUNT") {
-        Some(label) => format!("Keys set for {label} AWS account\n"),
+    let label = current.get("STSEXEC_ACCOUNT");
+    let mut out = match label {
+        Some(label) => format!("Keys set for {} AWS account\n", crate::text::shown(label)),
         None => format!("Keys set ({}), not by stsexec\n", mask_key_id(key_id)),
     };
     match crate::env::region_in(current) {
         Some(region) => out.push_str(&format!("Region is {region}\n")),
         None => out.push_str("Region is not set\n"),
     }
+    let masked = mask_key_id(key_id);
+    // AWS's key ids tell their kind (AKIA long-lived, ASIA a session's); emulators (moto,
+    // LocalStack) behind AWS_ENDPOINT_URL(_STS) hand out AKIA ids for sessions too, so there
+    // only stsexec's own variables tell.
+    let emulated =
+        current.get("AWS_ENDPOINT_URL_STS").is_some() || current.get("AWS_ENDPOINT_URL").is_some();
+    let long_lived = !emulated && key_id.starts_with("AKIA");
+    let session_key = !emulated && key_id.starts_with("ASIA");
     let has_token = current.get("AWS_SESSION_TOKEN").is_some();
+    let label_names_session = label.map(|l| l.ends_with("-STS"));
+    let mut mixed = Vec::new();
+    if long_lived && has_token {
+        mixed.push(format!(
+            "AWS_ACCESS_KEY_ID {masked} is a long-lived key, yet AWS_SESSION_TOKEN is set: the token belongs to other keys and AWS refuses the pair"
+        ));
+    }
+    if session_key && !has_token {
+        mixed.push(format!(
+            "AWS_ACCESS_KEY_ID {masked} is a session's key, yet AWS_SESSION_TOKEN is not set: AWS refuses it without its token"
+        ));
+    }
+    if let Some(label) = label {
+        let shown = crate::text::shown(label);
+        match label_names_session {
+            Some(true) if long_lived => mixed.push(format!(
+                "STSEXEC_ACCOUNT names the session {shown}, but AWS_ACCESS_KEY_ID {masked} is a long-lived key"
+            )),
+            Some(true) if !has_token => mixed.push(format!(
+                "STSEXEC_ACCOUNT names the session {shown}, but AWS_SESSION_TOKEN is not set"
+            )),
+            Some(false) if session_key => mixed.push(format!(
+                "STSEXEC_ACCOUNT names the long-lived keys of {shown}, but AWS_ACCESS_KEY_ID {masked} is a session's key"
+            )),
+            Some(false) if has_token && !long_lived => mixed.push(format!(
+                "STSEXEC_ACCOUNT names the long-lived keys of {shown}, but AWS_SESSION_TOKEN is set: it belongs to an earlier session"
+            )),
+            _ => {}
+        }
+    }
+    let long_lived_set = long_lived || label_names_session == Some(false);
+    let mut usable = true;
     match current.get("AWS_CREDENTIAL_EXPIRATION") {
+        Some(text) if long_lived_set => mixed.push(format!(
+            "AWS_CREDENTIAL_EXPIRATION ({}) is set beside the long-lived key {masked}: it belongs to an earlier session",
+            crate::text::shown(text)
+        )),
         Some(text) => match humantime::parse_rfc3339_weak(text) {
             Ok(expiration) => match expiration.duration_since(now) {
-                Ok(left) => out.push_str(&format!(
+                Ok(left) if mixed.is_empty() => out.push_str(&format!(
                     "Session valid for {} (until {text})\n",
                     human(left)
                 )),
-                Err(past) => out.push_str(&format!(
-                    "Session expired {} ago ({text})\n",
-                    human(past.duration())
-                )),
+                Ok(_) => {}
+                Err(past) => {
+                    usable = false;
+                    out.push_str(&format!(
+                        "Session expired {} ago ({text}): its keys no longer work\n",
+                        human(past.duration())
+                    ));
+                }
             },
-            Err(_) => out.push_str(&format!("Session expiration {text:?} is not a time\n")),
+            Err(_) => out.push_str(&format!(
+                "Session expiration {:?} is not a time\n",
+                crate::text::shown(text)
+            )),
         },
+        None if !mixed.is_empty() => {}
         None if has_token => out.push_str("Session of unknown lifetime\n"),
         None => out.push_str("Long-lived keys (they do not expire)\n"),
     }
-    (out, true)
+    if !mixed.is_empty() {
+        usable = false;
+        out.push_str("Mixed environment: these variables do not belong together\n");
+        for problem in &mixed {
+            out.push_str(&format!("  {problem}\n"));
+        }
+        out.push_str("Run the command with stsexec ACCOUNT -- COMMAND (or a subshell: stsexec ACCOUNT), or export again with the syntax of your shell (--export follows $SHELL)\n");
+    }
+    (out, usable)
 }
 
 /// One account as `--list` shows it.
@@ -135,7 +218,10 @@ pub enum ListStyle {
     Names,
 }
 
-pub fn list(rows: &[Listing], now: SystemTime, style: ListStyle) -> String {
+/// `--list`. `width`: the terminal's columns, which a table never exceeds (a terminal breaks a
+/// longer line mid-word): when the columns do not fit, each account's sessions, then its MFA
+/// device, go on lines of their own below it, and a line still too long is cut with `…`.
+pub fn list(rows: &[Listing], now: SystemTime, style: ListStyle, width: usize) -> String {
     let cells: Vec<[String; 5]> = rows
         .iter()
         .map(|row| {
@@ -151,8 +237,14 @@ pub fn list(rows: &[Listing], now: SystemTime, style: ListStyle) -> String {
                 },
                 row.user.clone().unwrap_or_else(|| "-".into()),
                 row.mfa_serial.clone().unwrap_or_else(|| "-".into()),
-                sessions_cell(&row.sessions, now),
+                sessions(&row.sessions, now).join(", "),
             ]
+        })
+        .map(|mut line| {
+            if line[4].is_empty() {
+                line[4] = "-".into();
+            }
+            line
         })
         .collect();
     match style {
@@ -174,40 +266,86 @@ pub fn list(rows: &[Listing], now: SystemTime, style: ListStyle) -> String {
             .collect(),
         ListStyle::Table => {
             let header = ["ACCOUNT", "KEYS", "USER", "MFA DEVICE", "SESSIONS"].map(String::from);
-            let mut widths = [0usize; 5];
-            for line in std::iter::once(&header).chain(&cells) {
-                for (width, cell) in widths.iter_mut().zip(line) {
-                    *width = (*width).max(cell.chars().count());
+            for columns in [5, 4, 3] {
+                let lines = table(&header, &cells, columns);
+                let fits = lines.iter().all(|l| l.chars().count() <= width);
+                if !fits && columns > 3 {
+                    continue;
                 }
-            }
-            std::iter::once(&header)
-                .chain(&cells)
-                .map(|line| {
-                    let mut text = String::new();
-                    for (i, (cell, width)) in line.iter().zip(widths).enumerate() {
-                        if i + 1 == line.len() {
-                            text.push_str(cell);
-                        } else {
-                            text.push_str(&format!("{cell:<width$}  "));
+                let mut out = String::new();
+                for (i, line) in lines.iter().enumerate() {
+                    push_cut(&mut out, line, width);
+                    // Below each account (not the header): what did not fit in its columns.
+                    let Some(row) = i.checked_sub(1).map(|i| &rows[i]) else {
+                        continue;
+                    };
+                    if columns < 4
+                        && let Some(mfa) = &row.mfa_serial
+                    {
+                        push_cut(&mut out, &format!("  MFA device {mfa}"), width);
+                    }
+                    if columns < 5 {
+                        for session in sessions(&row.sessions, now) {
+                            push_cut(&mut out, &format!("  session {session}"), width);
                         }
                     }
-                    format!("{}\n", text.trim_end())
-                })
-                .collect()
+                }
+                return out;
+            }
+            unreachable!("three columns are always taken")
         }
     }
 }
 
-fn sessions_cell(sessions: &[Summary], now: SystemTime) -> String {
-    if sessions.is_empty() {
-        return "-".into();
+/// The header and the rows as aligned text, the first `columns` columns.
+fn table(header: &[String; 5], cells: &[[String; 5]], columns: usize) -> Vec<String> {
+    let mut widths = [0usize; 5];
+    for line in std::iter::once(header).chain(cells) {
+        for (width, cell) in widths.iter_mut().zip(line) {
+            *width = (*width).max(cell.chars().count());
+        }
     }
+    std::iter::once(header)
+        .chain(cells)
+        .map(|line| {
+            let mut text = String::new();
+            for (i, (cell, width)) in line.iter().zip(widths).take(columns).enumerate() {
+                if i + 1 == columns {
+                    text.push_str(cell);
+                } else {
+                    text.push_str(&format!("{cell:<width$}  "));
+                }
+            }
+            text.trim_end().to_string()
+        })
+        .collect()
+}
+
+/// Appends `line` and a newline, cut to `width` characters with `…`.
+fn push_cut(out: &mut String, line: &str, width: usize) {
+    if line.chars().count() <= width {
+        out.push_str(line);
+    } else {
+        out.extend(line.chars().take(width.saturating_sub(1)));
+        out.push('…');
+    }
+    out.push('\n');
+}
+
+/// Each cached session, `mfa:11h58m`, `role:admin:45m`, `webid:deploy:30m` (assumed with a
+/// CI's OIDC token), `expired` or `unusable` in place of the time left.
+fn sessions(sessions: &[Summary], now: SystemTime) -> Vec<String> {
     sessions
         .iter()
         .map(|s| {
-            let what = match &s.role_arn {
-                None => "mfa".to_string(),
-                Some(arn) => format!("role:{}", arn.rsplit('/').next().unwrap_or(arn)),
+            let what = match (&s.role_arn, s.web_identity) {
+                (None, false) => "mfa".to_string(),
+                (None, true) => "webid".to_string(),
+                (Some(arn), web) => format!(
+                    "{}:{}",
+                    if web { "webid" } else { "role" },
+                    arn.rsplit('/').next().unwrap_or(arn)
+                ),
             };
             let state = match &s.expiration {
                 Ok(exp) => match exp.duration_since(now) {
@@ -218,8 +356,7 @@ fn sessions_cell(sessions: &[Summary], now: SystemTime) -> String {
             };
             format!("{what}:{state}")
         })
-        .collect::<Vec<_>>()
-        .join(", ")
+        .collect()
 }
 
 /// Whole minutes in humantime's words: `11h 58m`.
@@ -319,8 +456,9 @@ mod tests {
             text,
             "Keys set for work-MFA-STS AWS account\nRegion is eu-west-1\nSession valid for 3h 2m (until 2027-01-15T08:00:00Z)\n"
         );
-        let (text, _) = status(&env, at(1_800_000_000 + 600));
+        let (text, set) = status(&env, at(1_800_000_000 + 600));
         assert!(text.contains("Session expired 10m ago"), "{text}");
+        assert!(!set, "an expired session is not usable: exit 1");
         let (text, set) = status(&Environment::from_pairs([("PATH", "/bin")]), now);
         assert_eq!((text.as_str(), set), ("No keys set\n", false));
         let foreign = Environment::from_pairs([("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")]);
@@ -331,10 +469,82 @@ mod tests {
         );
     }
 
+    /// What fish made of sh's `--export` (issue 19): the new long-lived key beside the old
+    /// session's token and expiration. Each mixture is named, none is called valid, exit 1.
     #[test]
-    fn list_styles() {
-        let now = at(1_000_000);
-        let rows = vec![
+    fn status_names_a_mixed_environment() {
+        let now = at(1_800_000_000 - 3600);
+        let mixed = |pairs: &[(&str, &str)]| {
+            let (text, usable) = status(&Environment::from_pairs(pairs.iter().copied()), now);
+            assert!(!usable, "{text}");
+            assert!(text.contains("Mixed environment"), "{text}");
+            assert!(!text.contains("Session valid"), "{text}");
+            text
+        };
+        let text = mixed(&[
+            ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"),
+            ("AWS_SESSION_TOKEN", "old"),
+            ("AWS_CREDENTIAL_EXPIRATION", "2027-01-15T08:00:00Z"),
+            ("STSEXEC_ACCOUNT", "personal"),
+        ]);
+        assert!(
+            text.contains("AKIA…MPLE is a long-lived key, yet AWS_SESSION_TOKEN is set")
+                && text.contains("AWS_CREDENTIAL_EXPIRATION (2027-01-15T08:00:00Z) is set beside"),
+            "{text}"
+        );
+        let text = mixed(&[
+            ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"),
+            ("STSEXEC_ACCOUNT", "work-MFA-STS"),
+        ]);
+        assert!(
+            text.contains("STSEXEC_ACCOUNT names the session work-MFA-STS"),
+            "{text}"
+        );
+        let text = mixed(&[
+            ("AWS_ACCESS_KEY_ID", "ASIAEXAMPLEKEY123456"),
+            ("AWS_SESSION_TOKEN", "t"),
+            ("STSEXEC_ACCOUNT", "work"),
+        ]);
+        assert!(text.contains("names the long-lived keys of work"), "{text}");
+        let text = mixed(&[("AWS_ACCESS_KEY_ID", "ASIAEXAMPLEKEY123456")]);
+        assert!(text.contains("AWS_SESSION_TOKEN is not set"), "{text}");
+        // Behind an emulator (AKIA ids for sessions) stsexec's own variables still tell.
+        let text = mixed(&[
+            ("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:5000"),
+            ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"),
+            ("AWS_SESSION_TOKEN", "old"),
+            ("AWS_CREDENTIAL_EXPIRATION", "2027-01-15T08:00:00Z"),
+            ("STSEXEC_ACCOUNT", "personal"),
+        ]);
+        assert!(
+            text.contains("names the long-lived keys of personal, but AWS_SESSION_TOKEN is set")
+                && text.contains("AWS_CREDENTIAL_EXPIRATION (2027-01-15T08:00:00Z) is set beside"),
+            "{text}"
+        );
+        let (text, usable) = status(
+            &Environment::from_pairs([
+                ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+                ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"),
+                ("AWS_SESSION_TOKEN", "t"),
+                ("AWS_CREDENTIAL_EXPIRATION", "2027-01-15T08:00:00Z"),
+                ("STSEXEC_ACCOUNT", "work-MFA-STS"),
+            ]),
+            now,
+        );
+        assert!(usable && text.contains("Session valid for 1h"), "{text}");
+        // One clean set of long-lived keys is fine.
+        let (text, usable) = status(
+            &Environment::from_pairs([
+                ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"),
+                ("STSEXEC_ACCOUNT", "personal"),
+            ]),
+            now,
+        );
+        assert!(usable && text.contains("Long-lived keys"), "{text}");
+    }
+
+    fn rows() -> Vec<Listing> {
+        vec![
             Listing {
                 name: "work".into(),
                 keys: true,
@@ -343,10 +553,12 @@ mod tests {
                 sessions: vec![
                     Summary {
                         role_arn: None,
+                        web_identity: false,
                         expiration: Ok(at(1_000_000 + 11 * 3600 + 58 * 60 + 30)),
                     },
                     Summary {
                         role_arn: Some("arn:aws:iam::012123456789:role/ops/admin".into()),
+                        web_identity: false,
                         expiration: Ok(at(10)),
                     },
                 ],
@@ -360,13 +572,19 @@ mod tests {
                 sessions: vec![],
                 sso: None,
             },
-        ];
+        ]
+    }
+
+    #[test]
+    fn list_styles() {
+        let now = at(1_000_000);
+        let rows = rows();
         assert_eq!(
-            list(&rows, now, ListStyle::Plain),
+            list(&rows, now, ListStyle::Plain, 80),
             "work keys=present user=jb mfa=arn:aws:iam::012123456789:mfa/jb sessions=mfa:11h58m,role:admin:expired\nx keys=missing user=- mfa=- sessions=-\n"
         );
-        assert_eq!(list(&rows, now, ListStyle::Names), "work\nx\n");
-        let table = list(&rows, now, ListStyle::Table);
+        assert_eq!(list(&rows, now, ListStyle::Names, 80), "work\nx\n");
+        let table = list(&rows, now, ListStyle::Table, 120);
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(
             lines[0],
@@ -377,6 +595,40 @@ mod tests {
             "x        missing  -     -                                 -"
         );
         assert!(!table.contains('\t'));
+    }
+
+    /// Issue 19: at 80 columns the table wrapped; a web-identity session was not marked.
+    #[test]
+    fn the_table_never_exceeds_the_terminal() {
+        let now = at(1_000_000);
+        let mut rows = rows();
+        rows[0].sessions.push(Summary {
+            role_arn: Some("arn:aws:iam::012123456789:role/deploy".into()),
+            web_identity: true,
+            expiration: Ok(at(1_000_000 + 1800)),
+        });
+        rows.push(Listing {
+            name: "a-rather-long-account-name-for-the-platform-team".into(),
+            keys: true,
+            user: Some("someone.with.a.long.name@example.com".into()),
+            mfa_serial: Some(format!("arn:aws:iam::012123456789:mfa/{}", "d".repeat(60))),
+            sessions: vec![],
+            sso: None,
+        });
+        for width in [40, 80, 100] {
+            let table = list(&rows, now, ListStyle::Table, width);
+            for line in table.lines() {
+                assert!(line.chars().count() <= width, "{width}: {line}\n{table}");
+            }
+            assert!(table.contains("webid:deploy:30m"), "{table}");
+        }
+        let table = list(&rows[..1], now, ListStyle::Table, 80);
+        assert_eq!(
+            table,
+            "ACCOUNT  KEYS     USER  MFA DEVICE\n\
+             work     present  jb    arn:aws:iam::012123456789:mfa/jb\n  \
+             session mfa:11h58m\n  session role:admin:expired\n  session webid:deploy:30m\n"
+        );
     }
 
     #[test]

@@ -305,6 +305,8 @@ pub enum RotateError {
         account: AccountName,
         user: String,
         other: KeyInfo,
+        /// What signed the calls: the hint's commands are signed the same way.
+        signer: SignerKind,
     },
     Denied {
         account: AccountName,
@@ -381,15 +383,24 @@ impl fmt::Display for RotateError {
                 account,
                 user,
                 other,
+                signer,
             } => {
                 let age = other
                     .created
                     .and_then(|c| SystemTime::now().duration_since(c).ok())
                     .map(|d| format!(", created {} ago", age(d)))
                     .unwrap_or_default();
+                let how = match signer {
+                    SignerKind::LongLivedKeys => "--no-session",
+                    SignerKind::MfaSession => "--mfa",
+                };
+                let again = match signer {
+                    SignerKind::LongLivedKeys => " --no-session",
+                    SignerKind::MfaSession => "",
+                };
                 write!(
                     f,
-                    "the IAM user {user} of account {account} already has two access keys, the most IAM allows, so nothing was changed: the other one is {} ({}{age}); delete it (aws iam list-access-keys --user-name {user} shows its id; aws iam delete-access-key --user-name {user} --access-key-id <id> deletes it) and run stsexec {account} --rotate again",
+                    "the IAM user {user} of account {account} already has two access keys, the most IAM allows, so nothing was changed: the other one is {} ({}{age}); delete it (stsexec {account} {how} -- aws iam list-access-keys --user-name {user} shows its id; stsexec {account} {how} -- aws iam delete-access-key --user-name {user} --access-key-id <id> deletes it) and run stsexec {account} --rotate{again} again",
                     mask_key_id(&other.access_key_id),
                     other.status,
                 )
@@ -778,6 +789,7 @@ impl<K: KeyService> Rotation<'_, K> {
                 account: self.account.clone(),
                 user,
                 other,
+                signer: self.signer_kind,
             });
         }
         // Tried once (no automatic retry: it is not idempotent).
@@ -786,6 +798,7 @@ impl<K: KeyService> Rotation<'_, K> {
             Err(IamFailure::LimitExceeded) => {
                 return Err(RotateError::TwoKeys {
                     account: self.account.clone(),
+                    signer: self.signer_kind,
                     user,
                     other: KeyInfo {
                         access_key_id: String::new(),

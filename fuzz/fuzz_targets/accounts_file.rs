@@ -26,5 +26,11 @@ fuzz_target!(|data: &[u8]| {
         let serial = account.mfa_serial_for("jb");
         assert!(serial.starts_with("arn:") || account.mfa_serial.is_some());
         let _ = accounts::resolve_role("admin", Some(&account), &name);
+        // Every named role accepted is one --role can assume.
+        for (role_name, role) in &account.roles {
+            let resolved = accounts::resolve_role(role_name, Some(&account), &name)
+                .expect("a named role stsexec accepted resolves");
+            assert_eq!(resolved.arn, role.arn);
+        }
     }
 });

@@ -421,7 +421,14 @@ impl AccountState {
             .own_files()
             .into_iter()
             .filter(|(_, f)| !f.temp && matches!(f.entry, Entry::Session | Entry::Role { .. }))
-            .map(|(path, _)| {
+            .map(|(path, file)| {
+                let web_identity = matches!(
+                    file.entry,
+                    Entry::Role {
+                        web_identity: true,
+                        ..
+                    }
+                );
                 let record = match files::read(&path, Kind::CacheFile) {
                     Ok(Some(bytes)) => record::parse_record(&bytes),
                     Ok(None) => Err(Miss::Absent),
@@ -430,11 +437,13 @@ impl AccountState {
                 match record {
                     Ok(record) => Summary {
                         role_arn: record.role_arn.clone(),
+                        web_identity,
                         expiration: humantime::parse_rfc3339_weak(&record.expiration)
                             .map_err(|_| Miss::Damaged("bad expiration").to_string()),
                     },
                     Err(miss) => Summary {
                         role_arn: None,
+                        web_identity,
                         expiration: Err(miss.to_string()),
                     },
                 }
@@ -509,6 +518,8 @@ impl DeviceLedger {
 pub struct Summary {
     /// `None` for the MFA session.
     pub role_arn: Option<String>,
+    /// Assumed with a CI's OIDC token (`--web-identity`).
+    pub web_identity: bool,
     /// When it expires, or why the file cannot be used.
     pub expiration: Result<SystemTime, String>,
 }

@@ -193,6 +193,20 @@ fn two_keys_are_refused_naming_the_other() {
         .to_string();
     assert!(err.starts_with("the IAM user jb of account work already has two access keys, the most IAM allows, so nothing was changed: the other one is AKIA…9876 (Inactive, created 40 days ago)"), "{err}");
     assert!(!fake.calls.iter().any(|c| c == "CreateAccessKey"));
+    // The hint's commands run with the account's credentials, signed as the rotation was.
+    assert!(
+        err.contains("stsexec work --mfa -- aws iam list-access-keys --user-name jb")
+            && err.contains("run stsexec work --rotate again"),
+        "{err}"
+    );
+    let err = rotate(&s, &mut fake, SignerKind::LongLivedKeys)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("stsexec work --no-session -- aws iam delete-access-key --user-name jb")
+            && err.contains("run stsexec work --rotate --no-session again"),
+        "{err}"
+    );
 }
 
 #[test]

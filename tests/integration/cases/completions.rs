@@ -16,7 +16,9 @@ struct Shells {
 fn shells() -> Shells {
     let mut sandbox = Sandbox::new();
     sandbox.write_accounts(&format!(
-        r#"{{"work": "{ACCOUNT_ARN}", "personal": "{ACCOUNT_ARN}"}}"#
+        r#"{{"work": {{"arn": "{ACCOUNT_ARN}", "roles": {{"admin": "{ACCOUNT_ARN}role/admin",
+                      "deploy": {{"arn": "{ACCOUNT_ARN}role/ci/deploy", "duration": "2h"}}}}}},
+            "personal": "{ACCOUNT_ARN}"}}"#
     ));
     sandbox.write_keys("personal", ACCESS_KEY, SECRET_KEY);
     let bin_dir = Path::new(stsexec()).parent().unwrap().display().to_string();
@@ -228,6 +230,19 @@ fn bash_completes_accounts_commands_and_values() {
             "{option}"
         );
     }
+    // --role: the account's named roles (issue 19).
+    let roles = ["admin", "deploy"];
+    assert_eq!(sh.bash(&["stsexec", "work", "--role", ""]), roles);
+    assert_eq!(
+        sh.bash(&["stsexec", "--mfa", "work", "--role", "d"]),
+        ["deploy"]
+    );
+    assert_eq!(sh.bash(&["stsexec", "work", "--role", "="]), roles);
+    assert_eq!(sh.bash(&["stsexec", "work", "--role", "=", "a"]), ["admin"]);
+    assert_eq!(
+        sh.bash(&["stsexec", "personal", "--role", ""]),
+        Vec::<String>::new()
+    );
     assert_eq!(
         sh.bash(&["stsexec", "work", "--export", "="]),
         ["bash", "fish", "sh", "zsh"]
@@ -298,6 +313,10 @@ fn fish_completes_accounts_commands_and_values() {
             "{option}"
         );
     }
+    // --role: the account's named roles (issue 19).
+    assert_eq!(sh.fish("stsexec work --role "), ["admin", "deploy"]);
+    assert_eq!(sh.fish("stsexec --mfa work -d 1h --role d"), ["deploy"]);
+    assert_eq!(sh.fish("stsexec personal --role "), Vec::<String>::new());
     assert_eq!(
         sh.fish("stsexec work --export="),
         [
@@ -334,6 +353,10 @@ fn zsh_completes_accounts_commands_and_values() {
         // A bare --web-identity takes no value: the account follows it.
         ("stsexec --role x --web-identity w", Some(owned(&["work"]))),
         ("stsexec work -t ", Some(vec![])),
+        // --role: the account's named roles (issue 19).
+        ("stsexec work --role ", Some(owned(&["admin", "deploy"]))),
+        ("stsexec --mfa work --role d", Some(owned(&["deploy"]))),
+        ("stsexec personal --role ", Some(vec![])),
         (
             "stsexec work --export=",
             Some(owned(&["bash", "fish", "sh", "zsh"])),

@@ -350,3 +350,75 @@ fn role_arns_and_accounts_without_an_entry() {
         .assert_code(125)
         .assert_stderr("account solo is not in the accounts file");
 }
+
+/// Issue 19: the accounts file takes the account id alone, and names roles with their
+/// parameters, so `--role deploy` needs no retyping; the flags win over the file.
+#[test]
+fn named_roles_bring_their_arn_and_parameters_and_flags_win() {
+    let moto = Moto::start();
+    let sandbox = Sandbox::new().with_sts(&moto.url);
+    sandbox.write_accounts(
+        r#"{"work": {"arn": "123456789012", "roles": {
+              "admin": "arn:aws:iam::123456789012:role/admin",
+              "deploy": {"arn": "arn:aws:iam::123456789012:role/ci/deploy-prod",
+                         "external_id": "tenant-7", "duration": "30m", "session_name": "ci-run"}}},
+            "lab": "123456789012"}"#,
+    );
+    sandbox.write_keys("lab", ACCESS_KEY, SECRET_KEY);
+    let (run, env) = sandbox.child_env(&["work", "--no-session", "--role", "deploy"]);
+    run.assert_ok().assert_no_secret();
+    assert_eq!(env["STSEXEC_ACCOUNT"], "work-role-deploy-prod-STS");
+    assert_eq!(env["AWS_ACCOUNT_ID"], "123456789012");
+    assert_eq!(
+        moto.assumed_roles(),
+        [(
+            "arn:aws:iam::123456789012:role/ci/deploy-prod".to_string(),
+            "ci-run".to_string()
+        )]
+    );
+    let left = expiration_of(&env);
+    assert!(
+        left <= Duration::from_secs(1800) && left > Duration::from_secs(1500),
+        "{left:?}"
+    );
+    let cache =
+        read_json(&sandbox.cache_file(".stsexec~work~role~123456789012~ci%2Fdeploy-prod.json"));
+    assert_eq!(cache["external_id"], "tenant-7");
+
+    // The same role again: served from the cache made with the file's parameters.
+    sandbox
+        .run(&["work", "--no-session", "--role", "deploy", "--", "true"])
+        .assert_ok();
+    assert_eq!(moto.assumed_roles().len(), 1);
+
+    // Flags win over the file.
+    let (run, env) = sandbox.child_env(&[
+        "work",
+        "--no-session",
+        "--role",
+        "deploy",
+        "--session-name",
+        "mine",
+        "-d",
+        "20m",
+    ]);
+    run.assert_ok();
+    assert_eq!(moto.assumed_roles()[1].1, "mine");
+    assert!(expiration_of(&env) <= Duration::from_secs(1200));
+
+    // A plain name that is not in "roles" is <prefix>role/NAME, as before; a bare id works.
+    sandbox
+        .run(&["work", "--no-session", "--role", "ops", "--", "true"])
+        .assert_ok();
+    assert_eq!(
+        moto.assumed_roles()[2].0,
+        "arn:aws:iam::123456789012:role/ops"
+    );
+    sandbox
+        .run(&["lab", "--role", "admin", "--", "true"])
+        .assert_ok();
+    assert_eq!(
+        moto.assumed_roles()[3].0,
+        "arn:aws:iam::123456789012:role/admin"
+    );
+}

@@ -149,6 +149,23 @@ fn stsexec_failures_exit_125_with_a_sentence() {
     assert!(help.stdout.contains("--mfa"));
 }
 
+/// Issue 19: at 80 columns `--help` broke `--credential-proc`/`ess` mid-word (a usage line
+/// was longer than the terminal) and `-h` was 94 lines.
+#[test]
+fn help_fits_an_80_column_terminal_and_h_one_screen() {
+    let mut sandbox = Sandbox::new();
+    sandbox.set_env("COLUMNS", "80");
+    for flag in ["-h", "--help"] {
+        let run = sandbox.run(&[flag]);
+        run.assert_ok();
+        for line in run.stdout.lines() {
+            assert!(line.chars().count() <= 80, "{flag}: {line}");
+        }
+    }
+    let short = sandbox.run(&["-h"]).stdout;
+    assert!(short.lines().count() <= 24, "{short}");
+}
+
 #[test]
 fn open_secret_key_file_is_refused() {
     let sandbox = Sandbox::new();

@@ -72,7 +72,11 @@ fn completion_script(shell: Shell) -> String {
     let mut cmd = completion_command();
     let mut text = Vec::new();
     clap_complete::generate(shell, &mut cmd, "stsexec", &mut text);
-    let generated = String::from_utf8(text).expect("completions are text");
+    let generated = without_hidden(
+        shell,
+        &String::from_utf8(text).expect("completions are text"),
+        &cmd,
+    );
     let value_options = options_with_separate_value(&cmd);
     match shell {
         Shell::Bash => generated + &bash_hook(&value_options),
@@ -80,6 +84,37 @@ fn completion_script(shell: Shell) -> String {
         Shell::Zsh => zsh_script(&generated, &cmd),
         _ => generated,
     }
+}
+
+/// clap_complete offers hidden options (`--role-names`, for the completions themselves) like
+/// any other: take them out.
+fn without_hidden(shell: Shell, generated: &str, cmd: &clap::Command) -> String {
+    let mut text = generated.to_string();
+    for long in cmd
+        .get_arguments()
+        .filter(|a| a.is_hide_set())
+        .filter_map(Arg::get_long)
+    {
+        let before = text.clone();
+        text = match shell {
+            Shell::Bash => text.replace(&format!(" --{long} "), " "),
+            Shell::Fish => text
+                .lines()
+                .filter(|l| !l.contains(&format!(" -l {long} ")))
+                .map(|l| format!("{l}\n"))
+                .collect(),
+            _ => text
+                .lines()
+                .filter(|l| !l.contains(&format!("--{long}[")))
+                .map(|l| format!("{l}\n"))
+                .collect(),
+        };
+        assert_ne!(
+            before, text,
+            "clap's {shell} output changed shape; update without_hidden"
+        );
+    }
+    text
 }
 
 /// Bash: `_stsexec_complete` reads the words before the cursor the way clap parses them (an
@@ -130,12 +165,20 @@ _stsexec_complete() {{
         fi
         return 0
     fi
+    local option="" value="$cur"
     if [[ $cur == = && $prev == -* ]]; then
-        _stsexec stsexec "" "$prev" # --option=<TAB>
+        option=$prev value="" # --option=<TAB>
     elif [[ $prev == = && ${{COMP_WORDS[COMP_CWORD-2]}} == -* ]]; then
-        _stsexec stsexec "$cur" "${{COMP_WORDS[COMP_CWORD-2]}}"
+        option=${{COMP_WORDS[COMP_CWORD-2]}}
     elif ((i > COMP_CWORD)); then
-        _stsexec stsexec "$cur" "$prev" # the value of $prev
+        option=$prev # the value of $prev
+    fi
+    if [[ $option == --role ]]; then
+        # The account's named roles ("roles" in the accounts file).
+        [[ -n $account ]] &&
+            COMPREPLY=($(compgen -W "$(stsexec --role-names "$account" 2>/dev/null)" -- "$value"))
+    elif [[ -n $option ]]; then
+        _stsexec stsexec "$value" "$option"
     elif [[ $cur == -* ]]; then
         _stsexec stsexec "$cur" ""
     else
@@ -171,6 +214,12 @@ fn fish_script(generated: &str, value_options: &[String]) -> String {
         clap_lines.contains("-n 'not __stsexec_in_command' -l"),
         "clap's fish output changed shape; update fish_script"
     );
+    let role_line = clap_lines
+        .lines()
+        .find(|l| l.contains(" -l role "))
+        .expect("clap's fish output has --role");
+    let clap_lines =
+        clap_lines.replacen(role_line, &format!("{role_line} -a '(__stsexec_roles)'"), 1);
     script.push_str(&clap_lines);
     script.push_str(
         "complete -c stsexec -n __stsexec_wants_account -f -a '(stsexec --list -q 2>/dev/null)' -d account\n\
@@ -218,6 +267,25 @@ end
 
 function __stsexec_wants_account
     test (__stsexec_position)[1] = account
+end
+
+# The account's named roles ("roles" in the accounts file), for --role.
+function __stsexec_roles
+    set -l tokens (commandline -opc)
+    set -l i 2
+    while test $i -le (count $tokens)
+        switch $tokens[$i]
+            case '--'
+                return
+            case VALUE_OPTIONS
+                set i (math $i + 1)
+            case '-*'
+            case '*'
+                stsexec --role-names $tokens[$i] 2>/dev/null
+                return
+        end
+        set i (math $i + 1)
+    end
 end
 
 function __stsexec_in_command
@@ -278,7 +346,13 @@ fn zsh_script(generated: &str, cmd: &clap::Command) -> String {
         })
         .collect();
     let hook = ZSH_HOOK.replace("OPTIONS", &options.join(" "));
+    let role_spec = ":ROLE:'";
+    assert!(
+        generated.contains(role_spec),
+        "clap's zsh output changed shape; update zsh_script"
+    );
     generated
+        .replace(role_spec, ":ROLE:_stsexec_roles'")
         .replacen(account_spec, "entry:_stsexec_accounts'", 1)
         .replacen(account_start, "\n':account -- ", 1)
         .replacen(command_spec, ":_stsexec_command'", 1)
@@ -297,6 +371,16 @@ _stsexec_accounts() {
     local -a accounts
     accounts=(${(f)"$(_call_program accounts stsexec --list -q 2>/dev/null)"})
     _describe -t accounts 'account' accounts
+}
+
+# The account's named roles ("roles" in the accounts file), for --role: $line holds the
+# arguments before the cursor, the account first.
+(( $+functions[_stsexec_roles] )) ||
+_stsexec_roles() {
+    local -a roles
+    [[ -n ${line[1]} ]] || return 1
+    roles=(${(f)"$(_call_program roles stsexec --role-names ${(q)line[1]} 2>/dev/null)"})
+    _describe -t roles 'role' roles
 }
 
 # The command and its own completions; before `--`, the first word after the account may
@@ -351,9 +435,10 @@ fn option_form(arg: &Arg) -> String {
     }
 }
 
-/// The forms of DESIGN §1 with every option and its value name, from the definition: the
-/// output modes are clap's `output` group; `--server` runs the command as exec mode does; the
-/// session options (clap's `session_options` group) do not apply to the last form.
+/// The forms of DESIGN §1, from the definition: the first names every option with its value
+/// name, once; the others say OPTIONS. The output modes are clap's `output` group; `--server`
+/// runs the command as exec mode does; the last form takes none of the session options
+/// (clap's `session_options` group).
 fn synopsis(cmd: &clap::Command) -> String {
     let is_mode = |a: &Arg| a.get_help_heading() == Some("Modes");
     let output_group: Vec<&str> = cmd
@@ -394,14 +479,15 @@ fn synopsis(cmd: &clap::Command) -> String {
         .map(option_form)
         .collect();
     let account = italic("ACCOUNT");
+    let some = format!("[{}]", italic("OPTIONS"));
     format!(
         ".SH SYNOPSIS\n\
          .B stsexec\n{all} {account} [{dashes} {command} [{args}...]]\n.br\n\
-         .B stsexec\n{all} {account} {server} [{dashes} {command} [{args}...]]\n.br\n\
-         .B stsexec\n{all} {account} {{{outputs}}}\n.br\n\
-         .B stsexec\n{all} {account} {rotate}\n.br\n\
+         .B stsexec\n{some} {account} {server} [{dashes} {command} [{args}...]]\n.br\n\
+         .B stsexec\n{some} {account} {{{outputs}}}\n.br\n\
+         .B stsexec\n{some} {account} {rotate}\n.br\n\
          .B stsexec\n{list} | {status} | {clear} [{account}] {general}\n\
-         .PP\n{help} describes every option; {list} lists the accounts.\n",
+         .PP\n{some} are those of the first form; {help} describes every option; {list} lists the accounts.\n",
         dashes = bold("--"),
         server = bold("--server"),
         rotate = bold("--rotate"),
@@ -467,7 +553,7 @@ fn files_section() -> String {
             ),
             (
                 dir("accounts.json"),
-                "Optional accounts file: each account's ARN prefix, region and MFA device. --config or STSEXEC_CONFIG name another file.",
+                "Optional accounts file: each account's ARN prefix (or account id), region, MFA device and named roles (\"roles\": {\"deploy\": {\"arn\": ..., \"external_id\": ..., \"duration\": ..., \"session_name\": ...}}). --config or STSEXEC_CONFIG name another file.",
             ),
             (
                 bold("/etc/default/aws-sts-helpers/accounts.json"),
@@ -527,7 +613,7 @@ fn environment_section() -> String {
     .collect();
     let mut out = tagged_section("ENVIRONMENT", "stsexec reads:", &items);
     out.push_str(
-        ".PP\nThe command gets AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and AWS_SECURITY_TOKEN (the legacy AWS_ACCESS_KEY, AWS_SECRET_KEY and AWS_DELEGATION_TOKEN too), AWS_CREDENTIAL_EXPIRATION, AWS_REGION and AWS_DEFAULT_REGION, and STSEXEC_ACCOUNT, a label such as work, work\\-MFA\\-STS or work\\-role\\-admin\\-STS. The token variables and AWS_CREDENTIAL_EXPIRATION are removed for long\\-lived keys; AWS_PROFILE, AWS_DEFAULT_PROFILE and AWS_CREDENTIAL_FILE are always removed. Everything else passes through.\n",
+        ".PP\nThe command gets AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and AWS_SECURITY_TOKEN (the legacy AWS_ACCESS_KEY, AWS_SECRET_KEY and AWS_DELEGATION_TOKEN too), AWS_CREDENTIAL_EXPIRATION, AWS_REGION and AWS_DEFAULT_REGION, AWS_ACCOUNT_ID (the 12\\-digit account the credentials belong to: the role's account for a role, else the one the accounts file gives the account; removed when neither tells it), and STSEXEC_ACCOUNT, a label such as work, work\\-MFA\\-STS or work\\-role\\-admin\\-STS. The token variables and AWS_CREDENTIAL_EXPIRATION are removed for long\\-lived keys; AWS_PROFILE, AWS_DEFAULT_PROFILE and AWS_CREDENTIAL_FILE are always removed. Everything else passes through.\n",
     );
     out
 }
@@ -556,7 +642,7 @@ fn exit_status_section() -> String {
 }
 
 fn examples_section() -> String {
-    let examples: [(&str, &str); 8] = [
+    let examples: [(&str, &str); 9] = [
         (
             "stsexec work -- aws sts get-caller-identity",
             "Run one command with the account's keys, or its cached MFA session while valid.",
@@ -576,6 +662,10 @@ fn examples_section() -> String {
         (
             "eval \"$(stsexec work --mfa --export)\"",
             "Put the credentials into the current shell (this puts secrets in your shell).",
+        ),
+        (
+            "eval (stsexec work --mfa --export | string collect)",
+            "The same in fish: without a value, --export writes for the shell $SHELL names.",
         ),
         (
             "credential_process = stsexec work --mfa --credential-process",
@@ -605,7 +695,9 @@ fn examples_section() -> String {
 /// clap_mangen's title, name, description and options from the definition, stsexec's own
 /// synopsis (with the value names) and the sections clap has no field for.
 fn man_page() -> Vec<u8> {
-    let cmd = Cli::command();
+    // The checked-in page names the version only: `--version`'s commit (build.rs) changes with
+    // every commit.
+    let cmd = Cli::command().long_version(None::<&str>);
     let man = clap_mangen::Man::new(cmd.clone());
     // Each render_* call starts with roff's two-line preamble (the \*(Aq string); the page
     // needs it once, before the title.
@@ -679,7 +771,11 @@ fn completions_and_man_page_are_current() {
 fn man_page_has_the_sections_and_renders_cleanly() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("man/stsexec.1");
     let man = std::fs::read_to_string(&path).unwrap();
-    for option in Cli::command().get_arguments().filter_map(Arg::get_long) {
+    for option in Cli::command()
+        .get_arguments()
+        .filter(|a| !a.is_hide_set())
+        .filter_map(Arg::get_long)
+    {
         assert!(
             man.contains(&option.replace('-', "\\-")),
             "--{option} missing from the man page"
@@ -699,6 +795,14 @@ fn man_page_has_the_sections_and_renders_cleanly() {
     }
     assert!(!man.contains("EXTRA"), "examples belong under EXAMPLES");
     let synopsis = &man[man.find(".SH SYNOPSIS").unwrap()..man.find(".SH DESCRIPTION").unwrap()];
+    // Issue 19: the option list once, not in every form.
+    assert_eq!(
+        synopsis
+            .matches("[\\fB\\-\\-role\\fR \\fIROLE\\fR]")
+            .count(),
+        1,
+        "{synopsis}"
+    );
     for form in [
         "[\\fB\\-t\\fR \\fICODE\\fR]",
         "[\\fB\\-\\-role\\fR \\fIROLE\\fR]",
@@ -721,6 +825,7 @@ fn man_page_has_the_sections_and_renders_cleanly() {
         "\\fB125\\fR",
         "\\fB126\\fR",
         "\\fB127\\fR",
+        "AWS_ACCOUNT_ID",
     ] {
         assert!(man.contains(needle), "{needle} missing");
     }

@@ -164,13 +164,15 @@ fn cases() -> Vec<Case> {
             r#"{"work": "arn:aws:iam::12345678901:"}"#,
         ),
         with_accounts(
+            // A bare 12-digit id and a prefix without its colon are accepted (issue 19);
+            // 13 digits are neither.
             case(
-                "no trailing colon",
+                "13-digit account id",
                 &["work", "--", "true"],
                 125,
-                "account \"work\" has ARN prefix \"arn:aws:iam::123456789012\"",
+                "account \"work\" has ARN prefix \"1234567890123\"",
             ),
-            r#"{"work": "arn:aws:iam::123456789012"}"#,
+            r#"{"work": "1234567890123"}"#,
         ),
         case(
             "duration 0",

@@ -81,7 +81,22 @@ fn on_a_terminal_a_subshell_says_how_to_leave_and_export_warns() {
     let run = sandbox.run_on_terminal(&["work", "--export"], "");
     assert!(
         run.stdout
-            .contains("stsexec: warning: --export prints secrets to the terminal"),
+            .contains("stsexec: warning: --export prints secrets to the terminal; use eval \"$(stsexec … --export)\""),
+        "{run:#?}"
+    );
+    // In fish, the warning gives fish's form (issue 19); --json warns too.
+    sandbox.set_env("SHELL", "/usr/bin/fish");
+    let run = sandbox.run_on_terminal(&["work", "--export"], "");
+    assert!(
+        run.stdout
+            .contains("use eval (stsexec … --export | string collect)")
+            && run.stdout.contains("set -gx AWS_ACCESS_KEY_ID"),
+        "{run:#?}"
+    );
+    let run = sandbox.run_on_terminal(&["work", "--json"], "");
+    assert!(
+        run.stdout
+            .contains("stsexec: warning: --json prints secrets to the terminal"),
         "{run:#?}"
     );
 }

@@ -259,3 +259,71 @@ fn clear_forgets_sessions_and_keeps_keys() {
         .assert_stderr("unknown account typo:");
     assert!(!sandbox.cache_file(".stsexec~typo~lock").exists());
 }
+
+/// Issue 19: `eval (stsexec work --export | string collect)` in fish printed sh's `unset`
+/// (fish: "Unknown command: unset"), set the new key and kept the old session's token, and
+/// `--status` called the mixture valid. `--export` now follows `$SHELL`; real fish and bash
+/// read it over an old session's variables; `--status` names what sh's statements leave in fish.
+#[test]
+fn export_follows_shell_in_fish_and_bash_and_status_names_a_mixture() {
+    let mut sandbox = Sandbox::new();
+    sandbox.set_env("STSEXEC", stsexec());
+    // fish sets USER from the password database: name the IAM user in its file.
+    write_file(&sandbox.creds.join("work.user"), "jb\n", 0o644);
+    // What an earlier `--export` of a session left in the shell.
+    sandbox.set_env("AWS_SESSION_TOKEN", "old-session-token");
+    sandbox.set_env("AWS_CREDENTIAL_EXPIRATION", "2099-01-01T00:00:00Z");
+    sandbox.set_env("STSEXEC_ACCOUNT", "work-MFA-STS");
+    let (run, exec_env) = sandbox.child_env(&["work", "--no-session"]);
+    run.assert_ok();
+    let expected = managed(&exec_env);
+    assert!(!expected.contains_key("AWS_SESSION_TOKEN"), "{expected:?}");
+
+    for (shell, script) in [
+        (
+            "/usr/bin/fish",
+            r#"eval ("$STSEXEC" work --no-session --export | string collect); and env; and echo ---; and "$STSEXEC" --status"#,
+        ),
+        (
+            "/usr/bin/bash",
+            r#"eval "$("$STSEXEC" work --no-session --export)" && env && echo --- && "$STSEXEC" --status"#,
+        ),
+    ] {
+        sandbox.set_env("SHELL", shell);
+        let args: &[&str] = if shell.ends_with("fish") {
+            &["--no-config", "-c", script]
+        } else {
+            &["--norc", "-c", script]
+        };
+        let run = sandbox.run_program(shell, args);
+        assert_eq!(run.code, Some(0), "{shell}: {run:#?}");
+        assert!(!run.stderr.contains("Unknown command"), "{shell}: {run:#?}");
+        let (env, status) = run.stdout.split_once("---\n").expect("both parts");
+        assert_eq!(managed(&parse_env(env)), expected, "{shell}");
+        assert_eq!(
+            status,
+            "Keys set for work AWS account\nRegion is us-east-1\nLong-lived keys (they do not expire)\n",
+            "{shell}"
+        );
+    }
+
+    // sh's statements read by fish: the old token stays beside the new key.
+    sandbox.set_env("SHELL", "/usr/bin/fish");
+    let run = sandbox.run_program(
+        "fish",
+        &[
+            "--no-config",
+            "-c",
+            r#"eval ("$STSEXEC" work --no-session --export=sh | string collect) 2>/dev/null; "$STSEXEC" --status"#,
+        ],
+    );
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(
+        run.stdout.contains("Mixed environment")
+            && run
+                .stdout
+                .contains("is a long-lived key, yet AWS_SESSION_TOKEN is set")
+            && !run.stdout.contains("Session valid"),
+        "{run:#?}"
+    );
+}

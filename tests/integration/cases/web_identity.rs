@@ -351,3 +351,48 @@ fn a_server_renewal_requests_a_fresh_github_token_each_time() {
     assert!(calls >= 3, "{calls}");
     assert_eq!(github.requests(), calls);
 }
+
+/// Issue 19: `--list` left out an account that has only a web-identity session (while
+/// `--clear ci` found it), did not mark such sessions, and its table wrapped at 80 columns.
+#[test]
+fn list_shows_web_identity_sessions_and_fits_80_columns() {
+    let moto = Moto::start();
+    let mut sandbox = Sandbox::new().with_sts(&moto.url);
+    let flag = format!("--web-identity={}", token_file(&sandbox));
+    sandbox
+        .run(&["ci", "--role", DEPLOY, &flag, "--", "true"])
+        .assert_ok();
+    sandbox.run(&["work", "-t", CODE, "--", "true"]).assert_ok();
+    for role in ["admin", "operations-readonly"] {
+        sandbox
+            .run(&["work", "--role", role, "--", "true"])
+            .assert_ok();
+    }
+
+    let run = sandbox.run(&["--list"]);
+    run.assert_ok();
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("ci keys=missing ") && l.contains(" sessions=webid:deploy:")),
+        "{run:#?}"
+    );
+    assert_eq!(sandbox.run(&["--list", "-q"]).stdout, "ci\nwork\n");
+
+    sandbox.set_env("COLUMNS", "80");
+    let table = sandbox.run_on_terminal(&["--list"], "");
+    assert_eq!(table.code, Some(0), "{table:#?}");
+    for line in table.stdout.lines() {
+        assert!(
+            line.trim_end_matches('\r').chars().count() <= 80,
+            "wider than 80 columns: {line}\n{}",
+            table.stdout
+        );
+    }
+    assert!(
+        table.stdout.contains("webid:deploy:")
+            && table.stdout.contains("role:operations-readonly:"),
+        "{}",
+        table.stdout
+    );
+}
