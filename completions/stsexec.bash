@@ -23,7 +23,7 @@ _stsexec() {
 
     case "${cmd}" in
         stsexec)
-            opts="-t -d -q -v -h -V --json --export --credential-process --list --status --clear --server --mfa --refresh --no-session --web-identity --audience --rotate --login --no-browser --token --mfa-process --role --duration --session-name --external-id --region --config --creds-dir --quiet --verbose --help --version"
+            opts="-t -d -q -v -h -V --json --export --credential-process --list --status --clear --server --mfa --refresh --no-session --web-identity --audience --rotate --login --no-browser --console --console-destination --token --mfa-process --role --duration --session-name --external-id --region --config --creds-dir --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -53,6 +53,14 @@ _stsexec() {
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o nospace
                     fi
+                    return 0
+                    ;;
+                --console)
+                    COMPREPLY=($(compgen -W "open print" -- "${cur}"))
+                    return 0
+                    ;;
+                --console-destination)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --token)
@@ -166,7 +174,7 @@ _stsexec_complete() {
         fi
         case $word in
             --) command_at=$((i + 1)); break ;;
-            --audience|-t|--token|--mfa-process|--role|-d|--duration|--session-name|--external-id|--region|--config|--creds-dir) ((i++)) ;;
+            --audience|--console-destination|-t|--token|--mfa-process|--role|-d|--duration|--session-name|--external-id|--region|--config|--creds-dir) ((i++)) ;;
             -*) ;;
             *)
                 if [[ -z $account ]]; then

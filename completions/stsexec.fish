@@ -9,7 +9,7 @@ function __stsexec_position
             case '--'
                 printf '%s\n' command (math $i + 1)
                 return
-            case '--audience' '-t' '--token' '--mfa-process' '--role' '-d' '--duration' '--session-name' '--external-id' '--region' '--config' '--creds-dir'
+            case '--audience' '--console-destination' '-t' '--token' '--mfa-process' '--role' '-d' '--duration' '--session-name' '--external-id' '--region' '--config' '--creds-dir'
                 if test $i -eq (count $tokens)
                     echo value
                     return
@@ -47,7 +47,7 @@ function __stsexec_roles
         switch $tokens[$i]
             case '--'
                 return
-            case '--audience' '-t' '--token' '--mfa-process' '--role' '-d' '--duration' '--session-name' '--external-id' '--region' '--config' '--creds-dir'
+            case '--audience' '--console-destination' '-t' '--token' '--mfa-process' '--role' '-d' '--duration' '--session-name' '--external-id' '--region' '--config' '--creds-dir'
                 set i (math $i + 1)
             case '-*'
             case '*'
@@ -79,6 +79,9 @@ zsh\t''
 fish\t''"
 complete -c stsexec -n 'not __stsexec_in_command' -l web-identity -d 'With --role: AssumeRoleWithWebIdentity with the CI\'s OIDC token, no key files. Token from FILE, else $AWS_WEB_IDENTITY_TOKEN_FILE, else GitHub Actions\' token request (needs `permissions: id-token: write`)' -r -F
 complete -c stsexec -n 'not __stsexec_in_command' -l audience -d 'The audience of the token GitHub Actions makes for --web-identity [default: sts.amazonaws.com]' -r -f
+complete -c stsexec -n 'not __stsexec_in_command' -l console -d 'Open the AWS console as the role session (with --role)' -r -f -a "open\t''
+print\t''"
+complete -c stsexec -n 'not __stsexec_in_command' -l console-destination -d 'The console page --console lands on [default: the console home of the region]' -r -f
 complete -c stsexec -n 'not __stsexec_in_command' -s t -l token -d 'The MFA code (6 digits; spaces are ignored) instead of a prompt; implies --mfa. Other local users can see it in ps: prefer the prompt or mfa_process' -r -f
 complete -c stsexec -n 'not __stsexec_in_command' -l mfa-process -d 'Get the MFA code from a command (run with /bin/sh -c; it prints the 6 digits) instead of the prompt; implies --mfa' -r -f -a "(__fish_complete_command)"
 complete -c stsexec -n 'not __stsexec_in_command' -l role -d 'Assume a role: a name or a role ARN' -r -f -a '(__stsexec_roles)'

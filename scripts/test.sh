@@ -2,7 +2,8 @@
 # Runs every test of stsexec. Installs the pinned test peers (moto's STS server and the AWS
 # CLI, tests/requirements.txt) into .venv first when they are missing or out of date, and the
 # Debian tools the tests drive. Without arguments, also the package test (tests/package/run.sh).
-# Extra arguments go to `cargo test` (e.g. a test name filter).
+# Extra arguments go to `cargo test` before the `-- --include-ignored` this script adds (e.g.
+# a test name filter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,10 +18,12 @@ if [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/aws" ] || [ "$(cat "$st
 fi
 # fish and zsh read back --export=fish and the completions; strace watches the cached path;
 # openssl makes the test CA for STS over TLS; tinyproxy is the real proxy in front of it
-# (DESIGN §14); chromium (headless) completes the IAM Identity Center sign-in on the loopback
-# redirect; script and setsid (util-linux) give the prompt tests a terminal or take it away. The package test (tests/package/run.sh) needs lintian,
+# (DESIGN §14); script and setsid (util-linux) give the prompt
+# tests a terminal or take it away; chromium (headless) follows --console's local redirect
+# and completes the IAM Identity Center sign-in on the loopback redirect,
+# and curl asks it as another user. The package test (tests/package/run.sh) needs lintian,
 # man-db, bash-completion, binutils (readelf, objcopy) and dpkg-dev.
-declare -A package_of=([fish]=fish [zsh]=zsh [strace]=strace [openssl]=openssl [tinyproxy]=tinyproxy [chromium]=chromium [lintian]=lintian
+declare -A package_of=([fish]=fish [zsh]=zsh [strace]=strace [openssl]=openssl [tinyproxy]=tinyproxy [chromium]=chromium [curl]=curl [lintian]=lintian
   [man]=man-db [readelf]=binutils [objcopy]=binutils [dpkg-deb]=dpkg-dev
   [/usr/share/bash-completion/bash_completion]=bash-completion)
 missing=()
@@ -51,7 +54,10 @@ if [ $# -eq 0 ]; then
   cargo clippy --locked --all-targets -- -D warnings
 fi
 echo "scripts/test.sh: building and running the unit and integration tests (cargo test)" >&2
-cargo test --locked "$@"
+# Tests that need root or kernel.core_pattern=core are #[ignore]d, so a plain `cargo test` on a
+# laptop passes; this script runs them too, so none is skipped silently (they fail loudly
+# where their need is not met).
+cargo test --locked "$@" -- --include-ignored
 if [ $# -eq 0 ]; then
   # The release files: built with the quick `package-test` profile, installed and removed with
   # dpkg (root, as in CI). A filtered run leaves it out; it runs alone as tests/package/run.sh.

@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+mod console;
 mod rotate;
 mod serve;
 mod sso;
@@ -81,6 +82,7 @@ pub fn run(invocation: Invocation, current: &Environment) -> Result<Outcome> {
                     }
                     .into()),
                 },
+                Action::Console(how) => console::console(&request, &how, &places, current, report),
                 Action::Serve(command) => {
                     let renewal_report = Reporter::new(true, verbose);
                     let min_ttl_given = request.knobs.min_ttl.given();
@@ -229,19 +231,26 @@ fn resolve(
     current: &Environment,
     report: Reporter,
 ) -> Result<(Session, ChildEnv, Region)> {
-    let (session, region) = match prepare(ask, places, current, report)? {
+    let (session, child, region) = match prepare(ask, places, current, report)? {
         Ready::Sts(prepared) => {
             let Prepared {
                 mut provider,
                 request,
                 region,
                 accounts: _,
+                outbound: _,
             } = *prepared;
-            (provider.resolve(&request)?, region)
+            let session = provider.resolve(&request)?;
+            drop(provider);
+            let child = child_env(&session, &region.name, &request, report);
+            (session, child, region)
         }
-        Ready::Sso(sso) => sso.resolve()?,
+        Ready::Sso(sso) => {
+            let (session, region) = sso.resolve()?;
+            let child = logged(env::plan(&session, &region.name), report);
+            (session, child, region)
+        }
     };
-    let child = child_env(&session, &region.name, report);
     Ok((session, child, region))
 }
 
@@ -260,6 +269,8 @@ struct Prepared {
     region: Region,
     /// The accounts file as read (`--rotate` takes the account's partition from it).
     accounts: AccountEntry,
+    /// The run's outbound layer (`--console`'s sign-in request shares STS's runtime).
+    outbound: Outbound,
 }
 
 /// The accounts file, read once, with the account checked to be known.
@@ -444,7 +455,7 @@ fn prepare(
             state: AccountState::new(&creds_dir.path, account),
             min_ttl: knobs.min_ttl.window,
         },
-        sts: LazySts::new(&region.name, endpoint, outbound),
+        sts: LazySts::new(&region.name, endpoint, outbound.clone()),
         codes: MfaCodes {
             codes: mfa::Codes::with_clock(
                 mfa::CodeSource::choose(
@@ -470,6 +481,7 @@ fn prepare(
         },
         region,
         accounts: entries,
+        outbound,
     })))
 }
 
@@ -545,8 +557,12 @@ fn web_identity_source(
 }
 
 /// The environment of DESIGN §4 for a session, and the debug line naming it.
-fn child_env(session: &Session, region: &str, report: Reporter) -> ChildEnv {
-    let child = env::plan(session, region);
+fn child_env(session: &Session, region: &str, request: &Request, report: Reporter) -> ChildEnv {
+    logged(env_plan(session, region, request), report)
+}
+
+/// The child's environment, its names said with `-v`.
+fn logged(child: ChildEnv, report: Reporter) -> ChildEnv {
     report.debug(format!(
         "setting {}; removing {}",
         child
@@ -557,6 +573,19 @@ fn child_env(session: &Session, region: &str, report: Reporter) -> ChildEnv {
             .join(" "),
         child.removed.join(" ")
     ));
+    child
+}
+
+/// DESIGN §4's plan, without GitHub's token request variables when `--web-identity` used them.
+fn env_plan(session: &Session, region: &str, request: &Request) -> ChildEnv {
+    let mut child = env::plan(session, region);
+    if let Wants::WebIdentity {
+        tokens: TokenSource::GitHub { .. },
+        ..
+    } = &request.wants
+    {
+        child.removed.extend(env::CI_TOKEN_VARS);
+    }
     child
 }
 

@@ -7,9 +7,12 @@
 #![forbid(unsafe_code)]
 
 use crate::accounts::AccountName;
+use crate::console::{ConsoleError, ConsoleMode};
 use crate::env::Environment;
 use crate::error::{Error, UsageError};
-use crate::invocation::{Action, Ask, Invocation, Knobs, Print, SessionAsk, WebIdentityAsk};
+use crate::invocation::{
+    Action, Ask, ConsoleAsk, Invocation, Knobs, Print, SessionAsk, WebIdentityAsk,
+};
 use crate::output::Shell;
 use crate::provider::durations::{self, Typed};
 use crate::provider::{AssumeOptions, MfaFrom, Start, Wants};
@@ -35,9 +38,9 @@ AssumeRole), then replaces itself with COMMAND (default: $SHELL), whose environm
 credentials. The calling shell never holds a secret.",
     // -h is one screen (the common flags); --help has every option and the examples.
     after_help = "stsexec --help shows every option and examples; stsexec --list, your accounts.",
-    after_long_help = "Examples:\n  stsexec work -- aws sts get-caller-identity\n  stsexec work --mfa -- terraform plan\n  stsexec work --mfa --role admin -- make deploy\n  stsexec work --mfa --role admin --server -- terraform apply\n  stsexec personal\n  eval \"$(stsexec work --mfa --export)\"              # bash, zsh\n  eval (stsexec work --mfa --export | string collect)  # fish\n  stsexec --status\n\nstsexec --list shows your accounts.",
+    after_long_help = "Examples:\n  stsexec work -- aws sts get-caller-identity\n  stsexec work --mfa -- terraform plan\n  stsexec work --mfa --role admin -- make deploy\n  stsexec work --mfa --role admin --server -- terraform apply\n  stsexec work --mfa --role admin --console\n  stsexec personal\n  eval \"$(stsexec work --mfa --export)\"              # bash, zsh\n  eval (stsexec work --mfa --export | string collect)  # fish\n  stsexec --status\n\nstsexec --list shows your accounts.",
     // Each line fits in 80 columns: a terminal breaks longer ones mid-word.
-    override_usage = "stsexec [OPTIONS] <ACCOUNT> [-- <COMMAND> [ARGS]...]\n       stsexec [OPTIONS] <ACCOUNT> --server [-- <COMMAND> [ARGS]...]\n       stsexec [OPTIONS] <ACCOUNT> --json|--export[=SHELL]|--credential-process\n       stsexec [OPTIONS] <ACCOUNT> --rotate | --login [--no-browser]\n       stsexec --list | --status | --clear [ACCOUNT]",
+    override_usage = "stsexec [OPTIONS] <ACCOUNT> [-- <COMMAND> [ARGS]...]\n       stsexec [OPTIONS] <ACCOUNT> --server [-- <COMMAND> [ARGS]...]\n       stsexec [OPTIONS] <ACCOUNT> --json|--export[=SHELL]|--credential-process\n       stsexec [OPTIONS] <ACCOUNT> --rotate | --login [--no-browser]\n       stsexec [OPTIONS] <ACCOUNT> --role <ROLE> --console[=HOW]\n       stsexec --list | --status | --clear [ACCOUNT]",
     group(ArgGroup::new("session_kind").multiple(true).args(["mfa", "token", "mfa_process", "role"])),
     group(ArgGroup::new("output").args(["json", "export", "credential_process"])),
     group(ArgGroup::new("session_options").multiple(true).args([
@@ -89,6 +92,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub login: LoginMode,
+
+    #[command(flatten)]
+    pub console: ConsoleFlags,
 
     /// The MFA code (6 digits; spaces are ignored) instead of a prompt; implies --mfa. Other local users can see it in ps: prefer the prompt or mfa_process
     #[arg(short = 't', long, value_name = "CODE", value_parser = parse_code, hide_short_help = true)]
@@ -234,7 +240,7 @@ pub struct LoginMode {
     #[arg(
         long,
         help_heading = "Modes",
-        conflicts_with_all = ["command", "output", "server", "rotate", "list", "status", "clear", "session_options"],
+        conflicts_with_all = ["command", "output", "server", "rotate", "list", "status", "clear", "session_options", "console"],
         hide_short_help = true
     )]
     pub login: bool,
@@ -242,6 +248,46 @@ pub struct LoginMode {
     /// Sign in to IAM Identity Center with a URL and a code to confirm on any device (the device-code flow), not a browser on this machine
     #[arg(long, conflicts_with_all = ["list", "status", "clear"], hide_short_help = true)]
     pub no_browser: bool,
+}
+
+/// `--console` (DESIGN §16): the AWS console as the role session.
+#[derive(Args, Debug)]
+pub struct ConsoleFlags {
+    /// Open the AWS console as the role session (with --role)
+    ///
+    /// In $BROWSER, else xdg-open, through a one-shot local redirect: the sign-in URL never
+    /// reaches a command line. HOW is open (the default) or print, which prints the sign-in
+    /// URL instead.
+    #[arg(
+        long,
+        value_name = "HOW",
+        hide_possible_values = true,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "open",
+        help_heading = "Modes",
+        // -h shows it in the usage; --help describes it.
+        hide_short_help = true,
+        conflicts_with_all = ["command", "output", "server", "rotate", "list", "status", "clear"]
+    )]
+    pub console: Option<ConsoleHow>,
+
+    /// The console page --console lands on [default: the console home of the region]
+    #[arg(
+        long,
+        value_name = "URL",
+        requires = "console",
+        value_hint = clap::ValueHint::Url,
+        hide_short_help = true
+    )]
+    pub console_destination: Option<String>,
+}
+
+/// What `--console` does with the sign-in URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConsoleHow {
+    Open,
+    Print,
 }
 
 /// Which session the command gets.
@@ -339,6 +385,7 @@ impl Cli {
             web,
             rotate,
             login,
+            console,
             token,
             mfa_process,
             role,
@@ -360,7 +407,10 @@ impl Cli {
         } else if completion.role_names {
             Ask::RoleNames(account.as_deref().map(AccountName::parse).transpose()?)
         } else {
-            let action = action(&output, &rotate, &serve, &login, command, current)?;
+            let action = match console_action(console)? {
+                Some(console) => console,
+                None => action(&output, &rotate, &serve, &login, command, current)?,
+            };
             let account = AccountName::parse(account.as_deref().unwrap_or_default())?;
             let rotating = matches!(action, Action::Rotate);
             let knobs = Knobs::from_env(current, rotating)?;
@@ -401,6 +451,14 @@ impl Cli {
                 }
                 (None, Some(_)) => return Err(WebIdentityError::NoRole.into()),
             };
+            // DESIGN §16: without a role the console would need GetFederationToken, which
+            // drops MFA; refused before any file is read or any code asked.
+            if matches!(action, Action::Console(_)) && wants.role().is_none() {
+                return Err(ConsoleError::NoRole {
+                    account: account.to_string(),
+                }
+                .into());
+            }
             Ask::Session {
                 request: Box::new(SessionAsk {
                     account,
@@ -452,6 +510,23 @@ fn action(
         (false, false, Some(print)) => Action::Print(print),
         (false, false, None) => Action::Exec(command),
     })
+}
+
+/// `--console[=HOW]` and `--console-destination`, checked.
+fn console_action(console: ConsoleFlags) -> Result<Option<Action>, ConsoleError> {
+    let Some(how) = console.console else {
+        return Ok(None);
+    };
+    if let Some(url) = &console.console_destination {
+        crate::console::check_destination(url)?;
+    }
+    Ok(Some(Action::Console(ConsoleAsk {
+        mode: match how {
+            ConsoleHow::Open => ConsoleMode::Open,
+            ConsoleHow::Print => ConsoleMode::Print,
+        },
+        destination: console.console_destination,
+    })))
 }
 
 /// What the session starts from. `-t` wins over `--mfa-process` (DESIGN §9's order).
@@ -611,6 +686,34 @@ mod tests {
         assert!(parse(&["--list", "work"]).is_err());
         assert!(parse(&["--status", "--mfa"]).is_err());
         assert!(parse(&["--clear", "--role", "x"]).is_err());
+        assert!(matches!(
+            action(&["work", "--role", "r", "--console"]),
+            Action::Console(ConsoleAsk {
+                mode: ConsoleMode::Open,
+                destination: None
+            })
+        ));
+        assert!(matches!(
+            action(&["work", "--role", "r", "--console=print", "--console-destination", "https://console.aws.amazon.com/s3/home"]),
+            Action::Console(ConsoleAsk { mode: ConsoleMode::Print, destination: Some(d) }) if d.ends_with("/s3/home")
+        ));
+        for bad in [
+            &["work", "--role", "r", "--console=tab"][..],
+            &["work", "--role", "r", "--console", "--server"],
+            &["work", "--role", "r", "--console", "--rotate"],
+            &["work", "--role", "r", "--console-destination", "https://x/"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+        // Without a role: one sentence (GetFederationToken drops MFA), before any file is read.
+        let no_role = parse(&["work", "--mfa", "--console"])
+            .unwrap()
+            .into_invocation(&Environment::default())
+            .unwrap_err();
+        assert!(matches!(
+            no_role,
+            Error::Console(ConsoleError::NoRole { .. })
+        ));
         assert!(parse(&[]).is_err());
         // An account may be named like a mode's value: modes are flags, not words.
         assert!(matches!(session(&["list"]).account.as_str(), "list"));

@@ -45,6 +45,14 @@ pub const ALWAYS_REMOVED: [&str; 10] = [
     "AWS_ROLE_SESSION_NAME",
 ];
 
+/// GitHub Actions' OIDC token request (`--web-identity`'s source in a workflow): with them any
+/// process can mint tokens for any audience. Removed from the command's environment when
+/// `--web-identity` used them, and never given to an `mfa_process` (issue 20).
+pub const CI_TOKEN_VARS: [&str; 2] = [
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_URL",
+];
+
 /// A snapshot of an environment, in its original order.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Environment(std::sync::Arc<[(OsString, OsString)]>);

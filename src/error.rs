@@ -6,12 +6,13 @@
 use crate::accounts::AccountsError;
 use crate::app::ServeRefusal;
 use crate::cache::CacheError;
+use crate::console::ConsoleError;
 use crate::exec::ExecError;
 use crate::files::DirectoryError;
 use crate::keys::{KeysError, UserError};
 use crate::mfa::MfaError;
 use crate::rotate::RotateError;
-use crate::server::ServerError;
+use crate::server::{ServerError, SpawnError};
 use crate::sts::StsError;
 use crate::text::{clean, shown};
 use crate::web_identity::WebIdentityError;
@@ -39,7 +40,7 @@ pub enum Error {
     Exec(ExecError),
     /// `--web-identity`: the CI's OIDC token could not be had.
     WebIdentity(WebIdentityError),
-    /// `--server`: the server, its command or a renewal (the sentence and its exit status).
+    /// `--server`: the server, its command or a renewal.
     Server(ServerError),
     /// `--server` cannot serve what was asked (long-lived keys; a renewal that would prompt).
     Serve(ServeRefusal),
@@ -49,6 +50,8 @@ pub enum Error {
     Sso(Box<crate::sso::SsoError>),
     /// What an IAM Identity Center account cannot do (`--mfa`, `--rotate`, …).
     SsoRefusal(crate::app::SsoRefusal),
+    /// `--console`: the sign-in URL could not be had or opened.
+    Console(ConsoleError),
     /// stdout could not be written (not a reader that left early).
     Output(std::io::Error),
     /// An error found early and raised only where it matters (the IAM user of an account
@@ -61,23 +64,29 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Exec(
-                ExecError::EmptyCommand
-                | ExecError::PathEmpty { .. }
-                | ExecError::NotInPath { .. }
-                | ExecError::NoSuchFile { .. },
-            ) => EXIT_NOT_FOUND,
-            Error::Exec(
-                ExecError::NotAnExecutableFile { .. }
-                | ExecError::Directory { .. }
-                | ExecError::PermissionDenied { .. }
-                | ExecError::ShellRefused { .. }
-                | ExecError::CannotExecute { .. },
-            ) => EXIT_NOT_EXECUTABLE,
-            Error::Server(e) => e.exit_code,
+            Error::Exec(e) | Error::Server(ServerError::Command(SpawnError::Program(e))) => {
+                exec_exit_code(e)
+            }
             Error::Shared(e) => e.exit_code(),
             _ => EXIT_FAILED,
         }
+    }
+}
+
+/// 127 when the command was not found, 126 when it cannot be executed, as `env` (DESIGN §6):
+/// the same in exec mode and under `--server`.
+fn exec_exit_code(e: &ExecError) -> u8 {
+    match e {
+        ExecError::EmptyCommand
+        | ExecError::PathEmpty { .. }
+        | ExecError::NotInPath { .. }
+        | ExecError::NoSuchFile { .. } => EXIT_NOT_FOUND,
+        ExecError::NotAnExecutableFile { .. }
+        | ExecError::Directory { .. }
+        | ExecError::PermissionDenied { .. }
+        | ExecError::ShellRefused { .. }
+        | ExecError::CannotExecute { .. } => EXIT_NOT_EXECUTABLE,
+        ExecError::TooLarge { .. } => EXIT_FAILED,
     }
 }
 
@@ -99,6 +108,7 @@ impl fmt::Display for Error {
             Error::Rotate(e) => e.fmt(f),
             Error::Sso(e) => e.fmt(f),
             Error::SsoRefusal(e) => e.fmt(f),
+            Error::Console(e) => e.fmt(f),
             Error::Output(e) => write!(f, "cannot write to stdout: {e}"),
             Error::Shared(e) => e.fmt(f),
         }
@@ -133,6 +143,7 @@ from_area!(
     Rotate(Box<RotateError>),
     Sso(Box<crate::sso::SsoError>),
     SsoRefusal(crate::app::SsoRefusal),
+    Console(ConsoleError),
 );
 
 impl From<crate::sso::SsoError> for Error {

@@ -71,6 +71,16 @@ pub enum Action {
     Rotate,
     /// `--login`: sign in to IAM Identity Center (an `sso_start_url` account), nothing else.
     Login,
+    /// `--console[=open|print]`: the AWS console as the role session (DESIGN §16).
+    Console(ConsoleAsk),
+}
+
+/// `--console` and `--console-destination`, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleAsk {
+    pub mode: crate::console::ConsoleMode,
+    /// `--console-destination`; `None`: the console home of the session's region.
+    pub destination: Option<String>,
 }
 
 /// The output modes.

@@ -4,6 +4,7 @@
 //! [`stsexec::invocation::Invocation`], calls [`stsexec::app::run`], and is the one place that
 //! prints an error and picks the exit status;
 //! on success the process becomes the command.
+#![forbid(unsafe_code)]
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -11,10 +12,16 @@ use stsexec::app::{self, Outcome};
 use stsexec::cli::Cli;
 use stsexec::env::Environment;
 use stsexec::error::EXIT_FAILED;
+use stsexec::server::hold::HOLDER_ARG0;
 use stsexec::{exec, hardening};
 
 fn main() -> ExitCode {
     hardening::no_core_dumps();
+    if std::env::args_os().next().as_deref() == Some(std::ffi::OsStr::new(HOLDER_ARG0)) {
+        // A --server's port held for the command's descendants (started by stsexec itself).
+        stsexec::server::hold::run(std::env::args_os());
+        return ExitCode::SUCCESS;
+    }
     let current = Environment::from_process();
     let cli = match Cli::try_parse_from(std::env::args_os()) {
         Ok(cli) => cli,

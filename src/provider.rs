@@ -563,6 +563,27 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         }
     }
 
+    /// The cache slot of `role`'s sessions assumed with this account's keys or MFA session.
+    fn role_slot(&self, role: &Role) -> Result<Slot> {
+        Ok(Slot {
+            account: self.setup.account.clone(),
+            mfa_serial: self.setup.mfa_serial.as_ref().ok().cloned(),
+            role_arn: Some(role.arn.clone()),
+            source_key_id: self.key_id()?,
+            endpoint: self.sts.endpoint().url_override.clone(),
+            web_identity: false,
+        })
+    }
+
+    /// Whether the cached session of `role` (the one [`Provider::resolve`] just returned) was
+    /// assumed with the MFA session, i.e. chained from temporary credentials, rather than with
+    /// the long-lived keys (`--console` may ask a console session length only for the latter).
+    /// `None` when no such session is cached.
+    pub fn role_assumed_with_mfa(&self, role: &Role) -> Option<bool> {
+        let slot = self.role_slot(role).ok()?;
+        self.setup.state.load(&slot).ok().map(|hit| hit.with_mfa)
+    }
+
     fn role_session(
         &mut self,
         role: &Role,
@@ -572,14 +593,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         held: &mut Option<AccountLock>,
     ) -> Result<Credentials> {
         let session_name = self.session_name(assume.session_name.as_deref())?;
-        let slot = Slot {
-            account: self.setup.account.clone(),
-            mfa_serial: self.setup.mfa_serial.as_ref().ok().cloned(),
-            role_arn: Some(role.arn.clone()),
-            source_key_id: self.key_id()?,
-            endpoint: self.sts.endpoint().url_override.clone(),
-            web_identity: false,
-        };
+        let slot = self.role_slot(role)?;
         let asked = request
             .durations
             .role_asked

@@ -4,7 +4,7 @@
 //! the served kind's cache entry required to outlast the refresh window, and never prompts.
 #![forbid(unsafe_code)]
 
-use super::{Outcome, Prepared, child_env};
+use super::{Outcome, Prepared};
 use crate::accounts::AccountName;
 use crate::env::Environment;
 use crate::error::{Error, Result};
@@ -38,7 +38,8 @@ impl fmt::Display for ServeRefusal {
             ),
             ServeRefusal::WouldPrompt { account } => write!(
                 f,
-                "the MFA session of account {account} ends within the refresh window and --server never prompts; run `stsexec {account} --mfa --refresh` in another terminal"
+                "the MFA session of account {account} ends within the refresh window and --server never prompts; run `{}` in another terminal",
+                crate::server::refresh_command(account.as_str())
             ),
         }
     }
@@ -90,6 +91,7 @@ pub(super) fn serve(
         request,
         region,
         accounts: _,
+        outbound: _,
     } = prepared;
     let session = provider.resolve(&request)?;
     if !session.credentials.is_session() {
@@ -98,7 +100,9 @@ pub(super) fn serve(
         }
         .into());
     }
-    let child = child_env(&session, &region.name, report);
+    // Not `child_env`: its debug line names the credential variables, which the command does
+    // not get; `server::run` says what it gets.
+    let child = super::env_plan(&session, &region.name, &request);
     let window = RefreshWindow::from_min_ttl(min_ttl_given);
     let renewal = Renewal {
         request: renewal_request(request),
@@ -115,11 +119,15 @@ pub(super) fn serve(
             report: renewal_report,
         },
     };
+    let shell = command.is_empty();
     let (program, args) = exec::command_or_shell(command, current);
     report.status(format!(
         "Serving keys for {} AWS account to the command",
         session.label
     ));
+    if shell && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        report.status(server::SUBSHELL_HINT);
+    }
     let plan = server::ServerPlan {
         session,
         program,
@@ -140,12 +148,13 @@ struct Renewal {
 }
 
 impl Renewer for Renewal {
-    fn renew(&mut self, valid_for: Duration) -> std::result::Result<Credentials, String> {
+    type Error = Error;
+
+    fn renew(&mut self, valid_for: Duration) -> Result<Credentials> {
         self.provider.setup.min_ttl = valid_for;
         self.provider
             .resolve(&self.request)
             .map(|session| session.credentials)
-            .map_err(|e| e.to_string())
     }
 
     fn source_end(&self) -> Option<(SystemTime, String)> {
@@ -156,7 +165,7 @@ impl Renewer for Renewal {
         let end = self.provider.cached_mfa_end()?;
         Some((
             end,
-            format!("stsexec {} --mfa --refresh", self.provider.setup.account),
+            server::refresh_command(&self.provider.setup.account.to_string()),
         ))
     }
 }
@@ -277,7 +286,7 @@ mod tests {
         let sentence = error.to_string();
         assert!(sentence.contains("never prompts"), "{sentence}");
         assert!(
-            sentence.contains("run `stsexec work --mfa --refresh` in another terminal"),
+            sentence.contains("run `stsexec work --mfa --refresh -- true` in another terminal"),
             "{sentence}"
         );
     }

@@ -183,7 +183,7 @@ impl SsoPrepared {
         let session = self
             .provider
             .resolve(self.refresh, Some(&self.login), &mut self.ui)?;
-        let child = super::child_env(&session, &self.region.name, report);
+        let child = super::logged(env::plan(&session, &self.region.name), report);
         let window = RefreshWindow::from_min_ttl(min_ttl_given);
         let (program, args) = crate::exec::command_or_shell(command, current);
         report.status(format!(
@@ -212,8 +212,10 @@ struct SsoRenewal {
 }
 
 impl Renewer for SsoRenewal {
-    fn renew(&mut self, valid_for: Duration) -> std::result::Result<Credentials, String> {
-        self.provider.renew(valid_for).map_err(|e| e.to_string())
+    type Error = crate::sso::SsoError;
+
+    fn renew(&mut self, valid_for: Duration) -> std::result::Result<Credentials, Self::Error> {
+        self.provider.renew(valid_for)
     }
 
     fn source_end(&self) -> Option<(SystemTime, String)> {

@@ -6,7 +6,7 @@
 #![forbid(unsafe_code)]
 
 use super::{MfaError, Settings};
-use crate::env::{ALWAYS_REMOVED, CREDENTIAL_VARS, Environment};
+use crate::env::{ALWAYS_REMOVED, CI_TOKEN_VARS, CREDENTIAL_VARS, Environment};
 use crate::report::Reporter;
 use crate::secret::MfaCode;
 use std::ffi::OsString;
@@ -28,10 +28,12 @@ pub fn child_env(current: &Environment, account: &str, serial: &str) -> Vec<(OsS
         .pairs()
         .iter()
         .filter(|(name, _)| {
-            // No credential, and nothing that points at one (DESIGN §9: no AWS secret).
+            // No credential, nothing that points at one (DESIGN §9: no AWS secret), and no
+            // way to mint a CI's OIDC tokens.
             !CREDENTIAL_VARS
                 .iter()
                 .chain(&ALWAYS_REMOVED)
+                .chain(&CI_TOKEN_VARS)
                 .any(|r| name == r)
                 && name != "STSEXEC_ACCOUNT_NAME"
                 && name != "STSEXEC_MFA_SERIAL"
@@ -223,6 +225,11 @@ mod tests {
             ("AWS_ACCESS_KEY_ID", "AKIA"),
             ("AWS_REGION", "eu-west-1"),
             ("STSEXEC_MFA_SERIAL", "planted"),
+            ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "SECRETMARKER"),
+            (
+                "ACTIONS_ID_TOKEN_REQUEST_URL",
+                "https://token.actions.example/x",
+            ),
         ]);
         let env = child_env(&current, "work", "arn:aws:iam::012123456789:mfa/jb");
         let get = |name: &str| {
@@ -242,6 +249,8 @@ mod tests {
             "AWS_SECRET_ACCESS_KEY",
             "AWS_SESSION_TOKEN",
             "AWS_ACCESS_KEY_ID",
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+            "ACTIONS_ID_TOKEN_REQUEST_URL",
         ] {
             assert!(get(gone).is_empty(), "{gone}");
         }

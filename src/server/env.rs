@@ -1,9 +1,11 @@
 //! The environment of a `--server` command (DESIGN §8): the exec-mode plan of DESIGN §4 minus
 //! the credential variables, plus the ECS container-credentials endpoint and its token, and
-//! without every variable that makes an SDK prefer another source. Pure: the caller applies it
+//! without every variable that makes an SDK prefer another source; the shared credentials
+//! file points at nothing. Pure: the caller applies it
 //! with [`crate::env::apply`].
 #![forbid(unsafe_code)]
 
+use super::shared_files;
 use crate::env::{CREDENTIAL_VARS, ChildEnv, Value};
 use crate::secret::Secret;
 
@@ -21,6 +23,11 @@ pub fn plan(exec: &ChildEnv, endpoint: &str, token: &Secret) -> ChildEnv {
         .collect();
     set.push((FULL_URI, Value::Plain(endpoint.to_string())));
     set.push((AUTHORIZATION_TOKEN, Value::Secret(token.clone())));
+    // A `[default]` profile's keys in the credentials file would beat the endpoint.
+    set.push((
+        shared_files::CREDENTIALS_FILE_VAR,
+        Value::Plain(shared_files::CREDENTIALS_FILE.to_string()),
+    ));
     let mut removed = exec.removed.clone();
     // `exec` already removes what would make an SDK prefer another source (DESIGN §4).
     for name in &CREDENTIAL_VARS {
@@ -96,6 +103,7 @@ mod tests {
         assert_eq!(env["AWS_DEFAULT_REGION"], "eu-west-1");
         assert_eq!(env["PATH"], "/usr/bin");
         assert_eq!(env["AWS_ENDPOINT_URL_STS"], "http://127.0.0.1:1");
+        assert_eq!(env["AWS_SHARED_CREDENTIALS_FILE"], "/dev/null");
         let values: Vec<&String> = env.values().collect();
         assert!(
             !values

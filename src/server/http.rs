@@ -12,9 +12,11 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::io;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 use subtle::ConstantTimeEq;
@@ -23,6 +25,55 @@ use subtle::ConstantTimeEq;
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Request heads larger than this are refused with 431 by hyper (its smallest buffer).
 const MAX_HEAD: usize = 8192;
+/// Connections the kernel completes before they are accepted. A full queue drops new
+/// connections for a second (the SYN is sent again), so it is long enough for a flood to be
+/// accepted and displaced while the command's connection waits its turn.
+const BACKLOG: u32 = 1024;
+/// No connection lives longer than this, however busy: an SDK simply opens another.
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
+/// The most connections open at once (fewer when the descriptor limit is low: see
+/// [`connection_cap`]).
+pub const MAX_CONNECTIONS: usize = 256;
+/// Descriptors kept free for everything but connections: renewals (the account's lock, cache
+/// files, STS's sockets), the runtime, the command's pipes.
+pub const RESERVED_DESCRIPTORS: u64 = 128;
+
+/// How many connections to hold at once with `nofile` descriptors in all.
+pub fn connection_cap(nofile: Option<u64>) -> usize {
+    let room = nofile.map_or(u64::MAX, |n| n.saturating_sub(RESERVED_DESCRIPTORS));
+    usize::try_from(room)
+        .unwrap_or(usize::MAX)
+        .clamp(8, MAX_CONNECTIONS)
+}
+
+/// Whom a new connection displaces when all places are taken.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Admit {
+    /// A place is free.
+    Room,
+    /// The connection of this id goes: the oldest that never presented the token.
+    Evict(u64),
+    /// Every open connection has presented the token (they are the command's): the new one
+    /// is closed.
+    Refuse,
+}
+
+/// The connection flood rule (issue 20): a peer without the token cannot hold places the
+/// command needs. `open` is (id, has presented the token), ids growing with age.
+pub fn admit(open: impl IntoIterator<Item = (u64, bool)>, cap: usize) -> Admit {
+    let mut count = 0;
+    let mut oldest_untrusted = None;
+    for (id, trusted) in open {
+        count += 1;
+        if !trusted && oldest_untrusted.is_none_or(|oldest| id < oldest) {
+            oldest_untrusted = Some(id);
+        }
+    }
+    if count < cap {
+        return Admit::Room;
+    }
+    oldest_untrusted.map_or(Admit::Refuse, Admit::Evict)
+}
 
 /// Where the credentials are and the token that opens them, made once per run.
 pub struct Endpoint {
@@ -155,6 +206,7 @@ fn respond(
     req: &Request<Incoming>,
     endpoint: &Endpoint,
     served: &RwLock<Served>,
+    trusted: &AtomicBool,
 ) -> Response<Full<Bytes>> {
     let headers = req.headers();
     let has_body = headers.contains_key(header::TRANSFER_ENCODING)
@@ -187,8 +239,14 @@ fn respond(
     if answer.status == 405 {
         h.insert(header::ALLOW, HeaderValue::from_static("GET"));
     }
-    if has_body {
-        // Its body is not read; the connection cannot be reused.
+    // 200 and 503 come only after the token matched: the command's own connection.
+    let presented_token = matches!(answer.status, 200 | 503);
+    if presented_token {
+        trusted.store(true, Ordering::Relaxed);
+    }
+    if has_body || !presented_token {
+        // A body is not read, so the connection cannot be reused; a client without the token
+        // gets no connection to keep.
         h.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     response
@@ -199,28 +257,37 @@ pub struct Listening {
     pub port: u16,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
+    /// A duplicate of the listening socket, to hand over when the command's descendants
+    /// outlive it ([`super::hold`]).
+    socket: Option<std::os::fd::OwnedFd>,
 }
 
 impl Listening {
-    /// Binds 127.0.0.1 on an ephemeral port and serves `served` at `endpoint` until stopped.
-    pub fn start(endpoint: Arc<Endpoint>, served: Arc<RwLock<Served>>) -> io::Result<Self> {
-        let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
-        listener.set_nonblocking(true)?;
-        let port = listener.local_addr()?.port();
+    /// Binds 127.0.0.1 on an ephemeral port and serves `served` at `endpoint` until stopped,
+    /// holding at most `cap` connections at once.
+    pub fn start(
+        endpoint: Arc<Endpoint>,
+        served: Arc<RwLock<Served>>,
+        cap: usize,
+    ) -> io::Result<Self> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
             .build()?;
         let listener = {
             let _runtime = runtime.enter();
-            tokio::net::TcpListener::from_std(listener)?
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))?;
+            socket.listen(BACKLOG)?
         };
+        let socket = std::os::fd::AsFd::as_fd(&listener).try_clone_to_owned()?;
+        let port = listener.local_addr()?.port();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("stsexec-server".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    tokio::spawn(accept_loop(listener, endpoint, served));
+                    tokio::spawn(accept_loop(listener, endpoint, served, cap));
                     let _ = stopped.await;
                 });
                 // Dropping the runtime drops the listener and every connection.
@@ -229,12 +296,22 @@ impl Listening {
             port,
             stop: Some(stop),
             thread: Some(thread),
+            socket: Some(socket),
         })
     }
 
     /// Closes the port and waits for the server thread.
     pub fn stop(mut self) {
         self.shut();
+    }
+
+    /// Stops serving, and hands the port to a holder answering 503 while processes of `group`
+    /// but `except` remain (when no holder can start, the port closes).
+    pub fn stop_and_hand_over(mut self, group: i32, except: &[i32]) {
+        self.shut();
+        if let Some(socket) = self.socket.take() {
+            let _ = super::hold::hand_over(socket, group, except);
+        }
     }
 
     fn shut(&mut self) {
@@ -253,31 +330,80 @@ impl Drop for Listening {
     }
 }
 
+/// The open connections: whether each has presented the token, and how to close it.
+#[derive(Default)]
+struct Connections {
+    next: u64,
+    open: BTreeMap<u64, (Arc<AtomicBool>, tokio::task::AbortHandle)>,
+}
+
+/// Removes its connection from the table when the connection's task ends or is aborted.
+struct Place {
+    id: u64,
+    table: Arc<Mutex<Connections>>,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.table
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .open
+            .remove(&self.id);
+    }
+}
+
 async fn accept_loop(
     listener: tokio::net::TcpListener,
     endpoint: Arc<Endpoint>,
     served: Arc<RwLock<Served>>,
+    cap: usize,
 ) {
+    let table = Arc::new(Mutex::new(Connections::default()));
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             // Out of file descriptors, say: wait rather than spin.
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
+        let mut connections = table.lock().unwrap_or_else(PoisonError::into_inner);
+        let open = connections
+            .open
+            .iter()
+            .map(|(id, (trusted, _))| (*id, trusted.load(Ordering::Relaxed)));
+        match admit(open, cap) {
+            Admit::Room => {}
+            Admit::Evict(id) => {
+                if let Some((_, task)) = connections.open.remove(&id) {
+                    task.abort();
+                }
+            }
+            Admit::Refuse => continue,
+        }
         let _ = stream.set_nodelay(true);
-        let (endpoint, served) = (endpoint.clone(), served.clone());
-        tokio::spawn(async move {
+        let id = connections.next;
+        connections.next += 1;
+        let trusted = Arc::new(AtomicBool::new(false));
+        let place = Place {
+            id,
+            table: table.clone(),
+        };
+        let (endpoint, served, flag) = (endpoint.clone(), served.clone(), trusted.clone());
+        let task = tokio::spawn(async move {
+            let _place = place;
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let response = respond(&req, &endpoint, &served);
+                let response = respond(&req, &endpoint, &served, &flag);
                 async move { Ok::<_, Infallible>(response) }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
+            let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_READ_TIMEOUT)
                 .max_buf_size(MAX_HEAD)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+                .serve_connection(TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(CONNECTION_LIFETIME, connection).await;
         });
+        // The task cannot have ended yet: it runs on this thread, which holds the table.
+        connections.open.insert(id, (trusted, task.abort_handle()));
     }
 }
 
@@ -398,5 +524,30 @@ mod tests {
         assert_eq!(a.status, 503);
         assert!(a.body.contains("work-role-admin-STS"), "{}", a.body);
         assert_eq!(answer(&h, &e, &served(1, now), now).status, 200);
+    }
+
+    #[test]
+    fn a_flood_displaces_only_connections_without_the_token() {
+        assert_eq!(admit([(1, false), (2, true)], 3), Admit::Room);
+        // Full: the oldest that never presented the token goes, not the command's.
+        assert_eq!(
+            admit([(5, true), (7, false), (9, false)], 3),
+            Admit::Evict(7)
+        );
+        assert_eq!(
+            admit([(9, false), (3, false), (4, true)], 3),
+            Admit::Evict(3)
+        );
+        // Full of the command's own connections: the newcomer is refused.
+        assert_eq!(admit([(1, true), (2, true)], 2), Admit::Refuse);
+        assert_eq!(admit([], 0), Admit::Refuse);
+    }
+
+    #[test]
+    fn the_connection_cap_leaves_descriptors_in_reserve() {
+        assert_eq!(connection_cap(Some(20_000)), MAX_CONNECTIONS);
+        assert_eq!(connection_cap(None), MAX_CONNECTIONS);
+        assert_eq!(connection_cap(Some(256)), 128);
+        assert_eq!(connection_cap(Some(64)), 8);
     }
 }

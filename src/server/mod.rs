@@ -1,12 +1,13 @@
 //! `--server` (DESIGN §8): the command runs as stsexec's child and reads refreshed credentials
 //! from an ECS container-credentials endpoint on 127.0.0.1 served by this process.
 //!
-//! The caller (`main`) resolves the first session as exec mode does, then calls
+//! The caller (`app::serve`) resolves the first session as exec mode does, then calls
 //!
 //! ```text
-//! let ended = server::run(ServerPlan { .. }, renewer)?;   // ServerError: sentence + exit code
-//! ended.exit()                                            // the command's status or signal
+//! let ended = server::run(ServerPlan { .. }, renewer)?;   // ServerError
 //! ```
+//!
+//! and `main` ends the process as the command ended (`ended.exit()`: its status or signal).
 //!
 //! The server knows nothing of accounts, caches or STS: a [`Renewer`] hands it fresh sessions.
 //!
@@ -14,15 +15,20 @@
 //!   answers from memory, never waits for STS.
 //! - [`renew`]: the renewal thread; sleeps until the refresh window ([`schedule`]), renews,
 //!   retries with backoff while the current session is served, prints the MFA reminders.
-//! - [`supervise`]: spawns the command in stsexec's process group, relays the signals other
-//!   processes send to stsexec (not the terminal's), waits for it.
+//! - [`supervise`]: spawns the command (in stsexec's process group on a terminal's foreground,
+//!   else in a group of its own), relays signals so that each reaches it once, waits for it.
 //! - [`env`]: the command's environment, a pure function of the exec-mode plan.
+//! - [`shared_files`]: the AWS CLI's shared files, which would beat the endpoint.
 //! - [`status`]: what `--status` says inside a server's command.
+//! - [`hold`]: the port stays held (503) while the command's descendants live.
+#![forbid(unsafe_code)]
 
 pub mod env;
+pub mod hold;
 pub mod http;
 pub mod renew;
 pub mod schedule;
+pub mod shared_files;
 pub mod status;
 pub mod supervise;
 
@@ -35,19 +41,21 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 pub use schedule::RefreshWindow;
-pub use supervise::Ended;
+pub use supervise::{Ended, SpawnError};
 
-/// Where renewed sessions come from. Implemented by `main` over the provider: the same cache
-/// and lock as every other run, and never a prompt (the command owns the terminal).
+/// Where renewed sessions come from. Implemented by `app::serve` over the provider: the same
+/// cache and lock as every other run, and never a prompt (the command owns the terminal).
 pub trait Renewer: Send + 'static {
+    /// Why a renewal failed; its `Display` is one sentence naming the account and the fix.
+    type Error: fmt::Display;
+
     /// A session valid for longer than `valid_for` (the refresh window), from the cache when
-    /// one is there, else from STS, without prompting. `Err` is one sentence naming the
-    /// account and the fix.
-    fn renew(&mut self, valid_for: Duration) -> Result<Credentials, String>;
+    /// one is there, else from STS, without prompting.
+    fn renew(&mut self, valid_for: Duration) -> Result<Credentials, Self::Error>;
 
     /// When the source of renewals (the MFA session) ends, if it can end, and the command the
-    /// user runs in another terminal to renew it (`stsexec work --mfa --refresh`); the server
-    /// prints it 30 and 5 minutes before that end.
+    /// user runs in another terminal to renew it ([`refresh_command`]); the server prints it
+    /// 30 and 5 minutes before that end.
     fn source_end(&self) -> Option<(SystemTime, String)>;
 
     /// What that source is, as the reminder names it.
@@ -55,6 +63,16 @@ pub trait Renewer: Send + 'static {
         "MFA session"
     }
 }
+
+/// The command that renews an account's MFA session from another terminal, for the reminders
+/// and the refusal: with `-- true` it opens no subshell, so the user is back at the prompt.
+pub fn refresh_command(account: &str) -> String {
+    format!("stsexec {account} --mfa --refresh -- true")
+}
+
+/// What a `--server` subshell on a terminal says first, as an exec-mode subshell does.
+pub const SUBSHELL_HINT: &str =
+    "A subshell with served keys: exit to return (the server stops with it)";
 
 /// Everything `run` needs, resolved by the caller.
 pub struct ServerPlan {
@@ -81,81 +99,168 @@ impl fmt::Debug for ServerPlan {
     }
 }
 
-/// Why the server or the command could not start; `exit_code` follows DESIGN §6.
+/// Why `--server` could not serve or run the command. Each `Display` is the sentence for the
+/// user; [`crate::error::Error::exit_code`] maps them to exit statuses (DESIGN §6: 126 and 127
+/// when the command cannot be run, else 125).
 #[derive(Debug)]
-pub struct ServerError {
-    pub message: String,
-    pub exit_code: u8,
+pub enum ServerError {
+    /// The session handed to the server has no expiration (long-lived keys): nothing to renew.
+    /// `app::serve` refuses that earlier with the account's sentence; this guards `run` itself.
+    LongLivedKeys { account: String },
+    /// The OS's random source failed (the endpoint's token).
+    Random(std::io::Error),
+    /// 127.0.0.1 could not be bound.
+    Listen(std::io::Error),
+    /// The renewal thread could not be started.
+    RenewalThread(std::io::Error),
+    /// The command could not be started or waited for.
+    Command(SpawnError),
 }
 
 impl fmt::Display for ServerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for ServerError {}
-
-impl From<supervise::SpawnError> for ServerError {
-    fn from(e: supervise::SpawnError) -> Self {
-        ServerError {
-            message: e.message,
-            exit_code: e.exit_code,
+        match self {
+            ServerError::LongLivedKeys { account } => write!(
+                f,
+                "--server renews sessions, and {account} is long-lived keys, which need no renewal; drop --server (exec mode gives the keys to the command) or add --mfa or --role"
+            ),
+            ServerError::Random(e) => write!(
+                f,
+                "--server: cannot read the OS's random source for the endpoint's token: {e}"
+            ),
+            ServerError::Listen(e) => write!(
+                f,
+                "--server: cannot listen on 127.0.0.1: {e}; check that the loopback interface is up"
+            ),
+            ServerError::RenewalThread(e) => {
+                write!(f, "--server: cannot start the renewal thread: {e}")
+            }
+            ServerError::Command(e) => e.fmt(f),
         }
     }
 }
 
-fn failed(message: String) -> ServerError {
-    ServerError {
-        message,
-        exit_code: crate::error::EXIT_FAILED,
+impl std::error::Error for ServerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ServerError::Random(e) | ServerError::Listen(e) | ServerError::RenewalThread(e) => {
+                Some(e)
+            }
+            ServerError::Command(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<SpawnError> for ServerError {
+    fn from(e: SpawnError) -> Self {
+        ServerError::Command(e)
+    }
+}
+
+/// The soft limit on open descriptors raised as far as the hard limit allows (up to
+/// [`DescriptorLimit::WANTED`]), so that a flood of connections cannot starve renewals (issue
+/// 20); the command gets the limit stsexec was started with back.
+struct DescriptorLimit {
+    /// The soft limit now (`None`: unlimited).
+    now: Option<u64>,
+    /// The limits to give the command, when they were changed.
+    inherited: Option<rustix::process::Rlimit>,
+}
+
+impl DescriptorLimit {
+    const WANTED: u64 = 8192;
+
+    fn raise() -> Self {
+        use rustix::process::{Resource, getrlimit, setrlimit};
+        let old = getrlimit(Resource::Nofile);
+        let wanted = old
+            .maximum
+            .map_or(Self::WANTED, |max| max.min(Self::WANTED));
+        if old.current.is_none_or(|current| current >= wanted) {
+            return DescriptorLimit {
+                now: old.current,
+                inherited: None,
+            };
+        }
+        let raised = rustix::process::Rlimit {
+            current: Some(wanted),
+            maximum: old.maximum,
+        };
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => DescriptorLimit {
+                now: Some(wanted),
+                inherited: Some(old),
+            },
+            Err(_) => DescriptorLimit {
+                now: old.current,
+                inherited: None,
+            },
+        }
     }
 }
 
 /// Serves `plan.session` (renewed through `renewer`) to the command and runs it to its end.
-/// The port is closed when this returns.
+/// When this returns the port is closed, or held by a holder answering 503 while the
+/// command's process group outlives it ([`hold`]).
 pub fn run(plan: ServerPlan, renewer: impl Renewer) -> Result<Ended, ServerError> {
     if !plan.session.credentials.is_session() || plan.session.credentials.expiration.is_none() {
-        return Err(failed(format!(
-            "--server serves sessions, and {} has long-lived keys that need no refresh; drop --server (exec mode gives them to the command) or add --mfa or --role",
-            plan.session.label
-        )));
+        return Err(ServerError::LongLivedKeys {
+            account: plan.session.label,
+        });
     }
-    let endpoint = Arc::new(http::Endpoint::generate().map_err(|e| {
-        failed(format!(
-            "--server: cannot read the OS's random source for the endpoint's token: {e}"
-        ))
-    })?);
+    let endpoint = Arc::new(http::Endpoint::generate().map_err(ServerError::Random)?);
     let served = Arc::new(RwLock::new(http::Served {
         label: plan.session.label.clone(),
         credentials: plan.session.credentials,
     }));
-    let listening = http::Listening::start(endpoint.clone(), served.clone()).map_err(|e| {
-        failed(format!(
-            "--server: cannot listen on 127.0.0.1: {e}; check that the loopback interface is up"
-        ))
-    })?;
+    let descriptors = DescriptorLimit::raise();
+    let listening = http::Listening::start(
+        endpoint.clone(),
+        served.clone(),
+        http::connection_cap(descriptors.now),
+    )
+    .map_err(ServerError::Listen)?;
     let url = endpoint.url(listening.port);
+    if let Some(warning) = shared_files::warning(&plan.current) {
+        plan.report.warn(warning);
+    }
     let child = env::plan(&plan.exec_env, &url, &endpoint.token);
     let env_pairs = crate::env::apply(&plan.current, &child);
     plan.report.debug(format!(
-        "serving {} on 127.0.0.1:{}; the command gets {} and {}",
+        "serving {} on 127.0.0.1:{}; the command gets no keys: setting {}; removing {}",
         plan.session.label,
         listening.port,
-        env::FULL_URI,
-        env::AUTHORIZATION_TOKEN
+        child
+            .set
+            .iter()
+            .map(|(name, _)| *name)
+            .collect::<Vec<_>>()
+            .join(" "),
+        child.removed.join(" ")
     ));
     let stop = Arc::new(renew::Stop::default());
     renew::spawn(renewer, served, plan.window, plan.report, stop.clone())
-        .map_err(|e| failed(format!("--server: cannot start the renewal thread: {e}")))?;
+        .map_err(ServerError::RenewalThread)?;
     let ended = supervise::run(
         &plan.program,
         &plan.args,
         &env_pairs,
         plan.current.get_os("PATH"),
+        descriptors.inherited,
     );
     // The renewal thread may be inside an STS call: told to stop, not waited for.
     stop.stop();
-    listening.stop();
-    Ok(ended?)
+    match &ended {
+        Ok(supervised) => {
+            let except = hold::not_the_commands(supervised.group);
+            if hold::group_has_others(supervised.group, &except) {
+                listening.stop_and_hand_over(supervised.group, &except);
+            } else {
+                listening.stop();
+            }
+        }
+        Err(_) => listening.stop(),
+    }
+    Ok(ended?.ended)
 }

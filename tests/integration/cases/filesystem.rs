@@ -43,6 +43,7 @@ fn a_symlink_at_the_lock_path_is_refused() {
 }
 
 #[test]
+#[ignore = "needs root and kernel.core_pattern=core: run by scripts/test.sh"]
 fn a_cache_file_of_another_user_is_not_trusted() {
     // SAFETY: geteuid cannot fail.
     let euid = unsafe { libc::geteuid() };

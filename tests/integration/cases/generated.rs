@@ -486,11 +486,19 @@ fn synopsis(cmd: &clap::Command) -> String {
          .B stsexec\n{some} {account} {server} [{dashes} {command} [{args}...]]\n.br\n\
          .B stsexec\n{some} {account} {{{outputs}}}\n.br\n\
          .B stsexec\n{some} {account} {rotate}\n.br\n\
+         .B stsexec\n{some} {account} {role_bold} {role_value} {console}\n.br\n\
          .B stsexec\n{list} | {status} | {clear} [{account}] {general}\n\
          .PP\n{some} are those of the first form; {help} describes every option; {list} lists the accounts.\n",
         dashes = bold("--"),
         server = bold("--server"),
         rotate = bold("--rotate"),
+        role_bold = bold("--role"),
+        role_value = italic("ROLE"),
+        console = cmd
+            .get_arguments()
+            .find(|a| a.get_id() == "console")
+            .map(option_form)
+            .expect("--console"),
         command = italic("COMMAND"),
         args = italic("ARG"),
         outputs = outputs.join(" | "),
@@ -599,6 +607,8 @@ fn environment_section() -> String {
         ("BROWSER", "The command that opens the IAM Identity Center sign-in page (else xdg-open in a graphical session; else a code to confirm on any device)."),
         ("AWS_ENDPOINT_URL", "The STS endpoint when AWS_ENDPOINT_URL_STS is not set; else the regional endpoint in the account's partition."),
         ("AWS_USE_FIPS_ENDPOINT, AWS_USE_DUALSTACK_ENDPOINT", "true: the FIPS or dual-stack (IPv6) endpoints of STS and IAM, as the SDKs choose them."),
+        ("AWS_ENDPOINT_URL_SIGNIN", "The base URL of the console's federation endpoint for --console (<base>/federation); else the partition's sign-in host (https://signin.aws.amazon.com)."),
+        ("BROWSER", "The browser --console opens: a colon-separated list of commands, tried in order (%s stands for the URL, else it is the last argument); else xdg-open. It is given a one-shot local address, never the sign-in URL."),
         ("AWS_REGION", "The region when neither --region nor the accounts file gives one."),
         ("AWS_DEFAULT_REGION", "The region when AWS_REGION is not set either; else us-east-1."),
         ("https_proxy, HTTPS_PROXY", "The proxy for https endpoints (CONNECT; TLS end to end); basic auth as http://user:password@host:port, the password never shown."),
@@ -642,7 +652,7 @@ fn exit_status_section() -> String {
 }
 
 fn examples_section() -> String {
-    let examples: [(&str, &str); 9] = [
+    let examples: [(&str, &str); 10] = [
         (
             "stsexec work -- aws sts get-caller-identity",
             "Run one command with the account's keys, or its cached MFA session while valid.",
@@ -674,6 +684,10 @@ fn examples_section() -> String {
         (
             "stsexec --status",
             "Tell which credentials the current environment holds.",
+        ),
+        (
+            "stsexec work --mfa --role admin --console",
+            "Open the AWS console as the role session in the browser, through a one-shot local redirect (the sign-in URL never reaches a command line); --console=print prints it instead.",
         ),
         (
             "stsexec work --rotate",
@@ -807,6 +821,7 @@ fn man_page_has_the_sections_and_renders_cleanly() {
         "[\\fB\\-t\\fR \\fICODE\\fR]",
         "[\\fB\\-\\-role\\fR \\fIROLE\\fR]",
         "\\fB\\-\\-export\\fR[=\\fISHELL\\fR]",
+        "\\fB\\-\\-role\\fR \\fIROLE\\fR \\fB\\-\\-console\\fR[=\\fIHOW\\fR]",
         "[\\fB\\-\\-\\fR \\fICOMMAND\\fR",
         "\\fB\\-\\-list\\fR | \\fB\\-\\-status\\fR | \\fB\\-\\-clear\\fR [\\fIACCOUNT\\fR]",
     ] {
@@ -816,6 +831,7 @@ fn man_page_has_the_sections_and_renders_cleanly() {
         "STSEXEC_MIN_TTL",
         "STSEXEC_STS_TIMEOUT",
         "AWS_ENDPOINT_URL_STS",
+        "AWS_ENDPOINT_URL_SIGNIN",
         "SSL_CERT_FILE",
         "AWS_CA_BUNDLE",
         "NO_PROXY",

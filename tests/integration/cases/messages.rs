@@ -71,7 +71,7 @@ fn list_without_accounts_prints_a_sentence_and_no_table() {
 fn on_a_terminal_a_subshell_says_how_to_leave_and_export_warns() {
     let mut sandbox = Sandbox::new();
     sandbox.set_env("SHELL", "/bin/sh");
-    let run = sandbox.run_on_terminal(&["work"], "exit\r");
+    let run = sandbox.run_on_terminal_after(&["work"], "exit to return", "exit\r");
     assert_eq!(run.code, Some(0), "{run:#?}");
     assert!(
         run.stdout

@@ -1,5 +1,6 @@
 mod completions;
 mod concurrency;
+mod console;
 mod crash_safety;
 mod credentials;
 mod defects;
@@ -18,6 +19,7 @@ mod outbound;
 mod proxy;
 mod rotate;
 mod server;
+mod signals;
 mod sso;
 mod sso_cli;
 mod sts_faults;

@@ -426,3 +426,31 @@ fn plain_http_through_a_proxy_on_another_host_is_warned_about() {
         ))
         .assert_no_secret();
 }
+
+#[test]
+fn the_console_sign_in_goes_through_the_proxy() {
+    use crate::support::signin::{self, FakeSignin};
+    let proxy = TinyProxy::start();
+    let moto = Moto::start();
+    let fake = FakeSignin::start(signin::Answer::Token);
+    let mut sandbox = Sandbox::new().with_sts(&moto.url);
+    sandbox.set_env("HTTP_PROXY", &proxy.url());
+    sandbox.set_env("AWS_ENDPOINT_URL_SIGNIN", &fake.base);
+    let run = sandbox.run(&["work", "--role", "admin", "--console=print", "-v"]);
+    run.assert_ok().assert_no_secret().assert_stderr(&format!(
+        "console sign-in getSigninToken: {}/federation through proxy {}",
+        fake.base,
+        proxy.shown()
+    ));
+    password_nowhere(&sandbox, &run);
+    assert_eq!(fake.token_requests().len(), 1);
+    assert_eq!(
+        proxy.requests_for(&format!(
+            "GET {}/federation?Action=getSigninToken",
+            fake.base
+        )),
+        1,
+        "{}",
+        proxy.log()
+    );
+}

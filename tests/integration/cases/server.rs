@@ -2,10 +2,10 @@
 //! endpoint against moto; the protocol is probed with a raw TCP client; exit status and
 //! signals follow the command, as sudo's do.
 
+use crate::support::fault::{FaultServer, Reply};
 use crate::support::moto::Moto;
 use crate::support::server::*;
 use crate::support::*;
-use std::path::Path;
 use std::process::Child;
 use std::time::Duration;
 
@@ -325,6 +325,15 @@ fn exit_status_and_signal_pass_through() {
     );
     assert_eq!(shell.stdout.trim(), "143", "{shell:#?}");
     with(&["no-such-command-here"]).assert_code(127);
+    // A script without "#!" runs with /bin/sh, as execvp and exec mode run it; a file that
+    // is not executable exits 126, as in exec mode.
+    let script = sandbox.home.path().join("script");
+    write_file(&script, "exit 9\n", 0o755);
+    with(&[script.to_str().unwrap()]).assert_code(9);
+    write_file(&script, "exit 9\n", 0o644);
+    with(&[script.to_str().unwrap()])
+        .assert_code(126)
+        .assert_stderr("script");
 }
 
 #[test]
@@ -361,69 +370,21 @@ fn status_inside_says_what_the_server_serves() {
     );
 }
 
-const TRAPS: &str = r#"trap 'echo TERM >> "$HOME/got"' TERM
-trap 'echo INT >> "$HOME/got"' INT
-echo $$ > "$HOME/ready"
-while [ ! -e "$HOME/stop" ]; do sleep 0.05; done
-exit 7"#;
-
-fn count_lines(path: &Path) -> usize {
-    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
-}
-
 #[test]
-fn a_signal_sent_to_stsexec_is_relayed_once() {
-    let (_moto, sandbox) = with_moto();
-    let child = sandbox
-        .command(&[
-            "-q", "work", "--role", "admin", "--server", "--", "sh", "-c", TRAPS, "sig",
-        ])
-        .spawn()
-        .unwrap();
-    wait_for_file(&sandbox.home.path().join("ready"), PATIENCE);
-    let pid = i32::try_from(child.id()).unwrap();
-    // SAFETY: kill only sends a signal to the stsexec this test started.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-    let got = sandbox.home.path().join("got");
-    wait_for_file(&got, PATIENCE);
-    std::thread::sleep(Duration::from_millis(500));
-    let run = unpark(&sandbox, child);
-    run.assert_code(7);
-    assert_eq!(count_lines(&got), 1, "{run:#?}");
-}
-
-#[test]
-fn ctrl_c_on_the_terminal_reaches_the_command_once() {
-    let (_moto, sandbox) = with_moto();
-    let line = format!(
-        "exec {} -q work --role admin --server -- sh -c '{}' sig",
-        stsexec(),
-        TRAPS.replace('\'', r"'\''")
-    );
-    let mut terminal = Terminal::start(&line, &sandbox.env_pairs());
-    wait_for_file(&sandbox.home.path().join("ready"), PATIENCE);
-    terminal.type_text(b"\x03");
-    let got = sandbox.home.path().join("got");
-    wait_for_file(&got, PATIENCE);
-    std::thread::sleep(Duration::from_millis(500));
-    std::fs::write(sandbox.home.path().join("stop"), "").unwrap();
-    let (code, output) = terminal.wait();
-    assert_eq!(code, Some(7), "{output}");
-    assert_eq!(
-        count_lines(&got),
-        1,
-        "SIGINT reached the command twice: {output}"
-    );
-}
-
-#[test]
-fn sts_down_during_a_renewal_warns_once_and_keeps_serving() {
-    let (moto, mut sandbox) = with_moto();
+fn sts_refusing_renewals_warns_once_and_keeps_serving() {
+    // The first session lasts 15 minutes and is renewed once 14m57s remain; every renewal is
+    // refused (one request each: a 403 is not retried), at 3 s, then after 2 s, 4 s … backoff.
+    let sts = FaultServer::start(&[Reply::Lasting(15 * 60), Reply::DenyRole]);
+    let mut sandbox = Sandbox::new().with_sts(&sts.url);
     sandbox.set_env("STSEXEC_MIN_TTL", &format!("{}s", 15 * 60 - 3));
-    let (child, p) = park(&sandbox, &["work", "--role", "admin", "-d", "15m"]);
-    drop(moto);
-    // Renewals fail from now on (every ~3 s, then backing off); the session is still served.
-    std::thread::sleep(Duration::from_secs(12));
+    let (child, p) = park(&sandbox, &["work", "--role", "admin"]);
+    // The third renewal's request: the first two failures have been handled (one thread
+    // renews, one request at a time), so both had their chance to warn.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while sts.hits() < 4 {
+        assert!(std::time::Instant::now() < deadline, "{} hits", sts.hits());
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let answer = raw_http(
         p.port,
         format!(
@@ -454,7 +415,7 @@ fn a_server_on_a_short_mfa_session_says_how_to_renew_it() {
     run.assert_ok().assert_no_secret();
     assert_eq!(
         run.stderr
-            .matches("run `stsexec work --mfa --refresh` in another terminal")
+            .matches("run `stsexec work --mfa --refresh -- true` in another terminal")
             .count(),
         1,
         "{run:#?}"
@@ -528,4 +489,302 @@ fn an_mfa_session_renews_through_the_mfa_process() {
         runs as usize,
         "one GetSessionToken per code"
     );
+}
+
+/// Issue 19: `-v` says what the command really gets (not the key variables exec mode sets),
+/// and a subshell on a terminal says how to leave it, as an exec-mode subshell does.
+#[test]
+fn verbose_says_what_the_command_gets_and_a_subshell_how_to_leave() {
+    let sts = FaultServer::start(&[Reply::Ok]);
+    let mut sandbox = Sandbox::new().with_sts(&sts.url);
+    let run = sandbox.run(&["-v", "work", "--role", "admin", "--server", "--", "true"]);
+    run.assert_ok();
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("serving work-role-admin-STS on 127.0.0.1:"))
+        .unwrap_or_else(|| panic!("{run:#?}"));
+    let (setting, removing) = line.split_once("; removing ").unwrap();
+    assert!(
+        setting.contains("the command gets no keys: setting AWS_REGION"),
+        "{line}"
+    );
+    for name in [
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    ] {
+        assert!(setting.contains(name), "{line}");
+    }
+    for name in CREDENTIAL_VARS {
+        assert!(!setting.contains(name), "{name}: {line}");
+        assert!(removing.split(' ').any(|n| n == name), "{name}: {line}");
+    }
+    assert!(
+        !run.stderr.contains("setting AWS_ACCESS_KEY_ID"),
+        "{run:#?}"
+    );
+
+    sandbox.set_env("SHELL", "/bin/sh");
+    let run = sandbox.run_on_terminal_after(
+        &["work", "--role", "admin", "--server"],
+        "exit to return",
+        "exit\r",
+    );
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(
+        run.stdout
+            .contains("A subshell with served keys: exit to return (the server stops with it)"),
+        "{run:#?}"
+    );
+}
+
+/// Issue 20 item 2: a `[default]` profile in `~/.aws/credentials` beat the served role (the
+/// AWS CLI and boto3 ran as the file's user); the command's credentials file is now nothing.
+/// A default profile in `~/.aws/config` that would still win is named in a warning.
+#[test]
+fn the_shared_files_do_not_beat_the_served_role_and_the_config_file_is_warned_about() {
+    let (_moto, sandbox) = with_moto();
+    let aws = sandbox.home.path().join(".aws");
+    std::fs::create_dir(&aws).unwrap();
+    write_file(
+        &aws.join("credentials"),
+        "[default]\naws_access_key_id = AKIAOTHERUSEROTHER01\naws_secret_access_key = SECRETMARKER-other\n",
+        0o600,
+    );
+    write_file(
+        &aws.join("config"),
+        "[default]\nregion = eu-west-1\n",
+        0o600,
+    );
+    let script = r#"aws sts get-caller-identity --query Arn --output text
+python3 -c 'import boto3; print(boto3.client("sts").get_caller_identity()["Arn"])'"#;
+    let run = sandbox.run(&[
+        "work", "--role", "admin", "--server", "--", "sh", "-c", script,
+    ]);
+    run.assert_ok().assert_no_secret();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{run:#?}");
+    for line in lines {
+        assert_eq!(
+            line, "arn:aws:sts::123456789012:assumed-role/admin/jb-stsexec",
+            "{run:#?}"
+        );
+    }
+    assert!(!run.stderr.contains("warning"), "{run:#?}");
+
+    // The config file's default profile with a credential_process: said, with file and
+    // profile, not its value.
+    let config = aws.join("config");
+    write_file(
+        &config,
+        "[default]\nregion = eu-west-1\ncredential_process = /bin/echo SECRETMARKER\n",
+        0o600,
+    );
+    let run = sandbox.run(&["work", "--role", "admin", "--server", "--", "true"]);
+    run.assert_ok().assert_no_secret();
+    run.assert_stderr(&format!(
+        "stsexec: warning: {} gives its default profile credential_process, which the command's AWS SDKs use before the credentials this server serves",
+        config.display()
+    ));
+}
+
+/// Tries to hold `want` connections to 127.0.0.1:`port` (replacing those the server closes)
+/// until its stdin ends; prints a line once it has opened `announce` (more than the descriptors
+/// stsexec had). As uid `uid` when started as root (another local user, as the red team
+/// attacked), else as the same user.
+const FLOODER: &str = r#"
+import os, resource, select, socket, sys, time
+port, want, announce, uid = (int(a) for a in sys.argv[1:5])
+if os.getuid() == 0 and uid != 0:
+    os.setgroups([]); os.setgid(uid); os.setuid(uid)
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+socks, opened, announced = [], 0, False
+while not select.select([sys.stdin], [], [], 0)[0]:
+    alive = []
+    for s in socks:
+        try:
+            if s.recv(1, socket.MSG_DONTWAIT | socket.MSG_PEEK) == b"":
+                s.close()
+                continue
+        except BlockingIOError:
+            pass
+        except OSError:
+            s.close()
+            continue
+        alive.append(s)
+    socks = alive
+    while len(socks) < want:
+        s = socket.socket()
+        s.settimeout(0.1)
+        try:
+            s.connect(("127.0.0.1", port))
+        except OSError:
+            s.close()
+            break
+        s.setblocking(False)
+        socks.append(s)
+        opened += 1
+    if not announced and opened >= announce:
+        print(opened, os.getuid(), flush=True)
+        announced = True
+    time.sleep(0.01)
+"#;
+
+/// The command under the flood: 25 credential fetches, then more until a renewal shows (a new
+/// expiration), and its own descriptor limit. (Before the fix this test did not end within
+/// 15 minutes: fetches waited behind the flood and renewals failed with EMFILE.)
+const UNDER_FLOOD: &str = r#"
+import json, os, resource, time, urllib.request
+home = os.environ["HOME"]
+uri = os.environ["AWS_CONTAINER_CREDENTIALS_FULL_URI"]
+with open(home + "/endpoint.tmp", "w") as f:
+    f.write(uri)
+os.rename(home + "/endpoint.tmp", home + "/endpoint")
+while not os.path.exists(home + "/go"):
+    time.sleep(0.05)
+req = urllib.request.Request(uri, headers={"Authorization": os.environ["AWS_CONTAINER_AUTHORIZATION_TOKEN"]})
+failures, expirations, fetches, slowest = [], set(), 0, 0.0
+def fetch():
+    global fetches, slowest
+    fetches += 1
+    started = time.time()
+    try:
+        expirations.add(json.load(urllib.request.urlopen(req, timeout=20))["Expiration"])
+    except Exception as e:
+        failures.append(repr(e))
+    slowest = max(slowest, time.time() - started)
+for _ in range(25):
+    fetch()
+    time.sleep(0.1)
+# Renewals come every ~3 s; without them (or with failures) the job gives up, it does not hang.
+while len(expirations) < 2 and len(failures) < 3 and fetches < 600:
+    fetch()
+    time.sleep(0.1)
+print(json.dumps({"fetches": fetches, "failures": failures, "expirations": len(expirations), "slowest": slowest,
+                  "nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[0]}))
+"#;
+
+/// Issue 20 item 3: another local user holding thousands of connections made credential
+/// fetches and a renewal fail ("Too many open files", stsexec at 1024 descriptors). Now
+/// connections without the token are capped and displaced, connections live briefly, and the
+/// descriptor limit is raised with a reserve: every fetch and every renewal succeeds.
+#[test]
+fn a_connection_flood_from_another_user_does_not_starve_the_command() {
+    let sts = FaultServer::start(&[Reply::Lasting(15 * 60)]);
+    let mut sandbox = Sandbox::new().with_sts(&sts.url);
+    // Renewed once 14m57s remain: every ~3 s.
+    sandbox.set_env("STSEXEC_MIN_TTL", &format!("{}s", 15 * 60 - 3));
+    let job = sandbox.home.path().join("under_flood.py");
+    write_file(&job, UNDER_FLOOD, 0o644);
+    let flooder = sandbox.home.path().join("flooder.py");
+    write_file(&flooder, FLOODER, 0o644);
+    // The usual desktop limit, as the red team's stsexec had.
+    let line = format!(
+        "ulimit -Sn 1024 && exec {} -q work --role admin --server -- python3 {}",
+        stsexec(),
+        job.display()
+    );
+    let server = sandbox.run_program_spawn("sh", &["-c", &line]);
+    let uri = wait_for_file(&sandbox.home.path().join("endpoint"), PATIENCE);
+    let port = uri
+        .strip_prefix("http://127.0.0.1:")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_string();
+    // SAFETY: geteuid has no preconditions.
+    let flood_uid = if unsafe { libc::geteuid() } == 0 {
+        "65534"
+    } else {
+        "0"
+    };
+    let mut flood = std::process::Command::new("/usr/bin/python3")
+        .args([flooder.to_str().unwrap(), &port, "3000", "1200", flood_uid])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut flooding = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(flood.stdout.take().unwrap()),
+        &mut flooding,
+    )
+    .unwrap();
+    let uid = flooding
+        .split_whitespace()
+        .nth(1)
+        .expect("the flood started");
+    if flood_uid != "0" {
+        assert_eq!(uid, flood_uid, "the flood runs as another user");
+    }
+    std::fs::write(sandbox.home.path().join("go"), "").unwrap();
+    let run = Run::from(server.wait_with_output().unwrap());
+    drop(flood.stdin.take());
+    let _ = flood.wait();
+    run.assert_ok().assert_no_secret();
+    let report: serde_json::Value =
+        serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| panic!("{e}; {run:#?}"));
+    assert_eq!(report["failures"], serde_json::json!([]), "{run:#?}");
+    assert!(
+        report["expirations"].as_u64().unwrap() >= 2,
+        "no renewal seen: {report}"
+    );
+    assert!(
+        !run.stderr.contains("renewing the session"),
+        "a renewal failed under the flood: {run:#?}"
+    );
+    // The command keeps the limit stsexec was started with.
+    assert_eq!(report["nofile"], 1024, "{report}");
+}
+
+/// Issue 20 item 4: a background job the command started outlives it and still holds the
+/// endpoint's URL; the port must not become free for another user to bind while the job
+/// lives. stsexec exits at once with the command's status; the port answers 503 until the
+/// command's process group is gone, then closes.
+#[test]
+fn the_port_stays_held_answering_503_while_the_commands_descendants_live() {
+    let sts = FaultServer::start(&[Reply::Ok]);
+    let sandbox = Sandbox::new().with_sts(&sts.url);
+    let script = r#"(
+  printf '%s %s\n' "$AWS_CONTAINER_CREDENTIALS_FULL_URI" "$AWS_CONTAINER_AUTHORIZATION_TOKEN" > "$HOME/endpoint.tmp"
+  mv "$HOME/endpoint.tmp" "$HOME/endpoint"
+  while [ ! -e "$HOME/stop" ]; do sleep 0.05; done
+) </dev/null >/dev/null 2>&1 &
+while [ ! -e "$HOME/endpoint" ]; do sleep 0.05; done
+exit 3"#;
+    let run = sandbox.run(&[
+        "work", "--role", "admin", "--server", "--", "sh", "-c", script,
+    ]);
+    // stsexec did not wait for the background job (it still runs: no stop file yet).
+    run.assert_code(3).assert_no_secret();
+    let text = std::fs::read_to_string(sandbox.home.path().join("endpoint")).unwrap();
+    let (uri, token) = text.trim().split_once(' ').unwrap();
+    let rest = uri.strip_prefix("http://127.0.0.1:").unwrap();
+    let (port, path) = rest.split_at(rest.find('/').unwrap());
+    let port: u16 = port.parse().unwrap();
+    let answer = raw_http(
+        port,
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {token}\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert_eq!(status_of(&answer), 503, "{answer}");
+    assert!(body_of(&answer).contains("CommandEnded"), "{answer}");
+    assert!(
+        !answer.contains("ASIA"),
+        "credentials after the command ended: {answer}"
+    );
+    // Nobody else can take the port meanwhile.
+    assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_err());
+
+    std::fs::write(sandbox.home.path().join("stop"), "").unwrap();
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the port stayed held after the job ended"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

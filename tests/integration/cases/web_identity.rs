@@ -396,3 +396,67 @@ fn list_shows_web_identity_sessions_and_fits_80_columns() {
         table.stdout
     );
 }
+
+/// Issue 20 item 10: with GitHub's token request variables a process can mint OIDC tokens for
+/// any audience. When `--web-identity` used them, the command (exec mode and `--server`) does
+/// not get them; an `mfa_process` never does. A token file leaves them alone.
+#[test]
+fn github_token_request_variables_reach_neither_the_command_nor_an_mfa_process() {
+    use crate::support::fault::{FaultServer, Reply};
+    let moto = Moto::start();
+    let github = FakeGitHub::start("sts.amazonaws.com", Answer::Token);
+    let mut sandbox = ci(&moto);
+    sandbox.set_env("ACTIONS_ID_TOKEN_REQUEST_URL", &github.url);
+    sandbox.set_env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", BEARER);
+    let names = [
+        "ACTIONS_ID_TOKEN_REQUEST_URL",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    ];
+    for server in [false, true] {
+        let mut args = vec!["ci", "--role", DEPLOY, "--web-identity"];
+        if server {
+            args.push("--server");
+        }
+        let (run, env) = sandbox.child_env(&args);
+        run.assert_ok().assert_no_secret();
+        for name in names {
+            assert!(
+                !env.contains_key(name),
+                "{name} (server: {server}): {run:#?}"
+            );
+        }
+    }
+    assert!(github.requests() >= 1);
+    // A token file: the variables were not used and pass through.
+    let jwt = token_file(&sandbox);
+    let (run, env) = sandbox.child_env(&["ci", "--role", DEPLOY, &format!("--web-identity={jwt}")]);
+    run.assert_ok();
+    assert_eq!(env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"], BEARER);
+
+    // An mfa_process, with the variables in stsexec's environment, never sees them.
+    let sts = FaultServer::start(&[Reply::Ok]);
+    let mut sandbox = Sandbox::new().with_sts(&sts.url);
+    sandbox.set_env("ACTIONS_ID_TOKEN_REQUEST_URL", &github.url);
+    sandbox.set_env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", BEARER);
+    let seen = sandbox.home.path().join("mfa.env");
+    let codes = sandbox.home.path().join("codes.sh");
+    write_file(
+        &codes,
+        &format!("#!/bin/sh\nenv > {}\necho 123456\n", seen.display()),
+        0o755,
+    );
+    sandbox
+        .run(&[
+            "work",
+            "--mfa-process",
+            codes.to_str().unwrap(),
+            "--",
+            "true",
+        ])
+        .assert_ok();
+    let env = parse_env(&std::fs::read_to_string(&seen).unwrap());
+    assert_eq!(env["STSEXEC_ACCOUNT_NAME"], "work", "the process ran");
+    for name in names {
+        assert!(!env.contains_key(name), "{name} reached the mfa_process");
+    }
+}

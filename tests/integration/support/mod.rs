@@ -6,6 +6,7 @@ pub mod github;
 pub mod iam;
 pub mod moto;
 pub mod server;
+pub mod signin;
 pub mod sso;
 
 use std::collections::BTreeMap;
@@ -14,7 +15,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
 pub const ACCOUNT_ARN: &str = "arn:aws:iam::123456789012:";
 pub const ACCESS_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
@@ -145,6 +145,13 @@ impl Sandbox {
         cmd
     }
 
+    /// Another program with the sandbox's environment and no terminal, started, not waited for.
+    pub fn run_program_spawn(&self, program: &str, args: &[&str]) -> std::process::Child {
+        self.program(program, args)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{program}: {e}"))
+    }
+
     pub fn run(&self, args: &[&str]) -> Run {
         Run::from(self.command(args).output().expect("stsexec runs"))
     }
@@ -158,38 +165,33 @@ impl Sandbox {
         (run, env)
     }
 
-    /// Runs stsexec on a pseudo-terminal made by `script`, typing `typed` at it.
+    /// Runs stsexec on a pseudo-terminal (support/pty_driver.py), typing `typed` once the MFA
+    /// prompt shows (all of it at once: the prompt reads line by line). A run that needs no
+    /// input (it reused a session another run fetched) just ends. Everything the terminal
+    /// showed, stderr included, is in `stdout`.
     pub fn run_on_terminal(&self, args: &[&str], typed: &str) -> Run {
-        let line = std::iter::once(stsexec())
-            .chain(args.iter().copied())
-            .map(shell_quote)
-            .collect::<Vec<_>>()
-            .join(" ");
-        let mut cmd = Command::new("script");
-        cmd.args(["-q", "-e", "-c", &line, "/dev/null"])
-            .env_clear()
-            .envs(&self.env)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        detach_from_terminal(&mut cmd);
-        let mut child = cmd.spawn().expect("script runs");
-        {
-            use std::io::Write;
-            let mut stdin = child.stdin.take().unwrap();
-            // The prompt switches the terminal to raw mode; typing before that would be
-            // echoed and lost, so give it a moment, as a person would.
-            std::thread::sleep(Duration::from_millis(700));
-            // A run that needed no input (it reused a session another run fetched) may be
-            // gone already: a closed pipe is not a failure of the test.
-            if let Err(e) = stdin.write_all(typed.as_bytes()) {
-                assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
-            }
-            std::thread::sleep(Duration::from_millis(300));
+        self.run_on_terminal_after(args, MFA_PROMPT, typed)
+    }
+
+    /// As [`Sandbox::run_on_terminal`], typing once the terminal shows `wait_for`.
+    pub fn run_on_terminal_after(&self, args: &[&str], wait_for: &str, typed: &str) -> Run {
+        let steps: &[(&str, &str)] = if typed.is_empty() {
+            &[]
+        } else {
+            &[(wait_for, typed)]
+        };
+        let pty = self.run_on_pty(args, steps, None);
+        Run {
+            code: (pty.returncode >= 0).then_some(pty.returncode),
+            signal: (pty.returncode < 0).then_some(-pty.returncode),
+            stdout: pty.output,
+            stderr: String::new(),
         }
-        Run::from(child.wait_with_output().unwrap())
     }
 }
+
+/// The beginning of the MFA prompt, which stsexec shows once echo is off.
+pub const MFA_PROMPT: &str = "MFA code for ";
 
 /// What a person at a pseudo-terminal saw (support/pty_driver.py).
 #[derive(Debug)]
@@ -205,7 +207,8 @@ pub struct PtyRun {
 impl Sandbox {
     /// Runs stsexec on a fresh pseudo-terminal that is its controlling terminal (python3's
     /// pty, no `script` in between, so a signal reaches stsexec itself). Each step waits for
-    /// text on the screen, then types; `signal` is then sent with kill(2).
+    /// text on the screen, then types; `signal` is then sent with kill(2). The driver's
+    /// time limit only stops a hung run; no assertion depends on it.
     pub fn run_on_pty(&self, args: &[&str], steps: &[(&str, &str)], signal: Option<i32>) -> PtyRun {
         let driver =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/support/pty_driver.py");
@@ -216,7 +219,7 @@ impl Sandbox {
             "argv": argv,
             "steps": steps,
             "signal": signal,
-            "timeout": 30,
+            "timeout": 300,
         });
         let out = self
             .program("python3", &[driver.to_str().unwrap(), &spec.to_string()])
@@ -247,12 +250,8 @@ pub fn write_file(path: &Path, text: &str, mode: u32) {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
 
-fn shell_quote(word: &str) -> String {
-    format!("'{}'", word.replace('\'', r"'\''"))
-}
-
 /// A new session without a controlling terminal: `/dev/tty` cannot be opened, as in CI.
-fn detach_from_terminal(cmd: &mut Command) {
+pub fn detach_from_terminal(cmd: &mut Command) {
     // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
     unsafe {
         cmd.pre_exec(|| {
@@ -322,23 +321,31 @@ pub fn mode_of(path: &Path) -> u32 {
     fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
+/// The ports [`free_port`] hands out: below Linux's ephemeral range (32768–60999, where every
+/// outgoing connection and every `bind :0` takes its port, so a port handed out there could be
+/// taken between the check and moto's bind) and above the well-known ones.
+pub const TEST_PORTS: std::ops::Range<u16> = 10_000..32_768;
+
 /// A loopback port for a server that must be told its port (moto_server). Ports come from a
-/// counter private to this test process, so two tests never get the same one (the race of
-/// "bind :0, read it, release it"); a port some other process holds is skipped.
+/// counter private to this test process, starting at a place chosen by the process id, so two
+/// tests never get the same one (the race of "bind :0, read it, release it") and two test
+/// processes rarely meet; a port some other process holds is skipped.
 pub fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    static NEXT: AtomicU16 = AtomicU16::new(0);
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let span = u32::from(TEST_PORTS.end - TEST_PORTS.start);
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
     let _ = NEXT.compare_exchange(
-        0,
-        20_000 + (std::process::id() % 20_000) as u16,
+        u32::MAX,
+        std::process::id() % span,
         Ordering::SeqCst,
         Ordering::SeqCst,
     );
-    loop {
-        let port = NEXT.fetch_add(1, Ordering::SeqCst);
-        assert!(port < 65_000, "no free loopback port left");
+    for _ in 0..span {
+        let offset = NEXT.fetch_add(1, Ordering::SeqCst) % span;
+        let port = TEST_PORTS.start + u16::try_from(offset).unwrap();
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
     }
+    panic!("no free loopback port left in {TEST_PORTS:?}");
 }

@@ -2,9 +2,11 @@
 person at that terminal would see. Used by the MFA prompt tests.
 
 argv[1] is JSON: {"argv": [...], "steps": [[wait_for, send], ...], "signal": null | N,
-"timeout": seconds}. Each step waits until the output holds `wait_for`, then types `send`
-("\x03" is Ctrl-C, "\x04" Ctrl-D). `signal`, when given, is sent with kill(2) once the
-steps are done. Prints JSON: {"before", "after" (stty -g of the terminal), "output",
+"timeout": seconds}. Each step waits until the output after the previous step's text holds
+`wait_for`, then types `send` ("\x03" is Ctrl-C, "\x04" Ctrl-D); a command that ends first
+ends the waiting (typing then fails quietly: nobody reads). stsexec's prompt turns echo off
+before it shows its text, so text typed once the prompt is seen is never echoed or lost.
+`signal`, when given, is sent with kill(2) once the steps are done. Prints JSON: {"before", "after" (stty -g of the terminal), "output",
 "returncode" (negative: killed by that signal)}.
 """
 import fcntl, json, os, select, subprocess, sys, termios, time
@@ -41,13 +43,18 @@ def pump(wait=0.05):
             pass
 
 
+seen = 0
 for wait_for, send in spec.get("steps", []):
-    while wait_for.encode() not in output and time.time() < deadline:
+    while (found := output.find(wait_for.encode(), seen)) < 0 and child.poll() is None \
+            and time.time() < deadline:
         pump()
-    time.sleep(0.2)
-    os.write(master, send.encode())
-if spec.get("signal"):
-    time.sleep(0.2)
+    if found >= 0:
+        seen = found + len(wait_for.encode())
+    try:
+        os.write(master, send.encode())
+    except OSError:
+        pass
+if spec.get("signal") and child.poll() is None:
     child.send_signal(spec["signal"])
 while child.poll() is None and time.time() < deadline:
     pump()

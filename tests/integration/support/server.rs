@@ -1,6 +1,7 @@
 //! Helpers for the `--server` tests: a raw HTTP client (to send what no SDK would), waiting for
 //! files a command writes, and a pseudo-terminal that stays open while the test types.
 
+use super::{Run, detach_from_terminal};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -85,4 +86,78 @@ impl Terminal {
             String::from_utf8_lossy(&out.stdout).into_owned(),
         )
     }
+}
+
+/// A program started in a session and process group of its own, without a terminal, as a CI
+/// runner or a test starts a job: its pid is its group's id.
+pub struct Job {
+    child: Child,
+}
+
+impl Job {
+    pub fn start(program: &str, args: &[&str], env: &[(String, String)]) -> Job {
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        detach_from_terminal(&mut cmd);
+        Job {
+            child: cmd.spawn().unwrap_or_else(|e| panic!("{program}: {e}")),
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        i32::try_from(self.child.id()).unwrap()
+    }
+
+    /// `kill -SIGNAL -PGID`: the signal to every process of the job's group.
+    pub fn signal_group(&self, signal: i32) {
+        signal_process(-self.pid(), signal);
+    }
+
+    /// Waits for the job to end, up to `limit` (a hang guard: the job's whole group is killed
+    /// and the test fails), and returns what it printed.
+    #[track_caller]
+    pub fn wait(mut self, limit: Duration) -> Run {
+        let deadline = Instant::now() + limit;
+        while self.child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                self.signal_group(libc::SIGKILL);
+                let run = Run::from(self.child.wait_with_output().unwrap());
+                panic!("the job did not end within {limit:?}: {run:#?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Run::from(self.child.wait_with_output().unwrap())
+    }
+}
+
+/// kill(2): `pid` below zero is a process group.
+#[track_caller]
+pub fn signal_process(pid: i32, signal: i32) {
+    // SAFETY: kill only sends a signal; the tests name processes and groups they started.
+    let rc = unsafe { libc::kill(pid, signal) };
+    assert_eq!(
+        rc,
+        0,
+        "kill({pid}, {signal}): {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// The parent of `pid` (from /proc/PID/stat, after the command name's closing parenthesis).
+pub fn parent_of(pid: i32) -> i32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    after_name.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+/// The process group of `pid` (from /proc/PID/stat).
+pub fn group_of(pid: i32) -> i32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    after_name.split(' ').nth(2).unwrap().parse().unwrap()
 }
