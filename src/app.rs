@@ -276,6 +276,10 @@ struct Prepared {
 /// The accounts file, read once, with the account checked to be known.
 struct AccountEntry {
     file: Option<AccountsFile>,
+    /// Whether the credentials directory exists (or was made) to hold the cache: `false` only
+    /// for `--web-identity` when it cannot be made because `HOME` (or another of its parents)
+    /// does not exist, as in a container; the run then goes without a cache.
+    cache: bool,
 }
 
 impl AccountEntry {
@@ -290,23 +294,39 @@ fn read_accounts(
     ask: &SessionAsk,
     wants: &Wants<&String, TokenSource>,
     places: &Places,
+    report: Reporter,
 ) -> Result<AccountEntry> {
     let creds_dir = places.creds_dir;
     let web_identity = wants.is_web_identity();
+    let mut cache = true;
     if web_identity {
         // CI: nothing has made the credentials directory; the role session is cached there.
+        // A container's HOME may not exist at all: no file is needed, so run without a cache.
         if let Err(crate::files::DirectoryError::Missing(path)) = creds_dir.check(places.home) {
-            crate::files::create_directory(&path)?;
+            match crate::files::create_directory(&path) {
+                Ok(()) => {}
+                Err(crate::files::DirectoryError::Unreadable(_, e))
+                    if e.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    cache = false;
+                    report.warn(no_cache_warning(&creds_dir.path, places.home));
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
     }
     // An IAM Identity Center account needs no key files: a missing credentials directory is
     // made for its role sessions, as for --web-identity, once the accounts file says so.
-    let missing = match creds_dir.check(places.home) {
-        Err(crate::files::DirectoryError::Missing(path)) => Some(path),
-        other => {
-            other?;
-            None
+    let missing = if cache {
+        match creds_dir.check(places.home) {
+            Err(crate::files::DirectoryError::Missing(path)) => Some(path),
+            other => {
+                other?;
+                None
+            }
         }
+    } else {
+        None
     };
     let file = load_accounts(places)?;
     let account = &ask.account;
@@ -326,7 +346,7 @@ fn read_accounts(
     // the role's sentence (add the account's prefix, or pass the full ARN) says more than
     // "unknown account".
     let full_arn = wants.role().is_some_and(|r| r.starts_with("arn:"));
-    let entry = AccountEntry { file };
+    let entry = AccountEntry { file, cache };
     let known = entry.get(account).is_some()
         || creds_dir.has_keys(account)
         || (web_identity
@@ -335,6 +355,22 @@ fn read_accounts(
         return Err(unknown(account, entry.file.as_ref(), creds_dir).into());
     }
     Ok(entry)
+}
+
+/// `--web-identity` without a credentials directory: the one line that says so.
+fn no_cache_warning(creds_dir: &Path, home: Option<&Path>) -> String {
+    let missing = match home {
+        Some(home) if creds_dir.starts_with(home) && !home.exists() => {
+            format!("HOME {} does not exist", home.display())
+        }
+        _ => format!(
+            "the credentials directory {} cannot be made (its parent does not exist)",
+            creds_dir.display()
+        ),
+    };
+    format!(
+        "{missing}, so the web-identity session is not cached and each run calls STS; set HOME or --creds-dir to a directory that exists to cache it"
+    )
 }
 
 /// The account's IAM user, or why it cannot be told (an error only where the user is needed).
@@ -376,7 +412,7 @@ fn prepare(
     let wants = ask.wants.as_ref().try_map(Ok, |web| {
         web_identity_source(web, &outbound, current, report)
     })?;
-    let entries = read_accounts(ask, &wants, places)?;
+    let entries = read_accounts(ask, &wants, places, report)?;
     let entry = entries.get(account);
     if let Some(sso_account) = entry.and_then(|a| a.sso.clone()) {
         let account_region = entry.and_then(|a| a.region.as_deref());
@@ -427,17 +463,28 @@ fn prepare(
     } else {
         user.map(|u| durations::default_session_name(&u))
     };
-    let (given_code, mfa_process) = match &wants {
+    let (given_code, mfa_process, prompt) = match &wants {
         Wants::Session(Start::Mfa(from))
         | Wants::Role {
             from: Start::Mfa(from),
             ..
         } => match from {
-            MfaFrom::Code(code) => (Some(code.clone()), None),
-            MfaFrom::Command(command) => (None, Some(command.as_str())),
-            MfaFrom::Usual => (None, None),
+            MfaFrom::Code(code) => (Some(code.clone()), None, false),
+            MfaFrom::Command(command) => (None, Some(command.as_str()), false),
+            MfaFrom::Usual => (None, None, false),
+            MfaFrom::Prompt => (None, None, true),
         },
-        Wants::Session(_) | Wants::Role { .. } | Wants::WebIdentity { .. } => (None, None),
+        Wants::Session(_) | Wants::Role { .. } | Wants::WebIdentity { .. } => (None, None, false),
+    };
+    let code_source = if prompt {
+        mfa::CodeSource::Terminal
+    } else {
+        mfa::CodeSource::choose(
+            given_code,
+            mfa_process,
+            entry.and_then(|a| a.mfa_process.as_deref()),
+            accounts_file.map(|f| f.path.as_path()),
+        )
     };
     let creds_dir = places.creds_dir;
     let provider = Provider {
@@ -453,20 +500,12 @@ fn prepare(
             ),
             account_id: entry.map(|a| a.account_id.clone()),
             state: AccountState::new(&creds_dir.path, account),
+            cache: entries.cache,
             min_ttl: knobs.min_ttl.window,
         },
         sts: LazySts::new(&region.name, endpoint, outbound.clone()),
         codes: MfaCodes {
-            codes: mfa::Codes::with_clock(
-                mfa::CodeSource::choose(
-                    given_code,
-                    mfa_process,
-                    entry.and_then(|a| a.mfa_process.as_deref()),
-                    accounts_file.map(|f| f.path.as_path()),
-                ),
-                knobs.mfa,
-                mfa::Clock::REAL,
-            ),
+            codes: mfa::Codes::with_clock(code_source, knobs.mfa, mfa::Clock::REAL),
             env: current.clone(),
             report,
         },

@@ -41,10 +41,10 @@ credentials. The calling shell never holds a secret.",
     after_long_help = "Examples:\n  stsexec work -- aws sts get-caller-identity\n  stsexec work --mfa -- terraform plan\n  stsexec work --mfa --role admin -- make deploy\n  stsexec work --mfa --role admin --server -- terraform apply\n  stsexec work --mfa --role admin --console\n  stsexec personal\n  eval \"$(stsexec work --mfa --export)\"              # bash, zsh\n  eval (stsexec work --mfa --export | string collect)  # fish\n  stsexec --status\n\nstsexec --list shows your accounts.",
     // Each line fits in 80 columns: a terminal breaks longer ones mid-word.
     override_usage = "stsexec [OPTIONS] <ACCOUNT> [-- <COMMAND> [ARGS]...]\n       stsexec [OPTIONS] <ACCOUNT> --server [-- <COMMAND> [ARGS]...]\n       stsexec [OPTIONS] <ACCOUNT> --json|--export[=SHELL]|--credential-process\n       stsexec [OPTIONS] <ACCOUNT> --rotate | --login [--no-browser]\n       stsexec [OPTIONS] <ACCOUNT> --role <ROLE> --console[=HOW]\n       stsexec --list | --status | --clear [ACCOUNT]",
-    group(ArgGroup::new("session_kind").multiple(true).args(["mfa", "token", "mfa_process", "role"])),
+    group(ArgGroup::new("session_kind").multiple(true).args(["mfa", "token", "mfa_process", "mfa_prompt", "role"])),
     group(ArgGroup::new("output").args(["json", "export", "credential_process"])),
     group(ArgGroup::new("session_options").multiple(true).args([
-        "mfa", "token", "mfa_process", "role", "duration", "session_name", "external_id", "region", "refresh", "no_session",
+        "mfa", "token", "mfa_process", "mfa_prompt", "role", "duration", "session_name", "external_id", "region", "refresh", "no_session",
         "web_identity", "audience",
     ]))
 )]
@@ -103,6 +103,10 @@ pub struct Cli {
     /// Get the MFA code from a command (run with /bin/sh -c; it prints the 6 digits) instead of the prompt; implies --mfa
     #[arg(long, value_name = "CMD", value_hint = clap::ValueHint::CommandString, hide_short_help = true)]
     pub mfa_process: Option<String>,
+
+    /// Ask for the MFA code on the terminal even when the account has an mfa_process (say, the YubiKey is elsewhere); implies --mfa
+    #[arg(long, conflicts_with_all = ["token", "mfa_process"], hide_short_help = true)]
+    pub mfa_prompt: bool,
 
     /// Assume a role: a name or a role ARN
     ///
@@ -305,7 +309,7 @@ pub struct SessionFlags {
     pub refresh: bool,
 
     /// Use the long-lived keys even if an MFA session is cached
-    #[arg(long, conflicts_with_all = ["mfa", "token", "mfa_process"], hide_short_help = true)]
+    #[arg(long, conflicts_with_all = ["mfa", "token", "mfa_process", "mfa_prompt"], hide_short_help = true)]
     pub no_session: bool,
 }
 
@@ -320,7 +324,7 @@ pub struct WebIdentityFlags {
         require_equals = true,
         value_hint = clap::ValueHint::FilePath,
         hide_short_help = true,
-        conflicts_with_all = ["mfa", "token", "mfa_process", "no_session", "external_id"]
+        conflicts_with_all = ["mfa", "token", "mfa_process", "mfa_prompt", "no_session", "external_id"]
     )]
     pub web_identity: Option<Option<PathBuf>>,
 
@@ -388,6 +392,7 @@ impl Cli {
             console,
             token,
             mfa_process,
+            mfa_prompt,
             role,
             duration,
             session_name,
@@ -414,7 +419,7 @@ impl Cli {
             let account = AccountName::parse(account.as_deref().unwrap_or_default())?;
             let rotating = matches!(action, Action::Rotate);
             let knobs = Knobs::from_env(current, rotating)?;
-            let start = start(&session, token, mfa_process, rotating);
+            let start = start(&session, token, mfa_process, mfa_prompt, rotating);
             let durations = durations::plan(duration.as_ref(), start.is_mfa(), role.is_some())?;
             if let Some(name) = &session_name {
                 durations::check_session_name(name)?;
@@ -529,16 +534,19 @@ fn console_action(console: ConsoleFlags) -> Result<Option<Action>, ConsoleError>
     })))
 }
 
-/// What the session starts from. `-t` wins over `--mfa-process` (DESIGN §9's order).
+/// What the session starts from. `-t` wins over `--mfa-process` (DESIGN §9's order);
+/// clap refuses `--mfa-prompt` beside either.
 fn start(
     session: &SessionFlags,
     token: Option<MfaCode>,
     mfa_process: Option<String>,
+    mfa_prompt: bool,
     rotating: bool,
 ) -> Start {
     let mfa = match (token, mfa_process) {
         (Some(code), _) => Some(MfaFrom::Code(code)),
         (None, Some(command)) => Some(MfaFrom::Command(command)),
+        (None, None) if mfa_prompt => Some(MfaFrom::Prompt),
         (None, None) if session.mfa => Some(MfaFrom::Usual),
         (None, None) => None,
     };
@@ -836,6 +844,32 @@ mod tests {
                 value: Duration::from_secs(5400)
             })
         );
+    }
+
+    #[test]
+    fn mfa_prompt_implies_mfa_and_excludes_the_other_code_sources() {
+        assert!(matches!(
+            session(&["work", "--mfa-prompt"]).wants,
+            Wants::Session(Start::Mfa(MfaFrom::Prompt))
+        ));
+        assert!(matches!(
+            session(&["work", "--mfa", "--mfa-prompt", "--role", "a"]).wants,
+            Wants::Role {
+                from: Start::Mfa(MfaFrom::Prompt),
+                ..
+            }
+        ));
+        assert!(parse(&["work", "--mfa-prompt", "--refresh"]).is_ok());
+        for other in [
+            &["-t", "123456"][..],
+            &["--mfa-process", "x"],
+            &["--no-session"],
+            &["--role", "a", "--web-identity"],
+        ] {
+            let mut args = vec!["work", "--mfa-prompt"];
+            args.extend_from_slice(other);
+            assert!(parse(&args).is_err(), "{args:?}");
+        }
     }
 
     #[test]

@@ -165,6 +165,8 @@ pub enum MfaFrom {
     Code(MfaCode),
     /// `--mfa-process CMD`.
     Command(String),
+    /// `--mfa-prompt`: the prompt, even when the account has an `mfa_process`.
+    Prompt,
 }
 
 /// AssumeRole's parameters beside the role.
@@ -272,6 +274,9 @@ pub struct AccountSetup {
     pub account_id: Option<String>,
     /// The account's cached sessions, lock and used-code ledger.
     pub state: AccountState,
+    /// Whether the credentials directory can hold a cache: `false` only for `--web-identity`
+    /// with a `HOME` that does not exist (a container), which then runs without one.
+    pub cache: bool,
     pub min_ttl: Duration,
 }
 
@@ -426,6 +431,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
             source_key_id: self.key_id()?,
             endpoint: self.sts.endpoint().url_override.clone(),
             web_identity: false,
+            identity: None,
         })
     }
 
@@ -572,6 +578,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
             source_key_id: self.key_id()?,
             endpoint: self.sts.endpoint().url_override.clone(),
             web_identity: false,
+            identity: None,
         })
     }
 
@@ -727,9 +734,11 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         })
     }
 
-    /// `--role R --web-identity`: the cached role session of its own slot, else a fresh token
-    /// (read anew on every call: a `--server` renewal sends a new one) and
-    /// AssumeRoleWithWebIdentity, unsigned. No key file is involved.
+    /// `--role R --web-identity`: a fresh token on every call (a `--server` renewal sends a
+    /// new one), then the cached role session of the slot of that token's identity (its
+    /// issuer, subject and audience: a session goes only to a run presenting a token with the
+    /// same claims, issue 20), else AssumeRoleWithWebIdentity, unsigned. No token, no
+    /// session; no key file is involved.
     fn web_identity_session(
         &mut self,
         role: &Role,
@@ -738,6 +747,16 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         tokens: &TokenSource,
         held: &mut Option<AccountLock>,
     ) -> Result<Credentials> {
+        let token = tokens.fetch()?;
+        let identity = crate::web_identity::identity(&token);
+        let cache = self.setup.cache && identity.is_some();
+        if self.setup.cache && identity.is_none() {
+            self.report.debug(format!(
+                "account {}: the token from {} has no readable issuer, subject and audience, so no cached session is used or kept",
+                self.setup.account,
+                tokens.describe()
+            ));
+        }
         let slot = Slot {
             account: self.setup.account.clone(),
             mfa_serial: None,
@@ -745,6 +764,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
             source_key_id: String::new(),
             endpoint: self.sts.endpoint().url_override.clone(),
             web_identity: true,
+            identity,
         };
         let asked = request
             .durations
@@ -762,14 +782,13 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
                 None
             }
         };
-        if let Some(hit) = self.cached(&slot, &fits, request.refresh, held)? {
-            return Ok(hit);
+        if cache {
+            if let Some(hit) = self.cached(&slot, &fits, request.refresh, held)? {
+                return Ok(hit);
+            }
+            self.lock(held)?.set_activity("calling STS");
         }
         let duration = request.durations.role;
-        let lock = self.lock(held)?;
-        lock.set_activity("getting the CI's OIDC token");
-        let token = tokens.fetch()?;
-        lock.set_activity("calling STS");
         self.report.debug(format!(
             "account {}: {WEB_IDENTITY_OPERATION} {} as {session_name} with a token from {} for {}",
             self.setup.account,
@@ -804,8 +823,10 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
             session_name: Some(session_name),
             external_id: None,
         };
-        let lock = self.lock(held)?;
-        self.store(lock, &slot, &fetched, WEB_IDENTITY_OPERATION);
+        if cache {
+            let lock = self.lock(held)?;
+            self.store(lock, &slot, &fetched, WEB_IDENTITY_OPERATION);
+        }
         Ok(fetched.credentials)
     }
 

@@ -8,7 +8,9 @@
 //!
 //! The GitHub request is a plain GET through the outbound layer ([`crate::aws::Outbound::get`]):
 //! the TLS roots, time-outs, retries, response cap and failure classification every call
-//! shares. Its runtime starts only here, never on the cached path.
+//! shares. Its runtime starts only here. The token is read on every run, a cache hit included:
+//! a cached session goes only to a token of the same identity ([`identity`]), so with GitHub
+//! even a hit makes the token request.
 #![forbid(unsafe_code)]
 
 use crate::aws::{Outbound, Transport, Wait};
@@ -151,6 +153,60 @@ impl TokenSource {
             } => request_github(outbound, url, bearer, audience),
         }
     }
+}
+
+/// Who a token speaks for, as the cache keys its session (DESIGN §11, issue 20): the SHA-256
+/// of the JWT payload's `iss`, `sub` and `aud` claims (the audiences sorted), as 64 hex digits.
+/// The payload is only decoded here, never trusted for anything else: STS checks the
+/// signature when the session is made, and a cached session is served only to a later token
+/// whose claims hash the same. `None` when the token is not a JWS with those three claims
+/// (such a token gets no cached session and leaves none).
+pub fn identity(token: &Secret) -> Option<String> {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Audience {
+        One(String),
+        Many(Vec<String>),
+    }
+    #[derive(serde::Deserialize)]
+    struct Claims {
+        iss: String,
+        sub: String,
+        aud: Audience,
+    }
+    let mut parts = token.expose().split('.');
+    let (Some(_header), Some(payload), Some(_signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let bytes = Zeroizing::new(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload.trim_end_matches('='))
+            .ok()?,
+    );
+    let claims: Claims = serde_json::from_slice(&bytes).ok()?;
+    let mut audiences = match claims.aud {
+        Audience::One(aud) => vec![aud],
+        Audience::Many(auds) => auds,
+    };
+    audiences.sort();
+    audiences.dedup();
+    if claims.iss.is_empty() || claims.sub.is_empty() || audiences.iter().all(String::is_empty) {
+        return None;
+    }
+    // JSON of a tuple: one encoding per (iss, sub, aud), no two claims' texts run together.
+    let canonical = serde_json::to_vec(&(
+        "stsexec-web-identity-1",
+        &claims.iss,
+        &claims.sub,
+        &audiences,
+    ))
+    .ok()?;
+    let digest = sha2::Sha256::digest(&canonical);
+    Some(digest.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// The URL without its query (which may hold ids) and user-info.
@@ -516,6 +572,26 @@ impl fmt::Display for WebIdentityError {
 
 impl std::error::Error for WebIdentityError {}
 
+/// A JWS-shaped token for tests: `header.payload.signature` with the claims given (`aud` as
+/// JSON: a string or an array) and `marker` in its `jti` claim and signature.
+#[cfg(test)]
+pub(crate) fn test_jwt(iss: &str, sub: &str, aud: &str, marker: &str) -> String {
+    use base64::Engine as _;
+    let b64 = |text: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text);
+    let payload = format!(
+        r#"{{"iss":{},"sub":{},"aud":{aud},"jti":{}}}"#,
+        serde_json::to_string(iss).unwrap(),
+        serde_json::to_string(sub).unwrap(),
+        serde_json::to_string(marker).unwrap()
+    );
+    format!(
+        "{}.{}.{}",
+        b64(r#"{"alg":"RS256","typ":"JWT"}"#),
+        b64(&payload),
+        b64(marker)
+    )
+}
+
 /// `--audience`: what an OIDC audience looks like.
 pub fn check_audience(typed: &str) -> Result<(), WebIdentityError> {
     if typed.is_empty() || typed.len() > 256 || !typed.bytes().all(|b| b.is_ascii_graphic()) {
@@ -550,6 +626,63 @@ pub fn default_session_name(current: &Environment, account: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_identity_is_its_issuer_subject_and_audience() {
+        const GH: &str = "https://token.actions.githubusercontent.com";
+        const MAIN: &str = "repo:acme/app:ref:refs/heads/main";
+        let id = |token: &str| identity(&Secret::new(token));
+        let one = id(&test_jwt(
+            GH,
+            MAIN,
+            r#""sts.amazonaws.com""#,
+            "SECRETMARKER-1",
+        ))
+        .unwrap();
+        assert!(crate::cache::names::is_identity(&one), "{one}");
+        // Another token of the same job's identity (new jti, signature): the same slot.
+        assert_eq!(
+            id(&test_jwt(GH, MAIN, r#"["sts.amazonaws.com"]"#, "2")),
+            Some(one.clone())
+        );
+        assert_eq!(
+            id(&test_jwt(GH, MAIN, r#"["b","a"]"#, "3")),
+            id(&test_jwt(GH, MAIN, r#"["a","b","a"]"#, "4"))
+        );
+        // Any other claim: another identity (a fork, another issuer, another audience), and
+        // no two claims run together.
+        for other in [
+            test_jwt(
+                GH,
+                "repo:fork/app:ref:refs/heads/main",
+                r#""sts.amazonaws.com""#,
+                "1",
+            ),
+            test_jwt("https://gitlab.com", MAIN, r#""sts.amazonaws.com""#, "1"),
+            test_jwt(GH, MAIN, r#""other""#, "1"),
+            test_jwt(
+                &format!("{GH}repo:acme"),
+                "/app:ref:refs/heads/main",
+                r#""sts.amazonaws.com""#,
+                "1",
+            ),
+        ] {
+            assert_ne!(id(&other).as_deref(), Some(one.as_str()));
+            assert!(id(&other).is_some());
+        }
+        assert!(!one.contains("SECRETMARKER"));
+        // Not a JWS with the three claims: no identity (no cached session).
+        for not in [
+            "eyJ.first.sig".to_string(),
+            "a.b".to_string(),
+            format!("{}.x", test_jwt(GH, MAIN, r#""a""#, "1")),
+            test_jwt("", MAIN, r#""a""#, "1"),
+            test_jwt(GH, MAIN, "[]", "1"),
+            test_jwt(GH, MAIN, "5", "1"),
+        ] {
+            assert_eq!(id(&not), None, "{not}");
+        }
+    }
 
     fn layer() -> Outbound {
         Outbound::new(

@@ -17,6 +17,7 @@ fuzz_target!(|data: &[u8]| {
         source_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
         endpoint: None,
         web_identity: false,
+        identity: None,
     };
     if let Ok(session) = record::parse(data, &slot) {
         let creds = &session.credentials;

@@ -62,6 +62,10 @@ pub struct Slot {
     /// A role assumed with a CI's OIDC token (`--web-identity`): its own file, never mixed
     /// with the role's key-based sessions (`source_key_id` is empty: no key stands behind it).
     pub web_identity: bool,
+    /// With `web_identity`: who the OIDC token speaks for
+    /// ([`crate::web_identity::identity`], the hash of its issuer, subject and audience), so a
+    /// session goes only to a later run whose token has the same claims. `None` otherwise.
+    pub identity: Option<String>,
 }
 
 impl Slot {
@@ -79,6 +83,7 @@ impl Slot {
                     account_id,
                     path: path.to_string(),
                     web_identity: self.web_identity,
+                    identity: self.identity.clone(),
                 }
             }
         }

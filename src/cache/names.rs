@@ -18,11 +18,15 @@ pub enum Entry {
     /// The MFA session (GetSessionToken).
     Session,
     /// A role session: the role's account id and its path and name (`ops/deploy`);
-    /// `web_identity`: assumed with a CI's OIDC token (`webid~…`), never with keys (`role~…`).
+    /// `web_identity`: assumed with a CI's OIDC token (`webid~…`), never with keys (`role~…`);
+    /// `identity`: the token's identity hash (64 lowercase hex digits, `webid~<hash>~…`).
+    /// A web-identity name without one is an earlier version's, parsed so `--clear` finds it;
+    /// no run looks such a slot up.
     Role {
         account_id: String,
         path: String,
         web_identity: bool,
+        identity: Option<String>,
     },
     /// The account's lock.
     Lock,
@@ -50,11 +54,15 @@ pub fn name(account: &AccountName, entry: &Entry) -> String {
             account_id,
             path,
             web_identity,
-        } => format!(
-            "{}~{account_id}~{}.json",
-            if *web_identity { "webid" } else { "role" },
-            escape(path)
-        ),
+            identity,
+        } => {
+            let kind = match (web_identity, identity) {
+                (false, _) => "role".to_string(),
+                (true, None) => "webid".to_string(),
+                (true, Some(hash)) => format!("webid~{hash}"),
+            };
+            format!("{kind}~{account_id}~{}.json", escape(path))
+        }
         Entry::Lock => "lock".to_string(),
         Entry::Codes => "codes.json".to_string(),
         Entry::Rotation => "rotation.json".to_string(),
@@ -98,19 +106,12 @@ pub fn parse(name: &str) -> Option<FileName> {
         [account, "lock"] if !temp => (*account, Entry::Lock),
         [account, "codes.json"] => (*account, Entry::Codes),
         [account, "rotation.json"] => (*account, Entry::Rotation),
-        [account, kind @ ("role" | "webid"), account_id, escaped] => {
-            let path = unescape(escaped.strip_suffix(".json")?)?;
-            if !is_account_id(account_id) || path.is_empty() {
-                return None;
-            }
-            (
-                *account,
-                Entry::Role {
-                    account_id: (*account_id).to_string(),
-                    path,
-                    web_identity: *kind == "webid",
-                },
-            )
+        [account, kind @ ("role" | "webid"), account_id, escaped] => (
+            *account,
+            role_entry(account_id, escaped, *kind == "webid", None)?,
+        ),
+        [account, "webid", hash, account_id, escaped] if is_identity(hash) => {
+            (*account, role_entry(account_id, escaped, true, Some(hash))?)
         }
         _ => return None,
     };
@@ -120,6 +121,30 @@ pub fn parse(name: &str) -> Option<FileName> {
         entry,
         temp,
     })
+}
+
+/// A role entry from the parts of its name.
+fn role_entry(
+    account_id: &str,
+    escaped: &str,
+    web_identity: bool,
+    identity: Option<&str>,
+) -> Option<Entry> {
+    let path = unescape(escaped.strip_suffix(".json")?)?;
+    if !is_account_id(account_id) || path.is_empty() {
+        return None;
+    }
+    Some(Entry::Role {
+        account_id: account_id.to_string(),
+        path,
+        web_identity,
+        identity: identity.map(str::to_string),
+    })
+}
+
+/// An identity hash as names hold it: SHA-256 in 64 lowercase hex digits.
+pub fn is_identity(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 fn is_plain(b: u8) -> bool {
@@ -235,6 +260,7 @@ mod tests {
                     account_id: "012123456789".into(),
                     path: "ops/deploy+x".into(),
                     web_identity: false,
+                    identity: None,
                 }
             ),
             ".stsexec~work~role~012123456789~ops%2Fdeploy%2Bx.json"
@@ -246,9 +272,23 @@ mod tests {
                     account_id: "012123456789".into(),
                     path: "deploy".into(),
                     web_identity: true,
+                    identity: Some("ab".repeat(32)),
                 }
             ),
-            ".stsexec~work~webid~012123456789~deploy.json"
+            format!(
+                ".stsexec~work~webid~{}~012123456789~deploy.json",
+                "ab".repeat(32)
+            )
+        );
+        // An earlier version's web-identity name (no identity) still parses, for --clear.
+        assert_eq!(
+            parse(".stsexec~work~webid~012123456789~deploy.json").map(|n| n.entry),
+            Some(Entry::Role {
+                account_id: "012123456789".into(),
+                path: "deploy".into(),
+                web_identity: true,
+                identity: None,
+            })
         );
     }
 
@@ -262,6 +302,7 @@ mod tests {
                 account_id: "012123456789".into(),
                 path: "session".into(),
                 web_identity: false,
+                identity: None,
             },
         );
         let dotted = name(&account("work.role.012123456789"), &Entry::Session);
@@ -292,6 +333,9 @@ mod tests {
             ".stsexec~~session.json",
             ".stsexec~work~role~12~x.json",
             ".stsexec~work~webid~12~x.json",
+            ".stsexec~work~role~abababababababababababababababababababababababababababababababab~012123456789~x.json",
+            ".stsexec~work~webid~ABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABAB~012123456789~x.json",
+            ".stsexec~work~webid~abab~012123456789~x.json",
             ".stsexec~work~WebId~012123456789~x.json",
             ".stsexec~work~role~012123456789~a%2fb.json",
             ".stsexec~work~role~012123456789~a%41.json",
@@ -327,13 +371,16 @@ mod tests {
             let path: String = (0..role_len)
                 .map(|_| role_chars[next() % role_chars.len()] as char)
                 .collect();
-            let entry = match next() % 4 {
+            let hex = b"0123456789abcdef";
+            let entry = match next() % 5 {
                 0 => Entry::Session,
                 1 => Entry::Codes,
                 kind => Entry::Role {
                     account_id: format!("{:06}{:06}", next() % 1_000_000, next() % 1_000_000),
                     path,
-                    web_identity: kind == 3,
+                    web_identity: kind >= 3,
+                    identity: (kind == 4)
+                        .then(|| (0..64).map(|_| hex[next() % hex.len()] as char).collect()),
                 },
             };
             let made = name(&acct, &entry);

@@ -29,6 +29,9 @@ pub struct Record {
     /// Assumed with an OIDC token (absent in files written before `--web-identity`: false).
     #[serde(default)]
     web_identity: bool,
+    /// The OIDC token's identity hash (web identity only; absent before it was kept).
+    #[serde(default)]
+    identity: Option<String>,
     with_mfa: bool,
     session_name: Option<String>,
     external_id: Option<Secret>,
@@ -66,6 +69,7 @@ pub fn parse(bytes: &[u8], slot: &Slot) -> Result<CachedSession, Miss> {
         || record.role_arn != slot.role_arn
         || record.mfa_serial != slot.mfa_serial
         || record.web_identity != slot.web_identity
+        || record.identity != slot.identity
     {
         return Err(Miss::OtherSlot);
     }
@@ -115,6 +119,7 @@ pub fn encode(
         source_key_id: slot.source_key_id.clone(),
         endpoint: slot.endpoint.clone(),
         web_identity: slot.web_identity,
+        identity: slot.identity.clone(),
         with_mfa: session.with_mfa,
         session_name: session.session_name.clone(),
         external_id: session.external_id.clone(),

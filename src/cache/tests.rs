@@ -9,6 +9,7 @@ fn slot() -> Slot {
         source_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
         endpoint: None,
         web_identity: false,
+        identity: None,
     }
 }
 
@@ -227,12 +228,26 @@ fn web_identity_role_sessions_have_their_own_slot() {
     keyed.role_arn = Some("arn:aws:iam::012123456789:role/deploy".into());
     let mut webid = keyed.clone();
     webid.web_identity = true;
+    webid.identity = Some("0f".repeat(32));
     webid.mfa_serial = None;
     webid.source_key_id = String::new();
     assert_eq!(
-        cache.path_for(&webid).file_name().unwrap(),
-        ".stsexec~work~webid~012123456789~deploy.json"
+        cache
+            .path_for(&webid)
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        format!(
+            ".stsexec~work~webid~{}~012123456789~deploy.json",
+            "0f".repeat(32)
+        )
     );
+    // Another identity (another repository's token): another file, and this record copied
+    // over its name is for another slot.
+    let mut other = webid.clone();
+    other.identity = Some("e1".repeat(32));
+    assert_ne!(cache.path_for(&other), cache.path_for(&webid));
     assert_ne!(cache.path_for(&webid), cache.path_for(&keyed));
     let lock = cache
         .lock(Waiting::ToRefresh, Reporter::new(true, false))
@@ -245,7 +260,9 @@ fn web_identity_role_sessions_have_their_own_slot() {
     // The web identity file copied over the keyed one's name is for another slot.
     std::fs::copy(&path, cache.path_for(&keyed)).unwrap();
     assert!(matches!(cache.load(&keyed), Err(Miss::OtherSlot)));
-    assert_eq!(cache.clear(&lock).unwrap(), 2);
+    std::fs::copy(&path, cache.path_for(&other)).unwrap();
+    assert!(matches!(cache.load(&other), Err(Miss::OtherSlot)));
+    assert_eq!(cache.clear(&lock).unwrap(), 3);
 }
 
 #[test]

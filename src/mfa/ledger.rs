@@ -84,6 +84,18 @@ pub fn until_next_step(now: SystemTime, step: Duration) -> Duration {
     Duration::from_millis(u64::try_from(left).unwrap_or(u64::MAX)) + Duration::from_millis(300)
 }
 
+/// When the device's last accepted code is of the step `now` is in, the time to the next
+/// step: a command run now would print that code again (DESIGN §9, one touch per code).
+pub fn step_still_current(
+    entry: Option<&Entry>,
+    now: SystemTime,
+    step: Duration,
+) -> Option<Duration> {
+    let step_secs = step.as_secs().max(1);
+    let entry = entry?;
+    (entry.accepted / step_secs == unix_secs(now) / step_secs).then(|| until_next_step(now, step))
+}
+
 fn unix_secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
 }
@@ -178,6 +190,21 @@ pub fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_codes_step_is_current_only_within_its_step() {
+        let step = Duration::from_secs(30);
+        let at = |secs: u64| UNIX_EPOCH + Duration::from_secs(secs);
+        let entry = Entry {
+            code: "123456".into(),
+            accepted: 1_000_020,
+        };
+        // 1_000_020 is in the step [1_000_020, 1_000_050).
+        assert_eq!(step_still_current(None, at(1_000_021), step), None);
+        let wait = step_still_current(Some(&entry), at(1_000_040), step).unwrap();
+        assert_eq!(wait, Duration::from_millis(10_300));
+        assert_eq!(step_still_current(Some(&entry), at(1_000_050), step), None);
+    }
 
     const STEP: Duration = Duration::from_secs(30);
 

@@ -141,6 +141,14 @@ pub struct Codes {
     /// The last code handed out, so a retry never repeats a refused one.
     last: Option<MfaCode>,
     said_waiting: bool,
+    /// A failing command may hand over to the prompt when there is a terminal (DESIGN §9);
+    /// never in a `--server` renewal, whose command owns the terminal.
+    may_fall_back: bool,
+    /// The command failed and codes are typed now.
+    fell_back: bool,
+    /// What was wrong with each malformed entry typed ("5 digits", "letters"), for the
+    /// sentence after the last try.
+    malformed: Vec<&'static str>,
 }
 
 impl Codes {
@@ -161,19 +169,24 @@ impl Codes {
             rejections: 0,
             last: None,
             said_waiting: false,
+            may_fall_back: true,
+            fell_back: false,
+            malformed: Vec::new(),
         }
     }
 
     /// A fresh `Codes` with the same command and limits, when codes come from a command: the
     /// credential server renews an MFA session with it, without a terminal (DESIGN §8).
     pub fn renewal_copy(&self) -> Option<Codes> {
-        matches!(self.source, CodeSource::Command { .. })
-            .then(|| Codes::with_clock(self.source.clone(), self.settings, self.clock))
+        matches!(self.source, CodeSource::Command { .. }).then(|| Codes {
+            may_fall_back: false,
+            ..Codes::with_clock(self.source.clone(), self.settings, self.clock)
+        })
     }
 
     /// Whether codes come from the terminal (the lock holder can say "prompting").
     pub fn prompts(&self) -> bool {
-        matches!(self.source, CodeSource::Terminal)
+        self.fell_back || matches!(self.source, CodeSource::Terminal)
     }
 
     /// The next code to send: never one the ledger says was accepted within 90 s (from a
@@ -186,12 +199,35 @@ impl Codes {
         }
         let code = match &self.source {
             CodeSource::Given(code) => self.next_given(req, code.clone())?,
+            CodeSource::Command { .. } if self.fell_back => self.next_typed(req, rejected)?,
             CodeSource::Command { command, origin } => {
                 let shown = Shown {
                     command: command.clone(),
                     origin: origin.clone(),
                 };
-                self.next_from_command(req, &shown, rejected)?
+                match self.next_from_command(req, &shown, rejected) {
+                    // DESIGN §9: a failing command on a terminal hands over to the prompt,
+                    // saying why in one line.
+                    Err(MfaError::Process { why, .. }) if self.may_fall_back && !rejected => {
+                        match prompt::Terminal::open() {
+                            Ok(mut terminal) => {
+                                terminal.say(&format!(
+                                    "stsexec: the MFA code command {shown} {why}; type the code instead\n"
+                                ));
+                                self.fell_back = true;
+                                self.next_typed(req, false)?
+                            }
+                            Err(_) => {
+                                return Err(MfaError::Process {
+                                    account: req.account.to_string(),
+                                    command: shown,
+                                    why,
+                                });
+                            }
+                        }
+                    }
+                    other => other?,
+                }
             }
             CodeSource::Terminal => self.next_typed(req, rejected)?,
         };
@@ -254,6 +290,19 @@ impl Codes {
                 wait.as_secs_f64().ceil()
             ));
             (self.clock.sleep)(wait);
+        } else if let Some(wait) = ledger::step_still_current(
+            ledger::load(req.ledger, req.serial, &req.report).as_ref(),
+            (self.clock.now)(),
+            self.settings.step,
+        ) {
+            // DESIGN §9, one touch per code: the device's last accepted code is of this very
+            // step, so the command would print it again; wait for the next step first.
+            req.report.status(format!(
+                "Waiting {} s for a fresh MFA code (each code works once)",
+                wait.as_secs_f64().ceil()
+            ));
+            self.said_waiting = true;
+            (self.clock.sleep)(wait);
         }
         // A command prints the code of the current step: after a wait, the next step's.
         // Three rounds cover the ledger's window even with a command whose clock lags.
@@ -295,10 +344,11 @@ impl Codes {
     }
 
     fn next_typed(&mut self, req: &CodeRequest, rejected: bool) -> Result<MfaCode, MfaError> {
-        let out_of_tries = || MfaError::TooManyTries {
+        let out_of_tries = |malformed: &[&'static str]| MfaError::TooManyTries {
             account: req.account.to_string(),
             serial: req.serial.to_string(),
             rejected: self.rejections > 0,
+            malformed: malformed.to_vec(),
         };
         let mut terminal = prompt::Terminal::open().map_err(|_| MfaError::NoTerminal {
             account: req.account.to_string(),
@@ -309,18 +359,20 @@ impl Codes {
         };
         if rejected {
             if self.tries >= TRIES {
-                return Err(out_of_tries());
+                return Err(out_of_tries(&self.malformed));
             }
             terminal.say("STS rejected that code; wait for the next one and type it\n");
         }
         let text = format!("MFA code for {} ({}): ", req.account, req.serial);
         loop {
             if self.tries >= TRIES {
-                return Err(out_of_tries());
+                return Err(out_of_tries(&self.malformed));
             }
             self.tries += 1;
+            // Shown as typed: a one-time code is not a password, and typing it blind invites
+            // typos (aws-vault echoes it too).
             let entry = terminal
-                .read_hidden(&text, self.settings.prompt_timeout)
+                .read_echoed(&text, self.settings.prompt_timeout)
                 .map_err(terminal_error)?;
             let line = match entry {
                 prompt::Entry::Line(line) => line,
@@ -337,8 +389,12 @@ impl Codes {
                 }
             };
             let Ok(code) = MfaCode::parse(&line) else {
+                let flaw = malformed(&line);
+                self.malformed.push(flaw);
                 if self.tries < TRIES {
-                    terminal.say("An MFA code is 6 digits (spaces are ignored); try again\n");
+                    terminal.say(&format!(
+                        "An MFA code is 6 digits (spaces are ignored), and that was {flaw}; try again\n"
+                    ));
                 }
                 continue;
             };
@@ -362,6 +418,31 @@ impl Codes {
                 continue;
             }
             return Ok(code);
+        }
+    }
+}
+
+/// What is wrong with a typed entry that is not a code, without repeating it: "nothing",
+/// "5 digits", "letters", "other characters". Spaces are ignored, as in a code.
+fn malformed(line: &str) -> &'static str {
+    let text: Vec<char> = line.chars().filter(|c| !c.is_whitespace()).collect();
+    let digits = text.iter().filter(|c| c.is_ascii_digit()).count();
+    if text.is_empty() {
+        "nothing"
+    } else if text.iter().any(|c| c.is_alphabetic()) {
+        "letters"
+    } else if digits < text.len() {
+        "other characters than digits"
+    } else {
+        match digits {
+            1 => "1 digit",
+            2 => "2 digits",
+            3 => "3 digits",
+            4 => "4 digits",
+            5 => "5 digits",
+            7 => "7 digits",
+            8 => "8 digits",
+            _ => "too many digits",
         }
     }
 }
@@ -395,6 +476,8 @@ pub enum MfaError {
         account: String,
         serial: String,
         rejected: bool,
+        /// What was wrong with the entries that were not codes (see [`malformed`]).
+        malformed: Vec<&'static str>,
     },
     GivenCodeUsed {
         account: String,
@@ -443,7 +526,18 @@ impl fmt::Display for MfaError {
             MfaError::TooManyTries {
                 account,
                 serial,
+                malformed,
+                ..
+            } if u32::try_from(malformed.len()).unwrap_or(u32::MAX) >= TRIES => write!(
+                f,
+                "no MFA code for account {account} after {TRIES} tries: the entries were not codes ({}); type the 6 digits device {serial} shows now (spaces are ignored)",
+                malformed.join(", ")
+            ),
+            MfaError::TooManyTries {
+                account,
+                serial,
                 rejected,
+                ..
             } => write!(
                 f,
                 "no usable MFA code for account {account} after {TRIES} tries{}; check that the codes come from device {serial} and that its clock is right, then run stsexec again",
@@ -608,8 +702,18 @@ mod tests {
                     account: account(),
                     serial: serial(),
                     rejected: false,
+                    malformed: vec!["5 digits"],
                 },
                 "no usable MFA code for account work after 3 tries; check that the codes come from device arn:aws:iam::012123456789:mfa/jb and that its clock is right, then run stsexec again",
+            ),
+            (
+                MfaError::TooManyTries {
+                    account: account(),
+                    serial: serial(),
+                    rejected: false,
+                    malformed: vec!["5 digits", "letters", "7 digits"],
+                },
+                "no MFA code for account work after 3 tries: the entries were not codes (5 digits, letters, 7 digits); type the 6 digits device arn:aws:iam::012123456789:mfa/jb shows now (spaces are ignored)",
             ),
         ];
         for (error, sentence) in cases {
@@ -617,6 +721,22 @@ mod tests {
         }
         let no_tty = MfaError::NoTerminal { account: account() }.to_string();
         assert!(no_tty.contains("-t/--token CODE") && no_tty.contains("--mfa-process"));
+    }
+
+    #[test]
+    fn malformed_entries_are_described_without_being_repeated() {
+        for (typed, said) in [
+            ("", "nothing"),
+            ("   ", "nothing"),
+            ("12345", "5 digits"),
+            ("123 4567", "7 digits"),
+            ("12a456", "letters"),
+            ("12-456", "other characters than digits"),
+            ("１２３４５６", "other characters than digits"),
+            ("1234567890123", "too many digits"),
+        ] {
+            assert_eq!(malformed(typed), said, "{typed:?}");
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The MFA prompt on the controlling terminal (`/dev/tty`, never stdin, which belongs to the
-//! command). Echo is turned off for the entry and the saved modes are restored on every way
+//! command). MFA codes are echoed (`read_echoed`), hidden entries are not (`read_hidden`); the
+//! saved modes are restored on every way
 //! out: a normal return, an error, a time-out, and SIGINT, SIGTERM, SIGHUP or SIGQUIT while
 //! the prompt waits — those are caught through a self-pipe (signal-hook), the terminal is
 //! restored, and the signal is raised again with its default action, so the exit status still
@@ -66,6 +67,30 @@ impl Terminal {
         let outcome = self.read_entry(&signals, timeout);
         // Restore first, then let signals act normally again.
         drop(echo_off);
+        match outcome {
+            Ok(Outcome::Caught(signal)) => {
+                self.say("\n");
+                signals.reraise(signal);
+                Err(io::Error::from(io::ErrorKind::Interrupted))
+            }
+            Ok(Outcome::Entry(entry)) => {
+                if !matches!(entry, Entry::Line(_)) || self.ended_without_newline {
+                    self.say("\n");
+                }
+                Ok(entry)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Shows `prompt` and reads one entry with echo on (a one-time code is not a password:
+    /// seeing it avoids typos), restoring the terminal as [`Terminal::read_hidden`] does.
+    pub fn read_echoed(&mut self, prompt: &str, timeout: Duration) -> io::Result<Entry> {
+        let signals = SignalGuard::install()?;
+        let line_mode = LineMode::new(self.file.try_clone()?)?;
+        self.say(prompt);
+        let outcome = self.read_entry(&signals, timeout);
+        drop(line_mode);
         match outcome {
             Ok(Outcome::Caught(signal)) => {
                 self.say("\n");
@@ -164,6 +189,33 @@ impl Drop for EchoOff {
     fn drop(&mut self) {
         // TCSANOW: restoring must not wait for output to drain (a stopped reader could
         // block it); a failure here cannot be reported anywhere useful.
+        let _ = rustix::termios::tcsetattr(&self.fd, OptionalActions::Now, &self.saved);
+    }
+}
+
+/// A line-editing terminal with echo (whatever modes a previous program left) while it lives;
+/// the saved modes come back on drop.
+struct LineMode {
+    fd: File,
+    saved: Termios,
+}
+
+impl LineMode {
+    fn new(fd: File) -> io::Result<Self> {
+        let saved = rustix::termios::tcgetattr(&fd)?;
+        let mut line = saved.clone();
+        line.local_modes |= LocalModes::ECHO
+            | LocalModes::ECHOE
+            | LocalModes::ECHOK
+            | LocalModes::ICANON
+            | LocalModes::ISIG;
+        rustix::termios::tcsetattr(&fd, OptionalActions::Now, &line)?;
+        Ok(LineMode { fd, saved })
+    }
+}
+
+impl Drop for LineMode {
+    fn drop(&mut self) {
         let _ = rustix::termios::tcsetattr(&self.fd, OptionalActions::Now, &self.saved);
     }
 }

@@ -193,6 +193,7 @@ fn provider(dir: &Path) -> Provider<FakeSts, FakeCodes> {
     Provider {
         setup: AccountSetup {
             state: AccountState::new(dir, &account),
+            cache: true,
             keys: Some(keys(dir, &account)),
             account,
             mfa_serial: Ok(SERIAL.into()),
@@ -861,10 +862,25 @@ fn token_file(dir: &Path, token: &str) -> std::path::PathBuf {
     path
 }
 
+const ISSUER: &str = "https://token.actions.githubusercontent.com";
+const MAIN: &str = "repo:acme/app:ref:refs/heads/main";
+
+/// A token of `sub`'s identity (GitHub's issuer, STS's audience); `marker` makes it unique.
+fn jwt_of(sub: &str, marker: &str) -> String {
+    crate::web_identity::test_jwt(ISSUER, sub, r#""sts.amazonaws.com""#, marker)
+}
+
+/// The cache file of the role admin's session for tokens of `sub`'s identity.
+fn webid_file(dir: &Path, sub: &str) -> std::path::PathBuf {
+    let id = crate::web_identity::identity(&Secret::new(jwt_of(sub, "x"))).unwrap();
+    dir.join(format!(".stsexec~work~webid~{id}~012123456789~admin.json"))
+}
+
 #[test]
 fn web_identity_assumes_the_role_with_the_token_and_no_keys_then_reuses_the_cache() {
     let dir = tempfile::tempdir().unwrap();
-    let jwt = token_file(dir.path(), "eyJ.SECRETMARKER-one.sig");
+    let first = jwt_of(MAIN, "SECRETMARKER-one");
+    let jwt = token_file(dir.path(), &first);
     let mut p = web_provider(dir.path());
     let session = p.resolve(&web_request(&jwt, Ask::default())).unwrap();
     assert_eq!(session.label, "work-role-admin-STS");
@@ -874,18 +890,15 @@ fn web_identity_assumes_the_role_with_the_token_and_no_keys_then_reuses_the_cach
         p.sts.calls,
         [Call::WebIdentity {
             role_arn: ADMIN.into(),
-            token: "eyJ.SECRETMARKER-one.sig".into(),
+            token: first.clone(),
             session_name: "4242-1".into(),
             secs: 3600,
         }]
     );
-    assert!(
-        dir.path()
-            .join(".stsexec~work~webid~012123456789~admin.json")
-            .is_file()
-    );
-    // Cached: no call, and the token is not even read.
-    std::fs::remove_file(&jwt).unwrap();
+    assert!(webid_file(dir.path(), MAIN).is_file());
+    // Cached, for a later token of the same identity (another job of the same repository
+    // and branch): no call.
+    token_file(dir.path(), &jwt_of(MAIN, "two"));
     let mut again = web_provider(dir.path());
     let hit = again.resolve(&web_request(&jwt, Ask::default())).unwrap();
     assert!(again.sts.calls.is_empty());
@@ -893,6 +906,42 @@ fn web_identity_assumes_the_role_with_the_token_and_no_keys_then_reuses_the_cach
         hit.credentials.access_key_id,
         session.credentials.access_key_id
     );
+    // Issue 20: the token is read on every run. No token, no session (the cached one stays
+    // for its own identity).
+    std::fs::remove_file(&jwt).unwrap();
+    let mut tokenless = web_provider(dir.path());
+    let err = tokenless
+        .resolve(&web_request(&jwt, Ask::default()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("does not exist"), "{err}");
+    assert!(tokenless.sts.calls.is_empty());
+    // A fork's token: another identity, so STS decides (here: a session of its own, cached
+    // apart); it is never given the first job's session.
+    let fork = jwt_of("repo:fork/app:ref:refs/heads/main", "SECRETMARKER-fork");
+    token_file(dir.path(), &fork);
+    let mut forked = web_provider(dir.path());
+    forked.resolve(&web_request(&jwt, Ask::default())).unwrap();
+    assert!(matches!(&forked.sts.calls[..], [Call::WebIdentity { token, .. }] if *token == fork));
+    assert!(webid_file(dir.path(), "repo:fork/app:ref:refs/heads/main").is_file());
+    // A token whose claims cannot be read gets no cached session and leaves none.
+    token_file(dir.path(), "eyJ.SECRETMARKER-opaque.sig");
+    let mut opaque = web_provider(dir.path());
+    opaque.resolve(&web_request(&jwt, Ask::default())).unwrap();
+    opaque.resolve(&web_request(&jwt, Ask::default())).unwrap();
+    assert_eq!(opaque.sts.calls.len(), 2);
+    let webid_files = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_str()
+                .unwrap()
+                .contains("~webid~")
+        })
+        .count();
+    assert_eq!(webid_files, 2);
     // The key-based role session is another slot: assumed with the keys, not the token's.
     let (keyed, calls, _) = run(
         dir.path(),
@@ -911,13 +960,14 @@ fn web_identity_assumes_the_role_with_the_token_and_no_keys_then_reuses_the_cach
 #[test]
 fn every_web_identity_call_reads_a_fresh_token() {
     let dir = tempfile::tempdir().unwrap();
-    let jwt = token_file(dir.path(), "eyJ.first.sig");
+    let (first, second) = (jwt_of(MAIN, "first"), jwt_of(MAIN, "second"));
+    let jwt = token_file(dir.path(), &first);
     let mut p = web_provider(dir.path());
     let request = web_request(&jwt, Ask::default());
     p.sts.lifetime = Some(Duration::from_secs(20 * 60));
     p.resolve(&request).unwrap();
     // A renewal (as --server makes it): the cached session is within the window asked.
-    token_file(dir.path(), "eyJ.second.sig");
+    token_file(dir.path(), &second);
     p.sts.lifetime = None;
     p.setup.min_ttl = Duration::from_secs(30 * 60);
     p.resolve(&request).unwrap();
@@ -930,7 +980,7 @@ fn every_web_identity_call_reads_a_fresh_token() {
             other => panic!("{other:?}"),
         })
         .collect();
-    assert_eq!(tokens, ["eyJ.first.sig", "eyJ.second.sig"]);
+    assert_eq!(tokens, [first.as_str(), second.as_str()]);
     // --session-name and -d apply; a cached session of another name is not reused.
     p.setup.min_ttl = durations::DEFAULT_MIN_TTL;
     let named = web_request(
@@ -951,7 +1001,7 @@ fn every_web_identity_call_reads_a_fresh_token() {
 #[test]
 fn web_identity_failures_are_sentences_without_the_token() {
     let dir = tempfile::tempdir().unwrap();
-    let jwt = token_file(dir.path(), "eyJ.SECRETMARKER.sig");
+    let jwt = token_file(dir.path(), &jwt_of(MAIN, "SECRETMARKER"));
     let mut p = web_provider(dir.path());
     p.sts.refusals.push_back(StsFailure::TokenRejected {
         code: "InvalidIdentityToken".into(),
@@ -982,9 +1032,7 @@ fn web_identity_failures_are_sentences_without_the_token() {
     );
     assert!(!err.contains("SECRETMARKER") && !denied.contains("SECRETMARKER"));
     assert!(
-        !dir.path()
-            .join(".stsexec~work~webid~012123456789~admin.json")
-            .exists(),
+        !webid_file(dir.path(), MAIN).exists(),
         "a refusal caches nothing"
     );
     // No token file: the file is named, STS is not called.

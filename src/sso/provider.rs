@@ -49,6 +49,7 @@ impl<A: OidcApi + PortalApi> SsoProvider<A> {
             source_key_id: SOURCE.to_string(),
             endpoint: self.endpoints.portal_override().map(str::to_string),
             web_identity: false,
+            identity: None,
         }
     }
 

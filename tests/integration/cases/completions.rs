@@ -256,7 +256,7 @@ fn bash_completes_accounts_commands_and_values() {
     );
     assert_eq!(
         sh.bash(&["stsexec", "work", "--mf"]),
-        ["--mfa", "--mfa-process"]
+        ["--mfa", "--mfa-process", "--mfa-prompt"]
     );
     assert!(
         sh.bash(&["stsexec", "--cre"])
@@ -328,7 +328,10 @@ fn fish_completes_accounts_commands_and_values() {
     );
     assert_eq!(sh.fish("stsexec --config aw"), ["awkward.txt"]);
     assert_eq!(sh.fish("stsexec --creds-dir "), ["subdir/"]);
-    assert_eq!(sh.fish("stsexec work --mf"), ["--mfa", "--mfa-process"]);
+    assert_eq!(
+        sh.fish("stsexec work --mf"),
+        ["--mfa", "--mfa-process", "--mfa-prompt"]
+    );
 }
 
 #[test]
@@ -365,11 +368,11 @@ fn zsh_completes_accounts_commands_and_values() {
         ("stsexec --creds-dir ", Some(owned(&["subdir"]))),
         (
             "stsexec work --mf",
-            Some(owned(&["--mfa", "--mfa-process"])),
+            Some(owned(&["--mfa", "--mfa-process", "--mfa-prompt"])),
         ),
         (
             "stsexec work -v --mf",
-            Some(owned(&["--mfa", "--mfa-process"])),
+            Some(owned(&["--mfa", "--mfa-process", "--mfa-prompt"])),
         ),
     ];
     let lines: Vec<&str> = cases.iter().map(|(l, _)| *l).collect();

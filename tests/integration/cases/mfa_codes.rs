@@ -328,7 +328,11 @@ fn the_prompt_names_account_and_device_ignores_spaces_and_asks_again_after_a_rej
     assert_eq!(run.returncode, 0, "{run:#?}");
     assert!(run.output.contains(PROMPT), "{run:#?}");
     assert!(run.output.contains("account=work-MFA-STS"), "{run:#?}");
-    assert!(!run.output.contains("111"), "the code was echoed: {run:#?}");
+    // A one-time code is not a password: it is shown as typed (issue 19).
+    assert!(
+        run.output.contains(&format!("{PROMPT}111 111\r\n")),
+        "the code was not echoed: {run:#?}"
+    );
     assert_eq!(sent_codes(&sts), ["111111", "222222"]);
     assert_eq!(run.before, run.after);
 
@@ -367,7 +371,12 @@ fn ctrl_d_cancels_on_a_new_line_and_a_partial_entry_ends_at_eof() {
         None,
     );
     assert_eq!(run.returncode, 125, "{run:#?}");
-    assert!(run.output.contains("An MFA code is 6 digits"), "{run:#?}");
+    assert!(
+        run.output.contains(
+            "An MFA code is 6 digits (spaces are ignored), and that was 3 digits; try again"
+        ),
+        "{run:#?}"
+    );
     assert!(run.output.contains("cancelled"), "{run:#?}");
     assert_eq!(sts.hits(), 0);
 }
@@ -431,4 +440,142 @@ fn the_prompt_times_out_with_a_sentence() {
         "{run:#?}"
     );
     assert_eq!(run.before, run.after);
+}
+
+/// Issue 19: `--mfa-prompt` asks on the terminal although the account has an `mfa_process`
+/// (the YubiKey is at home), which never runs; the code is echoed; the terminal is restored.
+#[test]
+fn mfa_prompt_asks_on_the_terminal_even_with_an_mfa_process() {
+    let sts = FaultServer::start(&[Reply::Ok]);
+    let sandbox = Sandbox::new().with_sts(&sts.url);
+    let cmd = script(&sandbox, "code.sh", "echo 123456");
+    sandbox.write_accounts(&format!(
+        r#"{{"work": {{"arn": "{ACCOUNT_ARN}", "mfa_process": "{}"}}}}"#,
+        cmd.display()
+    ));
+    let run = sandbox.run_on_pty(
+        &[
+            "work",
+            "--mfa-prompt",
+            "--",
+            "sh",
+            "-c",
+            "echo account=$STSEXEC_ACCOUNT",
+        ],
+        &[(PROMPT, "654 321\r")],
+        None,
+    );
+    assert_eq!(run.returncode, 0, "{run:#?}");
+    assert!(
+        run.output.contains(&format!("{PROMPT}654 321\r\n")),
+        "{run:#?}"
+    );
+    assert!(run.output.contains("account=work-MFA-STS"), "{run:#?}");
+    assert_eq!(runs(&sandbox), 0, "the mfa_process ran");
+    assert_eq!(sent_codes(&sts), ["654321"]);
+    assert_eq!(run.before, run.after);
+}
+
+/// Issue 19: an `mfa_process` that fails (ykman not installed) on a terminal says why in one
+/// line and asks for the code instead of failing; without a terminal it still fails (125).
+#[test]
+fn a_failing_mfa_process_on_a_terminal_says_why_and_asks_for_the_code() {
+    let sts = FaultServer::start(&[Reply::Ok]);
+    let sandbox = Sandbox::new().with_sts(&sts.url);
+    let command = "ykman-not-installed oath accounts code --single work";
+    sandbox.write_accounts(&format!(
+        r#"{{"work": {{"arn": "{ACCOUNT_ARN}", "mfa_process": "{command}"}}}}"#
+    ));
+    let run = sandbox.run_on_pty(
+        &["work", "--mfa", "--", "true"],
+        &[(PROMPT, "123456\r")],
+        None,
+    );
+    assert_eq!(run.returncode, 0, "{run:#?}");
+    let said = format!(
+        "stsexec: the MFA code command `{command}` (from mfa_process in {}) exited with status 127; type the code instead\r\n{PROMPT}123456\r\n",
+        sandbox.creds.join("accounts.json").display()
+    );
+    assert!(run.output.contains(&said), "{run:#?}");
+    assert_eq!(sent_codes(&sts), ["123456"]);
+    assert_eq!(run.before, run.after);
+    let off_terminal = sandbox.run(&["work", "--mfa", "--refresh", "--", "true"]);
+    off_terminal
+        .assert_code(125)
+        .assert_stderr("exited with status 127; run it yourself to see why, or fix it");
+}
+
+/// Issue 19: after three malformed entries the sentence says what was wrong with them, not
+/// the device's clock.
+#[test]
+fn three_malformed_entries_are_told_what_was_wrong() {
+    let sts = FaultServer::start(&[Reply::Ok]);
+    let sandbox = Sandbox::new().with_sts(&sts.url);
+    let run = sandbox.run_on_pty(
+        &["work", "--mfa", "--", "true"],
+        &[
+            (PROMPT, "12345\r"),
+            ("that was 5 digits; try again", "12a456\r"),
+            ("that was letters; try again", "1234567\r"),
+        ],
+        None,
+    );
+    assert_eq!(run.returncode, 125, "{run:#?}");
+    assert!(
+        run.output.contains(
+            "stsexec: no MFA code for account work after 3 tries: the entries were not codes (5 digits, letters, 7 digits); type the 6 digits device arn:aws:iam::123456789012:mfa/jb shows now (spaces are ignored)"
+        ),
+        "{run:#?}"
+    );
+    assert!(!run.output.contains("clock"), "{run:#?}");
+    assert_eq!(sts.hits(), 0);
+    assert_eq!(run.before, run.after);
+}
+
+/// Issue 19 (DESIGN §9, one touch per code): right after a code was used, the next run waits
+/// for the next step and runs the `mfa_process` once — not once for the used code and again
+/// after the wait (a wasted YubiKey touch). The command counts its runs.
+#[test]
+fn after_a_just_used_code_the_mfa_process_runs_once() {
+    let sts = FaultServer::start(&[Reply::Ok]);
+    let mut sandbox = Sandbox::new().with_sts(&sts.url);
+    sandbox.set_env("STSEXEC_MFA_STEP", "4s");
+    let cmd = script(
+        &sandbox,
+        "step.sh",
+        "printf '%06d\\n' $(( ($(date +%s) / 4) % 1000000 ))",
+    );
+    let args = [
+        "work",
+        "--mfa-process",
+        cmd.to_str().unwrap(),
+        "--refresh",
+        "--",
+        "true",
+    ];
+    // Both runs within one step: start at the beginning of one (the condition waited on is
+    // the clock's position in the step, not a duration).
+    while std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        % 4000
+        > 500
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    sandbox.run(&args).assert_ok();
+    assert_eq!(runs(&sandbox), 1);
+    // Within the first run's step it waits first, saying so; past it (a slow machine) the
+    // code is new anyway. Either way the command runs once.
+    let second = sandbox.run(&args);
+    second.assert_ok();
+    assert_eq!(
+        runs(&sandbox),
+        2,
+        "the mfa_process ran more than once: {second:#?}"
+    );
+    let codes = sent_codes(&sts);
+    assert_eq!(codes.len(), 2);
+    assert_ne!(codes[0], codes[1]);
 }

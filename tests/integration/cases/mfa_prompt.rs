@@ -43,8 +43,9 @@ fn prompt_on_the_terminal_asks_again_for_a_malformed_code() {
         "{run:#?}"
     );
     assert!(
-        run.stdout
-            .contains("An MFA code is 6 digits (spaces are ignored); try again"),
+        run.stdout.contains(
+            "An MFA code is 6 digits (spaces are ignored), and that was letters; try again"
+        ),
         "{run:#?}"
     );
     assert!(run.stdout.contains("account=work-MFA-STS"), "{run:#?}");
@@ -58,6 +59,10 @@ fn three_malformed_codes_give_up() {
     let sandbox = Sandbox::new().with_sts(&moto.url);
     let run = sandbox.run_on_terminal(&["work", "--mfa", "--", "true"], "1\r22\r333\r");
     assert_eq!(run.code, Some(125), "{run:#?}");
-    assert!(run.stdout.contains("after 3 tries"), "{run:#?}");
+    assert!(
+        run.stdout
+            .contains("after 3 tries: the entries were not codes (1 digit, 2 digits, 3 digits)"),
+        "{run:#?}"
+    );
     assert_eq!(moto.session_tokens(), 0);
 }

@@ -430,6 +430,9 @@ fn an_mfa_session_renews_through_the_mfa_process() {
     let (moto, mut sandbox) = with_moto();
     let window = 15 * 60 - 5;
     sandbox.set_env("STSEXEC_MIN_TTL", &format!("{window}s"));
+    // Renewals a few seconds apart: a TOTP step of 1 s, since a command runs only once the
+    // last used code's step has passed (DESIGN §9, one touch per code).
+    sandbox.set_env("STSEXEC_MFA_STEP", "1s");
     let counter = sandbox.home.path().join("runs");
     let codes = sandbox.home.path().join("codes.sh");
     // A fresh code each run (the used-code record refuses a repeat).

@@ -8,7 +8,21 @@ use crate::support::moto::Moto;
 use crate::support::*;
 
 const DEPLOY: &str = "arn:aws:iam::123456789012:role/deploy";
-const TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.SECRETMARKER-file-jwt.c2ln";
+/// A JWS of GitHub's shape (issuer, subject, audience; the marker as its signature), whose
+/// claims the cache reads for the session's identity (issue 20, item 1).
+const TOKEN: &str = concat!(
+    "eyJhbGciOiJSUzI1NiJ9.",
+    // {"iss":"https://token.actions.githubusercontent.com","sub":"repo:acme/app:ref:refs/heads/main","aud":"sts.amazonaws.com"}
+    "eyJpc3MiOiJodHRwczovL3Rva2VuLmFjdGlvbnMuZ2l0aHVidXNlcmNvbnRlbnQuY29tIiwic3ViIjoicmVwbzphY21lL2FwcDpyZWY6cmVmcy9oZWFkcy9tYWluIiwiYXVkIjoic3RzLmFtYXpvbmF3cy5jb20ifQ",
+    ".SECRETMARKER-file-jwt"
+);
+/// Another repository's token (a fork's): the same issuer and audience, another subject.
+const FORK_TOKEN: &str = concat!(
+    "eyJhbGciOiJSUzI1NiJ9.",
+    // {"iss":"https://token.actions.githubusercontent.com","sub":"repo:fork/app:ref:refs/heads/main","aud":"sts.amazonaws.com"}
+    "eyJpc3MiOiJodHRwczovL3Rva2VuLmFjdGlvbnMuZ2l0aHVidXNlcmNvbnRlbnQuY29tIiwic3ViIjoicmVwbzpmb3JrL2FwcDpyZWY6cmVmcy9oZWFkcy9tYWluIiwiYXVkIjoic3RzLmFtYXpvbmF3cy5jb20ifQ",
+    ".SECRETMARKER-fork-jwt"
+);
 
 /// The variables a CI sets that name another role or credential source (issue 15, part 5).
 const CI_VARIABLES: [(&str, &str); 6] = [
@@ -41,6 +55,21 @@ fn token_file(sandbox: &Sandbox) -> String {
     let path = sandbox.home.path().join("oidc.jwt");
     write_file(&path, &format!("{TOKEN}\n"), 0o644);
     path.display().to_string()
+}
+
+/// The web-identity cache files (`.stsexec~<account>~webid~<identity>~…`).
+fn webid_files(sandbox: &Sandbox) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(&sandbox.creds)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.contains("~webid~"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
 }
 
 fn key_files(sandbox: &Sandbox) -> Vec<String> {
@@ -90,10 +119,10 @@ fn a_token_file_gives_the_aws_cli_the_role_without_any_key_file() {
         "no key files exist"
     );
     assert_eq!(mode_of(&sandbox.creds), 0o700);
+    let cached = webid_files(&sandbox);
     assert!(
-        sandbox
-            .cache_file(".stsexec~ci~webid~123456789012~deploy.json")
-            .is_file()
+        matches!(&cached[..], [name] if name.starts_with(".stsexec~ci~webid~") && name.ends_with("~123456789012~deploy.json")),
+        "{cached:?}"
     );
     // Cached like any role session: the next run makes no call.
     let again = sandbox.run(&args);
@@ -101,6 +130,87 @@ fn a_token_file_gives_the_aws_cli_the_role_without_any_key_file() {
         "Cache is valid for account ci (role arn:aws:iam::123456789012:role/deploy)",
     );
     assert_eq!(moto.assumed_roles().len(), 1);
+}
+
+/// Issue 20, item 1: a cached web-identity session goes only to a run that presents a token
+/// of the same identity (issuer, subject, audience); the token is read on every run.
+#[test]
+fn a_cached_session_is_served_only_to_a_token_of_the_same_identity() {
+    let moto = Moto::start();
+    let sandbox = ci(&moto);
+    let jwt = token_file(&sandbox);
+    let flag = format!("--web-identity={jwt}");
+    let args = ["ci", "--role", DEPLOY, &flag, "--json"];
+    let first = sandbox.run(&args);
+    first.assert_ok().assert_no_secret();
+    let again = sandbox.run(&args);
+    again
+        .assert_ok()
+        .assert_stderr("Cache is valid for account ci");
+    assert_eq!(again.stdout, first.stdout);
+    assert_eq!(moto.assumed_roles().len(), 1);
+    // The token file is gone (a job without the token): no session, STS not called.
+    std::fs::remove_file(&jwt).unwrap();
+    let tokenless = sandbox.run(&args);
+    tokenless.assert_code(125).assert_stderr(&format!(
+        "stsexec: web identity token file {jwt} does not exist; check the path given to --web-identity=FILE\n"
+    ));
+    assert_eq!(tokenless.stdout, "");
+    // Another repository's token: never the first job's session; STS decides (moto grants it
+    // a session of its own, cached apart).
+    write_file(std::path::Path::new(&jwt), FORK_TOKEN, 0o644);
+    let fork = sandbox.run(&args);
+    fork.assert_ok().assert_no_secret();
+    let key =
+        |out: &str| serde_json::from_str::<serde_json::Value>(out).unwrap()["access_key"].clone();
+    assert_ne!(key(&fork.stdout), key(&first.stdout), "{fork:#?}");
+    assert_eq!(moto.assumed_roles().len(), 2);
+    assert_eq!(webid_files(&sandbox).len(), 2);
+    // And the first identity still gets its own session back.
+    write_file(std::path::Path::new(&jwt), TOKEN, 0o644);
+    let back = sandbox.run(&args);
+    back.assert_ok();
+    assert_eq!(key(&back.stdout), key(&first.stdout));
+    assert_eq!(moto.assumed_roles().len(), 2);
+}
+
+/// Issue 19: a container whose HOME does not exist. No file is needed, so the run goes
+/// without a cache, saying so in one warning line, in every output mode.
+#[test]
+fn a_home_that_does_not_exist_runs_without_a_cache_in_every_mode() {
+    let moto = Moto::start();
+    let mut sandbox = ci(&moto);
+    let jwt = token_file(&sandbox);
+    let home = sandbox.home.path().join("nonexistent");
+    sandbox.set_env("HOME", home.to_str().unwrap());
+    sandbox.remove_env("STSEXEC_CREDS_DIR");
+    let flag = format!("--web-identity={jwt}");
+    let warning = format!(
+        "stsexec: warning: HOME {} does not exist, so the web-identity session is not cached and each run calls STS; set HOME or --creds-dir to a directory that exists to cache it\n",
+        home.display()
+    );
+    let modes: [&[&str]; 5] = [
+        &["--", "sh", "-c", "echo $STSEXEC_ACCOUNT"],
+        &["--json"],
+        &["--export"],
+        &["--export=fish"],
+        &["--credential-process"],
+    ];
+    for (n, mode) in modes.iter().enumerate() {
+        let mut args = vec!["ci", "--role", DEPLOY, &flag];
+        args.extend_from_slice(mode);
+        let run = sandbox.run(&args);
+        run.assert_ok().assert_no_secret();
+        assert!(run.stderr.starts_with(&warning), "{run:#?}");
+        assert_eq!(run.stderr.matches("warning").count(), 1, "{run:#?}");
+        assert!(!run.stdout.is_empty());
+        assert_eq!(
+            moto.assumed_roles().len(),
+            n + 1,
+            "no cache: one call per run"
+        );
+    }
+    assert!(!home.exists(), "nothing was created");
 }
 
 #[test]
