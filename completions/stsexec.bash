@@ -23,7 +23,7 @@ _stsexec() {
 
     case "${cmd}" in
         stsexec)
-            opts="-t -d -q -v -h -V --json --export --credential-process --list --status --clear --server --mfa --refresh --no-session --web-identity --audience --rotate --add --store --from-profile --offline --console --console-destination --token --mfa-process --mfa-prompt --role --duration --session-name --external-id --region --config --creds-dir --quiet --verbose --help --version"
+            opts="-t -d -q -v -h -V --json --export --credential-process --list --status --clear --server --mfa --refresh --no-session --web-identity --audience --rotate --add --store --from-profile --offline --login --no-browser --console --console-destination --token --mfa-process --mfa-prompt --role --duration --session-name --external-id --region --config --creds-dir --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

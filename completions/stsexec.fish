@@ -106,6 +106,8 @@ complete -c stsexec -n 'not __stsexec_in_command' -l no-session -d 'Use the long
 complete -c stsexec -n 'not __stsexec_in_command' -l rotate -d 'Replace the account\'s access key: create a new one, prove it works, write it to the key files, delete the old one (signed with the MFA session; with --no-session, with the keys)'
 complete -c stsexec -n 'not __stsexec_in_command' -l add -d 'Set up or convert ACCOUNT\'s keys: take the pair from its plain files, --from-profile or the terminal, store the secret (--store), prove it with GetCallerIdentity, read it back, then remove the plain secret file'
 complete -c stsexec -n 'not __stsexec_in_command' -l offline -d 'With --add: do not prove the key with GetCallerIdentity (no network)'
+complete -c stsexec -n 'not __stsexec_in_command' -l login -d 'Sign in to IAM Identity Center for ACCOUNT (an sso_start_url entry) and keep the login in the AWS CLI\'s cache: a browser tab, or with --no-browser a code to confirm on any device'
+complete -c stsexec -n 'not __stsexec_in_command' -l no-browser -d 'Sign in to IAM Identity Center with a URL and a code to confirm on any device (the device-code flow), not a browser on this machine'
 complete -c stsexec -n 'not __stsexec_in_command' -l mfa-prompt -d 'Ask for the MFA code on the terminal even when the account has an mfa_process (say, the YubiKey is elsewhere); implies --mfa'
 complete -c stsexec -n 'not __stsexec_in_command' -s q -l quiet -d 'No status lines'
 complete -c stsexec -n 'not __stsexec_in_command' -s v -l verbose -d 'Debug lines: decisions, file names and masked key ids (never secrets)'

@@ -19,9 +19,10 @@ fi
 # fish and zsh read back --export=fish and the completions; strace watches the cached path;
 # openssl makes the test CA for STS over TLS; tinyproxy is the real proxy in front of it
 # (DESIGN §14); script and setsid (util-linux) give the prompt
-# tests a terminal or take it away; chromium (headless) follows --console's local redirect,
-# and curl asks it as another user; age, pass and gnupg (gpg) are the real tools the key stores
-# are tested with (DESIGN §13). The package test (tests/package/run.sh) needs lintian,
+# tests a terminal or take it away; chromium (headless) follows --console's local redirect
+# and completes the IAM Identity Center sign-in on the loopback redirect, and curl asks it as
+# another user; age, pass and gnupg (gpg) are the real tools the key stores are tested with
+# (DESIGN §13). The package test (tests/package/run.sh) needs lintian,
 # man-db, bash-completion, binutils (readelf, objcopy) and dpkg-dev.
 declare -A package_of=([fish]=fish [zsh]=zsh [strace]=strace [openssl]=openssl [tinyproxy]=tinyproxy [chromium]=chromium [curl]=curl [lintian]=lintian
   [man]=man-db [readelf]=binutils [objcopy]=binutils [dpkg-deb]=dpkg-dev

@@ -106,6 +106,12 @@ pub enum Problem {
         account: String,
         field: &'static str,
     },
+    /// An IAM Identity Center key of the wrong shape, missing keys, or keys that do not go
+    /// with an IAM Identity Center entry.
+    BadSso {
+        account: String,
+        why: String,
+    },
     /// `"roles"` is not an object of names to role ARNs or role objects.
     BadRoles {
         account: String,
@@ -206,6 +212,9 @@ impl fmt::Display for Problem {
                     "command"
                 }
             ),
+            Problem::BadSso { account, why } => {
+                write!(f, "account {:?}: {why}", shown(account))
+            }
             Problem::BadRoles { account, why } => write!(
                 f,
                 "account {:?}: \"roles\" {why}; write e.g. \"roles\": {{\"admin\": \"arn:aws:iam::012345678901:role/admin\", \"deploy\": {{\"arn\": \"arn:aws:iam::012345678901:role/deploy\", \"external_id\": \"x\", \"duration\": \"2h\", \"session_name\": \"ci\"}}}}",
@@ -412,6 +421,9 @@ pub struct Account {
     pub key_update_process: Option<String>,
     /// The age identity file(s) that open `<account>.secret_key.age` (`:`-separated).
     pub age_identity: Option<String>,
+    /// IAM Identity Center (DESIGN §17): the account's credentials come from there, not from
+    /// key files.
+    pub sso: Option<crate::sso::account::SsoAccount>,
     /// `"roles"`: names for roles, so `--role deploy` brings its ARN and parameters.
     pub roles: BTreeMap<String, NamedRole>,
 }
@@ -626,12 +638,14 @@ fn parse_entry(name: &str, value: Value) -> std::result::Result<Account, Problem
         key_process: None,
         key_update_process: None,
         age_identity: None,
+        sso: None,
         roles: BTreeMap::new(),
     };
     let arn = match value {
         Value::String(arn) => arn,
         Value::Object(fields) => {
             let mut arn = None;
+            let mut sso = crate::sso::account::SsoFields::default();
             for (key, value) in fields {
                 if key == "roles" {
                     entry.roles = parse_roles(value).map_err(|why| Problem::BadRoles {
@@ -647,6 +661,13 @@ fn parse_entry(name: &str, value: Value) -> std::result::Result<Account, Problem
                         found: kind_of(&value),
                     });
                 };
+                let taken = sso.take(&key, &text).map_err(|why| Problem::BadSso {
+                    account: account(),
+                    why,
+                })?;
+                if taken {
+                    continue;
+                }
                 match key.as_str() {
                     "arn" => arn = Some(text),
                     "region" if is_region_name(&text) => entry.region = Some(text),
@@ -710,7 +731,48 @@ fn parse_entry(name: &str, value: Value) -> std::result::Result<Account, Problem
                     }
                 }
             }
-            arn.ok_or_else(|| Problem::NoArn { account: account() })?
+            entry.sso = sso.finish().map_err(|why| Problem::BadSso {
+                account: account(),
+                why,
+            })?;
+            if let Some(sso) = &entry.sso {
+                // Key files, MFA devices and IAM users do not exist for such an account.
+                let foreign = [
+                    ("mfa_serial", entry.mfa_serial.is_some()),
+                    ("mfa_process", entry.mfa_process.is_some()),
+                    ("user", entry.user.is_some()),
+                ]
+                .into_iter()
+                .find_map(|(key, set)| set.then_some(key));
+                if let Some(key) = foreign {
+                    return Err(Problem::BadSso {
+                        account: account(),
+                        why: format!(
+                            "{key} does not apply to an IAM Identity Center entry (its credentials come from sso_role_name)"
+                        ),
+                    });
+                }
+                let prefix = format!(
+                    "arn:{}:iam::{}:",
+                    crate::sso::provider::partition_of(&sso.session.region),
+                    sso.account_id
+                );
+                match &arn {
+                    Some(given) if *given != prefix => {
+                        return Err(Problem::BadSso {
+                            account: account(),
+                            why: format!(
+                                "arn {:?} is not the prefix of sso_account_id {}; leave arn out",
+                                shown(given),
+                                sso.account_id
+                            ),
+                        });
+                    }
+                    _ => prefix,
+                }
+            } else {
+                arn.ok_or_else(|| Problem::NoArn { account: account() })?
+            }
         }
         other => {
             return Err(Problem::WrongType {

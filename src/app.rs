@@ -28,6 +28,9 @@ mod add;
 mod console;
 mod rotate;
 mod serve;
+mod sso;
+
+pub use sso::SsoRefusal;
 
 pub use serve::ServeRefusal;
 
@@ -77,19 +80,28 @@ pub fn run(invocation: Invocation, current: &Environment) -> Result<Outcome> {
             }
             match action {
                 Action::Rotate => rotate::rotate(&request, &places, current, report),
+                Action::Login => match prepare(&request, &places, current, report)? {
+                    Ready::Sso(sso) => sso.login(),
+                    Ready::Sts(_) => Err(sso::SsoRefusal::NotSso {
+                        account: request.account.clone(),
+                    }
+                    .into()),
+                },
                 Action::Console(how) => console::console(&request, &how, &places, current, report),
                 Action::Serve(command) => {
                     let renewal_report = Reporter::new(true, verbose);
-                    let prepared = prepare(&request, &places, current, report)?;
                     let min_ttl_given = request.knobs.min_ttl.given();
-                    serve::serve(
-                        prepared,
-                        command,
-                        min_ttl_given,
-                        current,
-                        report,
-                        renewal_report,
-                    )
+                    match prepare(&request, &places, current, report)? {
+                        Ready::Sts(prepared) => serve::serve(
+                            *prepared,
+                            command,
+                            min_ttl_given,
+                            current,
+                            report,
+                            renewal_report,
+                        ),
+                        Ready::Sso(sso) => sso.serve(command, min_ttl_given, current, report),
+                    }
                 }
                 Action::Print(print) => {
                     let (session, child, _) = resolve(&request, &places, current, report)?;
@@ -224,17 +236,34 @@ fn resolve(
     current: &Environment,
     report: Reporter,
 ) -> Result<(Session, ChildEnv, Region)> {
-    let Prepared {
-        mut provider,
-        request,
-        region,
-        accounts: _,
-        outbound: _,
-    } = prepare(ask, places, current, report)?;
-    let session = provider.resolve(&request)?;
-    drop(provider);
-    let child = child_env(&session, &region.name, &request, report);
+    let (session, child, region) = match prepare(ask, places, current, report)? {
+        Ready::Sts(prepared) => {
+            let Prepared {
+                mut provider,
+                request,
+                region,
+                accounts: _,
+                outbound: _,
+            } = *prepared;
+            let session = provider.resolve(&request)?;
+            drop(provider);
+            let child = child_env(&session, &region.name, &request, report);
+            (session, child, region)
+        }
+        Ready::Sso(sso) => {
+            let (session, region) = sso.resolve()?;
+            let child = logged(env::plan(&session, &region.name), report);
+            (session, child, region)
+        }
+    };
     Ok((session, child, region))
+}
+
+/// An account ready to resolve: with keys (or a CI token) through STS, or through IAM Identity
+/// Center.
+enum Ready {
+    Sts(Box<Prepared>),
+    Sso(Box<sso::SsoPrepared>),
 }
 
 /// The provider of an account and the request made of it, before anything is resolved: exec
@@ -291,11 +320,32 @@ fn read_accounts(
             }
         }
     }
-    if cache {
-        creds_dir.check(places.home)?;
-    }
+    // An IAM Identity Center account needs no key files: a missing credentials directory is
+    // made for its role sessions, as for --web-identity, once the accounts file says so.
+    let missing = if cache {
+        match creds_dir.check(places.home) {
+            Err(crate::files::DirectoryError::Missing(path)) => Some(path),
+            other => {
+                other?;
+                None
+            }
+        }
+    } else {
+        None
+    };
     let file = load_accounts(places)?;
     let account = &ask.account;
+    if let Some(path) = missing {
+        let sso = file
+            .as_ref()
+            .and_then(|f| f.accounts.get(account))
+            .is_some_and(|a| a.sso.is_some());
+        if !sso {
+            return Err(crate::files::DirectoryError::Missing(path).into());
+        }
+        crate::files::create_directory(&path)?;
+        creds_dir.check(places.home)?;
+    }
     // With --web-identity and a full role ARN the account is only a name for the cache:
     // CI has no accounts file and no key files. With a role name and nothing known at all,
     // the role's sentence (add the account's prefix, or pass the full ARN) says more than
@@ -360,7 +410,7 @@ fn prepare(
     places: &Places,
     current: &Environment,
     report: Reporter,
-) -> Result<Prepared> {
+) -> Result<Ready> {
     let account = &ask.account;
     let knobs = &ask.knobs;
     // The run's one outbound layer: the token request and STS share its runtime.
@@ -371,6 +421,16 @@ fn prepare(
     })?;
     let entries = read_accounts(ask, &wants, places, report)?;
     let entry = entries.get(account);
+    if let Some(sso_account) = entry.and_then(|a| a.sso.clone()) {
+        let account_region = entry.and_then(|a| a.region.as_deref());
+        let target = sso::Target {
+            sso: sso_account,
+            account_region,
+            outbound,
+        };
+        return sso::prepare(ask, target, places, current, report)
+            .map(|prepared| Ready::Sso(Box::new(prepared)));
+    }
     // A role named in the accounts file brings its parameters; the flags win.
     let named = wants
         .role()
@@ -465,7 +525,7 @@ fn prepare(
         },
         report,
     };
-    Ok(Prepared {
+    Ok(Ready::Sts(Box::new(Prepared {
         provider,
         request: Request {
             wants,
@@ -475,7 +535,7 @@ fn prepare(
         region,
         accounts: entries,
         outbound,
-    })
+    })))
 }
 
 /// The durations asked, with a named role's `"duration"` where `-d` gave none (its range is
@@ -551,7 +611,11 @@ fn web_identity_source(
 
 /// The environment of DESIGN §4 for a session, and the debug line naming it.
 fn child_env(session: &Session, region: &str, request: &Request, report: Reporter) -> ChildEnv {
-    let child = env_plan(session, region, request);
+    logged(env_plan(session, region, request), report)
+}
+
+/// The child's environment, its names said with `-v`.
+fn logged(child: ChildEnv, report: Reporter) -> ChildEnv {
     report.debug(child.names());
     child
 }
@@ -653,6 +717,13 @@ fn list(places: &Places, current: &Environment, report: Reporter, quiet: bool) -
                 }),
                 user,
                 sessions: AccountState::new(&creds_dir.path, name).summaries(),
+                sso: entry.and_then(|e| e.sso.as_ref()).and_then(|sso| {
+                    let home = places.home?;
+                    Some(crate::sso::provider::login_state(
+                        sso,
+                        &crate::sso::TokenCache::in_home(home),
+                    ))
+                }),
             }
         })
         .collect();

@@ -40,7 +40,7 @@ credentials. The calling shell never holds a secret.",
     after_help = "stsexec --help shows every option and examples; stsexec --list, your accounts.",
     after_long_help = "Examples:\n  stsexec work -- aws sts get-caller-identity\n  stsexec work --mfa -- terraform plan\n  stsexec work --mfa --role admin -- make deploy\n  stsexec work --mfa --role admin --server -- terraform apply\n  stsexec work --mfa --role admin --console\n  stsexec personal\n  eval \"$(stsexec work --mfa --export)\"              # bash, zsh\n  eval (stsexec work --mfa --export | string collect)  # fish\n  stsexec --status\n\nstsexec --list shows your accounts.",
     // Each line fits in 80 columns: a terminal breaks longer ones mid-word.
-    override_usage = "stsexec [OPTIONS] <ACCOUNT> [-- <COMMAND> [ARGS]...]\n       stsexec [OPTIONS] <ACCOUNT> --server [-- <COMMAND> [ARGS]...]\n       stsexec [OPTIONS] <ACCOUNT> --json|--export[=SHELL]|--credential-process\n       stsexec [OPTIONS] <ACCOUNT> --rotate | --add\n       stsexec [OPTIONS] <ACCOUNT> --role <ROLE> --console[=HOW]\n       stsexec --list | --status | --clear [ACCOUNT]",
+    override_usage = "stsexec [OPTIONS] <ACCOUNT> [-- <COMMAND> [ARGS]...]\n       stsexec [OPTIONS] <ACCOUNT> --server [-- <COMMAND> [ARGS]...]\n       stsexec [OPTIONS] <ACCOUNT> --json|--export[=SHELL]|--credential-process\n       stsexec [OPTIONS] <ACCOUNT> --rotate | --add | --login [--no-browser]\n       stsexec [OPTIONS] <ACCOUNT> --role <ROLE> --console[=HOW]\n       stsexec --list | --status | --clear [ACCOUNT]",
     group(ArgGroup::new("session_kind").multiple(true).args(["mfa", "token", "mfa_process", "mfa_prompt", "role"])),
     group(ArgGroup::new("output").args(["json", "export", "credential_process"])),
     group(ArgGroup::new("session_options").multiple(true).args([
@@ -92,6 +92,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub add: AddMode,
+
+    #[command(flatten)]
+    pub login: LoginMode,
 
     #[command(flatten)]
     pub console: ConsoleFlags,
@@ -245,7 +248,7 @@ pub struct AddMode {
         long,
         help_heading = "Modes",
         hide_short_help = true,
-        conflicts_with_all = ["command", "output", "session_options", "server", "rotate", "list", "status", "clear", "console"]
+        conflicts_with_all = ["command", "output", "session_options", "server", "rotate", "list", "status", "clear", "console", "login"]
     )]
     pub add: bool,
 
@@ -275,6 +278,23 @@ pub enum StoreChoice {
     Age,
     /// `<account>.secret_key`
     Plain,
+}
+
+/// `--login` (DESIGN §17): sign in to IAM Identity Center.
+#[derive(Args, Debug)]
+pub struct LoginMode {
+    /// Sign in to IAM Identity Center for ACCOUNT (an sso_start_url entry) and keep the login in the AWS CLI's cache: a browser tab, or with --no-browser a code to confirm on any device
+    #[arg(
+        long,
+        help_heading = "Modes",
+        conflicts_with_all = ["command", "output", "server", "rotate", "list", "status", "clear", "session_options", "console"],
+        hide_short_help = true
+    )]
+    pub login: bool,
+
+    /// Sign in to IAM Identity Center with a URL and a code to confirm on any device (the device-code flow), not a browser on this machine
+    #[arg(long, conflicts_with_all = ["list", "status", "clear"], hide_short_help = true)]
+    pub no_browser: bool,
 }
 
 /// `--console` (DESIGN §16): the AWS console as the role session.
@@ -412,6 +432,7 @@ impl Cli {
             web,
             rotate,
             add,
+            login,
             console,
             token,
             mfa_process,
@@ -445,7 +466,7 @@ impl Cli {
         } else {
             let action = match console_action(console)? {
                 Some(console) => console,
-                None => action(&output, &rotate, &serve, command, current)?,
+                None => action(&output, &rotate, &serve, &login, command, current)?,
             };
             let account = AccountName::parse(account.as_deref().unwrap_or_default())?;
             let rotating = matches!(action, Action::Rotate);
@@ -502,6 +523,7 @@ impl Cli {
                     durations,
                     refresh: session.refresh,
                     region,
+                    no_browser: login.no_browser,
                     knobs,
                 }),
                 action,
@@ -522,6 +544,7 @@ fn action(
     output: &OutputModes,
     rotate: &RotateMode,
     serve: &ServeMode,
+    login: &LoginMode,
     command: Vec<OsString>,
     current: &Environment,
 ) -> Result<Action, UsageError> {
@@ -535,6 +558,8 @@ fn action(
         })
     };
     Ok(match (rotate.rotate, serve.server, print) {
+        // clap refuses --login beside every other mode.
+        _ if login.login => Action::Login,
         (true, _, _) => Action::Rotate,
         // One sentence, not clap's several lines.
         (false, true, Some(_)) => return Err(UsageError::ServeWithOutput),

@@ -48,6 +48,10 @@ pub enum Error {
     Rotate(Box<RotateError>),
     /// `--add`: setting up or converting an account's keys (DESIGN §13).
     Add(Box<crate::keys::add::AddError>),
+    /// IAM Identity Center: the login, the token, GetRoleCredentials.
+    Sso(Box<crate::sso::SsoError>),
+    /// What an IAM Identity Center account cannot do (`--mfa`, `--rotate`, …).
+    SsoRefusal(crate::app::SsoRefusal),
     /// `--console`: the sign-in URL could not be had or opened.
     Console(ConsoleError),
     /// stdout could not be written (not a reader that left early).
@@ -105,6 +109,8 @@ impl fmt::Display for Error {
             Error::Serve(e) => e.fmt(f),
             Error::Rotate(e) => e.fmt(f),
             Error::Add(e) => e.fmt(f),
+            Error::Sso(e) => e.fmt(f),
+            Error::SsoRefusal(e) => e.fmt(f),
             Error::Console(e) => e.fmt(f),
             Error::Output(e) => write!(f, "cannot write to stdout: {e}"),
             Error::Shared(e) => e.fmt(f),
@@ -144,8 +150,16 @@ from_area!(
     Server(ServerError),
     Serve(ServeRefusal),
     Rotate(Box<RotateError>),
+    Sso(Box<crate::sso::SsoError>),
+    SsoRefusal(crate::app::SsoRefusal),
     Console(ConsoleError),
 );
+
+impl From<crate::sso::SsoError> for Error {
+    fn from(e: crate::sso::SsoError) -> Self {
+        Error::Sso(Box::new(e))
+    }
+}
 
 impl From<StsError> for Error {
     fn from(e: StsError) -> Self {
@@ -190,6 +204,10 @@ pub enum UsageError {
     },
     /// `STSEXEC_ROTATE_WAIT` out of its range.
     RotateWait {
+        typed: String,
+    },
+    /// `STSEXEC_LOGIN_TIMEOUT` out of its range.
+    LoginTimeout {
         typed: String,
     },
     /// `--server` with `--json`, `--export` or `--credential-process`.
@@ -246,6 +264,11 @@ impl fmt::Display for UsageError {
             UsageError::RotateWait { typed } => write!(
                 f,
                 "STSEXEC_ROTATE_WAIT={:?} is not a duration from 1s to 10m; write it like 60s",
+                clean(typed, 64)
+            ),
+            UsageError::LoginTimeout { typed } => write!(
+                f,
+                "STSEXEC_LOGIN_TIMEOUT={:?} is not a duration from 1s to 5m (a login waits at most as long as a parallel run waits for it); write it like 2m",
                 clean(typed, 64)
             ),
             UsageError::ServeWithOutput => f.write_str(

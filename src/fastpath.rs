@@ -9,8 +9,8 @@
 #![forbid(unsafe_code)]
 
 use crate::cli::{
-    AddMode, AdminModes, Cli, CompletionQueries, ConsoleFlags, OutputModes, RotateMode, ServeMode,
-    SessionFlags, Verbosity, WebIdentityFlags,
+    AddMode, AdminModes, Cli, CompletionQueries, ConsoleFlags, LoginMode, OutputModes, RotateMode,
+    ServeMode, SessionFlags, Verbosity, WebIdentityFlags,
 };
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
@@ -138,6 +138,10 @@ fn parse_with(
             store: None,
             from_profile: None,
             offline: false,
+        },
+        login: LoginMode {
+            login: false,
+            no_browser: false,
         },
         console: ConsoleFlags {
             console: None,

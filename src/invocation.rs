@@ -84,6 +84,8 @@ pub enum Action {
     Print(Print),
     /// `--rotate`: replace the account's access key, signed with the session.
     Rotate,
+    /// `--login`: sign in to IAM Identity Center (an `sso_start_url` account), nothing else.
+    Login,
     /// `--console[=open|print]`: the AWS console as the role session (DESIGN §16).
     Console(ConsoleAsk),
 }
@@ -116,6 +118,8 @@ pub struct SessionAsk {
     pub refresh: bool,
     /// `--region`.
     pub region: Option<String>,
+    /// `--no-browser`: an IAM Identity Center login, if one is needed, uses the device code.
+    pub no_browser: bool,
     pub knobs: Knobs,
 }
 
@@ -137,11 +141,17 @@ pub struct Knobs {
     pub sts_timeout: Duration,
     /// `STSEXEC_ROTATE_WAIT`: how long `--rotate` waits for the new key to become valid.
     pub rotate_wait: Duration,
+    /// `STSEXEC_LOGIN_TIMEOUT`: how long an IAM Identity Center login waits for the browser
+    /// or the device approval.
+    pub login_wait: Duration,
 }
 
 /// `STSEXEC_STS_TIMEOUT`'s range.
 const STS_TIMEOUT_RANGE: (Duration, Duration) =
     (Duration::from_millis(100), Duration::from_secs(600));
+/// `STSEXEC_LOGIN_TIMEOUT`'s range: at most the default, so a run waiting on the login's lock
+/// (6 minutes at most) outlasts it.
+const LOGIN_WAIT_RANGE: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(300));
 /// `STSEXEC_ROTATE_WAIT`'s range.
 const ROTATE_WAIT_RANGE: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(600));
 
@@ -167,11 +177,18 @@ impl Knobs {
         } else {
             crate::rotate::DEFAULT_PROOF_WAIT
         };
+        let login_wait = duration_setting(
+            current.get("STSEXEC_LOGIN_TIMEOUT"),
+            crate::sso::login::DEFAULT_LOGIN_WAIT,
+            LOGIN_WAIT_RANGE,
+            |typed| UsageError::LoginTimeout { typed },
+        )?;
         Ok(Knobs {
             mfa,
             min_ttl,
             sts_timeout,
             rotate_wait,
+            login_wait,
         })
     }
 }

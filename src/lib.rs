@@ -29,6 +29,7 @@ pub mod rotate;
 pub mod secret;
 pub mod server;
 pub mod session;
+pub mod sso;
 pub mod sts;
 pub(crate) mod sys;
 pub mod text;

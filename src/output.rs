@@ -207,6 +207,8 @@ pub struct Listing {
     pub user: Option<String>,
     pub mfa_serial: Option<String>,
     pub sessions: Vec<Summary>,
+    /// An IAM Identity Center account: its login's state (`signed in (7h 58m left)`).
+    pub sso: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -228,12 +230,15 @@ pub fn list(rows: &[Listing], now: SystemTime, style: ListStyle, width: usize) -
         .map(|row| {
             [
                 row.name.clone(),
-                match (row.keys, row.store) {
-                    (true, Some(store)) => store,
-                    (true, None) => "present",
-                    (false, _) => "missing",
-                }
-                .to_string(),
+                match (&row.sso, row.keys, row.store) {
+                    (Some(login), _, _) if style == ListStyle::Table => {
+                        format!("IAM Identity Center: {login}")
+                    }
+                    (Some(_), _, _) => "sso".to_string(),
+                    (None, true, Some(store)) => store.to_string(),
+                    (None, true, None) => "present".to_string(),
+                    (None, false, _) => "missing".to_string(),
+                },
                 row.user.clone().unwrap_or_else(|| "-".into()),
                 row.mfa_serial.clone().unwrap_or_else(|| "-".into()),
                 sessions(&row.sessions, now).join(", "),
@@ -250,9 +255,15 @@ pub fn list(rows: &[Listing], now: SystemTime, style: ListStyle, width: usize) -
         ListStyle::Names => rows.iter().map(|r| format!("{}\n", r.name)).collect(),
         ListStyle::Plain => cells
             .iter()
-            .map(|[name, keys, user, mfa, sessions]| {
+            .zip(rows)
+            .map(|([name, keys, user, mfa, sessions], row)| {
+                let login = row
+                    .sso
+                    .as_ref()
+                    .map(|login| format!(" login={login:?}"))
+                    .unwrap_or_default();
                 format!(
-                    "{name} keys={keys} user={user} mfa={mfa} sessions={}\n",
+                    "{name} keys={keys} user={user} mfa={mfa} sessions={}{login}\n",
                     sessions.replace(' ', "")
                 )
             })
@@ -566,6 +577,7 @@ mod tests {
                         expiration: Ok(at(10)),
                     },
                 ],
+                sso: None,
             },
             Listing {
                 name: "x".into(),
@@ -574,6 +586,7 @@ mod tests {
                 user: None,
                 mfa_serial: None,
                 sessions: vec![],
+                sso: None,
             },
         ]
     }
@@ -621,6 +634,7 @@ mod tests {
             user: Some("someone.with.a.long.name@example.com".into()),
             mfa_serial: Some(format!("arn:aws:iam::012123456789:mfa/{}", "d".repeat(60))),
             sessions: vec![],
+            sso: None,
         });
         for width in [40, 80, 100] {
             let table = list(&rows, now, ListStyle::Table, width);

@@ -4,7 +4,7 @@
 //! redirect or printed.
 #![forbid(unsafe_code)]
 
-use super::{Outcome, Places, Prepared, prepare, print};
+use super::{Outcome, Places, Prepared, Ready, prepare, print};
 use crate::accounts::Arn;
 use crate::console::{self, ConsoleMode, Federation, RoleOrigin};
 use crate::env::Environment;
@@ -28,7 +28,16 @@ pub(super) fn console(
         region,
         outbound,
         ..
-    } = prepare(ask, places, current, report)?;
+    } = match prepare(ask, places, current, report)? {
+        Ready::Sts(prepared) => *prepared,
+        Ready::Sso(_) => {
+            return Err(super::sso::SsoRefusal::Flag {
+                account: ask.account.clone(),
+                flag: "--console",
+            }
+            .into());
+        }
+    };
     let Some(role) = request.wants.role() else {
         // Refused when the command line was read; kept here so no path skips the rule.
         return Err(console::ConsoleError::NoRole {

@@ -5,7 +5,7 @@
 //! file in one process would wait for ever).
 #![forbid(unsafe_code)]
 
-use super::{Outcome, Places, Prepared, prepare, store_config};
+use super::{Outcome, Places, Prepared, Ready, prepare, store_config};
 use crate::accounts::AccountName;
 use crate::cache::{AccountState, Waiting};
 use crate::env::Environment;
@@ -44,7 +44,15 @@ pub(super) fn rotate(
         request,
         accounts,
         ..
-    } = prepare(ask, places, current, report)?;
+    } = match prepare(ask, places, current, report)? {
+        Ready::Sts(prepared) => *prepared,
+        Ready::Sso(_) => {
+            return Err(super::sso::SsoRefusal::Rotate {
+                account: account.clone(),
+            }
+            .into());
+        }
+    };
     let partition = accounts.get(account).map(|a| a.partition.as_str());
     // Rotation always has key files (it conflicts with --web-identity).
     let keys = match provider.setup.keys.clone() {

@@ -12,6 +12,10 @@ use std::net::IpAddr;
 pub enum Service {
     Sts,
     Iam,
+    /// IAM Identity Center's OIDC service (sso-oidc): the login and its refresh.
+    SsoOidc,
+    /// IAM Identity Center's portal: GetRoleCredentials.
+    Sso,
 }
 
 impl Service {
@@ -20,6 +24,8 @@ impl Service {
         match self {
             Service::Sts => "STS",
             Service::Iam => "IAM",
+            Service::SsoOidc => "IAM Identity Center (OIDC)",
+            Service::Sso => "IAM Identity Center",
         }
     }
 
@@ -28,6 +34,8 @@ impl Service {
         match self {
             Service::Sts => "AWS_ENDPOINT_URL_STS",
             Service::Iam => "AWS_ENDPOINT_URL_IAM",
+            Service::SsoOidc => "AWS_ENDPOINT_URL_SSO_OIDC",
+            Service::Sso => "AWS_ENDPOINT_URL_SSO",
         }
     }
 }

@@ -42,6 +42,8 @@ pub enum Kind {
     AgeIdentity,
     /// `~/.aws/credentials` (`--add --from-profile`), read only: the AWS CLI's file.
     AwsCredentials,
+    /// The AWS CLI's IAM Identity Center token and registration files (`~/.aws/sso/cache`).
+    SsoCache,
     /// `AWS_CA_BUNDLE` (DESIGN §14): the CA certificates a corporate network re-signs TLS
     /// with. Like a token file it may be a link to a file another user (root) owns; one
     /// others can write is refused (anyone could add a CA and read every call).
@@ -74,6 +76,7 @@ impl Kind {
             Kind::AgeFile => "encrypted secret key file",
             Kind::AgeIdentity => "age identity file",
             Kind::AwsCredentials => "AWS shared credentials file",
+            Kind::SsoCache => "IAM Identity Center token cache file",
             Kind::CaBundle => "CA bundle",
         }
     }
@@ -86,7 +89,8 @@ impl Kind {
             | Kind::Ledger
             | Kind::Journal
             | Kind::AgeFile
-            | Kind::AgeIdentity => Access::OwnerOnly,
+            | Kind::AgeIdentity
+            | Kind::SsoCache => Access::OwnerOnly,
             Kind::AccountsFile | Kind::AwsCredentials => Access::NotWritableByGroupOrOthers,
             Kind::AccessKey | Kind::UserFile | Kind::WebIdentityToken | Kind::CaBundle => {
                 Access::NotWritableByOthers
@@ -127,7 +131,8 @@ impl Kind {
             | Kind::Journal
             | Kind::WebIdentityToken
             | Kind::AgeFile
-            | Kind::AgeIdentity => 64 * 1024,
+            | Kind::AgeIdentity
+            | Kind::SsoCache => 64 * 1024,
             Kind::CaBundle => 4 * 1024 * 1024,
             Kind::LockFile => 1024,
         }

@@ -57,6 +57,11 @@ pub trait Renewer: Send + 'static {
     /// user runs in another terminal to renew it ([`refresh_command`]); the server prints it
     /// 30 and 5 minutes before that end.
     fn source_end(&self) -> Option<(SystemTime, String)>;
+
+    /// What that source is, as the reminder names it.
+    fn source_name(&self) -> &'static str {
+        "MFA session"
+    }
 }
 
 /// The command that renews an account's MFA session from another terminal, for the reminders

@@ -101,8 +101,9 @@ pub fn spawn(
                 if let Some((end, command)) = &source
                     && let Some(left) = reminders.due(*end, now)
                 {
+                    let source_name = renewer.source_name();
                     report.warn(format!(
-                        "the MFA session that renews {label} ends in {}; run `{command}` in another terminal and this server picks up the new session",
+                        "the {source_name} that renews {label} ends in {}; run `{command}` in another terminal and this server picks up the new one",
                         humantime::format_duration(Duration::from_secs(left.as_secs()))
                     ));
                 }

@@ -594,6 +594,10 @@ fn files_section() -> String {
                 ),
                 "The record of used MFA codes and the lock of one MFA device, shared by every account configured with it (a code is never sent twice); managed by stsexec.",
             ),
+            (
+                bold("~/.aws/sso/cache/"),
+                "The AWS CLI's IAM Identity Center logins (SHA-1 of the sso_session, or of the start URL, .json), shared with aws sso login and boto3; stsexec --login writes them, owner-only.",
+            ),
         ],
     )
 }
@@ -605,9 +609,12 @@ fn environment_section() -> String {
         ("STSEXEC_MIN_TTL", "A cached session is used while it has more than this left (default 5m; from 1s to under 24h)."),
         ("STSEXEC_STS_TIMEOUT", "How long one STS call may take in all, retries included (default 15s; from 100ms to 10m)."),
         ("STSEXEC_AGE_IDENTITY", "Age identity files (separated by :) that open <account>.secret_key.age when the account's entry names no age_identity; --add encrypts to their recipients."),
+        ("STSEXEC_LOGIN_TIMEOUT", "How long an IAM Identity Center login waits for the browser or the device approval (default 5m; from 1s to 5m)."),
         ("STSEXEC_ROTATE_WAIT", "How long --rotate waits for a new access key to become valid (default 60s; from 1s to 10m)."),
         ("AWS_ENDPOINT_URL_IAM", "The IAM endpoint for --rotate; else AWS_ENDPOINT_URL; else the partition's global endpoint (https://iam.amazonaws.com)."),
         ("AWS_ENDPOINT_URL_STS", "The STS endpoint, e.g. for a local emulator."),
+        ("AWS_ENDPOINT_URL_SSO_OIDC, AWS_ENDPOINT_URL_SSO", "IAM Identity Center's OIDC service and portal for sso_start_url accounts; else AWS_ENDPOINT_URL; else the sso_region's endpoints."),
+        ("BROWSER", "The command that opens the IAM Identity Center sign-in page (else xdg-open in a graphical session; else a code to confirm on any device)."),
         ("AWS_ENDPOINT_URL", "The STS endpoint when AWS_ENDPOINT_URL_STS is not set; else the regional endpoint in the account's partition."),
         ("AWS_USE_FIPS_ENDPOINT, AWS_USE_DUALSTACK_ENDPOINT", "true: the FIPS or dual-stack (IPv6) endpoints of STS and IAM, as the SDKs choose them."),
         ("AWS_ENDPOINT_URL_SIGNIN", "The base URL of the console's federation endpoint for --console (<base>/federation); else the partition's sign-in host (https://signin.aws.amazon.com)."),

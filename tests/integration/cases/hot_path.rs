@@ -250,3 +250,39 @@ fn cache_hits_read_no_secret_from_any_store() {
         );
     }
 }
+
+#[test]
+fn an_sso_cache_hit_starts_no_thread_opens_no_socket_and_reads_no_token() {
+    use crate::support::sso::{FakeSso, run_approving_device_code, sso_sandbox};
+    let fake = FakeSso::start();
+    let sandbox = sso_sandbox(&fake);
+    run_approving_device_code(&sandbox, &["work", "--no-browser", "--", "true"]).assert_ok();
+    let creds = sandbox.creds.display().to_string();
+    let calls = syscalls_before_the_command(&sandbox, &["work"]);
+    let spawned: Vec<&String> = calls
+        .iter()
+        .filter(|l| {
+            ["clone", "clone3", "fork", "vfork", "socket", "connect"]
+                .iter()
+                .any(|s| l.starts_with(&format!("{s}(")))
+        })
+        .collect();
+    assert!(spawned.is_empty(), "made threads or sockets: {spawned:#?}");
+    let files = opened(&calls);
+    let foreign: Vec<&String> = files
+        .iter()
+        .filter(|f| {
+            !f.starts_with(&creds)
+                && !f.starts_with("/lib")
+                && !f.starts_with("/usr/lib")
+                && *f != "/etc/ld.so.cache"
+                && *f != "/proc/self/maps"
+        })
+        .collect();
+    // Not the token (~/.aws/sso/cache), nothing of ~/.aws: the role session is enough.
+    assert!(
+        foreign.is_empty(),
+        "read files it does not need: {foreign:#?}"
+    );
+    assert_eq!(fake.count("credentials"), 1);
+}

@@ -22,6 +22,8 @@ mod proxy;
 mod rotate;
 mod server;
 mod signals;
+mod sso;
+mod sso_cli;
 mod sts_faults;
 mod tls;
 mod try_script;

@@ -7,6 +7,7 @@ pub mod iam;
 pub mod moto;
 pub mod server;
 pub mod signin;
+pub mod sso;
 
 use std::collections::BTreeMap;
 use std::fs;
