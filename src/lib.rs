@@ -6,31 +6,47 @@
 //! crate cannot have one.
 #![deny(unsafe_code)]
 
+// Crate-private unless something outside reaches in, so rustc's dead-code lint sees the rest:
+// `accounts`, `cache` and `secret` for the fuzz targets (fuzz/fuzz_targets); `aws`, `env`,
+// `keys`, `mfa`, `report`, `session` and `sso` for the integration tests that drive the key
+// stores and the IAM Identity Center flows through the library; `main` takes the re-exports
+// at the end.
+
 pub mod accounts;
-pub mod app;
+mod app;
 pub mod aws;
 pub mod cache;
-pub mod cli;
-pub mod console;
+mod cli;
+mod console;
 pub mod env;
-pub mod error;
-pub mod exec;
-pub mod fastpath;
-pub mod files;
-pub mod hardening;
-pub mod iam;
-pub mod invocation;
+mod error;
+mod exec;
+mod fastpath;
+mod files;
+mod hardening;
+mod iam;
+mod invocation;
 pub mod keys;
 pub mod mfa;
-pub mod output;
-pub mod provider;
+mod output;
+mod provider;
 pub mod report;
-pub mod rotate;
+mod rotate;
 pub mod secret;
-pub mod server;
+mod server;
 pub mod session;
 pub mod sso;
-pub mod sts;
+mod sts;
 pub(crate) mod sys;
-pub mod text;
-pub mod web_identity;
+mod text;
+mod web_identity;
+
+// What the binary and the integration tests take from the crate-private modules.
+pub use app::{Outcome, run};
+pub use cli::Cli;
+pub use console::redirect as console_redirect;
+pub use error::EXIT_FAILED;
+pub use exec::exec;
+pub use fastpath::parse as parse_fast;
+pub use hardening::no_core_dumps;
+pub use server::hold::{HOLDER_ARG0, run as hold_port};

@@ -1,30 +1,26 @@
 //! stsexec: run a command with an AWS account's credentials.
 //!
 //! `main` reads the process environment once, parses the command line into an
-//! [`stsexec::invocation::Invocation`], calls [`stsexec::app::run`], and is the one place that
+//! invocation, calls [`stsexec::run`], and is the one place that
 //! prints an error and picks the exit status;
 //! on success the process becomes the command.
 #![forbid(unsafe_code)]
 
 use clap::Parser;
 use std::process::ExitCode;
-use stsexec::app::{self, Outcome};
-use stsexec::cli::Cli;
 use stsexec::env::Environment;
-use stsexec::error::EXIT_FAILED;
-use stsexec::server::hold::HOLDER_ARG0;
-use stsexec::{exec, fastpath, hardening};
+use stsexec::{Cli, EXIT_FAILED, HOLDER_ARG0, Outcome};
 
 fn main() -> ExitCode {
-    hardening::no_core_dumps();
+    stsexec::no_core_dumps();
     if std::env::args_os().next().as_deref() == Some(std::ffi::OsStr::new(HOLDER_ARG0)) {
         // A --server's port held for the command's descendants (started by stsexec itself).
-        stsexec::server::hold::run(std::env::args_os());
+        stsexec::hold_port(std::env::args_os());
         return ExitCode::SUCCESS;
     }
     let current = Environment::from_process();
     // The common forms without building clap's command (src/fastpath.rs); clap for the rest.
-    let parsed = match fastpath::parse(std::env::args_os()) {
+    let parsed = match stsexec::parse_fast(std::env::args_os()) {
         Some(cli) => Ok(cli),
         None => Cli::try_parse_from(std::env::args_os()),
     };
@@ -56,11 +52,11 @@ fn main() -> ExitCode {
     };
     let run = cli
         .into_invocation(&current)
-        .and_then(|invocation| app::run(invocation, &current));
+        .and_then(|invocation| stsexec::run(invocation, &current));
     let error = match run {
         Ok(Outcome::Exit(code)) => return ExitCode::from(code),
         // Will not return if exec succeeds.
-        Ok(Outcome::Exec(plan)) => exec::exec(&plan, current.get_os("PATH")).into(),
+        Ok(Outcome::Exec(plan)) => stsexec::exec(&plan, current.get_os("PATH")).into(),
         // --server: the command has ended; exit with its status or re-raise its signal.
         Ok(Outcome::Served(ended)) => ended.exit(),
         Err(error) => error,

@@ -492,37 +492,6 @@ impl StsApi for LazySts {
     }
 }
 
-/// `STSEXEC_STS_TIMEOUT`: the bound of one outbound call, retries included.
-pub fn operation_timeout(value: Option<&str>) -> Result<Duration, BadTimeout> {
-    match value {
-        None => Ok(DEFAULT_OPERATION_TIMEOUT),
-        Some(text) => match humantime::parse_duration(text) {
-            Ok(d) if d >= Duration::from_millis(100) && d <= Duration::from_secs(600) => Ok(d),
-            _ => Err(BadTimeout {
-                typed: text.to_string(),
-            }),
-        },
-    }
-}
-
-/// `STSEXEC_STS_TIMEOUT` holds something other than a duration from 100ms to 10m.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BadTimeout {
-    pub typed: String,
-}
-
-impl fmt::Display for BadTimeout {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "STSEXEC_STS_TIMEOUT={:?} is not a duration from 100ms to 10m; write it like 15s",
-            clean(&self.typed, 64)
-        )
-    }
-}
-
-impl std::error::Error for BadTimeout {}
-
 fn seconds(duration: Duration) -> i32 {
     i32::try_from(duration.as_secs()).unwrap_or(i32::MAX)
 }
@@ -666,16 +635,5 @@ mod tests {
         let default = super::endpoint(&Environment::default(), "cn-north-1", Some("aws-cn"));
         assert_eq!(default.shown, "https://sts.cn-north-1.amazonaws.com.cn");
         assert!(!default.is_cleartext_remote());
-    }
-
-    #[test]
-    fn the_timeout_setting_is_checked() {
-        assert_eq!(operation_timeout(None).unwrap(), DEFAULT_OPERATION_TIMEOUT);
-        assert_eq!(
-            operation_timeout(Some("2s")).unwrap(),
-            Duration::from_secs(2)
-        );
-        assert!(operation_timeout(Some("0s")).is_err());
-        assert!(operation_timeout(Some("soon")).is_err());
     }
 }

@@ -10,7 +10,7 @@ pub mod lock;
 pub mod open;
 pub mod record;
 
-pub use dir::{DirectoryError, check_directory, check_directory_chain, create_directory};
+pub use dir::{DirectoryError, check_directory_chain, create_directory};
 pub use lock::{Holder, LockError, LockGuard, MAX_LOCK_WAIT, lock};
 pub use open::{
     FileError, Kind, TEMP_MARKER, effective_uid, read, remove, shred, write_atomically,

@@ -157,14 +157,6 @@ pub struct Codes {
 }
 
 impl Codes {
-    pub fn new(source: CodeSource, env: &Environment) -> Result<Codes, MfaError> {
-        Ok(Codes::with_clock(
-            source,
-            Settings::from_env(env)?,
-            Clock::REAL,
-        ))
-    }
-
     pub fn with_clock(source: CodeSource, settings: Settings, clock: Clock) -> Codes {
         Codes {
             source,

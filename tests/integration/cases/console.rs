@@ -8,7 +8,7 @@ use crate::support::signin::{Answer, FakeSignin};
 use crate::support::*;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use stsexec::console::redirect::{self, Redirect};
+use stsexec::console_redirect::{self as redirect, Redirect};
 use stsexec::secret::Secret;
 
 /// A `$BROWSER` that records its argv and environment, then has headless Chromium open the

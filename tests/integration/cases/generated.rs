@@ -12,7 +12,7 @@ use clap::{Arg, ArgAction, CommandFactory, ValueHint};
 use clap_complete::Shell;
 use std::fmt::Write as _;
 use std::path::Path;
-use stsexec::cli::Cli;
+use stsexec::Cli;
 
 /// The definition as the completions see it: a value with no hint and no fixed set completes
 /// nothing (not the current directory's files), and a value's aliases (`--export=bash`) are
