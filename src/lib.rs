@@ -6,19 +6,17 @@
 //! crate cannot have one.
 #![deny(unsafe_code)]
 
-// Crate-private unless something outside reaches in, so rustc's dead-code lint sees the rest:
-// `accounts`, `cache` and `secret` for the fuzz targets (fuzz/fuzz_targets); `aws`, `env`,
-// `keys`, `mfa`, `report`, `session` and `sso` for the integration tests that drive the key
-// stores and the IAM Identity Center flows through the library; `main` takes the re-exports
-// at the end.
+// Crate-private, so rustc's dead-code lint sees every item, but for `accounts`, `cache`,
+// `keys` and `secret`, whose parsers the fuzz targets drive (fuzz/fuzz_targets); `main` and
+// the library-level integration tests take the re-exports at the end.
 
 pub mod accounts;
 mod app;
-pub mod aws;
+mod aws;
 pub mod cache;
 mod cli;
 mod console;
-pub mod env;
+mod env;
 mod error;
 mod exec;
 mod fastpath;
@@ -27,15 +25,15 @@ mod hardening;
 mod iam;
 mod invocation;
 pub mod keys;
-pub mod mfa;
+mod mfa;
 mod output;
 mod provider;
-pub mod report;
+mod report;
 mod rotate;
 pub mod secret;
 mod server;
-pub mod session;
-pub mod sso;
+mod session;
+mod sso;
 mod sts;
 pub(crate) mod sys;
 mod text;
@@ -45,8 +43,24 @@ mod web_identity;
 pub use app::{Outcome, run};
 pub use cli::Cli;
 pub use console::redirect as console_redirect;
+pub use env::Environment;
 pub use error::EXIT_FAILED;
 pub use exec::exec;
 pub use fastpath::parse as parse_fast;
 pub use hardening::no_core_dumps;
 pub use server::hold::{HOLDER_ARG0, run as hold_port};
+
+/// What the library-level integration tests drive (the key stores' prompts and runner, the IAM
+/// Identity Center flows against a fake), and nothing the binary needs.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::aws::{Network, Outbound};
+    pub use crate::mfa::Settings as MfaSettings;
+    pub use crate::mfa::process::Shown;
+    pub use crate::report::Reporter;
+    pub use crate::session::Credentials;
+    pub use crate::sso::account::SsoAccount;
+    pub use crate::sso::login::{LoginOptions, LoginUi, Method, Sso, TerminalUi};
+    pub use crate::sso::provider::SsoProvider;
+    pub use crate::sso::{LazySso, SsoEndpoints, SsoError, SsoSession, TokenCache};
+}

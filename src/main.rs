@@ -8,8 +8,7 @@
 
 use clap::Parser;
 use std::process::ExitCode;
-use stsexec::env::Environment;
-use stsexec::{Cli, EXIT_FAILED, HOLDER_ARG0, Outcome};
+use stsexec::{Cli, EXIT_FAILED, Environment, HOLDER_ARG0, Outcome};
 
 fn main() -> ExitCode {
     stsexec::no_core_dumps();

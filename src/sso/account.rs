@@ -24,15 +24,6 @@ pub struct SsoFields {
     session: Option<String>,
 }
 
-/// The keys this module reads.
-pub const KEYS: [&str; 5] = [
-    "sso_start_url",
-    "sso_region",
-    "sso_account_id",
-    "sso_role_name",
-    "sso_session",
-];
-
 fn is_word(text: &str, max: usize, punctuation: &str) -> bool {
     (1..=max).contains(&text.len())
         && text
@@ -41,7 +32,7 @@ fn is_word(text: &str, max: usize, punctuation: &str) -> bool {
 }
 
 impl SsoFields {
-    /// Takes `key = value` when `key` is one of [`KEYS`]: `Ok(false)` for other keys, `Err`
+    /// Takes `key = value` when `key` is one of the `sso_*` keys: `Ok(false)` for other keys, `Err`
     /// with the reason when the value is not of the key's shape.
     pub fn take(&mut self, key: &str, value: &str) -> Result<bool, String> {
         let bad = |what: &str| Err(format!("{key} {:?} is not {what}", clean(value, 64)));

@@ -531,15 +531,6 @@ impl<A: OidcApi + PortalApi> Sso<'_, A> {
     }
 }
 
-/// The cached token's time left, for `--list` (`None`: no token, or an unreadable one).
-pub fn token_time_left(cache: &TokenCache, session: &SsoSession) -> Option<Duration> {
-    cache
-        .load_token(session)
-        .ok()
-        .flatten()
-        .map(|t| t.time_left(SystemTime::now()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

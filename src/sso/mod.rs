@@ -19,9 +19,8 @@ pub mod loopback;
 pub mod pkce;
 pub mod provider;
 
-pub use cache::{CachedToken, Registration, TokenCache};
-pub use client::{Failure, LazySso, OidcApi, PortalApi, SsoEndpoints};
-pub use login::{LoginOptions, LoginUi, Method, TerminalUi};
+pub use cache::TokenCache;
+pub use client::{Failure, LazySso, SsoEndpoints};
 
 use crate::files::{FileError, Holder};
 use crate::text::clean;

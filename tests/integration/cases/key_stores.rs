@@ -6,15 +6,15 @@
 use crate::support::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use stsexec::env::Environment;
+use stsexec::Environment;
 use stsexec::keys::age_file::{AgeFile, Lock};
 use stsexec::keys::key_process;
 use stsexec::keys::passphrase::{Known, Passphrase};
-use stsexec::mfa::Settings;
-use stsexec::mfa::process::Shown;
-use stsexec::report::Reporter;
 use stsexec::secret::Secret;
-use stsexec::session::Credentials;
+use stsexec::testing::Credentials;
+use stsexec::testing::MfaSettings as Settings;
+use stsexec::testing::Reporter;
+use stsexec::testing::Shown;
 
 /// Runs `argv` on a fresh pseudo-terminal (support/pty_driver.py), typing `steps`.
 fn on_pty(argv: &[&str], steps: &[(&str, &str)]) -> (i64, String) {

@@ -9,8 +9,8 @@ use crate::support::{MARKER, venv};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use stsexec::sso::login::{LoginOptions, LoginUi, Method, Sso, TerminalUi};
-use stsexec::sso::{LazySso, SsoEndpoints, SsoError, SsoSession, TokenCache};
+use stsexec::testing::{LazySso, SsoEndpoints, SsoError, SsoSession, TokenCache};
+use stsexec::testing::{LoginOptions, LoginUi, Method, Sso, TerminalUi};
 
 const SESSION: &str = "my-sso";
 
@@ -139,10 +139,10 @@ impl Rig {
         LazySso::new(
             "eu-west-1",
             self.endpoints.clone(),
-            stsexec::aws::Outbound::new(
+            stsexec::testing::Outbound::new(
                 Duration::from_secs(10),
                 None,
-                stsexec::aws::Network::from_env(&stsexec::env::Environment::default()),
+                stsexec::testing::Network::from_env(&stsexec::Environment::default()),
             ),
         )
     }
@@ -584,9 +584,9 @@ fn sso_hostile_portal_answers_are_sentences_in_bounded_time() {
 fn sso_role_sessions_are_cached_per_account_and_reused_without_the_token() {
     use stsexec::accounts::AccountName;
     use stsexec::cache::AccountState;
-    use stsexec::report::Reporter;
-    use stsexec::sso::account::SsoAccount;
-    use stsexec::sso::provider::SsoProvider;
+    use stsexec::testing::Reporter;
+    use stsexec::testing::SsoAccount;
+    use stsexec::testing::SsoProvider;
     let rig = Rig::new();
     let creds_dir = tempfile::tempdir().unwrap();
     let account = AccountName::parse_str("work").unwrap();
