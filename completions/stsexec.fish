@@ -90,7 +90,7 @@ complete -c stsexec -n 'not __stsexec_in_command' -l mfa-process -d 'Get the MFA
 complete -c stsexec -n 'not __stsexec_in_command' -l role -d 'Assume a role: a name or a role ARN' -r -f -a '(__stsexec_roles)'
 complete -c stsexec -n 'not __stsexec_in_command' -s d -l duration -d 'Session lifetime, e.g. 90m or 12h' -r -f
 complete -c stsexec -n 'not __stsexec_in_command' -l session-name -d 'AssumeRole session name (default: <user>-stsexec)' -r -f
-complete -c stsexec -n 'not __stsexec_in_command' -l external-id -d 'AssumeRole external id' -r -f
+complete -c stsexec -n 'not __stsexec_in_command' -l external-id -d 'AssumeRole external id. Other local users can see it in ps: a named role in the accounts file can carry it instead' -r -f
 complete -c stsexec -n 'not __stsexec_in_command' -l region -d 'Region for the command and for STS (default: the account\'s, else AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1)' -r -f
 complete -c stsexec -n 'not __stsexec_in_command' -l config -d 'Accounts file [default: <creds-dir>/accounts.json, then /etc/default/aws-sts-helpers/accounts.json]' -r -F
 complete -c stsexec -n 'not __stsexec_in_command' -l creds-dir -d 'Credentials directory [default: ~/aws-creds]' -r -f -a "(__fish_complete_directories)"

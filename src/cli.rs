@@ -129,7 +129,7 @@ pub struct Cli {
     #[arg(long, value_name = "NAME", requires = "role", value_hint = clap::ValueHint::Other, hide_short_help = true)]
     pub session_name: Option<String>,
 
-    /// AssumeRole external id
+    /// AssumeRole external id. Other local users can see it in ps: a named role in the accounts file can carry it instead
     #[arg(long, value_name = "ID", requires = "role", value_parser = parse_secret, value_hint = clap::ValueHint::Other, hide_short_help = true)]
     pub external_id: Option<Secret>,
 

@@ -444,12 +444,12 @@ impl AccountState {
                         role_arn: record.role_arn.clone(),
                         web_identity,
                         expiration: humantime::parse_rfc3339_weak(&record.expiration)
-                            .map_err(|_| Miss::Damaged("bad expiration").to_string()),
+                            .map_err(|_| Miss::Damaged("bad expiration")),
                     },
                     Err(miss) => Summary {
                         role_arn: None,
                         web_identity,
-                        expiration: Err(miss.to_string()),
+                        expiration: Err(miss),
                     },
                 }
             })
@@ -526,7 +526,7 @@ pub struct Summary {
     /// Assumed with a CI's OIDC token (`--web-identity`).
     pub web_identity: bool,
     /// When it expires, or why the file cannot be used.
-    pub expiration: Result<SystemTime, String>,
+    pub expiration: Result<SystemTime, Miss>,
 }
 
 /// The accounts that have cache files in `dir` (either naming scheme), for `--clear`.

@@ -109,28 +109,45 @@ impl Versioned for Record {
     }
 }
 
-/// Why a record that was read is unusable (never fatal).
-fn unusable(e: &RecordError) -> String {
+/// Why a record that was read is unusable (never fatal); `Display` ends the warning.
+#[derive(Debug)]
+enum Unusable {
+    OtherVersion(u32),
+    NotARecord,
+    NotCodes,
+}
+
+impl std::fmt::Display for Unusable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unusable::OtherVersion(v) => write!(f, "it has version {v}, not {VERSION}"),
+            Unusable::NotARecord => f.write_str("it is not a valid record"),
+            Unusable::NotCodes => f.write_str("it holds something other than MFA codes"),
+        }
+    }
+}
+
+fn unusable(e: &RecordError) -> Unusable {
     match e {
-        RecordError::OtherVersion(v) => format!("it has version {v}, not {VERSION}"),
-        _ => "it is not a valid record".to_string(),
+        RecordError::OtherVersion(v) => Unusable::OtherVersion(*v),
+        _ => Unusable::NotARecord,
     }
 }
 
 /// Parses the file's bytes; `Err` is the reason it is unusable (never fatal).
 #[cfg(test)]
-fn parse(bytes: &[u8]) -> Result<Record, String> {
+fn parse(bytes: &[u8]) -> Result<Record, Unusable> {
     checked(records::parse(bytes).map_err(|e| unusable(&e))?)
 }
 
 /// A record whose entries are all MFA codes.
-fn checked(record: Record) -> Result<Record, String> {
+fn checked(record: Record) -> Result<Record, Unusable> {
     if record
         .devices
         .values()
         .any(|e| MfaCode::parse(&e.code).is_err())
     {
-        return Err("it holds something other than MFA codes".to_string());
+        return Err(Unusable::NotCodes);
     }
     Ok(record)
 }
