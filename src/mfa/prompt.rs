@@ -68,36 +68,30 @@ impl Terminal {
 
     /// Shows `prompt`, reads one entry with echo off, and restores the terminal.
     pub fn read_hidden(&mut self, prompt: &str, timeout: Duration) -> io::Result<Entry> {
-        let signals = SignalGuard::install()?;
-        let echo_off = EchoOff::new(self.file.try_clone()?)?;
-        self.say(prompt);
-        let outcome = self.read_entry(&signals, timeout);
-        // Restore first, then let signals act normally again.
-        drop(echo_off);
-        match outcome {
-            Ok(Outcome::Caught(signal)) => {
-                self.say("\n");
-                signals.reraise(signal);
-                Err(io::Error::from(io::ErrorKind::Interrupted))
-            }
-            Ok(Outcome::Entry(entry)) => {
-                if !matches!(entry, Entry::Line(_)) || self.ended_without_newline {
-                    self.say("\n");
-                }
-                Ok(entry)
-            }
-            Err(e) => Err(e),
-        }
+        self.read_in_mode(prompt, timeout, EchoOff::new)
     }
 
     /// Shows `prompt` and reads one entry with echo on (a one-time code is not a password:
     /// seeing it avoids typos), restoring the terminal as [`Terminal::read_hidden`] does.
     pub fn read_echoed(&mut self, prompt: &str, timeout: Duration) -> io::Result<Entry> {
+        self.read_in_mode(prompt, timeout, LineMode::new)
+    }
+
+    /// Reads one entry with the terminal in the mode `enter` sets (undone when its guard
+    /// drops). The signal guard comes first, so a signal at any point finds the terminal's
+    /// modes restored before it takes its default action.
+    fn read_in_mode<M>(
+        &mut self,
+        prompt: &str,
+        timeout: Duration,
+        enter: impl FnOnce(File) -> io::Result<M>,
+    ) -> io::Result<Entry> {
         let signals = SignalGuard::install()?;
-        let line_mode = LineMode::new(self.file.try_clone()?)?;
+        let mode = enter(self.file.try_clone()?)?;
         self.say(prompt);
         let outcome = self.read_entry(&signals, timeout);
-        drop(line_mode);
+        // Restore first, then let signals act normally again.
+        drop(mode);
         match outcome {
             Ok(Outcome::Caught(signal)) => {
                 self.say("\n");
