@@ -3,7 +3,7 @@
 #![forbid(unsafe_code)]
 
 use crate::accounts::{self, Account, AccountName, AccountsError, AccountsFile};
-use crate::aws::{Network, Outbound};
+use crate::aws::Outbound;
 use crate::cache::{self, AccountState, Waiting};
 use crate::env::{self, ChildEnv, Environment, Region, RegionFrom};
 use crate::error::{Error, Result, UsageError};
@@ -414,7 +414,7 @@ fn prepare(
     let account = &ask.account;
     let knobs = &ask.knobs;
     // The run's one outbound layer: the token request and STS share its runtime.
-    let outbound = Outbound::new(knobs.sts_timeout, Some(report), Network::from_env(current));
+    let outbound = Outbound::new(knobs.sts_timeout, Some(report), current);
     // Where a CI token comes from (DESIGN §11), checked before any file is read.
     let wants = ask.wants.as_ref().try_map(Ok, |web| {
         web_identity_source(web, &outbound, current, report)

@@ -688,7 +688,7 @@ mod tests {
         Outbound::new(
             crate::aws::DEFAULT_OPERATION_TIMEOUT,
             None,
-            crate::aws::Network::default(),
+            &Environment::default(),
         )
     }
 
@@ -781,11 +781,7 @@ mod tests {
     #[test]
     fn a_plain_http_token_url_never_goes_through_a_remote_plain_http_proxy() {
         let current = env(&[("HTTP_PROXY", "http://u:SECRETMARKER@proxy.example:3128")]);
-        let outbound = Outbound::new(
-            crate::aws::DEFAULT_OPERATION_TIMEOUT,
-            None,
-            crate::aws::Network::from_env(&current),
-        );
+        let outbound = Outbound::new(crate::aws::DEFAULT_OPERATION_TIMEOUT, None, &current);
         let bearer = Secret::new("SECRETMARKER-bearer");
         let refused = request_github(&outbound, "http://127.0.0.1:1/t", &bearer, "a").unwrap_err();
         let sentence = refused.to_string();

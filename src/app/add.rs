@@ -13,7 +13,7 @@
 
 use super::{Outcome, Places};
 use crate::accounts;
-use crate::aws::{Network, Outbound};
+use crate::aws::Outbound;
 use crate::cache::{AccountState, Waiting};
 use crate::cli::StoreChoice;
 use crate::env::{self, Environment};
@@ -128,11 +128,7 @@ pub(super) fn add(
         let partition = entry.as_ref().map(|e| e.partition.as_str());
         let endpoint = sts::endpoint(current, &region.name, partition);
         let shown = endpoint.shown.clone();
-        let outbound = Outbound::new(
-            ask.knobs.sts_timeout,
-            Some(report),
-            Network::from_env(current),
-        );
+        let outbound = Outbound::new(ask.knobs.sts_timeout, Some(report), current);
         let mut sts = LazySts::new(&region.name, endpoint, outbound);
         let arn = sts.caller_arn(&pair).map_err(|failure| {
             Box::new(StsError {

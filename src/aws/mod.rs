@@ -25,6 +25,7 @@ pub use endpoint::{Endpoint, Service};
 pub use failure::{Classified, Transport, classify_sdk};
 pub use network::{Network, Route};
 
+use crate::env::Environment;
 use crate::report::Reporter;
 use crate::session::Credentials;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
@@ -73,7 +74,10 @@ impl std::fmt::Debug for Outbound {
 
 struct Shared {
     operation_timeout: Duration,
-    network: Network,
+    /// The snapshot the proxies and the CA bundle are read from, when the first call needs
+    /// them: a cache hit never parses them.
+    env: Environment,
+    network: OnceLock<Network>,
     runtime: OnceLock<tokio::runtime::Runtime>,
 }
 
@@ -105,13 +109,19 @@ pub struct Answer {
 }
 
 impl Outbound {
-    /// `operation_timeout`: the bound of one call, retries included; `network`: the proxies
-    /// and CA bundle the environment names. Nothing starts and nothing is read here.
-    pub fn new(operation_timeout: Duration, report: Option<Reporter>, network: Network) -> Self {
+    /// `operation_timeout`: the bound of one call, retries included; `current`: the snapshot
+    /// whose proxy and CA variables the calls follow. Nothing starts, is parsed or is read
+    /// here.
+    pub fn new(
+        operation_timeout: Duration,
+        report: Option<Reporter>,
+        current: &Environment,
+    ) -> Self {
         Outbound {
             shared: Arc::new(Shared {
                 operation_timeout,
-                network,
+                env: current.clone(),
+                network: OnceLock::new(),
                 runtime: OnceLock::new(),
             }),
             report,
@@ -134,7 +144,9 @@ impl Outbound {
 
     /// The proxies and CA bundle calls use.
     pub fn network(&self) -> &Network {
-        &self.shared.network
+        self.shared
+            .network
+            .get_or_init(|| Network::from_env(&self.shared.env))
     }
 
     /// Classifies an SDK call's error (see [`classify_sdk`]); a failure on the way through a
@@ -144,7 +156,7 @@ impl Outbound {
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         let classified = classify_sdk(err, self.shared.operation_timeout);
-        let Route::Proxy(proxy) = self.shared.network.route(endpoint.url()) else {
+        let Route::Proxy(proxy) = self.network().route(endpoint.url()) else {
             return classified;
         };
         let failure = match classified {
@@ -167,8 +179,7 @@ impl Outbound {
         let op = self.shared.operation_timeout;
         let tls = self.tls_context()?;
         let proxy = self
-            .shared
-            .network
+            .network()
             .proxy_config(endpoint.url())
             .map_err(Transport::BadProxy)?;
         self.warn_if_proxied_in_cleartext(endpoint);
@@ -214,7 +225,7 @@ impl Outbound {
     /// host, crosses the network in cleartext all the same (the endpoint's own check sees
     /// only its host).
     fn warn_if_proxied_in_cleartext(&self, endpoint: &Endpoint) {
-        let Route::Proxy(proxy) = self.shared.network.route(endpoint.url()) else {
+        let Route::Proxy(proxy) = self.network().route(endpoint.url()) else {
             return;
         };
         let plain = |url: &str| {
@@ -236,7 +247,7 @@ impl Outbound {
     /// cached path: only a client being built asks).
     fn tls_context(&self) -> Result<tls::TlsContext, Transport> {
         let mut store = tls::TrustStore::default();
-        if let Some(path) = &self.shared.network.ca_bundle {
+        if let Some(path) = &self.network().ca_bundle {
             let pem =
                 network::ca_certificates(path).map_err(|bad| Transport::CaBundle(Arc::new(bad)))?;
             store = store.with_pem_certificate(pem);
@@ -284,7 +295,7 @@ impl Outbound {
                 wait.service,
                 wait.operation,
                 wait.endpoint,
-                self.shared.network.route(wait.endpoint)
+                self.network().route(wait.endpoint)
             ));
         }
         let runtime = self.runtime()?;
@@ -313,7 +324,7 @@ impl Outbound {
         let op = self.shared.operation_timeout;
         let seconds = op.as_secs().max(1);
         let tls = self.tls_context()?;
-        let network = &self.shared.network;
+        let network = self.network();
         let proxy = network.proxy_config(url).map_err(Transport::BadProxy)?;
         let outcome = self.run(wait, async {
             let connector = aws_smithy_http_client::Connector::builder()

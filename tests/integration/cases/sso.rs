@@ -142,7 +142,7 @@ impl Rig {
             stsexec::testing::Outbound::new(
                 Duration::from_secs(10),
                 None,
-                stsexec::testing::Network::from_env(&stsexec::Environment::default()),
+                &stsexec::Environment::default(),
             ),
         )
     }
