@@ -49,6 +49,7 @@ pub use exec::exec;
 pub use fastpath::parse as parse_fast;
 pub use hardening::no_core_dumps;
 pub use server::hold::{HOLDER_ARG0, run as hold_port};
+pub use sys::start_as_rust_runtime_would;
 
 /// What the library-level integration tests drive (the key stores' prompts and runner, the IAM
 /// Identity Center flows against a fake), and nothing the binary needs.

@@ -103,6 +103,38 @@ fn a_closed_stderr_does_not_stop_the_command() {
     assert_eq!(out.stdout, "ran\n");
 }
 
+/// stsexec starts without Rust's runtime set-up (main.rs) and does what of it matters itself:
+/// closed standard descriptors are opened on /dev/null before any file is opened (so no
+/// session or key file can become its stdout or stderr), SIGPIPE is ignored for stsexec (a
+/// closed pipe is an error it reports; exec_status.rs proves the command gets the default).
+#[test]
+fn closed_standard_descriptors_become_dev_null_and_a_closed_pipe_is_an_error() {
+    let sandbox = Sandbox::new();
+    let report = "import os, sys\n\
+        fds = [os.readlink(f'/proc/self/fd/{n}') for n in (0, 1)]\n\
+        os.write(2, f'{fds}'.encode())";
+    let out = sandbox.run_program(
+        "sh",
+        &[
+            "-c",
+            &format!("{} -q work -- python3 -c \"{report}\" <&- >&-", stsexec()),
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert_eq!(out.stderr, "['/dev/null', '/dev/null']", "{out:#?}");
+
+    // stsexec's own write to a closed pipe: an error, not death by SIGPIPE (exit 141).
+    let out = sandbox.run_program(
+        "sh",
+        &[
+            "-c",
+            &format!("{} work --json | (exec <&-; sleep 0.3); echo $?", stsexec()),
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert_ne!(out.stdout.trim(), "141", "{out:#?}");
+}
+
 /// Issue 10 item 4: ownership and kind of every file and directory, as OpenSSH checks them.
 #[test]
 #[ignore = "needs root and kernel.core_pattern=core: run by scripts/test.sh"]
