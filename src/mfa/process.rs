@@ -28,8 +28,12 @@ use zeroize::Zeroizing;
 /// A code is 6 digits; allow spaces and a newline, and a little more, then stop reading.
 const MAX_OUTPUT: u64 = 256;
 
-/// How often the runner looks at the command, the time-out and stsexec's signals.
+/// How often the runner looks at the command, the time-out and stsexec's signals: often at
+/// first, since most commands (`cat`, `pass`, `op read`) end within milliseconds and a coarse
+/// tick would be most of their cost, then every 10 ms while one waits for a touch or a pinentry.
+const FIRST_TICK: Duration = Duration::from_millis(1);
 const TICK: Duration = Duration::from_millis(10);
+const FIRST_TICKS_FOR: Duration = Duration::from_millis(200);
 
 /// The environment of a command stsexec runs: the current one without any `AWS_*` variable
 /// (no credential, nothing that points at one: DESIGN §9, §13), without the CI's OIDC token
@@ -213,11 +217,19 @@ pub fn run_job(job: Job, report: &Reporter) -> Result<Zeroizing<Vec<u8>>, Failur
             }
             return Err(Failure::Signal(caught));
         }
+        let tick = if started.elapsed() < FIRST_TICKS_FOR {
+            FIRST_TICK
+        } else {
+            TICK
+        };
+        // Until the output is in, waiting for it is the tick: it wakes the moment it arrives.
+        let mut waited = false;
         if output.is_none() {
-            match receiver.try_recv() {
+            waited = true;
+            match receiver.recv_timeout(tick) {
                 Ok(result) => output = Some(result),
-                Err(mpsc::TryRecvError::Empty) => {}
-                Err(mpsc::TryRecvError::Disconnected) => {
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
                     output = Some(Err(std::io::ErrorKind::BrokenPipe.into()));
                 }
             }
@@ -240,7 +252,9 @@ pub fn run_job(job: Job, report: &Reporter) -> Result<Zeroizing<Vec<u8>>, Failur
             report.status(&job.waiting);
             said_waiting = true;
         }
-        std::thread::sleep(TICK);
+        if !waited {
+            std::thread::sleep(tick);
+        }
     };
     let failure = match status {
         Some(status) if status.success() => None,
