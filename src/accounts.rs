@@ -677,8 +677,7 @@ fn parse_entry(name: &str, value: Value) -> std::result::Result<Account, Problem
                             region: text,
                         });
                     }
-                    // STS accepts 9–256 characters of [\w+=/:,.@-]: a device ARN or a serial.
-                    "mfa_serial" if is_aws_word(&text, 9..=256, "+=/:,.@-") => {
+                    "mfa_serial" if is_mfa_serial(&text) => {
                         entry.mfa_serial = Some(text);
                     }
                     "mfa_serial" => {
@@ -939,6 +938,12 @@ pub fn is_aws_word(
         && text
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || punctuation.contains(c))
+}
+
+/// An `mfa_serial` the accounts file accepts: STS takes 9–256 characters of [\w+=/:,.@-], a
+/// device ARN or a hardware device's serial.
+pub fn is_mfa_serial(serial: &str) -> bool {
+    is_aws_word(serial, 9..=256, "+=/:,.@-")
 }
 
 /// IAM user names: 1–64 of [\w+=,.@-].

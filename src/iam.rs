@@ -1,5 +1,6 @@
-//! The only user of aws-sdk-iam, reached by `--rotate` alone (DESIGN §10): ListAccessKeys,
-//! CreateAccessKey, UpdateAccessKey, DeleteAccessKey. The client is built through the outbound
+//! The only user of aws-sdk-iam, reached by `--rotate` (DESIGN §10: ListAccessKeys,
+//! CreateAccessKey, UpdateAccessKey, DeleteAccessKey) and `--add` (DESIGN §13: ListMFADevices,
+//! to fill a new accounts-file entry's MFA device). The client is built through the outbound
 //! layer ([`crate::aws`]) exactly as STS's is — the same settings, runtime (shared with STS's
 //! client in the same run), response cap, failure classification, endpoint rule and wait
 //! line — and only when the first call is made, so nothing of it is on the exec path.
@@ -233,6 +234,33 @@ impl LazyIam {
                 })
             })
             .collect())
+    }
+
+    /// ListMFADevices: the serials (ARNs) of `user`'s MFA devices. A serial the accounts file
+    /// would not accept as `mfa_serial` makes the answer unreadable rather than being passed on.
+    pub fn list_mfa_devices(
+        &mut self,
+        signer: &Credentials,
+        user: &str,
+    ) -> Result<Vec<String>, IamFailure> {
+        let call = self
+            .client(signer)?
+            .list_mfa_devices()
+            .user_name(user)
+            .send();
+        let output = self.call("ListMFADevices", call)?;
+        output
+            .mfa_devices()
+            .iter()
+            .map(|device| {
+                let serial = device.serial_number();
+                if crate::accounts::is_mfa_serial(serial) {
+                    Ok(serial.to_string())
+                } else {
+                    Err(IamFailure::Transport(Transport::Unreadable))
+                }
+            })
+            .collect()
     }
 
     /// CreateAccessKey: the new long-lived pair.

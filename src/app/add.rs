@@ -2,7 +2,8 @@
 //! working copy of the key at every step (a crash anywhere is safe):
 //! 1. the pair: `--from-profile`, else the account's plain files, else typed on the terminal;
 //! 2. proven with GetCallerIdentity (`--offline` skips), which also fills a missing
-//!    accounts-file entry (ARN prefix and IAM user);
+//!    accounts-file entry (ARN prefix and IAM user, and the MFA device from IAM's
+//!    ListMFADevices, asked with the same key before the entry is written, once);
 //! 3. the new store written (atomically) and read back (age: decrypted and compared);
 //! 4. the id file written (when it is new or differs);
 //! 5. only then the plain secret file overwritten, fsynced and unlinked.
@@ -19,8 +20,9 @@ use crate::cli::StoreChoice;
 use crate::env::{self, Environment};
 use crate::error::Result;
 use crate::files::{self, Kind};
+use crate::iam::{self, LazyIam};
 use crate::invocation::AddAsk;
-use crate::keys::add::{self, AddError, Caller};
+use crate::keys::add::{self, AddError, Caller, MfaDevices};
 use crate::keys::age_file::{self, AgeFile, Lock};
 use crate::keys::passphrase::Prompt;
 use crate::report::Reporter;
@@ -153,7 +155,16 @@ pub(super) fn add(
             mask_key_id(&pair.access_key_id)
         ));
         if entry.is_none() {
-            fill_entry(accounts_file.as_ref(), places, account, &caller, report)?;
+            // Asked now, before anything is written, so the entry is written once.
+            let devices = mfa_devices(current, &sts, &pair, &caller, report);
+            fill_entry(
+                accounts_file.as_ref(),
+                places,
+                account,
+                &caller,
+                &devices,
+                report,
+            )?;
         }
     }
 
@@ -276,14 +287,43 @@ fn shared_credentials_file(current: &Environment, home: Option<&std::path::Path>
         .unwrap_or_else(|| PathBuf::from(".aws/credentials"))
 }
 
+/// The caller's MFA devices, from IAM's ListMFADevices signed with the key being added,
+/// through the run's outbound layer (STS's runtime and time bound); a failure is an answer
+/// too: `--add` never fails because of it.
+fn mfa_devices(
+    current: &Environment,
+    sts: &LazySts,
+    pair: &Credentials,
+    caller: &Caller,
+    report: Reporter,
+) -> MfaDevices {
+    let user = caller.user.as_deref().unwrap_or_default();
+    let (endpoint, region) = iam::endpoint(current, caller.partition());
+    let shown = endpoint.shown.clone();
+    let mut iam = LazyIam::new(endpoint, region, sts.outbound().clone());
+    report.debug(format!(
+        "asking IAM at {shown} for user {user}'s MFA devices (ListMFADevices), signed with key {}",
+        mask_key_id(&pair.access_key_id)
+    ));
+    match iam.list_mfa_devices(pair, user) {
+        Ok(serials) => MfaDevices::Listed(serials),
+        Err(failure) => MfaDevices::NotListed {
+            endpoint: shown,
+            why: failure.describe("ListMFADevices"),
+        },
+    }
+}
+
 /// Adds the account to the accounts file in use when that is the user's own (`--config` or
 /// `<creds-dir>/accounts.json`), or creates `<creds-dir>/accounts.json`; a system-wide file is
-/// left alone, with the entry to add said.
+/// left alone, with the entry to add said. Either way one line says which MFA device `--mfa`
+/// will use, or how to add `mfa_serial`.
 fn fill_entry(
     file: Option<&accounts::AccountsFile>,
     places: &Places,
     account: &crate::accounts::AccountName,
     caller: &Caller,
+    devices: &MfaDevices,
     report: Reporter,
 ) -> Result<()> {
     let own = places.creds_dir.path.join("accounts.json");
@@ -293,22 +333,32 @@ fn fill_entry(
         Some(_) => None,
     };
     let user = caller.user.as_deref().unwrap_or_default();
+    let place = target
+        .clone()
+        .or_else(|| file.map(|f| f.path.clone()))
+        .unwrap_or_default();
+    let choice = add::choose_mfa_serial(account, caller, devices, &place);
     match target {
         Some(path) => {
-            if add::fill_accounts_entry(&path, account, caller)? {
-                report.status(format!(
-                    "Added account {account} ({}, user {user}) to {}; add \"mfa_serial\" there if its MFA device is not {}mfa/{user}",
-                    caller.prefix,
-                    path.display(),
-                    caller.prefix
-                ));
+            if !add::fill_accounts_entry(&path, account, caller, choice.mfa_serial.as_deref())? {
+                return Ok(());
             }
+            report.status(format!(
+                "Added account {account} ({}, user {user}) to {}",
+                caller.prefix,
+                path.display(),
+            ));
         }
         None => report.warn(format!(
-            "account {account} has no entry in the accounts file {}; add \"{account}\": {{\"arn\": \"{}\", \"user\": \"{user}\"}} there",
-            file.map(|f| f.path.display().to_string()).unwrap_or_default(),
-            caller.prefix
+            "account {account} has no entry in the accounts file {}; add \"{account}\": {} there",
+            place.display(),
+            add::entry_json(caller, choice.mfa_serial.as_deref())
         )),
+    }
+    if choice.warn {
+        report.warn(choice.sentence);
+    } else {
+        report.status(choice.sentence);
     }
     Ok(())
 }

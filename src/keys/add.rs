@@ -159,6 +159,11 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The partition of the caller's ARN (`aws`, `aws-cn`…), which picks IAM's endpoint.
+    pub fn partition(&self) -> Option<&str> {
+        self.prefix.split(':').nth(1)
+    }
+
     pub fn from_arn(arn: &str) -> Option<Caller> {
         let parsed = Arn::parse_iam(arn)?;
         let prefix = format!("arn:{}:iam::{}:", parsed.partition, parsed.account_id);
@@ -172,13 +177,89 @@ impl Caller {
     }
 }
 
-/// Adds `"account": {"arn": prefix, "user": user}` to the accounts file at `path` (created
-/// owner-only when missing) unless the account has an entry. Returns whether it added one.
-/// The file is rewritten atomically; its other entries are kept (keys sorted).
+/// What ListMFADevices said about the caller's MFA devices, or why it could not be asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MfaDevices {
+    /// The devices' serials (ARNs), as IAM listed them.
+    Listed(Vec<String>),
+    /// The call failed: `why` ends a sentence "IAM at `endpoint` …" (`IamFailure::describe`).
+    NotListed { endpoint: String, why: String },
+}
+
+/// What `--add` does about a new entry's MFA device: the `mfa_serial` to write (only when
+/// exactly one device is listed and its name is not the default `<prefix>mfa/<user>`) and the
+/// one sentence that says which device `--mfa` will use, or how to add `mfa_serial`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MfaChoice {
+    pub mfa_serial: Option<String>,
+    pub sentence: String,
+    /// The sentence is a warning (IAM could not be asked), not a status line.
+    pub warn: bool,
+}
+
+/// The decision, pure: `file` is the accounts file that holds (or should hold) the entry.
+pub fn choose_mfa_serial(
+    account: &AccountName,
+    caller: &Caller,
+    devices: &MfaDevices,
+    file: &Path,
+) -> MfaChoice {
+    let user = caller.user.as_deref().unwrap_or_default();
+    let default = format!("{}mfa/{user}", caller.prefix);
+    let file = file.display();
+    let status = |mfa_serial: Option<String>, sentence: String| MfaChoice {
+        mfa_serial,
+        sentence,
+        warn: false,
+    };
+    match devices {
+        MfaDevices::Listed(serials) => match serials.as_slice() {
+            [] => status(
+                None,
+                format!(
+                    "User {user} has no MFA device, so --mfa needs one assigned to the user first (IAM console, Security credentials); if its ARN is not {default}, add \"mfa_serial\": \"<its ARN>\" to account {account} in {file}"
+                ),
+            ),
+            [one] if *one == default => status(
+                None,
+                format!(
+                    "--mfa will use user {user}'s MFA device {one} (the default name, so account {account} needs no \"mfa_serial\")"
+                ),
+            ),
+            [one] => status(
+                Some(one.clone()),
+                format!(
+                    "--mfa will use user {user}'s MFA device {one}, set as \"mfa_serial\" of account {account} in {file} since it is not the default name {default}"
+                ),
+            ),
+            several => status(
+                None,
+                format!(
+                    "User {user} has {} MFA devices ({}); add \"mfa_serial\": \"<the ARN of the one --mfa should use>\" to account {account} in {file}",
+                    several.len(),
+                    several.join(", ")
+                ),
+            ),
+        },
+        MfaDevices::NotListed { endpoint, why } => MfaChoice {
+            mfa_serial: None,
+            sentence: format!(
+                "IAM at {endpoint} {why}, so user {user}'s MFA device is unknown (--add goes on without it); if it is not {default}, add \"mfa_serial\": \"<the device's ARN>\" to account {account} in {file}"
+            ),
+            warn: true,
+        },
+    }
+}
+
+/// Adds `"account": {"arn": prefix, "user": user}` (and `"mfa_serial"` when given) to the
+/// accounts file at `path` (created owner-only when missing) unless the account has an entry.
+/// Returns whether it added one. The file is rewritten atomically, once; its other entries
+/// are kept (keys sorted).
 pub fn fill_accounts_entry(
     path: &Path,
     account: &AccountName,
     caller: &Caller,
+    mfa_serial: Option<&str>,
 ) -> Result<bool, AddError> {
     let existing = files::read(path, Kind::AccountsFile).map_err(AddError::File)?;
     let mut map = match &existing {
@@ -195,17 +276,28 @@ pub fn fill_accounts_entry(
     if map.keys().any(|k| k.eq_ignore_ascii_case(account.as_str())) {
         return Ok(false);
     }
+    let mut text = serde_json::to_string_pretty(&serde_json::Value::Object({
+        map.insert(account.to_string(), entry_json(caller, mfa_serial));
+        map
+    }))
+    .expect("a JSON map serialises");
+    text.push('\n');
+    files::write_atomically(path, Kind::AccountsFile, text.as_bytes()).map_err(AddError::File)?;
+    Ok(true)
+}
+
+/// The new entry: `{"arn": prefix, "user": user, "mfa_serial": serial}` (the last two when
+/// known).
+pub fn entry_json(caller: &Caller, mfa_serial: Option<&str>) -> serde_json::Value {
     let mut entry = serde_json::Map::new();
     entry.insert("arn".into(), caller.prefix.clone().into());
     if let Some(user) = &caller.user {
         entry.insert("user".into(), user.clone().into());
     }
-    map.insert(account.to_string(), serde_json::Value::Object(entry));
-    let mut text = serde_json::to_string_pretty(&serde_json::Value::Object(map))
-        .expect("a JSON map serialises");
-    text.push('\n');
-    files::write_atomically(path, Kind::AccountsFile, text.as_bytes()).map_err(AddError::File)?;
-    Ok(true)
+    if let Some(serial) = mfa_serial {
+        entry.insert("mfa_serial".into(), serial.into());
+    }
+    serde_json::Value::Object(entry)
 }
 
 /// Removes the plain secret file once the new store is proven ([`files::shred`]: the name
@@ -422,7 +514,7 @@ mod tests {
             prefix: "arn:aws:iam::123456789012:".into(),
             user: Some("jb".into()),
         };
-        assert!(fill_accounts_entry(&path, &work, &caller).unwrap());
+        assert!(fill_accounts_entry(&path, &work, &caller, None).unwrap());
         let json: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         assert_eq!(
@@ -431,13 +523,99 @@ mod tests {
         );
         std::fs::write(&path, r#"{"personal": "arn:aws:iam::000000000000:", "Work": {"arn": "arn:aws:iam::111111111111:"}}"#).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert!(!fill_accounts_entry(&path, &work, &caller).unwrap());
+        assert!(
+            !fill_accounts_entry(
+                &path,
+                &work,
+                &caller,
+                Some("arn:aws:iam::123456789012:mfa/x")
+            )
+            .unwrap()
+        );
         let other = AccountName::parse_str("other").unwrap();
-        assert!(fill_accounts_entry(&path, &other, &caller).unwrap());
+        let phone = "arn:aws:iam::123456789012:mfa/phone";
+        assert!(fill_accounts_entry(&path, &other, &caller, Some(phone)).unwrap());
         let json: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         assert_eq!(json["personal"], "arn:aws:iam::000000000000:");
         assert_eq!(json["other"]["user"], "jb");
+        assert_eq!(json["other"]["mfa_serial"], phone);
+        assert_eq!(
+            json["Work"],
+            serde_json::json!({"arn": "arn:aws:iam::111111111111:"})
+        );
+    }
+
+    #[test]
+    fn the_mfa_device_is_written_only_when_one_is_listed_under_another_name() {
+        let work = AccountName::parse_str("work").unwrap();
+        let caller = Caller {
+            prefix: "arn:aws:iam::123456789012:".into(),
+            user: Some("jb".into()),
+        };
+        let file = Path::new("/h/.aws/accounts.json");
+        let choose = |devices: MfaDevices| choose_mfa_serial(&work, &caller, &devices, file);
+        let listed = |serials: &[&str]| {
+            MfaDevices::Listed(serials.iter().map(|s| (*s).to_string()).collect())
+        };
+        let default = "arn:aws:iam::123456789012:mfa/jb";
+        let phone = "arn:aws:iam::123456789012:mfa/phone";
+
+        let one_other = choose(listed(&[phone]));
+        assert_eq!(one_other.mfa_serial.as_deref(), Some(phone));
+        assert!(!one_other.warn);
+        assert_eq!(
+            one_other.sentence,
+            format!(
+                "--mfa will use user jb's MFA device {phone}, set as \"mfa_serial\" of account work in /h/.aws/accounts.json since it is not the default name {default}"
+            )
+        );
+
+        let one_default = choose(listed(&[default]));
+        assert_eq!(one_default.mfa_serial, None);
+        assert_eq!(
+            one_default.sentence,
+            format!(
+                "--mfa will use user jb's MFA device {default} (the default name, so account work needs no \"mfa_serial\")"
+            )
+        );
+
+        let several = choose(listed(&[default, phone]));
+        assert_eq!(several.mfa_serial, None);
+        assert_eq!(
+            several.sentence,
+            format!(
+                "User jb has 2 MFA devices ({default}, {phone}); add \"mfa_serial\": \"<the ARN of the one --mfa should use>\" to account work in /h/.aws/accounts.json"
+            )
+        );
+
+        let none = choose(listed(&[]));
+        assert_eq!(none.mfa_serial, None);
+        assert!(
+            none.sentence
+                .starts_with("User jb has no MFA device, so --mfa needs one assigned"),
+            "{}",
+            none.sentence
+        );
+        assert!(
+            none.sentence
+                .contains(&format!("if its ARN is not {default}, add \"mfa_serial\"")),
+            "{}",
+            none.sentence
+        );
+
+        let denied = choose(MfaDevices::NotListed {
+            endpoint: "https://iam.amazonaws.com".into(),
+            why: "refused ListMFADevices (AccessDenied: not authorized)".into(),
+        });
+        assert_eq!(denied.mfa_serial, None);
+        assert!(denied.warn);
+        assert_eq!(
+            denied.sentence,
+            format!(
+                "IAM at https://iam.amazonaws.com refused ListMFADevices (AccessDenied: not authorized), so user jb's MFA device is unknown (--add goes on without it); if it is not {default}, add \"mfa_serial\": \"<the device's ARN>\" to account work in /h/.aws/accounts.json"
+            )
+        );
     }
 
     #[test]

@@ -1,3 +1,4 @@
+mod add_mfa_devices;
 mod command_runner;
 mod completions;
 mod concurrency;
