@@ -3,7 +3,10 @@
 //! crash or Ctrl-C at any point loses no secret and leaves one way forward (`--rotate` again).
 //!
 //! 1. GetCallerIdentity → the IAM user; ListAccessKeys: two keys already → refuse.
-//! 2. CreateAccessKey, and at once the new pair into the journal (0600, fsync, rename).
+//! 2. CreateAccessKey, and at once the new pair into the journal (0600, fsync, rename), the
+//!    secret kept as the store keeps secrets: in plain, sealed (age), or withheld (a
+//!    `key_process`: the secret stays in memory; a resumed rotation finds it in the store, or
+//!    deletes the new key whose secret was lost and starts again).
 //! 3. GetCallerIdentity signed with the new key, retried while IAM catches up; never valid →
 //!    the new key is deleted again and the journal removed.
 //! 4. The key files replaced (secret first, then the id; each atomically, 0600).
@@ -19,7 +22,7 @@ use crate::aws::Transport;
 use crate::cache::{AccountLock, AccountState};
 use crate::files::{self, FileError, Kind, record};
 use crate::iam::{IamFailure, KeyInfo, LazyIam};
-use crate::keys::{AccountKeys, KeysError, ReadContext};
+use crate::keys::{AccountKeys, KeysError, ReadContext, Sealing};
 use crate::report::Reporter;
 use crate::secret::{Secret, mask_key_id};
 use crate::session::{Credentials, hours_minutes, rfc3339};
@@ -105,9 +108,12 @@ pub enum SignerKind {
     LongLivedKeys,
 }
 
-/// An unfinished rotation, as the journal holds it. When the account's store encrypts (an age
-/// file), the new secret is written sealed the same way (`sealed_secret`, an armored age file)
-/// and `new_secret_access_key` is empty on disk: the journal never holds it in plaintext.
+/// An unfinished rotation, as the journal holds it. The new secret is kept as the account's
+/// store keeps secrets ([`crate::keys::Sealing`]): in plain beside a plain store; sealed the
+/// same way when the store encrypts (`sealed_secret`, an armored age file); not at all for a
+/// `key_process` (`secret_withheld`: nothing to encrypt to, and the user chose a vault to keep
+/// it off the disk). In the last two `new_secret_access_key` is empty on disk: the journal
+/// never holds the secret in plaintext unless the store does.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Journal {
     version: u32,
@@ -120,7 +126,14 @@ struct Journal {
     new_secret_access_key: Secret,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sealed_secret: Option<String>,
+    /// The journal on disk holds no secret (absent unless set: older journals read as before).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    secret_withheld: bool,
     created: String,
+    /// In memory only: `new_secret_access_key` is the new secret. False for a journal read back
+    /// that withheld it, until the store is found holding the new key ([`files_state`]).
+    #[serde(skip)]
+    secret_known: bool,
 }
 
 fn no_secret() -> Secret {
@@ -169,35 +182,55 @@ impl Journal {
         {
             return Err(damaged());
         }
+        if journal.secret_withheld {
+            // Found in the store, or lost with the run that wrote the journal: never a secret
+            // beside the flag.
+            if journal.sealed_secret.is_some() || !journal.new_secret_access_key.expose().is_empty()
+            {
+                return Err(damaged());
+            }
+            return Ok(Some(journal));
+        }
         if let Some(sealed) = &journal.sealed_secret {
             journal.new_secret_access_key = keys.unseal(sealed, cx)?;
         } else if journal.new_secret_access_key.expose().is_empty() {
             return Err(damaged());
         }
+        journal.secret_known = true;
         Ok(Some(journal))
     }
 
-    /// Writes the journal, the secret sealed when the account's store encrypts.
-    fn write(&self, path: &Path, keys: &AccountKeys) -> Result<(), FileError> {
-        let sealed = keys
-            .seal(&self.new_secret_access_key)
-            .map_err(|e| FileError::Io {
-                kind: Kind::Journal,
-                path: path.to_path_buf(),
-                action: "write",
-                source: std::io::Error::other(e.to_string()),
-            })?;
-        match sealed {
-            Some(sealed) => record::write(
-                path,
-                &Journal {
-                    new_secret_access_key: no_secret(),
-                    sealed_secret: Some(sealed),
-                    ..self.clone()
-                },
-            ),
-            None => record::write(path, self),
-        }
+    /// The journal as it is written for the account's store: the secret in plain, sealed, or
+    /// withheld ([`crate::keys::Sealing`]).
+    fn on_disk(&self, keys: &AccountKeys) -> Result<Journal, KeysError> {
+        Ok(match keys.seal(&self.new_secret_access_key)? {
+            Sealing::Plain => self.clone(),
+            Sealing::Sealed(sealed) => Journal {
+                new_secret_access_key: no_secret(),
+                sealed_secret: Some(sealed),
+                ..self.clone()
+            },
+            Sealing::Withheld => Journal {
+                new_secret_access_key: no_secret(),
+                sealed_secret: None,
+                secret_withheld: true,
+                ..self.clone()
+            },
+        })
+    }
+
+    /// Writes the journal, the secret kept as the account's store keeps secrets; notes here
+    /// whether the file withholds it.
+    fn write(&mut self, path: &Path, keys: &AccountKeys) -> Result<(), FileError> {
+        let on_disk = self.on_disk(keys).map_err(|e| FileError::Io {
+            kind: Kind::Journal,
+            path: path.to_path_buf(),
+            action: "write",
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        record::write(path, &on_disk)?;
+        self.secret_withheld = on_disk.secret_withheld;
+        Ok(())
     }
 }
 
@@ -212,6 +245,18 @@ pub fn unfinished_warning(account: &AccountName, cache: &AccountState) -> String
         "the key rotation of account {account} is unfinished ({}); run stsexec {account} --rotate to finish it",
         cache.journal_path().display()
     )
+}
+
+/// A new key whose secret was withheld from the journal and lost with the run that made it,
+/// which IAM did not delete (the journal is kept).
+#[derive(Debug)]
+pub struct LostKey {
+    pub account: AccountName,
+    pub journal: PathBuf,
+    pub user: String,
+    pub old_key: String,
+    pub new_key: String,
+    pub cause: String,
 }
 
 /// The old key could not be deleted (the new one is already in the files).
@@ -379,12 +424,17 @@ pub enum RotateError {
         waited: Duration,
         deleted: bool,
     },
-    /// A step after the journal was written failed; the journal keeps the new key.
+    /// A step after the journal was written failed; the journal keeps the new key (its
+    /// secret too, unless `withheld`: then the next `--rotate` deletes it and starts again).
     Unfinished {
         account: AccountName,
         journal: PathBuf,
+        withheld: bool,
         cause: String,
     },
+    /// A resumed rotation found the journal's new key useless (its secret withheld from the
+    /// journal and never stored by the `key_process`), and IAM did not delete it.
+    LostKeyUndeleted(Box<LostKey>),
     /// Step 5 failed after the files were replaced.
     DeleteFailed(Box<RetireFailure>),
     JournalDamaged {
@@ -513,12 +563,40 @@ impl fmt::Display for RotateError {
             RotateError::Unfinished {
                 account,
                 journal,
+                withheld: false,
                 cause,
             } => write!(
                 f,
                 "{cause}; the rotation of account {account} is unfinished and the new key is kept in {}: run stsexec {account} --rotate again to finish it",
                 journal.display()
             ),
+            RotateError::Unfinished {
+                account,
+                journal,
+                withheld: true,
+                cause,
+            } => write!(
+                f,
+                "{cause}; the rotation of account {account} is unfinished and {} keeps the new key's id but not its secret (the key_process keeps secrets off the disk), so that key cannot be used: run stsexec {account} --rotate again, which deletes it and rotates anew",
+                journal.display()
+            ),
+            RotateError::LostKeyUndeleted(lost) => {
+                let LostKey {
+                    account,
+                    journal,
+                    user,
+                    old_key,
+                    new_key,
+                    cause,
+                } = lost.as_ref();
+                write!(
+                    f,
+                    "the unfinished key rotation of account {account} created the access key {}, whose secret was lost when that run stopped before the key_process stored it, and deleting that key failed ({cause}); the key files still hold {} and {} is kept: run stsexec {account} --rotate again to retry, or delete the key yourself (aws iam delete-access-key --user-name {user} --access-key-id <id>, the id is new_access_key_id in the journal) and then remove the journal",
+                    mask_key_id(new_key),
+                    mask_key_id(old_key),
+                    journal.display()
+                )
+            }
             RotateError::DeleteFailed(failure) => {
                 let RetireFailure {
                     account,
@@ -675,10 +753,10 @@ pub fn repair_torn_files(
         report,
         lock: Some(lock),
     };
-    let Some(journal) = Journal::read(&path, account, keys, &cx)? else {
+    let Some(mut journal) = Journal::read(&path, account, keys, &cx)? else {
         return Ok(());
     };
-    if files_state(&journal, keys, lock, report, &path)? == Files::Torn {
+    if files_state(&mut journal, keys, lock, report, &path)? == Files::Torn {
         report.debug(format!(
             "account {account}: the key files were half replaced; writing {} again",
             mask_key_id(&journal.new_access_key_id)
@@ -689,17 +767,22 @@ pub fn repair_torn_files(
 }
 
 /// What the key files hold, read through the key store (the id checked, the secret whole).
+/// A journal read back without its secret is compared by key ids alone ([`withheld_state`]).
 fn files_state(
-    journal: &Journal,
+    journal: &mut Journal,
     keys: &AccountKeys,
     lock: &AccountLock,
     report: Reporter,
     path: &Path,
 ) -> Result<Files, RotateError> {
-    let pair = keys.read(&ReadContext {
+    let cx = ReadContext {
         report,
         lock: Some(lock),
-    })?;
+    };
+    if !journal.secret_known {
+        return withheld_state(journal, keys, &cx, path);
+    }
+    let pair = keys.read(&cx)?;
     let id = pair.access_key_id;
     let new_id = id == journal.new_access_key_id;
     let new_secret = pair.secret_access_key.expose() == journal.new_secret_access_key.expose();
@@ -713,6 +796,46 @@ fn files_state(
             old_key: journal.old_access_key_id.clone(),
             new_key: journal.new_access_key_id.clone(),
         }),
+    }
+}
+
+/// [`files_state`] for a journal that withheld the secret (a `key_process` store, whose JSON
+/// holds the id beside the secret): the store, not the journal, says which key it holds, and no
+/// secret is compared. The new key: the update happened, and the store's secret becomes the
+/// journal's (`Torn` when `<account>.access_key` still names the old one). The old key: the
+/// new secret was lost with the run that wrote the journal (`Old`, the secret still unknown).
+fn withheld_state(
+    journal: &mut Journal,
+    keys: &AccountKeys,
+    cx: &ReadContext<'_>,
+    path: &Path,
+) -> Result<Files, RotateError> {
+    let stored = keys.read_store(cx)?;
+    let store_id = stored.access_key_id.ok_or(KeysError::Withheld)?;
+    let file_id = keys.id_from_file()?;
+    let stale = |files_key: String| RotateError::JournalStale {
+        path: path.to_path_buf(),
+        files_key,
+        old_key: journal.old_access_key_id.clone(),
+        new_key: journal.new_access_key_id.clone(),
+    };
+    if store_id == journal.new_access_key_id {
+        let state = if file_id == journal.new_access_key_id {
+            Files::New
+        } else if file_id == journal.old_access_key_id {
+            Files::Torn
+        } else {
+            return Err(stale(file_id));
+        };
+        journal.new_secret_access_key = stored.secret;
+        journal.secret_known = true;
+        Ok(state)
+    } else if store_id != journal.old_access_key_id {
+        Err(stale(store_id))
+    } else if file_id != journal.old_access_key_id {
+        Err(stale(file_id))
+    } else {
+        Ok(Files::Old)
     }
 }
 
@@ -749,14 +872,11 @@ impl<K: KeyService> Rotation<'_, K> {
             report: self.report,
             lock: Some(lock),
         };
-        let journal = match Journal::read(&path, self.account, self.keys, &cx)? {
+        let mut journal = match Journal::read(&path, self.account, self.keys, &cx)? {
             Some(journal) => {
-                self.report.status(format!(
-                    "Resuming the unfinished key rotation of account {}: {} → {}",
-                    self.account,
-                    mask_key_id(&journal.old_access_key_id),
-                    mask_key_id(&journal.new_access_key_id)
-                ));
+                if journal.secret_known {
+                    self.resuming(&journal);
+                }
                 journal
             }
             None => {
@@ -764,12 +884,26 @@ impl<K: KeyService> Rotation<'_, K> {
                 self.begin(&path)?
             }
         };
+        let secret_known = journal.secret_known;
+        let mut state = files_state(&mut journal, self.keys, lock, self.report, &path)?;
+        if !secret_known {
+            if journal.secret_known {
+                self.resuming(&journal);
+            } else {
+                // The store never took the withheld secret: that key is useless; start again.
+                self.discard_lost_key(&journal, &path)?;
+                lock.set_activity("rotating the access key");
+                journal = self.begin(&path)?;
+                state = Files::Old;
+            }
+        }
         let unfinished = |cause: String| RotateError::Unfinished {
             account: self.account.clone(),
             journal: path.clone(),
+            withheld: journal.secret_withheld,
             cause,
         };
-        match files_state(&journal, self.keys, lock, self.report, &path)? {
+        match state {
             Files::Old => {
                 self.prove(&journal, &path)?;
                 write_key_files(&journal, self.keys, lock)
@@ -798,6 +932,47 @@ impl<K: KeyService> Rotation<'_, K> {
             old_key: journal.old_access_key_id.clone(),
             new_key: journal.new_access_key_id.clone(),
         })
+    }
+
+    fn resuming(&self, journal: &Journal) {
+        self.report.status(format!(
+            "Resuming the unfinished key rotation of account {}: {} → {}",
+            self.account,
+            mask_key_id(&journal.old_access_key_id),
+            mask_key_id(&journal.new_access_key_id)
+        ));
+    }
+
+    /// A journal that withheld the new secret, and the store still holds the old key: the
+    /// secret was lost with the run that wrote the journal, so the new key can never be used.
+    /// It is deleted in IAM (signed as the rotation signs: the old key still works) and the
+    /// journal removed, saying so; the caller rotates again. A failed delete keeps the journal.
+    fn discard_lost_key(&mut self, journal: &Journal, path: &Path) -> Result<(), RotateError> {
+        let (user, new) = (&journal.user, &journal.new_access_key_id);
+        let signer = &self.signer;
+        let service = &mut self.service;
+        match retried(self.retry_pause, || service.delete_key(signer, user, new)) {
+            Ok(()) | Err(IamFailure::NoSuchEntity) => {}
+            Err(failure) => {
+                let (_, endpoint) = self.service.endpoints();
+                return Err(RotateError::LostKeyUndeleted(Box::new(LostKey {
+                    account: self.account.clone(),
+                    journal: path.to_path_buf(),
+                    user: user.clone(),
+                    old_key: journal.old_access_key_id.clone(),
+                    new_key: new.clone(),
+                    cause: format!("IAM at {endpoint} {}", failure.describe("DeleteAccessKey")),
+                })));
+            }
+        }
+        files::remove(path, Kind::Journal).map_err(RotateError::File)?;
+        self.report.status(format!(
+            "The unfinished key rotation of account {} had created the access key {}, whose secret was lost before the key_process stored it (the journal withholds it), so that key was deleted in IAM; rotating {} again",
+            self.account,
+            mask_key_id(new),
+            mask_key_id(&journal.old_access_key_id)
+        ));
+        Ok(())
     }
 
     /// Steps 1 and 2: the user, its keys, a new key, the journal.
@@ -860,7 +1035,7 @@ impl<K: KeyService> Rotation<'_, K> {
             }
             Err(failure) => return Err(self.iam_error("CreateAccessKey", failure)),
         };
-        let journal = Journal {
+        let mut journal = Journal {
             version: JOURNAL_VERSION,
             account: self.account.to_string(),
             user,
@@ -869,7 +1044,9 @@ impl<K: KeyService> Rotation<'_, K> {
             new_access_key_id: new.access_key_id.clone(),
             new_secret_access_key: new.secret_access_key.clone(),
             sealed_secret: None,
+            secret_withheld: false,
             created: rfc3339(SystemTime::now()),
+            secret_known: true,
         };
         if let Err(error) = journal.write(path, self.keys) {
             // The only copy of the new secret is in memory: without a journal, take it back.
@@ -977,6 +1154,7 @@ impl<K: KeyService> Rotation<'_, K> {
                     return Err(RotateError::Unfinished {
                         account: self.account.clone(),
                         journal: path.to_path_buf(),
+                        withheld: journal.secret_withheld,
                         cause: format!(
                             "the new access key {} signs as {}, not as {}",
                             mask_key_id(&new.access_key_id),
@@ -1017,6 +1195,7 @@ impl<K: KeyService> Rotation<'_, K> {
             return Err(RotateError::Unfinished {
                 account: self.account.clone(),
                 journal: path.to_path_buf(),
+                withheld: journal.secret_withheld,
                 cause: format!(
                     "STS at {endpoint} could not prove the new access key {} (GetCallerIdentity: {})",
                     mask_key_id(&new.access_key_id),

@@ -4,7 +4,7 @@
 //! prompt and errors are `keys::age_file` and `keys::passphrase`.
 #![forbid(unsafe_code)]
 
-use super::{KeysError, Location, ReadContext, Result, SecretStore, StoredSecret};
+use super::{KeysError, Location, ReadContext, Result, Sealing, SecretStore, StoredSecret};
 use crate::files::{Kind, LockGuard};
 use crate::keys::age_file::{AgeError, AgeFile, Lock};
 use crate::keys::passphrase::{Known, Passphrase, Prompt};
@@ -151,7 +151,7 @@ impl SecretStore for AgeStore {
         }
     }
 
-    fn seal(&self, secret: &Secret) -> Result<Option<String>> {
+    fn seal(&self, secret: &Secret) -> Result<Sealing> {
         let lock = self.lock()?;
         let bytes = crate::keys::age_file::encrypt(
             secret,
@@ -165,7 +165,9 @@ impl SecretStore for AgeStore {
                 message,
             }))
         })?;
-        Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+        Ok(Sealing::Sealed(
+            String::from_utf8_lossy(&bytes).into_owned(),
+        ))
     }
 
     fn unseal(&self, sealed: &str, cx: &ReadContext<'_>) -> Result<Secret> {
@@ -261,7 +263,9 @@ mod tests {
         let read = store.read(&cx).unwrap();
         assert_eq!(read.secret.expose(), "SECRETMARKER/long+lived+secret+key");
         // The journal's sealed copy opens the same way.
-        let sealed = store.seal(&read.secret).unwrap().unwrap();
+        let Sealing::Sealed(sealed) = store.seal(&read.secret).unwrap() else {
+            panic!("an age store seals");
+        };
         assert!(!sealed.contains("SECRETMARKER"));
         assert_eq!(
             store.unseal(&sealed, &cx).unwrap().expose(),

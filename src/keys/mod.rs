@@ -62,6 +62,9 @@ pub enum KeysError {
     KeyProcess(Box<crate::keys::key_process::KeyProcessError>),
     /// A journal holds a sealed secret but the account's store cannot open one (it changed).
     Sealed,
+    /// A journal withheld the secret (the store was a `key_process`) but the account's store
+    /// no longer says which key it holds (it changed).
+    Withheld,
     /// `--rotate` on a `key_process` account without a `key_update_process`.
     NoUpdateProcess {
         account: String,
@@ -132,6 +135,9 @@ impl fmt::Display for KeysError {
             KeysError::Age(e) => e.fmt(f),
             KeysError::Sealed => f.write_str(
                 "the rotation journal holds the new secret key encrypted, but the account's key store is no longer an age file; restore the age file, then run --rotate again",
+            ),
+            KeysError::Withheld => f.write_str(
+                "the rotation journal holds no secret key (the account's key_process keeps it), but the account's key store is no longer a key_process; restore the key_process entry in the accounts file, then run --rotate again",
             ),
             KeysError::KeyProcess(e) => e.fmt(f),
             KeysError::NoUpdateProcess { account, command } => write!(
@@ -332,6 +338,20 @@ pub struct StoredSecret {
     pub access_key_id: Option<String>,
 }
 
+/// How `--rotate`'s journal keeps the new secret (DESIGN §13: "never in plaintext when the
+/// store is not plain").
+#[derive(Debug)]
+pub enum Sealing {
+    /// The store keeps secrets in plain (`<account>.secret_key`): so may the journal.
+    Plain,
+    /// The secret sealed as the store keeps it: an armored age file, opened by
+    /// [`SecretStore::unseal`].
+    Sealed(String),
+    /// The store has nothing to encrypt to (a `key_process`): the journal holds no secret. A
+    /// resumed rotation finds the new secret in the store, or knows it was lost.
+    Withheld,
+}
+
 /// What each store does; [`Store`] dispatches to it. Implementations read and write only
 /// their own file or command; the id file, the pair's consistency and the choice of store are
 /// [`AccountKeys`]'s and [`Store::locate`]'s.
@@ -359,11 +379,11 @@ pub trait SecretStore {
     /// the id file.
     fn write(&self, lock: &LockGuard, pair: &Credentials) -> Result<()>;
 
-    /// The secret sealed as this store keeps it (an armored age file), for `--rotate`'s
-    /// journal; `None`: the store keeps secrets in plain, and so may the journal. Called after
-    /// [`SecretStore::prepare_write`].
-    fn seal(&self, _secret: &Secret) -> Result<Option<String>> {
-        Ok(None)
+    /// How `--rotate`'s journal may keep a new secret for this store (see [`Sealing`]): in
+    /// plain for a plain store, sealed as the store keeps it (an armored age file), or not at
+    /// all. Called after [`SecretStore::prepare_write`].
+    fn seal(&self, _secret: &Secret) -> Result<Sealing> {
+        Ok(Sealing::Plain)
     }
 
     /// Opens what [`SecretStore::seal`] made.
@@ -641,9 +661,17 @@ impl AccountKeys {
         self
     }
 
-    /// The secret sealed as the store keeps it, for a journal (see [`SecretStore::seal`]).
-    pub fn seal(&self, secret: &Secret) -> Result<Option<String>> {
+    /// How a journal may keep the secret (see [`SecretStore::seal`]).
+    pub fn seal(&self, secret: &Secret) -> Result<Sealing> {
         self.store.inner().seal(secret)
+    }
+
+    /// What the store itself holds, not checked against `<account>.access_key`: its secret and
+    /// the id it keeps beside it (a `key_process`'s JSON; `None` for a file that holds the
+    /// secret alone). `--rotate` resuming a journal that withheld the secret asks the store
+    /// which key it holds. Callers hold the account's lock.
+    pub fn read_store(&self, cx: &ReadContext<'_>) -> Result<StoredSecret> {
+        self.store.inner().read(cx)
     }
 
     /// Opens what [`AccountKeys::seal`] made.

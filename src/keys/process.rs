@@ -4,12 +4,13 @@
 //! the runner and the JSON are `keys::key_process`.
 #![forbid(unsafe_code)]
 
-use super::{KeysError, Location, ReadContext, Result, SecretStore, StoredSecret};
+use super::{KeysError, Location, ReadContext, Result, Sealing, SecretStore, StoredSecret};
 use crate::env::Environment;
 use crate::files::LockGuard;
 use crate::keys::key_process;
 use crate::mfa::Settings;
 use crate::mfa::process::Shown;
+use crate::secret::Secret;
 use crate::session::Credentials;
 
 /// The account's `key_process` (and `key_update_process`).
@@ -63,6 +64,12 @@ impl SecretStore for ProcessStore {
                 command: self.command.clone(),
             }),
         }
+    }
+
+    /// Nothing to encrypt to, and the user chose a vault to keep the secret off the disk: a
+    /// journal withholds it (a resumed rotation asks the command which key it holds).
+    fn seal(&self, _secret: &Secret) -> Result<Sealing> {
+        Ok(Sealing::Withheld)
     }
 
     fn write(&self, _lock: &LockGuard, pair: &Credentials) -> Result<()> {

@@ -907,3 +907,194 @@ fn a_new_user_types_the_key_into_add_and_it_works_at_once() {
     run.assert_ok();
     assert!(run.stdout.contains("user/jb"), "{run:#?}");
 }
+
+/// A `key_process` account against the fake IAM: the key_process `cat`s `store.json` in HOME
+/// and the key_update_process writes its stdin there (a vault in miniature); no secret file.
+fn key_process_sandbox(fake: &crate::support::iam::FakeIam) -> (Sandbox, PathBuf) {
+    let mut sandbox = Sandbox::new();
+    sandbox.set_env("AWS_ENDPOINT_URL", &fake.url);
+    std::fs::remove_file(sandbox.creds.join("work.secret_key")).unwrap();
+    let store = sandbox.home.path().join("store.json");
+    write_file(
+        &store,
+        &serde_json::json!({"Version": 1, "AccessKeyId": ACCESS_KEY, "SecretAccessKey": SECRET_KEY})
+            .to_string(),
+        0o600,
+    );
+    sandbox.write_accounts(
+        &serde_json::json!({"work": {
+            "arn": ACCOUNT_ARN,
+            "key_process": format!("cat '{}'", store.display()),
+            "key_update_process": format!("cat > '{}'", store.display()),
+        }})
+        .to_string(),
+    );
+    (sandbox, store)
+}
+
+/// The pair the key_process store holds.
+fn stored_pair(store: &Path) -> (String, String) {
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(store).unwrap()).unwrap();
+    (
+        json["AccessKeyId"].as_str().unwrap().to_string(),
+        json["SecretAccessKey"].as_str().unwrap().to_string(),
+    )
+}
+
+fn access_key_file(sandbox: &Sandbox) -> String {
+    std::fs::read_to_string(sandbox.creds.join("work.access_key"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// The key that signed the last call of `action` the fake saw.
+fn last_signer(fake: &crate::support::iam::FakeIam, action: &str) -> String {
+    fake.with(|s| {
+        s.calls
+            .iter()
+            .rev()
+            .find(|(a, _)| a == action)
+            .map(|(_, signer)| signer.clone())
+            .unwrap_or_else(|| panic!("no {action}: {:?}", s.calls))
+    })
+}
+
+/// `stsexec work -- aws sts get-caller-identity` against the fake: it answers, signed with `key`.
+fn works_with(sandbox: &Sandbox, fake: &crate::support::iam::FakeIam, key: &str) -> Run {
+    let run = sandbox.run(&["work", "--", "aws", "sts", "get-caller-identity"]);
+    run.assert_ok().assert_no_secret();
+    assert!(run.stdout.contains("user/jb"), "{run:#?}");
+    assert_eq!(last_signer(fake, "GetCallerIdentity"), key);
+    run
+}
+
+#[test]
+fn a_rotation_journal_for_a_key_process_withholds_the_new_secret_and_a_rerun_replaces_the_lost_key()
+{
+    use crate::support::iam::FakeIam;
+    let fake = FakeIam::start();
+    fake.with(|s| s.holds.proof = true);
+    let (sandbox, store) = key_process_sandbox(&fake);
+
+    let mut child = sandbox
+        .command(&["work", "--rotate", "--no-session"])
+        .spawn()
+        .unwrap();
+    fake.wait_for("GetCallerIdentity", true);
+    child.kill().unwrap();
+    let _ = child.wait();
+
+    let lost = fake.with(|s| s.keys.iter().find(|k| k.created).unwrap().clone());
+    let journal_path = sandbox.cache_file(".stsexec~work~rotation.json");
+    let text = std::fs::read_to_string(&journal_path).unwrap();
+    assert!(
+        !text.contains(&lost.secret) && !text.contains(SECRET_KEY) && !text.contains(MARKER),
+        "the journal holds a secret: {text}"
+    );
+    let saved: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(saved["secret_withheld"], true, "{text}");
+    assert_eq!(saved["new_access_key_id"], lost.id.as_str());
+    assert_eq!(saved["old_access_key_id"], ACCESS_KEY);
+    assert!(saved.get("sealed_secret").is_none(), "{text}");
+    assert_eq!(stored_pair(&store), (ACCESS_KEY.into(), SECRET_KEY.into()));
+
+    // Every other run still uses the old key, and says the rotation is unfinished.
+    works_with(&sandbox, &fake, ACCESS_KEY)
+        .assert_stderr("the key rotation of account work is unfinished")
+        .assert_stderr("run stsexec work --rotate to finish it");
+    let (run, env) = sandbox.child_env(&["work", "--no-session"]);
+    run.assert_ok()
+        .assert_stderr("the key rotation of account work is unfinished");
+    assert_eq!(env["AWS_ACCESS_KEY_ID"], ACCESS_KEY);
+    assert_eq!(env["AWS_SECRET_ACCESS_KEY"], SECRET_KEY);
+
+    // The rerun: the lost key deleted (signed with the old key), a new one made and stored.
+    fake.with(|s| {
+        s.holds.proof = false;
+        s.calls.clear();
+    });
+    let run = sandbox.run(&["work", "--rotate", "--no-session"]);
+    run.assert_ok()
+        .assert_no_secret()
+        .assert_stderr(&format!(
+            "The unfinished key rotation of account work had created the access key AKIA…{}",
+            &lost.id[lost.id.len() - 4..]
+        ))
+        .assert_stderr("so that key was deleted in IAM");
+    assert!(!run.stderr.contains(&lost.id), "a full key id: {run:#?}");
+    assert_eq!(
+        fake.actions(),
+        [
+            "DeleteAccessKey",
+            "GetCallerIdentity",
+            "ListAccessKeys",
+            "CreateAccessKey",
+            "GetCallerIdentity",
+            "UpdateAccessKey",
+            "DeleteAccessKey",
+        ]
+    );
+    assert_eq!(
+        fake.with(|s| s.calls[0].1.clone()),
+        ACCESS_KEY,
+        "the lost key is deleted as the rotation signs"
+    );
+    let last = fake.with(|s| s.keys.iter().find(|k| k.created).unwrap().clone());
+    assert_ne!(last.id, lost.id);
+    assert_eq!(fake.key_ids(), vec![last.id.clone()]);
+    assert_eq!(stored_pair(&store), (last.id.clone(), last.secret.clone()));
+    assert_eq!(access_key_file(&sandbox), last.id);
+    assert!(!journal_path.exists());
+
+    // The final key works.
+    let run = works_with(&sandbox, &fake, &last.id);
+    assert!(!run.stderr.contains("unfinished"), "{run:#?}");
+    let (run, env) = sandbox.child_env(&["work", "--no-session"]);
+    run.assert_ok();
+    assert!(!run.stderr.contains("unfinished"), "{run:#?}");
+    assert_eq!(env["AWS_ACCESS_KEY_ID"], last.id);
+    assert_eq!(env["AWS_SECRET_ACCESS_KEY"], last.secret);
+}
+
+#[test]
+fn a_key_process_rotation_killed_after_the_store_took_the_key_finishes_without_another_key() {
+    use crate::support::iam::FakeIam;
+    let fake = FakeIam::start();
+    fake.with(|s| s.holds.retire = true);
+    let (sandbox, store) = key_process_sandbox(&fake);
+
+    let mut child = sandbox
+        .command(&["work", "--rotate", "--no-session"])
+        .spawn()
+        .unwrap();
+    fake.wait_for("UpdateAccessKey", false);
+    child.kill().unwrap();
+    let _ = child.wait();
+
+    let new = fake.with(|s| s.keys.iter().find(|k| k.created).unwrap().clone());
+    assert_eq!(stored_pair(&store), (new.id.clone(), new.secret.clone()));
+    assert_eq!(access_key_file(&sandbox), new.id);
+    let journal_path = sandbox.cache_file(".stsexec~work~rotation.json");
+    let text = std::fs::read_to_string(&journal_path).unwrap();
+    assert!(!text.contains(MARKER), "the journal holds a secret: {text}");
+    assert_eq!(fake.key_ids().len(), 2);
+
+    fake.with(|s| {
+        s.holds.retire = false;
+        s.calls.clear();
+    });
+    sandbox
+        .run(&["work", "--rotate", "--no-session"])
+        .assert_ok()
+        .assert_no_secret()
+        .assert_stderr("Resuming the unfinished key rotation of account work");
+    assert_eq!(fake.actions(), ["UpdateAccessKey", "DeleteAccessKey"]);
+    // Signed with the new key, its secret read from the store.
+    assert_eq!(last_signer(&fake, "DeleteAccessKey"), new.id);
+    assert_eq!(fake.key_ids(), vec![new.id.clone()]);
+    assert_eq!(stored_pair(&store), (new.id.clone(), new.secret));
+    assert!(!journal_path.exists());
+    works_with(&sandbox, &fake, &new.id);
+}
