@@ -220,9 +220,8 @@ pub(super) fn add(
             )
             .map_err(AddError::File)?;
             write_id(&access_path, &pair)?;
-            if age_path.symlink_metadata().is_ok() {
-                let _ = std::fs::remove_file(&age_path);
-            }
+            // The encrypted copy goes once the plain one is in place: two stores are refused.
+            files::remove(&age_path, Kind::AgeFile).map_err(AddError::File)?;
             report.status(format!(
                 "Stored the key {} of account {account} in {} (plain: readable by any program you run; stsexec {account} --add encrypts it)",
                 mask_key_id(&pair.access_key_id),

@@ -520,6 +520,35 @@ fn add_from_a_profile_writes_the_plain_store_when_asked() {
         .assert_stderr("has no profile [missing]");
 }
 
+/// Back from age to plain (`--add --store plain` on an age account): the secret decrypted
+/// into `work.secret_key`, the age file removed (two stores would be refused), and the account
+/// works from the plain file.
+#[test]
+fn add_store_plain_turns_an_age_store_back_into_the_plain_file() {
+    let mut sandbox = Sandbox::new();
+    let (key, _) = keygen(sandbox.home.path());
+    sandbox.set_env("STSEXEC_AGE_IDENTITY", key.to_str().unwrap());
+    into_age(&sandbox, &Lock::Identities(vec![key.clone()]));
+    let run = sandbox.run(&["work", "--add", "--store", "plain", "--offline"]);
+    run.assert_ok().assert_no_secret();
+    let plain = sandbox.creds.join("work.secret_key");
+    assert_eq!(std::fs::read_to_string(&plain).unwrap().trim(), SECRET_KEY);
+    assert_eq!(mode_of(&plain), 0o600);
+    assert!(!sandbox.creds.join("work.secret_key.age").exists());
+    let list = sandbox.run(&["--list"]);
+    assert!(list.stdout.contains("keys=plain"), "{list:#?}");
+    sandbox
+        .run(&[
+            "work",
+            "--no-session",
+            "--",
+            "sh",
+            "-c",
+            "test -n \"$AWS_SECRET_ACCESS_KEY\"",
+        ])
+        .assert_ok();
+}
+
 /// Whether the account still has one working copy of the key: the plain secret, or an age
 /// file `key` opens, holding `secret`.
 fn one_working_copy(sandbox: &Sandbox, key: &Path, secret: &str) -> bool {
