@@ -823,15 +823,7 @@ fn a_rotation_journal_for_an_age_store_holds_the_new_secret_sealed_and_a_rerun_f
     sandbox.set_env("STSEXEC_AGE_IDENTITY", key.to_str().unwrap());
     into_age(&sandbox, &Lock::Identities(vec![key.clone()]));
 
-    let mut child = sandbox
-        .command(&["work", "--rotate", "--no-session"])
-        .spawn()
-        .unwrap();
-    fake.wait_for("GetCallerIdentity", true);
-    child.kill().unwrap();
-    let _ = child.wait();
-
-    let new = fake.with(|s| s.keys.iter().find(|k| k.created).unwrap().clone());
+    let new = fake.kill_rotation_at(&sandbox, &["--no-session"], "GetCallerIdentity", true);
     let journal_path = sandbox.cache_file(".stsexec~work~rotation.json");
     let text = std::fs::read_to_string(&journal_path).unwrap();
     assert!(
@@ -1007,15 +999,7 @@ fn a_rotation_journal_for_a_key_process_withholds_the_new_secret_and_a_rerun_rep
     fake.with(|s| s.holds.proof = true);
     let (sandbox, store) = key_process_sandbox(&fake);
 
-    let mut child = sandbox
-        .command(&["work", "--rotate", "--no-session"])
-        .spawn()
-        .unwrap();
-    fake.wait_for("GetCallerIdentity", true);
-    child.kill().unwrap();
-    let _ = child.wait();
-
-    let lost = fake.with(|s| s.keys.iter().find(|k| k.created).unwrap().clone());
+    let lost = fake.kill_rotation_at(&sandbox, &["--no-session"], "GetCallerIdentity", true);
     let journal_path = sandbox.cache_file(".stsexec~work~rotation.json");
     let text = std::fs::read_to_string(&journal_path).unwrap();
     assert!(
@@ -1094,15 +1078,7 @@ fn a_key_process_rotation_killed_after_the_store_took_the_key_finishes_without_a
     fake.with(|s| s.holds.retire = true);
     let (sandbox, store) = key_process_sandbox(&fake);
 
-    let mut child = sandbox
-        .command(&["work", "--rotate", "--no-session"])
-        .spawn()
-        .unwrap();
-    fake.wait_for("UpdateAccessKey", false);
-    child.kill().unwrap();
-    let _ = child.wait();
-
-    let new = fake.with(|s| s.keys.iter().find(|k| k.created).unwrap().clone());
+    let new = fake.kill_rotation_at(&sandbox, &["--no-session"], "UpdateAccessKey", false);
     assert_eq!(stored_pair(&store), (new.id.clone(), new.secret.clone()));
     assert_eq!(access_key_file(&sandbox), new.id);
     let journal_path = sandbox.cache_file(".stsexec~work~rotation.json");

@@ -263,15 +263,7 @@ fn killed_after_create_access_key_the_journal_finishes_the_job() {
     let fake = FakeIam::start();
     fake.with(|s| s.holds.proof = true);
     let sandbox = sandbox_for(&fake);
-    let mut child = sandbox
-        .command(&["work", "--rotate", "--no-session"])
-        .spawn()
-        .unwrap();
-    fake.wait_for("GetCallerIdentity", true);
-    child.kill().unwrap();
-    let _ = child.wait();
-
-    let new = fake.with(|s| s.keys.iter().find(|k| k.created).unwrap().clone());
+    let new = fake.kill_rotation_at(&sandbox, &["--no-session"], "GetCallerIdentity", true);
     let saved = journal(&sandbox);
     assert_eq!(saved["new_access_key_id"], new.id.as_str());
     assert_eq!(saved["new_secret_access_key"], new.secret.as_str());
@@ -311,14 +303,7 @@ fn killed_after_the_files_were_replaced_the_rerun_deletes_the_old_key() {
     let fake = FakeIam::start();
     fake.with(|s| s.holds.retire = true);
     let sandbox = sandbox_for(&fake);
-    let mut child = sandbox
-        .command(&["work", "--rotate", "-t", CODE])
-        .spawn()
-        .unwrap();
-    fake.wait_for("UpdateAccessKey", false);
-    child.kill().unwrap();
-    let _ = child.wait();
-    let new = fake.with(|s| s.keys.iter().find(|k| k.created).unwrap().clone());
+    let new = fake.kill_rotation_at(&sandbox, &["-t", CODE], "UpdateAccessKey", false);
     assert_eq!(key_files(&sandbox), (new.id.clone(), new.secret.clone()));
     assert!(sandbox.cache_file(JOURNAL).exists());
     assert_eq!(fake.key_ids().len(), 2);

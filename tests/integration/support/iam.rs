@@ -99,6 +99,28 @@ impl FakeIam {
         self.with(|s| s.calls.iter().map(|(a, _)| a.clone()).collect())
     }
 
+    /// Starts `stsexec work --rotate OPTIONS…` in `sandbox`, kills it (SIGKILL) once this
+    /// fake has seen `action` ([`FakeIam::wait_for`]; hold the step with [`Holds`] so the run
+    /// is still inside it), and returns the key that run created.
+    pub fn kill_rotation_at(
+        &self,
+        sandbox: &super::Sandbox,
+        options: &[&str],
+        action: &str,
+        by_new: bool,
+    ) -> Key {
+        let args: Vec<&str> = ["work", "--rotate"]
+            .iter()
+            .chain(options)
+            .copied()
+            .collect();
+        let mut child = sandbox.command(&args).spawn().unwrap();
+        self.wait_for(action, by_new);
+        child.kill().unwrap();
+        let _ = child.wait();
+        self.with(|s| s.keys.iter().find(|k| k.created).unwrap().clone())
+    }
+
     /// Waits until an action signed by a created key (or any signer, `by_new: false`) is seen.
     pub fn wait_for(&self, action: &str, by_new: bool) {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
