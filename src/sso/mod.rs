@@ -25,6 +25,7 @@ pub use client::{Failure, LazySso, SsoEndpoints};
 use crate::files::{FileError, Holder};
 use crate::text::clean;
 use std::fmt;
+use std::io;
 use std::path::PathBuf;
 
 /// One IAM Identity Center login: what the AWS CLI's `[sso-session NAME]` (or a legacy
@@ -59,8 +60,46 @@ pub enum LoginFailure {
     Denied { error: String },
     /// The device code expired before it was approved.
     DeviceCodeExpired,
-    /// The loopback listener failed.
-    Loopback(String),
+    /// The loopback listener, or the random source of PKCE and `state`, failed.
+    Loopback(IoFailure),
+}
+
+/// A failed system call as data: the OS's error number, shown as the standard library shows
+/// it (`Address already in use (os error 98)`), or, for an error that has none, its kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoFailure {
+    Os(i32),
+    Kind(io::ErrorKind),
+}
+
+impl From<&io::Error> for IoFailure {
+    fn from(e: &io::Error) -> Self {
+        match e.raw_os_error() {
+            Some(code) => IoFailure::Os(code),
+            None => IoFailure::Kind(e.kind()),
+        }
+    }
+}
+
+impl From<io::Error> for IoFailure {
+    fn from(e: io::Error) -> Self {
+        IoFailure::from(&e)
+    }
+}
+
+impl From<rustix::io::Errno> for IoFailure {
+    fn from(e: rustix::io::Errno) -> Self {
+        IoFailure::Os(e.raw_os_error())
+    }
+}
+
+impl fmt::Display for IoFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            IoFailure::Os(code) => io::Error::from_raw_os_error(code).fmt(f),
+            IoFailure::Kind(kind) => io::Error::from(kind).fmt(f),
+        }
+    }
 }
 
 /// An IAM Identity Center failure in context. `Display` is the sentence for the terminal.
@@ -165,8 +204,7 @@ impl fmt::Display for SsoError {
                 ),
                 LoginFailure::Loopback(cause) => write!(
                     f,
-                    "cannot receive the IAM Identity Center sign-in for account {account} on 127.0.0.1: {}; run stsexec {account} --login --no-browser",
-                    clean(cause, 200)
+                    "cannot receive the IAM Identity Center sign-in for account {account} on 127.0.0.1: {cause}; run stsexec {account} --login --no-browser"
                 ),
             },
             SsoError::Call(call) => write!(f, "{call}"),
