@@ -102,16 +102,35 @@ impl fmt::Display for IoFailure {
     }
 }
 
+/// What is wrong with the token cache directory; part of [`SsoError::CacheDirectory`]'s
+/// sentence, with the fix.
+#[derive(Debug)]
+pub enum CacheDirProblem {
+    /// Creating it (and the directories above it) failed.
+    CannotCreate(io::Error),
+    /// Its metadata could not be read.
+    CannotRead(io::Error),
+    NotADirectory,
+    /// Another user owns it: whoever can replace the token file decides the credentials.
+    OtherOwner {
+        uid: u32,
+    },
+    /// Group or others may write it; `mode` is its permission bits.
+    Writable {
+        mode: u32,
+    },
+}
+
 /// An IAM Identity Center failure in context. `Display` is the sentence for the terminal.
 #[derive(Debug)]
 pub enum SsoError {
     File(FileError),
     /// The account's session cache (its lock).
     Cache(crate::cache::CacheError),
+    /// The token cache directory (`~/.aws/sso/cache`) cannot be used.
     CacheDirectory {
         path: PathBuf,
-        problem: String,
-        fix: String,
+        problem: CacheDirProblem,
     },
     LockHolderStopped {
         session: String,
@@ -157,11 +176,31 @@ impl fmt::Display for SsoError {
         match self {
             SsoError::File(e) => write!(f, "{e}"),
             SsoError::Cache(e) => write!(f, "{e}"),
-            SsoError::CacheDirectory { path, problem, fix } => write!(
-                f,
-                "IAM Identity Center token cache directory {} {problem}; {fix}",
-                path.display()
-            ),
+            SsoError::CacheDirectory { path, problem } => {
+                write!(
+                    f,
+                    "IAM Identity Center token cache directory {} ",
+                    path.display()
+                )?;
+                match problem {
+                    CacheDirProblem::CannotCreate(e) => {
+                        write!(f, "cannot be created: {e}; check its parent directories")
+                    }
+                    CacheDirProblem::CannotRead(e) => {
+                        write!(f, "cannot be read: {e}; check its parent directories")
+                    }
+                    CacheDirProblem::NotADirectory => f.write_str("is not a directory; remove it"),
+                    CacheDirProblem::OtherOwner { uid } => write!(
+                        f,
+                        "belongs to another user (uid {uid}); take ownership (chown) or remove it"
+                    ),
+                    CacheDirProblem::Writable { mode } => write!(
+                        f,
+                        "is writable by group or others (mode {mode:04o}); run: chmod go-w {}",
+                        path.display()
+                    ),
+                }
+            }
             SsoError::LockHolderStopped { session, pid } => write!(
                 f,
                 "stsexec pid {pid} holds the IAM Identity Center login lock of {session} and is stopped; resume it (fg) or end it (kill {pid})"
