@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 use crate::files::{self, FileError, Kind};
+use crate::sso::account::SsoFieldError;
 pub use crate::text::shown;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
@@ -110,12 +111,65 @@ pub enum Problem {
     /// with an IAM Identity Center entry.
     BadSso {
         account: String,
-        why: String,
+        why: SsoFieldError,
     },
     /// `"roles"` is not an object of names to role ARNs or role objects.
     BadRoles {
         account: String,
-        why: String,
+        why: RolesProblem,
+    },
+}
+
+/// What is wrong with an account's `"roles"`. `Display` is the rest of the sentence that
+/// [`Problem::BadRoles`] starts with `account "work": "roles" `; each value is held as the file
+/// has it and cleaned when shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RolesProblem {
+    /// `"roles"` is not an object; `found` is the kind of JSON value it is.
+    NotAnObject {
+        found: &'static str,
+    },
+    /// A role name that is not 1 to 64 of `[\w+=,.@-]` (a path or an ARN would change what
+    /// `--role` means).
+    BadName {
+        role: String,
+    },
+    /// A field of a role object whose value is not a string.
+    FieldNotString {
+        role: String,
+        field: String,
+        found: &'static str,
+    },
+    /// `external_id` of the wrong shape (the value is a secret: not held, not shown).
+    BadExternalId {
+        role: String,
+    },
+    BadSessionName {
+        role: String,
+        session_name: String,
+    },
+    /// `duration` that does not parse or is outside AssumeRole's 15m to 12h.
+    BadDuration {
+        role: String,
+        duration: String,
+    },
+    UnknownField {
+        role: String,
+        field: String,
+    },
+    /// A role object without `"arn"`.
+    NoArn {
+        role: String,
+    },
+    /// A role that is neither a string nor an object.
+    WrongType {
+        role: String,
+        found: &'static str,
+    },
+    /// A role ARN that `--role ARN` would refuse.
+    NotRoleArn {
+        role: String,
+        arn: String,
     },
 }
 
@@ -219,6 +273,60 @@ impl fmt::Display for Problem {
                 f,
                 "account {:?}: \"roles\" {why}; write e.g. \"roles\": {{\"admin\": \"arn:aws:iam::012345678901:role/admin\", \"deploy\": {{\"arn\": \"arn:aws:iam::012345678901:role/deploy\", \"external_id\": \"x\", \"duration\": \"2h\", \"session_name\": \"ci\"}}}}",
                 shown(account)
+            ),
+        }
+    }
+}
+
+impl fmt::Display for RolesProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RolesProblem::NotAnObject { found } => write!(f, "must be an object, not {found}"),
+            RolesProblem::BadName { role } => write!(
+                f,
+                "has the role name {:?}; use 1 to 64 letters, digits and +=,.@_-",
+                shown(role)
+            ),
+            RolesProblem::FieldNotString { role, field, found } => write!(
+                f,
+                "role {:?}: \"{}\" must be a string, not {found}",
+                shown(role),
+                shown(field)
+            ),
+            RolesProblem::BadExternalId { role } => write!(
+                f,
+                "role {:?}: external_id must be 2 to 1224 of letters, digits and +=,.@:/_-",
+                shown(role)
+            ),
+            RolesProblem::BadSessionName { role, session_name } => write!(
+                f,
+                "role {:?}: session_name {:?} must be 2 to 64 of letters, digits and +=,.@_-",
+                shown(role),
+                shown(session_name)
+            ),
+            RolesProblem::BadDuration { role, duration } => write!(
+                f,
+                "role {:?}: duration {:?} is not a duration from 15m to 12h like 90m or 2h",
+                shown(role),
+                shown(duration)
+            ),
+            RolesProblem::UnknownField { role, field } => write!(
+                f,
+                "role {:?}: unknown field \"{}\"; the fields are \"arn\", \"external_id\", \"duration\" and \"session_name\"",
+                shown(role),
+                shown(field)
+            ),
+            RolesProblem::NoArn { role } => write!(f, "role {:?} has no \"arn\"", shown(role)),
+            RolesProblem::WrongType { role, found } => write!(
+                f,
+                "role {:?} must be a role ARN or an object with \"arn\", not {found}",
+                shown(role)
+            ),
+            RolesProblem::NotRoleArn { role, arn } => write!(
+                f,
+                "role {:?}: {:?} is not a role ARN like \"arn:aws:iam::012345678901:role/admin\"",
+                shown(role),
+                shown(arn)
             ),
         }
     }
@@ -746,9 +854,7 @@ fn parse_entry(name: &str, value: Value) -> std::result::Result<Account, Problem
                 if let Some(key) = foreign {
                     return Err(Problem::BadSso {
                         account: account(),
-                        why: format!(
-                            "{key} does not apply to an IAM Identity Center entry (its credentials come from sso_role_name)"
-                        ),
+                        why: SsoFieldError::DoesNotApply { key },
                     });
                 }
                 let prefix = format!(
@@ -760,11 +866,10 @@ fn parse_entry(name: &str, value: Value) -> std::result::Result<Account, Problem
                     Some(given) if *given != prefix => {
                         return Err(Problem::BadSso {
                             account: account(),
-                            why: format!(
-                                "arn {:?} is not the prefix of sso_account_id {}; leave arn out",
-                                shown(given),
-                                sso.account_id
-                            ),
+                            why: SsoFieldError::ArnNotPrefix {
+                                arn: given.clone(),
+                                account_id: sso.account_id.clone(),
+                            },
                         });
                     }
                     _ => prefix,
@@ -809,20 +914,19 @@ fn parse_prefix(arn: &str) -> Option<(String, String)> {
 }
 
 /// `"roles"`: an object of role names to a role ARN or `{"arn", "external_id", "duration",
-/// "session_name"}`. The error is the rest of a sentence about the account's `"roles"`.
-fn parse_roles(value: Value) -> std::result::Result<BTreeMap<String, NamedRole>, String> {
+/// "session_name"}`.
+fn parse_roles(value: Value) -> std::result::Result<BTreeMap<String, NamedRole>, RolesProblem> {
     let Value::Object(roles) = value else {
-        return Err(format!("must be an object, not {}", kind_of(&value)));
+        return Err(RolesProblem::NotAnObject {
+            found: kind_of(&value),
+        });
     };
     let mut named = BTreeMap::new();
     for (name, value) in roles {
-        let shown_name = shown(&name);
         // A name must not look like a path or an ARN: `--role ops/x` and `--role arn:…` keep
         // their meaning.
         if !is_aws_word(&name, 1..=64, "+=,.@-") {
-            return Err(format!(
-                "has the role name {shown_name:?}; use 1 to 64 letters, digits and +=,.@_-"
-            ));
+            return Err(RolesProblem::BadName { role: name });
         }
         let mut role = NamedRole {
             arn: String::new(),
@@ -835,30 +939,26 @@ fn parse_roles(value: Value) -> std::result::Result<BTreeMap<String, NamedRole>,
             Value::Object(fields) => {
                 for (key, value) in fields {
                     let Value::String(text) = value else {
-                        return Err(format!(
-                            "role {shown_name:?}: \"{}\" must be a string, not {}",
-                            shown(&key),
-                            kind_of(&value)
-                        ));
+                        return Err(RolesProblem::FieldNotString {
+                            role: name,
+                            field: key,
+                            found: kind_of(&value),
+                        });
                     };
                     match key.as_str() {
                         "arn" => role.arn = text,
                         "external_id" if is_aws_word(&text, 2..=1224, "+=,.@:/-") => {
                             role.external_id = Some(crate::secret::Secret::new(&text));
                         }
-                        "external_id" => {
-                            return Err(format!(
-                                "role {shown_name:?}: external_id must be 2 to 1224 of letters, digits and +=,.@:/_-"
-                            ));
-                        }
+                        "external_id" => return Err(RolesProblem::BadExternalId { role: name }),
                         "session_name" if is_aws_word(&text, 2..=64, "+=,.@-") => {
                             role.session_name = Some(text);
                         }
                         "session_name" => {
-                            return Err(format!(
-                                "role {shown_name:?}: session_name {:?} must be 2 to 64 of letters, digits and +=,.@_-",
-                                shown(&text)
-                            ));
+                            return Err(RolesProblem::BadSessionName {
+                                role: name,
+                                session_name: text,
+                            });
                         }
                         // AssumeRole's range: 15m to 12h.
                         "duration" => match humantime::parse_duration(&text) {
@@ -866,39 +966,39 @@ fn parse_roles(value: Value) -> std::result::Result<BTreeMap<String, NamedRole>,
                                 role.duration = Some((text, d));
                             }
                             _ => {
-                                return Err(format!(
-                                    "role {shown_name:?}: duration {:?} is not a duration from 15m to 12h like 90m or 2h",
-                                    shown(&text)
-                                ));
+                                return Err(RolesProblem::BadDuration {
+                                    role: name,
+                                    duration: text,
+                                });
                             }
                         },
                         _ => {
-                            return Err(format!(
-                                "role {shown_name:?}: unknown field \"{}\"; the fields are \"arn\", \"external_id\", \"duration\" and \"session_name\"",
-                                shown(&key)
-                            ));
+                            return Err(RolesProblem::UnknownField {
+                                role: name,
+                                field: key,
+                            });
                         }
                     }
                 }
                 if role.arn.is_empty() {
-                    return Err(format!("role {shown_name:?} has no \"arn\""));
+                    return Err(RolesProblem::NoArn { role: name });
                 }
             }
             other => {
-                return Err(format!(
-                    "role {shown_name:?} must be a role ARN or an object with \"arn\", not {}",
-                    kind_of(&other)
-                ));
+                return Err(RolesProblem::WrongType {
+                    role: name,
+                    found: kind_of(&other),
+                });
             }
         }
         // The checks `--role ARN` gets, so every role accepted here can be assumed.
         let is_role_arn = role.arn.starts_with("arn:")
             && resolve_role(&role.arn, None, &AccountName(String::from("roles"))).is_ok();
         if !is_role_arn {
-            return Err(format!(
-                "role {shown_name:?}: {:?} is not a role ARN like \"arn:aws:iam::012345678901:role/admin\"",
-                shown(&role.arn)
-            ));
+            return Err(RolesProblem::NotRoleArn {
+                role: name,
+                arn: role.arn,
+            });
         }
         named.insert(name, role);
     }
@@ -1211,6 +1311,107 @@ mod tests {
                 "{roles}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn roles_problems_are_typed_and_their_sentences_pinned() {
+        let roles = |json: &str| parse_roles(serde_json::from_str(json).unwrap()).unwrap_err();
+        let cases = [
+            (
+                roles("[]"),
+                RolesProblem::NotAnObject { found: "a list" },
+                "must be an object, not a list",
+            ),
+            (
+                roles(r#"{"a/b": "arn:aws:iam::012123456789:role/x"}"#),
+                RolesProblem::BadName { role: "a/b".into() },
+                "has the role name \"a/b\"; use 1 to 64 letters, digits and +=,.@_-",
+            ),
+            (
+                roles(r#"{"x": {"arn": 5}}"#),
+                RolesProblem::FieldNotString {
+                    role: "x".into(),
+                    field: "arn".into(),
+                    found: "a number",
+                },
+                "role \"x\": \"arn\" must be a string, not a number",
+            ),
+            (
+                roles(r#"{"x": {"arn": "arn:aws:iam::012123456789:role/x", "external_id": "a"}}"#),
+                RolesProblem::BadExternalId { role: "x".into() },
+                "role \"x\": external_id must be 2 to 1224 of letters, digits and +=,.@:/_-",
+            ),
+            (
+                roles(
+                    r#"{"x": {"arn": "arn:aws:iam::012123456789:role/x", "session_name": "a b"}}"#,
+                ),
+                RolesProblem::BadSessionName {
+                    role: "x".into(),
+                    session_name: "a b".into(),
+                },
+                "role \"x\": session_name \"a b\" must be 2 to 64 of letters, digits and +=,.@_-",
+            ),
+            (
+                roles(r#"{"x": {"arn": "arn:aws:iam::012123456789:role/x", "duration": "13h"}}"#),
+                RolesProblem::BadDuration {
+                    role: "x".into(),
+                    duration: "13h".into(),
+                },
+                "role \"x\": duration \"13h\" is not a duration from 15m to 12h like 90m or 2h",
+            ),
+            (
+                roles(r#"{"x": {"arn": "arn:aws:iam::012123456789:role/x", "extern_id": "a"}}"#),
+                RolesProblem::UnknownField {
+                    role: "x".into(),
+                    field: "extern_id".into(),
+                },
+                "role \"x\": unknown field \"extern_id\"; the fields are \"arn\", \"external_id\", \"duration\" and \"session_name\"",
+            ),
+            (
+                roles(r#"{"x": {"external_id": "abc"}}"#),
+                RolesProblem::NoArn { role: "x".into() },
+                "role \"x\" has no \"arn\"",
+            ),
+            (
+                roles(r#"{"x": 1}"#),
+                RolesProblem::WrongType {
+                    role: "x".into(),
+                    found: "a number",
+                },
+                "role \"x\" must be a role ARN or an object with \"arn\", not a number",
+            ),
+            (
+                roles(r#"{"x": "admin"}"#),
+                RolesProblem::NotRoleArn {
+                    role: "x".into(),
+                    arn: "admin".into(),
+                },
+                "role \"x\": \"admin\" is not a role ARN like \"arn:aws:iam::012345678901:role/admin\"",
+            ),
+        ];
+        for (found, expected, sentence) in cases {
+            assert_eq!(found, expected);
+            assert_eq!(found.to_string(), sentence);
+        }
+        // In the whole sentence, after the account and "roles".
+        assert_eq!(
+            parse_err(r#"{"work": {"arn": "arn:aws:iam::012123456789:", "roles": {"x": 1}}}"#),
+            "account \"work\": \"roles\" role \"x\" must be a role ARN or an object with \"arn\", not a number; write e.g. \"roles\": {\"admin\": \"arn:aws:iam::012345678901:role/admin\", \"deploy\": {\"arn\": \"arn:aws:iam::012345678901:role/deploy\", \"external_id\": \"x\", \"duration\": \"2h\", \"session_name\": \"ci\"}}"
+        );
+    }
+
+    #[test]
+    fn sso_problems_follow_the_account() {
+        assert_eq!(
+            parse_err(
+                r#"{"work": {"sso_start_url": "https://my-org.awsapps.com/start", "sso_region": "eu-west-1", "sso_account_id": "111122223333", "sso_role_name": "ReadOnly", "user": "jb"}}"#
+            ),
+            "account \"work\": user does not apply to an IAM Identity Center entry (its credentials come from sso_role_name)"
+        );
+        assert_eq!(
+            parse_err(r#"{"work": {"sso_region": "EU WEST"}}"#),
+            "account \"work\": sso_region \"EU WEST\" is not a region name like eu-west-1"
+        );
     }
 
     #[test]

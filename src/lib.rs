@@ -62,6 +62,7 @@ pub mod testing {
     pub use crate::session::Credentials;
     pub use crate::sso::account::SsoAccount;
     pub use crate::sso::login::{LoginOptions, LoginUi, Method, Sso, TerminalUi};
+    pub use crate::sso::loopback::BrowserError;
     pub use crate::sso::provider::SsoProvider;
     pub use crate::sso::{LazySso, SsoEndpoints, SsoError, SsoSession, TokenCache};
 }

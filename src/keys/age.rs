@@ -159,10 +159,10 @@ impl SecretStore for AgeStore {
             crate::keys::age_file::WORK_FACTOR,
             &self.file.account,
         )
-        .map_err(|message| {
+        .map_err(|why| {
             KeysError::Age(Box::new(AgeError::Encrypt {
                 path: self.file.path.clone(),
-                message,
+                why,
             }))
         })?;
         Ok(Sealing::Sealed(

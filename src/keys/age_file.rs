@@ -229,12 +229,11 @@ impl AgeFile {
         lock: &Lock,
         work_factor: u8,
     ) -> Result<(), AgeError> {
-        let bytes = encrypt(secret, lock, work_factor, &self.account).map_err(|message| {
-            AgeError::Encrypt {
+        let bytes =
+            encrypt(secret, lock, work_factor, &self.account).map_err(|why| AgeError::Encrypt {
                 path: self.path.clone(),
-                message,
-            }
-        })?;
+                why,
+            })?;
         files::write_atomically(&self.path, Kind::AgeFile, &bytes).map_err(AgeError::Write)?;
         self.verify(secret, lock)
     }
@@ -296,6 +295,29 @@ fn secret_from(plain: &[u8]) -> Option<Secret> {
     (!text.is_empty() && text.bytes().all(|b| b.is_ascii_graphic())).then(|| Secret::new(text))
 }
 
+/// Why the key could not be encrypted; the part of [`AgeError::Encrypt`]'s sentence in
+/// parentheses.
+#[derive(Debug)]
+pub enum EncryptFailure {
+    /// An identity file the recipients come from is missing, unreadable or holds none.
+    Identity(Box<AgeError>),
+    /// The age crate refused the recipients (a plugin's, or none). Boxed: it is large.
+    Recipients(Box<age::EncryptError>),
+    /// Writing the encrypted, armored output failed (a plugin's wrapping fails here too).
+    Output(std::io::Error),
+}
+
+impl fmt::Display for EncryptFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EncryptFailure::Identity(e) => e.fmt(f),
+            // The age crate's and its plugins' words: foreign text, cleaned and capped.
+            EncryptFailure::Recipients(e) => f.write_str(&text::clean(&e.to_string(), 200)),
+            EncryptFailure::Output(e) => f.write_str(&text::clean(&e.to_string(), 200)),
+        }
+    }
+}
+
 /// Encrypts `secret` (armored, so the file is text) to `lock`. `work_factor` is scrypt's
 /// (tests use a small one).
 pub(crate) fn encrypt(
@@ -303,33 +325,41 @@ pub(crate) fn encrypt(
     lock: &Lock,
     work_factor: u8,
     account: &str,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, EncryptFailure> {
     let encryptor = match lock {
         Lock::Passphrase(passphrase) => {
             let mut recipient = age::scrypt::Recipient::new(passphrase.to_age());
             recipient.set_work_factor(work_factor);
             Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
-                .map_err(|e| text::clean(&e.to_string(), 200))?
+                .map_err(|e| EncryptFailure::Recipients(Box::new(e)))?
         }
         Lock::Identities(paths) => {
             let mut recipients: Vec<Box<dyn age::Recipient + Send>> = Vec::new();
             for path in paths {
-                let file = identity_file(path, account).map_err(|e| e.to_string())?;
+                let file = identity_file(path, account)
+                    .map_err(|e| EncryptFailure::Identity(Box::new(e)))?;
                 recipients.extend(
                     file.to_recipients()
-                        .map_err(|e| text::clean(&e.to_string(), 200))?,
+                        .map_err(|e| EncryptFailure::Recipients(Box::new(e)))?,
                 );
             }
             Encryptor::with_recipients(recipients.iter().map(|r| r.as_ref() as &dyn age::Recipient))
-                .map_err(|e| text::clean(&e.to_string(), 200))?
+                .map_err(|e| EncryptFailure::Recipients(Box::new(e)))?
         }
     };
-    let io = |e: std::io::Error| text::clean(&e.to_string(), 200);
-    let armored = ArmoredWriter::wrap_output(Vec::new(), Format::AsciiArmor).map_err(io)?;
-    let mut writer = encryptor.wrap_output(armored).map_err(io)?;
-    writer.write_all(secret.expose().as_bytes()).map_err(io)?;
-    writer.write_all(b"\n").map_err(io)?;
-    writer.finish().and_then(ArmoredWriter::finish).map_err(io)
+    let armored = ArmoredWriter::wrap_output(Vec::new(), Format::AsciiArmor)
+        .map_err(EncryptFailure::Output)?;
+    let mut writer = encryptor
+        .wrap_output(armored)
+        .map_err(EncryptFailure::Output)?;
+    writer
+        .write_all(secret.expose().as_bytes())
+        .map_err(EncryptFailure::Output)?;
+    writer.write_all(b"\n").map_err(EncryptFailure::Output)?;
+    writer
+        .finish()
+        .and_then(ArmoredWriter::finish)
+        .map_err(EncryptFailure::Output)
 }
 
 /// Reads one identity file through the private-file checks.
@@ -479,7 +509,7 @@ pub enum AgeError {
     },
     Encrypt {
         path: PathBuf,
-        message: String,
+        why: EncryptFailure,
     },
     Write(FileError),
     Mismatch {
@@ -554,9 +584,9 @@ impl fmt::Display for AgeError {
                 "{} decrypts to something other than a secret access key (one word of text); put the key there with stsexec ACCOUNT --add",
                 path.display()
             ),
-            AgeError::Encrypt { path, message } => write!(
+            AgeError::Encrypt { path, why } => write!(
                 f,
-                "cannot encrypt the key for {} ({message}); nothing was written",
+                "cannot encrypt the key for {} ({why}); nothing was written",
                 path.display()
             ),
             AgeError::Mismatch { path } => write!(

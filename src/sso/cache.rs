@@ -9,7 +9,7 @@
 #![forbid(unsafe_code)]
 
 use super::pkce::sha1_hex;
-use super::{SsoError, SsoSession};
+use super::{CacheDirProblem, SsoError, SsoSession};
 use crate::files::{self, FileError, Holder, Kind, LockError, LockGuard};
 use crate::secret::Secret;
 use crate::session::rfc3339;
@@ -191,47 +191,33 @@ impl TokenCache {
     /// the token file decides which account's credentials stsexec fetches.
     pub fn prepare(&self) -> Result<(), SsoError> {
         use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+        let refuse = |problem| {
+            Err(SsoError::CacheDirectory {
+                path: self.dir.clone(),
+                problem,
+            })
+        };
         if let Err(e) = std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(&self.dir)
         {
-            return Err(SsoError::CacheDirectory {
-                path: self.dir.clone(),
-                problem: format!("cannot be created: {e}"),
-                fix: "check its parent directories".into(),
-            });
+            return refuse(CacheDirProblem::CannotCreate(e));
         }
-        let meta = std::fs::symlink_metadata(&self.dir).map_err(|e| SsoError::CacheDirectory {
-            path: self.dir.clone(),
-            problem: format!("cannot be read: {e}"),
-            fix: "check its parent directories".into(),
-        })?;
-        let problem = if !meta.is_dir() {
-            Some(("is not a directory".to_string(), "remove it".to_string()))
-        } else if meta.uid() != files::effective_uid() {
-            Some((
-                format!("belongs to another user (uid {})", meta.uid()),
-                "take ownership (chown) or remove it".to_string(),
-            ))
-        } else if meta.mode() & 0o022 != 0 {
-            Some((
-                format!(
-                    "is writable by group or others (mode {:04o})",
-                    meta.mode() & 0o7777
-                ),
-                format!("run: chmod go-w {}", self.dir.display()),
-            ))
-        } else {
-            None
+        let meta = match std::fs::symlink_metadata(&self.dir) {
+            Ok(meta) => meta,
+            Err(e) => return refuse(CacheDirProblem::CannotRead(e)),
         };
-        match problem {
-            Some((problem, fix)) => Err(SsoError::CacheDirectory {
-                path: self.dir.clone(),
-                problem,
-                fix,
-            }),
-            None => Ok(()),
+        if !meta.is_dir() {
+            refuse(CacheDirProblem::NotADirectory)
+        } else if meta.uid() != files::effective_uid() {
+            refuse(CacheDirProblem::OtherOwner { uid: meta.uid() })
+        } else if meta.mode() & 0o022 != 0 {
+            refuse(CacheDirProblem::Writable {
+                mode: meta.mode() & 0o7777,
+            })
+        } else {
+            Ok(())
         }
     }
 
@@ -531,7 +517,65 @@ mod tests {
         std::fs::write(cache.token_path(&s), "{").unwrap();
         assert!(matches!(cache.load_token(&s), Err(Unusable::Malformed(_))));
         std::fs::set_permissions(cache.dir(), std::fs::Permissions::from_mode(0o777)).unwrap();
-        let err = cache.prepare().unwrap_err().to_string();
-        assert!(err.contains("chmod go-w"), "{err}");
+        let err = cache.prepare().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SsoError::CacheDirectory {
+                    problem: CacheDirProblem::Writable { mode: 0o777 },
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "IAM Identity Center token cache directory {} is writable by group or others (mode 0777); run: chmod go-w {}",
+                cache.dir().display(),
+                cache.dir().display()
+            )
+        );
+    }
+
+    #[test]
+    fn each_cache_directory_problem_is_its_sentence() {
+        let path = PathBuf::from("/h/.aws/sso/cache");
+        let say = |problem| {
+            SsoError::CacheDirectory {
+                path: path.clone(),
+                problem,
+            }
+            .to_string()
+        };
+        let denied = std::io::Error::from_raw_os_error(libc::EACCES);
+        assert_eq!(
+            say(CacheDirProblem::CannotCreate(
+                std::io::Error::from_raw_os_error(libc::EACCES)
+            )),
+            format!(
+                "IAM Identity Center token cache directory /h/.aws/sso/cache cannot be created: {denied}; check its parent directories"
+            )
+        );
+        assert_eq!(
+            say(CacheDirProblem::CannotRead(
+                std::io::Error::from_raw_os_error(libc::EACCES)
+            )),
+            format!(
+                "IAM Identity Center token cache directory /h/.aws/sso/cache cannot be read: {denied}; check its parent directories"
+            )
+        );
+        assert_eq!(
+            say(CacheDirProblem::NotADirectory),
+            "IAM Identity Center token cache directory /h/.aws/sso/cache is not a directory; remove it"
+        );
+        assert_eq!(
+            say(CacheDirProblem::OtherOwner { uid: 1001 }),
+            "IAM Identity Center token cache directory /h/.aws/sso/cache belongs to another user (uid 1001); take ownership (chown) or remove it"
+        );
+        assert_eq!(
+            say(CacheDirProblem::Writable { mode: 0o2775 }),
+            "IAM Identity Center token cache directory /h/.aws/sso/cache is writable by group or others (mode 2775); run: chmod go-w /h/.aws/sso/cache"
+        );
     }
 }

@@ -9,7 +9,7 @@ use super::cache::{CachedToken, Registration, SCOPE, TokenCache};
 use super::client::{
     AuthCodeClient, Failure, Grant, IssuedToken, OidcApi, PortalApi, RegisterRequest, SsoEndpoints,
 };
-use super::loopback::{self, Loopback};
+use super::loopback::{self, BrowserError, Loopback};
 use super::pkce::{Pkce, new_state, url_encode};
 use super::{LoginFailure, SsoError, SsoSession};
 use crate::env::Environment;
@@ -62,7 +62,7 @@ impl Default for LoginOptions {
 pub trait LoginUi {
     /// The command that opens a web page here, if any.
     fn browser(&self) -> Option<String>;
-    fn open_browser(&mut self, command: &str, url: &str) -> Result<(), String>;
+    fn open_browser(&mut self, command: &str, url: &str) -> Result<(), BrowserError>;
     /// A line the person must see (the URL, the code, whom we wait for); shown even with `-q`.
     fn say(&mut self, line: &str);
 }
@@ -90,7 +90,7 @@ impl LoginUi for TerminalUi {
         self.browser.clone()
     }
 
-    fn open_browser(&mut self, command: &str, url: &str) -> Result<(), String> {
+    fn open_browser(&mut self, command: &str, url: &str) -> Result<(), BrowserError> {
         loopback::open(command, url)
     }
 
@@ -324,8 +324,8 @@ impl<A: OidcApi> Sso<'_, A> {
         wait: Duration,
         ui: &mut dyn LoginUi,
     ) -> Result<Option<CachedToken>, SsoError> {
-        let loopback = Loopback::bind()
-            .map_err(|e| self.login_error(LoginFailure::Loopback(e.to_string())))?;
+        let loopback =
+            Loopback::bind().map_err(|e| self.login_error(LoginFailure::Loopback(e.into())))?;
         let redirect_uri = loopback.redirect_uri();
         let registration = self.registration(
             lock,
@@ -334,10 +334,8 @@ impl<A: OidcApi> Sso<'_, A> {
                 issuer_url: self.session.start_url.clone(),
             }),
         )?;
-        let pkce =
-            Pkce::new().map_err(|e| self.login_error(LoginFailure::Loopback(e.to_string())))?;
-        let state =
-            new_state().map_err(|e| self.login_error(LoginFailure::Loopback(e.to_string())))?;
+        let pkce = Pkce::new().map_err(|e| self.login_error(LoginFailure::Loopback(e.into())))?;
+        let state = new_state().map_err(|e| self.login_error(LoginFailure::Loopback(e.into())))?;
         let url = format!(
             "{}/authorize?response_type=code&client_id={}&redirect_uri={}&state={state}&code_challenge_method=S256&scopes={}&code_challenge={}",
             self.endpoints.oidc_base(),
@@ -350,7 +348,7 @@ impl<A: OidcApi> Sso<'_, A> {
         if let Err(why) = ui.open_browser(browser, &url) {
             ui.say(&format!(
                 "stsexec: warning: cannot open a browser ({}); signing in with a code instead",
-                crate::text::clean(&why, 200)
+                crate::text::clean(&why.to_string(), 200)
             ));
             return Ok(None);
         }
@@ -579,7 +577,7 @@ mod tests {
         fn browser(&self) -> Option<String> {
             None
         }
-        fn open_browser(&mut self, _: &str, _: &str) -> Result<(), String> {
+        fn open_browser(&mut self, _: &str, _: &str) -> Result<(), BrowserError> {
             unreachable!()
         }
         fn say(&mut self, _: &str) {}

@@ -3,12 +3,13 @@
 //! and opening the sign-in page with `$BROWSER`, else `xdg-open`.
 #![forbid(unsafe_code)]
 
-use super::LoginFailure;
 use super::pkce::query_value;
+use super::{IoFailure, LoginFailure};
 use crate::env::Environment;
 use crate::secret::Secret;
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
+use std::fmt;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
@@ -60,13 +61,13 @@ impl Loopback {
             let mut fds = [PollFd::new(&self.listener, PollFlags::IN)];
             match rustix::event::poll(&mut fds, Some(&wait)) {
                 Ok(_) | Err(Errno::INTR) => {}
-                Err(e) => return Err(LoginFailure::Loopback(e.to_string())),
+                Err(e) => return Err(LoginFailure::Loopback(e.into())),
             }
             let stream = match self.listener.accept() {
                 Ok((stream, _)) => stream,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(LoginFailure::Loopback(e.to_string())),
+                Err(e) => return Err(LoginFailure::Loopback(e.into())),
             };
             if let Some(outcome) = handle(stream, state) {
                 return outcome;
@@ -169,10 +170,33 @@ pub fn browser_command(env: &Environment) -> Option<String> {
     (graphical && on_path).then(|| "xdg-open".to_string())
 }
 
+/// Why the sign-in page was not opened; `Display` is what the warning says in its
+/// parentheses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BrowserError {
+    /// `/bin/sh` could not be started.
+    Shell(IoFailure),
+    /// The shell exited with a failure: the browser command (`$BROWSER`, `xdg-open`) did not
+    /// start.
+    NotStarted { command: String },
+    /// A run that never signs in (`--server`'s renewals) opens no browser.
+    Unattended,
+}
+
+impl fmt::Display for BrowserError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BrowserError::Shell(cause) => cause.fmt(f),
+            BrowserError::NotStarted { command } => write!(f, "{command} could not be started"),
+            BrowserError::Unattended => f.write_str("no browser is opened by a renewal"),
+        }
+    }
+}
+
 /// Starts `command URL` in the background (the shell exits at once, so the browser is never
 /// stsexec's child and never holds its terminal), with no input and its output discarded.
 /// The URL carries no credential: a client id, the redirect, `state` and the PKCE challenge.
-pub fn open(command: &str, url: &str) -> Result<(), String> {
+pub fn open(command: &str, url: &str) -> Result<(), BrowserError> {
     let status = std::process::Command::new("/bin/sh")
         .arg("-c")
         .arg("$STSEXEC_BROWSER \"$1\" </dev/null >/dev/null 2>&1 &")
@@ -183,11 +207,13 @@ pub fn open(command: &str, url: &str) -> Result<(), String> {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| BrowserError::Shell(e.into()))?;
     if status.success() {
         Ok(())
     } else {
-        Err(format!("{command} could not be started"))
+        Err(BrowserError::NotStarted {
+            command: command.to_string(),
+        })
     }
 }
 
@@ -253,6 +279,50 @@ mod tests {
                 .wait_for_code("s3", Duration::from_millis(200))
                 .unwrap_err(),
             LoginFailure::TimedOut { seconds: 0 }
+        );
+    }
+
+    #[test]
+    fn failures_are_data_and_say_what_the_system_said() {
+        // An OS error reads as the standard library writes it, from the number alone.
+        let in_use = std::io::Error::from_raw_os_error(libc::EADDRINUSE);
+        assert_eq!(IoFailure::from(&in_use), IoFailure::Os(libc::EADDRINUSE));
+        assert_eq!(IoFailure::from(&in_use).to_string(), in_use.to_string());
+        assert_eq!(
+            IoFailure::from(Errno::ADDRINUSE).to_string(),
+            Errno::ADDRINUSE.to_string()
+        );
+        let spawn = std::process::Command::new("/nonexistent/stsexec-test")
+            .status()
+            .unwrap_err();
+        assert_eq!(
+            BrowserError::Shell(IoFailure::from(&spawn)).to_string(),
+            spawn.to_string()
+        );
+        assert_eq!(
+            IoFailure::Kind(std::io::ErrorKind::WouldBlock).to_string(),
+            std::io::Error::from(std::io::ErrorKind::WouldBlock).to_string()
+        );
+        assert_eq!(
+            BrowserError::NotStarted {
+                command: "firefox --new-tab".into()
+            }
+            .to_string(),
+            "firefox --new-tab could not be started"
+        );
+        assert_eq!(
+            BrowserError::Unattended.to_string(),
+            "no browser is opened by a renewal"
+        );
+        let login = super::super::SsoError::Login {
+            account: "work".into(),
+            failure: LoginFailure::Loopback(IoFailure::Os(libc::EADDRINUSE)),
+        };
+        assert_eq!(
+            login.to_string(),
+            format!(
+                "cannot receive the IAM Identity Center sign-in for account work on 127.0.0.1: {in_use}; run stsexec work --login --no-browser"
+            )
         );
     }
 

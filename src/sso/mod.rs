@@ -25,6 +25,7 @@ pub use client::{Failure, LazySso, SsoEndpoints};
 use crate::files::{FileError, Holder};
 use crate::text::clean;
 use std::fmt;
+use std::io;
 use std::path::PathBuf;
 
 /// One IAM Identity Center login: what the AWS CLI's `[sso-session NAME]` (or a legacy
@@ -59,8 +60,65 @@ pub enum LoginFailure {
     Denied { error: String },
     /// The device code expired before it was approved.
     DeviceCodeExpired,
-    /// The loopback listener failed.
-    Loopback(String),
+    /// The loopback listener, or the random source of PKCE and `state`, failed.
+    Loopback(IoFailure),
+}
+
+/// A failed system call as data: the OS's error number, shown as the standard library shows
+/// it (`Address already in use (os error 98)`), or, for an error that has none, its kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoFailure {
+    Os(i32),
+    Kind(io::ErrorKind),
+}
+
+impl From<&io::Error> for IoFailure {
+    fn from(e: &io::Error) -> Self {
+        match e.raw_os_error() {
+            Some(code) => IoFailure::Os(code),
+            None => IoFailure::Kind(e.kind()),
+        }
+    }
+}
+
+impl From<io::Error> for IoFailure {
+    fn from(e: io::Error) -> Self {
+        IoFailure::from(&e)
+    }
+}
+
+impl From<rustix::io::Errno> for IoFailure {
+    fn from(e: rustix::io::Errno) -> Self {
+        IoFailure::Os(e.raw_os_error())
+    }
+}
+
+impl fmt::Display for IoFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            IoFailure::Os(code) => io::Error::from_raw_os_error(code).fmt(f),
+            IoFailure::Kind(kind) => io::Error::from(kind).fmt(f),
+        }
+    }
+}
+
+/// What is wrong with the token cache directory; part of [`SsoError::CacheDirectory`]'s
+/// sentence, with the fix.
+#[derive(Debug)]
+pub enum CacheDirProblem {
+    /// Creating it (and the directories above it) failed.
+    CannotCreate(io::Error),
+    /// Its metadata could not be read.
+    CannotRead(io::Error),
+    NotADirectory,
+    /// Another user owns it: whoever can replace the token file decides the credentials.
+    OtherOwner {
+        uid: u32,
+    },
+    /// Group or others may write it; `mode` is its permission bits.
+    Writable {
+        mode: u32,
+    },
 }
 
 /// An IAM Identity Center failure in context. `Display` is the sentence for the terminal.
@@ -69,10 +127,10 @@ pub enum SsoError {
     File(FileError),
     /// The account's session cache (its lock).
     Cache(crate::cache::CacheError),
+    /// The token cache directory (`~/.aws/sso/cache`) cannot be used.
     CacheDirectory {
         path: PathBuf,
-        problem: String,
-        fix: String,
+        problem: CacheDirProblem,
     },
     LockHolderStopped {
         session: String,
@@ -118,11 +176,31 @@ impl fmt::Display for SsoError {
         match self {
             SsoError::File(e) => write!(f, "{e}"),
             SsoError::Cache(e) => write!(f, "{e}"),
-            SsoError::CacheDirectory { path, problem, fix } => write!(
-                f,
-                "IAM Identity Center token cache directory {} {problem}; {fix}",
-                path.display()
-            ),
+            SsoError::CacheDirectory { path, problem } => {
+                write!(
+                    f,
+                    "IAM Identity Center token cache directory {} ",
+                    path.display()
+                )?;
+                match problem {
+                    CacheDirProblem::CannotCreate(e) => {
+                        write!(f, "cannot be created: {e}; check its parent directories")
+                    }
+                    CacheDirProblem::CannotRead(e) => {
+                        write!(f, "cannot be read: {e}; check its parent directories")
+                    }
+                    CacheDirProblem::NotADirectory => f.write_str("is not a directory; remove it"),
+                    CacheDirProblem::OtherOwner { uid } => write!(
+                        f,
+                        "belongs to another user (uid {uid}); take ownership (chown) or remove it"
+                    ),
+                    CacheDirProblem::Writable { mode } => write!(
+                        f,
+                        "is writable by group or others (mode {mode:04o}); run: chmod go-w {}",
+                        path.display()
+                    ),
+                }
+            }
             SsoError::LockHolderStopped { session, pid } => write!(
                 f,
                 "stsexec pid {pid} holds the IAM Identity Center login lock of {session} and is stopped; resume it (fg) or end it (kill {pid})"
@@ -165,8 +243,7 @@ impl fmt::Display for SsoError {
                 ),
                 LoginFailure::Loopback(cause) => write!(
                     f,
-                    "cannot receive the IAM Identity Center sign-in for account {account} on 127.0.0.1: {}; run stsexec {account} --login --no-browser",
-                    clean(cause, 200)
+                    "cannot receive the IAM Identity Center sign-in for account {account} on 127.0.0.1: {cause}; run stsexec {account} --login --no-browser"
                 ),
             },
             SsoError::Call(call) => write!(f, "{call}"),

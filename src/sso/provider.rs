@@ -8,6 +8,7 @@
 use super::account::SsoAccount;
 use super::client::{OidcApi, PortalApi, SsoEndpoints};
 use super::login::{LoginOptions, LoginUi, Sso};
+use super::loopback::BrowserError;
 use super::{SsoError, TokenCache};
 use crate::accounts::AccountName;
 use crate::cache::{AccountLock, AccountState, CachedSession, Miss, Slot, Waiting};
@@ -226,8 +227,8 @@ impl LoginUi for Unattended {
         None
     }
 
-    fn open_browser(&mut self, _command: &str, _url: &str) -> Result<(), String> {
-        Err("no browser is opened by a renewal".into())
+    fn open_browser(&mut self, _command: &str, _url: &str) -> Result<(), BrowserError> {
+        Err(BrowserError::Unattended)
     }
 
     fn say(&mut self, _line: &str) {}

@@ -309,3 +309,55 @@ fn identity_paths_split_like_path_and_expand_home() {
         ]
     );
 }
+
+#[test]
+fn an_encryption_that_fails_says_why_in_one_sentence_and_writes_nothing() {
+    let dir = Dir::new();
+    let path = dir.dir.path().join("work.secret_key.age");
+    let file = AgeFile::new("work", path.clone());
+    let missing = dir.dir.path().join("gone.txt");
+    let error = file
+        .write_with(
+            &Secret::new(MARKER),
+            &Lock::Identities(vec![missing.clone()]),
+            10,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            AgeError::Encrypt {
+                why: EncryptFailure::Identity(inner),
+                ..
+            } if matches!(**inner, AgeError::IdentityMissing { .. })
+        ),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "cannot encrypt the key for {} (age identity file {} does not exist; fix age_identity or STSEXEC_AGE_IDENTITY); nothing was written",
+            path.display(),
+            missing.display()
+        )
+    );
+    assert!(!path.exists());
+
+    // No recipient at all: the age crate's words, as they are.
+    let none = encrypt(
+        &Secret::new(MARKER),
+        &Lock::Identities(Vec::new()),
+        10,
+        "work",
+    )
+    .unwrap_err();
+    let EncryptFailure::Recipients(age_says) = &none else {
+        panic!("{none:?}");
+    };
+    assert_eq!(none.to_string(), text::clean(&age_says.to_string(), 200));
+    // Foreign text is cleaned and capped.
+    assert_eq!(
+        EncryptFailure::Output(std::io::Error::other("plugin\u{7} failed")).to_string(),
+        "plugin failed"
+    );
+}

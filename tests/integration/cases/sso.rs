@@ -9,8 +9,8 @@ use crate::support::{MARKER, venv};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+use stsexec::testing::{BrowserError, LoginOptions, LoginUi, Method, Sso, TerminalUi};
 use stsexec::testing::{LazySso, SsoEndpoints, SsoError, SsoSession, TokenCache};
-use stsexec::testing::{LoginOptions, LoginUi, Method, Sso, TerminalUi};
 
 const SESSION: &str = "my-sso";
 
@@ -89,7 +89,7 @@ impl LoginUi for TestUi {
         (self.person == Person::Browser).then(|| "test-browser".to_string())
     }
 
-    fn open_browser(&mut self, _command: &str, url: &str) -> Result<(), String> {
+    fn open_browser(&mut self, _command: &str, url: &str) -> Result<(), BrowserError> {
         assert_eq!(self.person, Person::Browser, "no browser may open here");
         self.opened.fetch_add(1, Ordering::SeqCst);
         let url = url.to_string();
@@ -266,7 +266,7 @@ fn sso_device_code_that_expires_ends_the_login_with_a_sentence() {
         fn browser(&self) -> Option<String> {
             None
         }
-        fn open_browser(&mut self, _: &str, _: &str) -> Result<(), String> {
+        fn open_browser(&mut self, _: &str, _: &str) -> Result<(), BrowserError> {
             unreachable!()
         }
         fn say(&mut self, line: &str) {
