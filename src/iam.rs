@@ -8,7 +8,9 @@
 
 use crate::aws::cap::ResponseCap;
 use crate::aws::endpoint::{Partition, Variant};
-use crate::aws::{Endpoint, MAX_ATTEMPTS, Outbound, Service, Transport, Wait, static_credentials};
+use crate::aws::{
+    Connections, Endpoint, MAX_ATTEMPTS, Outbound, Service, Transport, Wait, static_credentials,
+};
 use crate::env::Environment;
 use crate::secret::{Secret, is_access_key_id};
 use crate::session::Credentials;
@@ -176,7 +178,7 @@ impl LazyIam {
             None => {
                 let shared = self
                     .outbound
-                    .sdk_config(self.region, &self.endpoint)
+                    .sdk_config(self.region, &self.endpoint, Connections::OnePerCall)
                     .map_err(IamFailure::Transport)?;
                 let config = aws_sdk_iam::config::Builder::from(&shared)
                     .interceptor(ResponseCap)

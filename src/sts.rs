@@ -10,7 +10,7 @@
 pub use crate::aws::Endpoint;
 use crate::aws::cap::{MAX_RESPONSE_BYTES, ResponseCap};
 use crate::aws::endpoint::{Partition, Variant};
-use crate::aws::{MAX_ATTEMPTS, Outbound, Service, Transport, Wait};
+use crate::aws::{Connections, MAX_ATTEMPTS, Outbound, Service, Transport, Wait};
 use crate::env::Environment;
 use crate::secret::{MfaCode, Secret, is_access_key_id, mask_key_id};
 use crate::session::Credentials;
@@ -388,7 +388,7 @@ impl LazySts {
             None => {
                 let shared = self
                     .outbound
-                    .sdk_config(&self.region, &self.endpoint)
+                    .sdk_config(&self.region, &self.endpoint, Connections::Reused)
                     .map_err(StsFailure::Transport)?;
                 let config = aws_sdk_sts::config::Builder::from(&shared)
                     .interceptor(ResponseCap)

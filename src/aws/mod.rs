@@ -53,6 +53,21 @@ pub const MAX_ATTEMPTS: u32 = 3;
 const ANNOUNCE_AFTER: Duration = Duration::from_secs(1);
 const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
 
+/// How an SDK client's HTTP connections are used between its calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connections {
+    /// Kept alive and reused (STS, the SSO portal): each of their calls may be sent again,
+    /// and the SDK's retries do so when a reused connection turns out closed.
+    Reused,
+    /// A new connection for every call (IAM, the SSO sign-in): some of their calls must not be
+    /// sent twice — CreateAccessKey is never retried, an authorisation code is good once —,
+    /// and a kept-alive connection that the server or a proxy closed after its last answer
+    /// (tinyproxy does at once, without saying so) fails the next call with "connection closed
+    /// before message completed" once the request is out. Their calls are few (`--rotate`,
+    /// `--add`, a sign-in): a handshake each costs little.
+    OnePerCall,
+}
+
 /// The layer: cheap to clone (clones share the runtime), `Send`, built with nothing started.
 #[derive(Clone)]
 pub struct Outbound {
@@ -175,7 +190,12 @@ impl Outbound {
     /// then [`cap::ResponseCap`] as its interceptor): region, endpoint, HTTP client, time-outs,
     /// retries. Never aws-config's loader: no shared `~/.aws` files, no default credential
     /// chain (each call is signed with [`static_credentials`], or unsigned).
-    pub fn sdk_config(&self, region: &str, endpoint: &Endpoint) -> Result<SdkConfig, Transport> {
+    pub fn sdk_config(
+        &self,
+        region: &str,
+        endpoint: &Endpoint,
+        connections: Connections,
+    ) -> Result<SdkConfig, Transport> {
         let op = self.shared.operation_timeout;
         let tls = self.tls_context()?;
         let proxy = self
@@ -191,6 +211,9 @@ impl Outbound {
                 builder.set_connector_settings(settings.cloned());
                 if let Some(components) = components {
                     builder.set_sleep_impl(components.sleep_impl());
+                }
+                if connections == Connections::OnePerCall {
+                    builder = builder.pool_max_idle_per_host(0);
                 }
                 builder
                     .proxy_config(proxy.clone())

@@ -6,7 +6,9 @@
 #![forbid(unsafe_code)]
 
 use crate::aws::cap::ResponseCap;
-use crate::aws::{Classified, Endpoint, Outbound, Service, Transport, Wait, classify_sdk};
+use crate::aws::{
+    Classified, Connections, Endpoint, Outbound, Service, Transport, Wait, classify_sdk,
+};
 use crate::env::Environment;
 use crate::secret::{Secret, is_access_key_id};
 use crate::session::Credentials;
@@ -249,10 +251,10 @@ pub fn build_clients(
     endpoints: &SsoEndpoints,
 ) -> Result<(aws_sdk_ssooidc::Client, aws_sdk_sso::Client), Failure> {
     let oidc = outbound
-        .sdk_config(region, &endpoints.oidc)
+        .sdk_config(region, &endpoints.oidc, Connections::OnePerCall)
         .map_err(from_transport)?;
     let portal = outbound
-        .sdk_config(region, &endpoints.portal)
+        .sdk_config(region, &endpoints.portal, Connections::Reused)
         .map_err(from_transport)?;
     Ok((
         aws_sdk_ssooidc::Client::from_conf(

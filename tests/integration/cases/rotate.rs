@@ -237,6 +237,32 @@ fn a_new_key_that_takes_a_while_is_waited_for() {
     assert_eq!(key_files(&sandbox).0, keys[0]);
 }
 
+/// A server (or proxy) that closes each kept-alive connection after its answer without saying
+/// so: IAM's calls go out on a new connection each (CreateAccessKey is never sent twice, so a
+/// reused connection found closed after sending would fail the rotation), and it finishes.
+#[test]
+fn a_server_that_closes_connections_after_each_answer_does_not_fail_create_access_key() {
+    let fake = FakeIam::start();
+    fake.with(|s| s.closes_after_answer = Some(std::time::Duration::from_millis(400)));
+    let sandbox = sandbox_for(&fake);
+    sandbox
+        .run(&["work", "--rotate", "--no-session"])
+        .assert_ok()
+        .assert_no_secret();
+    let iam_calls = fake
+        .actions()
+        .iter()
+        .filter(|a| a.ends_with("AccessKey") || *a == "ListAccessKeys")
+        .count();
+    assert!(iam_calls >= 4, "{:?}", fake.actions());
+    assert!(
+        fake.with(|s| s.connections) >= iam_calls,
+        "IAM calls shared connections: {} for {:?}",
+        fake.with(|s| s.connections),
+        fake.actions()
+    );
+}
+
 #[test]
 fn a_new_key_that_never_works_is_deleted_again() {
     let fake = FakeIam::start();

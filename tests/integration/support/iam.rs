@@ -54,6 +54,12 @@ pub struct State {
     pub policy: Policy,
     /// (action, signing key id), in order.
     pub calls: Vec<(String, String)>,
+    /// Each connection is closed this long after its first answer, without a `Connection:
+    /// close` (as tinyproxy does, at once): a client that reuses it meanwhile finds it closed
+    /// after sending.
+    pub closes_after_answer: Option<Duration>,
+    /// Connections accepted.
+    pub connections: usize,
     next: u32,
 }
 
@@ -81,6 +87,7 @@ impl FakeIam {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
                 let state = shared.clone();
+                state.lock().unwrap().connections += 1;
                 std::thread::spawn(move || serve(stream, &state));
             }
         });
@@ -356,6 +363,12 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
             .and_then(|_| stream.write_all(xml.as_bytes()))
             .is_err()
         {
+            return;
+        }
+        let closes = state.lock().unwrap().closes_after_answer;
+        if let Some(after) = closes {
+            // Whatever arrives meanwhile is never answered.
+            std::thread::sleep(after);
             return;
         }
     }
