@@ -26,6 +26,7 @@ use std::time::SystemTime;
 
 mod add;
 mod console;
+mod mfa_device;
 mod rotate;
 mod serve;
 mod sso;

@@ -12,6 +12,7 @@
 //! hold the working key; running `--add` again finishes the conversion.
 #![forbid(unsafe_code)]
 
+use super::mfa_device::{MfaChoice, MfaDevices};
 use super::{Outcome, Places};
 use crate::accounts;
 use crate::aws::Outbound;
@@ -22,7 +23,7 @@ use crate::error::Result;
 use crate::files::{self, Kind};
 use crate::iam::{self, LazyIam};
 use crate::invocation::AddAsk;
-use crate::keys::add::{self, AddError, Caller, MfaDevices};
+use crate::keys::add::{self, AddError, Caller};
 use crate::keys::age_file::{self, AgeFile, Lock};
 use crate::keys::passphrase::Prompt;
 use crate::report::Reporter;
@@ -308,7 +309,7 @@ fn mfa_devices(
         Ok(serials) => MfaDevices::Listed(serials),
         Err(failure) => MfaDevices::NotListed {
             endpoint: shown,
-            why: failure.describe("ListMFADevices"),
+            failure,
         },
     }
 }
@@ -336,10 +337,10 @@ fn fill_entry(
         .clone()
         .or_else(|| file.map(|f| f.path.clone()))
         .unwrap_or_default();
-    let choice = add::choose_mfa_serial(account, caller, devices, &place);
+    let choice = MfaChoice::new(account, caller, devices, &place);
     match target {
         Some(path) => {
-            if !add::fill_accounts_entry(&path, account, caller, choice.mfa_serial.as_deref())? {
+            if !add::fill_accounts_entry(&path, account, caller, choice.mfa_serial())? {
                 return Ok(());
             }
             report.status(format!(
@@ -351,13 +352,13 @@ fn fill_entry(
         None => report.warn(format!(
             "account {account} has no entry in the accounts file {}; add \"{account}\": {} there",
             place.display(),
-            add::entry_json(caller, choice.mfa_serial.as_deref())
+            add::entry_json(caller, choice.mfa_serial())
         )),
     }
-    if choice.warn {
-        report.warn(choice.sentence);
+    if choice.is_warning() {
+        report.warn(choice.to_string());
     } else {
-        report.status(choice.sentence);
+        report.status(choice.to_string());
     }
     Ok(())
 }
