@@ -2,7 +2,8 @@
 # The key stores of DESIGN §13 side by side, interleaved (one run of each command per round):
 #   bench/stores.sh [--rounds N]
 # BIN=path skips the build; VENV=dir uses that virtualenv's moto (default: bench/.venv, made as
-# bench/hot_ab.sh makes it). One HOME holds the same key five ways, one account each:
+# bench/hot_ab.sh makes it); KEEP=1 keeps the temp HOME (its path is printed) to look into.
+# One HOME holds the same key five ways, one account each:
 #   plain    <account>.secret_key
 #   age-x    <account>.secret_key.age to an X25519 recipient (age-keygen; `age_identity`)
 #   age-pw   <account>.secret_key.age to a passphrase (made by `age -p`: scrypt, N = 2^18)
@@ -60,7 +61,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-[ -n "${KEEP:-}" ] && trap - EXIT && echo "work: $work" >&2
+if [ -n "${KEEP:-}" ]; then trap - EXIT; echo "work: $work (gpg-agent left running for it)" >&2; fi
 cc -O2 -o "$work/abtimer" bench/abtimer.c
 
 home=$work/home
