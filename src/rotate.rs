@@ -22,7 +22,7 @@ use crate::aws::Transport;
 use crate::cache::{AccountLock, AccountState};
 use crate::files::{self, FileError, Kind, record};
 use crate::iam::{IamFailure, KeyInfo, LazyIam};
-use crate::keys::{AccountKeys, KeysError, ReadContext, Sealing};
+use crate::keys::{AccountKeys, KeyPlaces, KeysError, ReadContext, Sealing};
 use crate::report::Reporter;
 use crate::secret::{Secret, mask_key_id};
 use crate::session::{Credentials, hours_minutes, rfc3339};
@@ -268,7 +268,7 @@ pub struct RetireFailure {
     pub user: String,
     pub old_key: String,
     pub new_key: String,
-    pub key_files: String,
+    pub key_files: KeyPlaces,
     pub deactivated: bool,
     /// UpdateAccessKey's failure (not `deactivated`), else DeleteAccessKey's.
     pub failure: IamStepFailure,
@@ -918,7 +918,7 @@ fn write_key_files(
 }
 
 impl<K: KeyService> Rotation<'_, K> {
-    fn key_files(&self) -> String {
+    fn key_files(&self) -> KeyPlaces {
         self.keys.describe()
     }
 

@@ -781,7 +781,14 @@ fn unfinished_and_retire_failures_are_sentences_built_from_their_data() {
             user: "jb".into(),
             old_key: OLD.into(),
             new_key: "AKIANEWNEWNEWNEW0009".into(),
-            key_files: "/h/work.access_key and /h/work.secret_key".into(),
+            key_files: KeyPlaces {
+                access: "/h/work.access_key".into(),
+                store: crate::keys::Location {
+                    what: "secret key file",
+                    place: "/h/work.secret_key".into(),
+                    plain: true,
+                },
+            },
             deactivated,
             failure: IamStepFailure {
                 operation,
