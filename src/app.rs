@@ -17,7 +17,7 @@ use crate::provider::{
 };
 use crate::report::Reporter;
 use crate::session::Session;
-use crate::sts::{self, LazySts};
+use crate::sts::{self, KeyFiles, LazySts};
 use crate::web_identity::{self, TokenSource};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -508,11 +508,10 @@ fn prepare(
             keys,
             mfa_serial,
             default_session_name,
-            key_files: format!(
-                "{} and {}",
-                creds_dir.file(account, "access_key").display(),
-                creds_dir.file(account, "secret_key").display()
-            ),
+            key_files: KeyFiles {
+                access: creds_dir.file(account, "access_key"),
+                secret: creds_dir.file(account, "secret_key"),
+            },
             account_id: entry.map(|a| a.account_id.clone()),
             state: AccountState::new(&creds_dir.path, account),
             cache: entries.cache,
@@ -604,7 +603,7 @@ fn web_identity_source(
     if web.audience.is_some() && !source.takes_audience() {
         report.warn(format!(
             "--audience applies to GitHub Actions' token request only; {} has the audience it was made with",
-            source.describe()
+            source.origin()
         ));
     }
     Ok(source)

@@ -16,7 +16,8 @@ use crate::report::Reporter;
 use crate::secret::{MfaCode, Secret, mask_key_id};
 use crate::session::{self, Credentials, Session, rfc3339};
 use crate::sts::{
-    AssumeRoleRequest, StsApi, StsError, StsFailure, WEB_IDENTITY_OPERATION, WebIdentityRequest,
+    AssumeRoleRequest, KeyFiles, Signer, StsApi, StsError, StsFailure, WEB_IDENTITY_OPERATION,
+    WebIdentityRequest,
 };
 use crate::web_identity::{TokenSource, WebIdentityError};
 use std::path::Path;
@@ -268,8 +269,8 @@ pub struct AccountSetup {
     pub mfa_serial: std::result::Result<String, Arc<Error>>,
     /// The default role session name (`<user>-stsexec`), or why it cannot be made.
     pub default_session_name: std::result::Result<String, Arc<Error>>,
-    /// The key files, as a message names them.
-    pub key_files: String,
+    /// The key files, which messages name when STS refuses the key.
+    pub key_files: KeyFiles,
     /// The account the accounts file gives (for `AWS_ACCOUNT_ID`).
     pub account_id: Option<String>,
     /// The account's cached sessions, lock and used-code ledger.
@@ -310,7 +311,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         let account = self.setup.account.to_string();
         let source = match (&request.wants, &mut self.setup.keys) {
             (Wants::WebIdentity { tokens, .. }, _) => {
-                format!("web identity token from {}", tokens.describe())
+                format!("web identity token from {}", tokens.origin())
             }
             // The id alone, read again on every call (a `--server` renewal after a rotation
             // elsewhere gets the new key); the secret waits until STS needs it.
@@ -664,8 +665,8 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
             other => other,
         }
         .map_err(|failure| {
-            let hint = self.signer_hint(&source);
-            self.sts_error("AssumeRole", Some(&role.arn), None, Some(hint), failure)
+            let signer = self.signer(&source);
+            self.sts_error("AssumeRole", Some(&role.arn), None, Some(signer), failure)
         })?;
         let fetched = CachedSession {
             credentials,
@@ -754,7 +755,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
             self.report.debug(format!(
                 "account {}: the token from {} has no readable issuer, subject and audience, so no cached session is used or kept",
                 self.setup.account,
-                tokens.describe()
+                tokens.origin()
             ));
         }
         let slot = Slot {
@@ -793,7 +794,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
             "account {}: {WEB_IDENTITY_OPERATION} {} as {session_name} with a token from {} for {}",
             self.setup.account,
             role.arn,
-            tokens.describe(),
+            tokens.origin(),
             humantime::format_duration(duration)
         ));
         let call = WebIdentityRequest {
@@ -812,7 +813,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
                     WEB_IDENTITY_OPERATION,
                     Some(&role.arn),
                     None,
-                    Some(tokens.describe()),
+                    Some(Signer::WebIdentityToken(tokens.origin())),
                     failure,
                 )
             })?;
@@ -868,19 +869,19 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
             .and_then(|c| crate::sts::vet_lifetime(&c, duration, min_ttl).map(|()| c))
     }
 
-    fn signer_hint(&self, source: &Source) -> String {
+    /// What signed AssumeRole: the cached MFA session (its file), a new one, or the keys.
+    fn signer(&self, source: &Source) -> Signer {
         if source.cached_mfa {
-            match self.mfa_slot() {
-                Ok(slot) => format!(
-                    "the cached MFA session {} (run with --mfa --refresh)",
-                    self.setup.state.path_for(&slot).display()
-                ),
-                Err(_) => "the cached MFA session".to_string(),
+            Signer::CachedMfaSession {
+                file: self
+                    .mfa_slot()
+                    .ok()
+                    .map(|slot| self.setup.state.path_for(&slot)),
             }
         } else if source.credentials.is_session() {
-            "the new MFA session".to_string()
+            Signer::NewMfaSession
         } else {
-            self.setup.key_files.clone()
+            Signer::KeyFiles(self.setup.key_files.clone())
         }
     }
 
@@ -889,7 +890,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         operation: &'static str,
         role_arn: Option<&str>,
         mfa_serial: Option<&str>,
-        signer_hint: Option<String>,
+        signer: Option<Signer>,
         failure: StsFailure,
     ) -> Error {
         Error::from(StsError {
@@ -898,7 +899,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
             role_arn: role_arn.map(str::to_string),
             mfa_serial: mfa_serial.map(str::to_string),
             endpoint: self.sts.endpoint().shown.clone(),
-            signer_hint: signer_hint.unwrap_or_else(|| self.setup.key_files.clone()),
+            signer: signer.unwrap_or_else(|| Signer::KeyFiles(self.setup.key_files.clone())),
             failure,
         })
     }

@@ -22,7 +22,7 @@ use crate::aws::Transport;
 use crate::cache::{AccountLock, AccountState};
 use crate::files::{self, FileError, Kind, record};
 use crate::iam::{IamFailure, KeyInfo, LazyIam};
-use crate::keys::{AccountKeys, KeysError, ReadContext, Sealing};
+use crate::keys::{AccountKeys, KeyPlaces, KeysError, ReadContext, Sealing};
 use crate::report::Reporter;
 use crate::secret::{Secret, mask_key_id};
 use crate::session::{Credentials, hours_minutes, rfc3339};
@@ -226,7 +226,8 @@ impl Journal {
             kind: Kind::Journal,
             path: path.to_path_buf(),
             action: "write",
-            source: std::io::Error::other(e.to_string()),
+            // The store's own error, typed, as the I/O error's source.
+            source: std::io::Error::other(e),
         })?;
         record::write(path, &on_disk)?;
         self.secret_withheld = on_disk.secret_withheld;
@@ -256,7 +257,8 @@ pub struct LostKey {
     pub user: String,
     pub old_key: String,
     pub new_key: String,
-    pub cause: String,
+    /// DeleteAccessKey's failure.
+    pub failure: IamStepFailure,
 }
 
 /// The old key could not be deleted (the new one is already in the files).
@@ -266,9 +268,77 @@ pub struct RetireFailure {
     pub user: String,
     pub old_key: String,
     pub new_key: String,
-    pub key_files: String,
+    pub key_files: KeyPlaces,
     pub deactivated: bool,
-    pub cause: String,
+    /// UpdateAccessKey's failure (not `deactivated`), else DeleteAccessKey's.
+    pub failure: IamStepFailure,
+}
+
+/// An IAM call of a step that failed, with the endpoint it went to.
+#[derive(Debug)]
+pub struct IamStepFailure {
+    pub operation: &'static str,
+    pub endpoint: String,
+    pub failure: IamFailure,
+}
+
+impl fmt::Display for IamStepFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "IAM at {} {}",
+            self.endpoint,
+            self.failure.describe(self.operation)
+        )
+    }
+}
+
+/// Why a step after the journal was written stopped, leaving the rotation unfinished.
+#[derive(Debug)]
+pub enum UnfinishedCause {
+    /// Step 3: the new key signs as someone other than the journal's user.
+    SignsAsOther {
+        new_key: String,
+        arn: String,
+        user_arn: String,
+    },
+    /// Step 3: STS could not be asked about the new key (no verdict on it).
+    Unproven {
+        endpoint: String,
+        new_key: String,
+        failure: StsFailure,
+    },
+    /// Step 4: the key files could not take the new pair.
+    KeyFiles(KeysError),
+}
+
+impl fmt::Display for UnfinishedCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UnfinishedCause::SignsAsOther {
+                new_key,
+                arn,
+                user_arn,
+            } => write!(
+                f,
+                "the new access key {} signs as {}, not as {}",
+                mask_key_id(new_key),
+                clean(arn, 200),
+                clean(user_arn, 200)
+            ),
+            UnfinishedCause::Unproven {
+                endpoint,
+                new_key,
+                failure,
+            } => write!(
+                f,
+                "STS at {endpoint} could not prove the new access key {} (GetCallerIdentity: {})",
+                mask_key_id(new_key),
+                sts_cause(failure)
+            ),
+            UnfinishedCause::KeyFiles(e) => e.fmt(f),
+        }
+    }
 }
 
 /// Whether a failed CreateAccessKey may still have made a key: no answer, a server error, an
@@ -430,7 +500,7 @@ pub enum RotateError {
         account: AccountName,
         journal: PathBuf,
         withheld: bool,
-        cause: String,
+        cause: Box<UnfinishedCause>,
     },
     /// A resumed rotation found the journal's new key useless (its secret withheld from the
     /// journal and never stored by the `key_process`), and IAM did not delete it.
@@ -587,11 +657,11 @@ impl fmt::Display for RotateError {
                     user,
                     old_key,
                     new_key,
-                    cause,
+                    failure,
                 } = lost.as_ref();
                 write!(
                     f,
-                    "the unfinished key rotation of account {account} created the access key {}, whose secret was lost when that run stopped before the key_process stored it, and deleting that key failed ({cause}); the key files still hold {} and {} is kept: run stsexec {account} --rotate again to retry, or delete the key yourself (aws iam delete-access-key --user-name {user} --access-key-id <id>, the id is new_access_key_id in the journal) and then remove the journal",
+                    "the unfinished key rotation of account {account} created the access key {}, whose secret was lost when that run stopped before the key_process stored it, and deleting that key failed ({failure}); the key files still hold {} and {} is kept: run stsexec {account} --rotate again to retry, or delete the key yourself (aws iam delete-access-key --user-name {user} --access-key-id <id>, the id is new_access_key_id in the journal) and then remove the journal",
                     mask_key_id(new_key),
                     mask_key_id(old_key),
                     journal.display()
@@ -605,7 +675,7 @@ impl fmt::Display for RotateError {
                     new_key,
                     key_files,
                     deactivated,
-                    cause,
+                    failure,
                 } = failure.as_ref();
                 let state = if *deactivated {
                     "is inactive"
@@ -614,7 +684,7 @@ impl fmt::Display for RotateError {
                 };
                 write!(
                     f,
-                    "account {account} now uses the new access key {} ({key_files}), but the old key {} {state} and was not deleted ({cause}); run stsexec {account} --rotate again to delete it, or delete it yourself (aws iam delete-access-key --user-name {user} --access-key-id <id>)",
+                    "account {account} now uses the new access key {} ({key_files}), but the old key {} {state} and was not deleted ({failure}); run stsexec {account} --rotate again to delete it, or delete it yourself (aws iam delete-access-key --user-name {user} --access-key-id <id>)",
                     mask_key_id(new_key),
                     mask_key_id(old_key),
                 )
@@ -843,12 +913,12 @@ fn write_key_files(
     journal: &Journal,
     keys: &AccountKeys,
     lock: &AccountLock,
-) -> Result<(), RotateError> {
-    Ok(keys.write(lock, &journal.new_credentials())?)
+) -> Result<(), KeysError> {
+    keys.write(lock, &journal.new_credentials())
 }
 
 impl<K: KeyService> Rotation<'_, K> {
-    fn key_files(&self) -> String {
+    fn key_files(&self) -> KeyPlaces {
         self.keys.describe()
     }
 
@@ -897,17 +967,17 @@ impl<K: KeyService> Rotation<'_, K> {
                 state = Files::Old;
             }
         }
-        let unfinished = |cause: String| RotateError::Unfinished {
+        let unfinished = |cause: UnfinishedCause| RotateError::Unfinished {
             account: self.account.clone(),
             journal: path.clone(),
             withheld: journal.secret_withheld,
-            cause,
+            cause: Box::new(cause),
         };
         match state {
             Files::Old => {
                 self.prove(&journal, &path)?;
                 write_key_files(&journal, self.keys, lock)
-                    .map_err(|e| unfinished(e.to_string()))?;
+                    .map_err(|e| unfinished(UnfinishedCause::KeyFiles(e)))?;
                 self.report.debug(format!(
                     "account {}: {} now hold {}",
                     self.account,
@@ -917,7 +987,7 @@ impl<K: KeyService> Rotation<'_, K> {
             }
             Files::Torn => {
                 write_key_files(&journal, self.keys, lock)
-                    .map_err(|e| unfinished(e.to_string()))?;
+                    .map_err(|e| unfinished(UnfinishedCause::KeyFiles(e)))?;
             }
             Files::New => {}
         }
@@ -961,7 +1031,11 @@ impl<K: KeyService> Rotation<'_, K> {
                     user: user.clone(),
                     old_key: journal.old_access_key_id.clone(),
                     new_key: new.clone(),
-                    cause: format!("IAM at {endpoint} {}", failure.describe("DeleteAccessKey")),
+                    failure: IamStepFailure {
+                        operation: "DeleteAccessKey",
+                        endpoint,
+                        failure,
+                    },
                 })));
             }
         }
@@ -1155,12 +1229,11 @@ impl<K: KeyService> Rotation<'_, K> {
                         account: self.account.clone(),
                         journal: path.to_path_buf(),
                         withheld: journal.secret_withheld,
-                        cause: format!(
-                            "the new access key {} signs as {}, not as {}",
-                            mask_key_id(&new.access_key_id),
-                            clean(&arn, 200),
-                            clean(&journal.user_arn, 200)
-                        ),
+                        cause: Box::new(UnfinishedCause::SignsAsOther {
+                            new_key: new.access_key_id.clone(),
+                            arn,
+                            user_arn: journal.user_arn.clone(),
+                        }),
                     });
                 }
                 Err(failure) => {
@@ -1196,11 +1269,11 @@ impl<K: KeyService> Rotation<'_, K> {
                 account: self.account.clone(),
                 journal: path.to_path_buf(),
                 withheld: journal.secret_withheld,
-                cause: format!(
-                    "STS at {endpoint} could not prove the new access key {} (GetCallerIdentity: {})",
-                    mask_key_id(&new.access_key_id),
-                    sts_cause(&last)
-                ),
+                cause: Box::new(UnfinishedCause::Unproven {
+                    endpoint,
+                    new_key: new.access_key_id.clone(),
+                    failure: last,
+                }),
             });
         }
         let deleted =
@@ -1235,7 +1308,7 @@ impl<K: KeyService> Rotation<'_, K> {
         let (_, endpoint) = self.service.endpoints();
         let key_files = self.key_files();
         let account = self.account.clone();
-        let failed = |deactivated: bool, operation: &str, failure: &IamFailure| {
+        let failed = |deactivated: bool, operation: &'static str, failure: IamFailure| {
             RotateError::DeleteFailed(Box::new(RetireFailure {
                 account: account.clone(),
                 user: journal.user.clone(),
@@ -1243,14 +1316,18 @@ impl<K: KeyService> Rotation<'_, K> {
                 new_key: journal.new_access_key_id.clone(),
                 key_files: key_files.clone(),
                 deactivated,
-                cause: format!("IAM at {endpoint} {}", failure.describe(operation)),
+                failure: IamStepFailure {
+                    operation,
+                    endpoint: endpoint.clone(),
+                    failure,
+                },
             }))
         };
         let pause = self.retry_pause;
         match retried(pause, || self.service.deactivate_key(&signer, user, old)) {
             Ok(()) => {}
             Err(IamFailure::NoSuchEntity) => return Ok(()),
-            Err(f) => return Err(failed(false, "UpdateAccessKey", &f)),
+            Err(f) => return Err(failed(false, "UpdateAccessKey", f)),
         }
         self.report.debug(format!(
             "account {}: access key {} is inactive",
@@ -1259,7 +1336,7 @@ impl<K: KeyService> Rotation<'_, K> {
         ));
         match retried(pause, || self.service.delete_key(&signer, user, old)) {
             Ok(()) | Err(IamFailure::NoSuchEntity) => Ok(()),
-            Err(f) => Err(failed(true, "DeleteAccessKey", &f)),
+            Err(f) => Err(failed(true, "DeleteAccessKey", f)),
         }
     }
 }

@@ -15,8 +15,10 @@ use crate::env::Environment;
 use crate::secret::{MfaCode, Secret, is_access_key_id, mask_key_id};
 use crate::session::Credentials;
 use crate::text::clean;
+use crate::web_identity::TokenOrigin;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use std::fmt;
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 /// The operation name of `--web-identity`'s call, as messages name it.
@@ -196,8 +198,77 @@ pub struct StsError {
     pub endpoint: String,
     /// What to check when STS refuses the signing key: the key files, or the cache file;
     /// for AssumeRoleWithWebIdentity, the token's source.
-    pub signer_hint: String,
+    pub signer: Signer,
     pub failure: StsFailure,
+}
+
+/// What signed a call (for AssumeRoleWithWebIdentity, which is unsigned: where its token came
+/// from), as the sentence that says what to check names it.
+#[derive(Debug, Clone)]
+pub enum Signer {
+    /// The long-lived key in the account's key files.
+    KeyFiles(KeyFiles),
+    /// The MFA session this run has just got.
+    NewMfaSession,
+    /// The account's cached MFA session: its file, when the file's name could be made.
+    CachedMfaSession { file: Option<PathBuf> },
+    /// `--add`: the key it took from a profile or a file.
+    AddedKey(KeyOrigin),
+    /// `--web-identity`: the token's source.
+    WebIdentityToken(TokenOrigin),
+}
+
+impl fmt::Display for Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Signer::KeyFiles(files) => files.fmt(f),
+            Signer::NewMfaSession => f.write_str("the new MFA session"),
+            Signer::CachedMfaSession { file: Some(file) } => write!(
+                f,
+                "the cached MFA session {} (run with --mfa --refresh)",
+                file.display()
+            ),
+            Signer::CachedMfaSession { file: None } => f.write_str("the cached MFA session"),
+            Signer::AddedKey(origin) => write!(f, "the key taken from {origin}"),
+            Signer::WebIdentityToken(origin) => origin.fmt(f),
+        }
+    }
+}
+
+/// An account's key files: `<account>.access_key` and `<account>.secret_key`.
+#[derive(Debug, Clone)]
+pub struct KeyFiles {
+    pub access: PathBuf,
+    pub secret: PathBuf,
+}
+
+impl fmt::Display for KeyFiles {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} and {}", self.access.display(), self.secret.display())
+    }
+}
+
+/// Where `--add` took the key pair from.
+#[derive(Debug, Clone)]
+pub enum KeyOrigin {
+    /// `--from-profile`: a profile of the AWS shared credentials file.
+    Profile { profile: String, file: PathBuf },
+    /// The account's plain or age secret file (the id from `<account>.access_key`).
+    File(PathBuf),
+    /// Typed at the terminal, hidden.
+    Terminal,
+}
+
+impl fmt::Display for KeyOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyOrigin::Profile { profile, file } => {
+                write!(f, "profile [{profile}] of {}", file.display())
+            }
+            KeyOrigin::File(path) => path.display().fmt(f),
+            KeyOrigin::Terminal => f.write_str("the terminal"),
+        }
+    }
 }
 
 impl fmt::Display for StsError {
@@ -220,13 +291,13 @@ impl fmt::Display for StsError {
                 f,
                 "STS does not know access key {} ({target}), or it is inactive: check {}",
                 mask_key_id(key_id),
-                self.signer_hint
+                self.signer
             ),
             StsFailure::SignatureMismatch { key_id } => write!(
                 f,
                 "STS refused the secret key of access key {} ({target}): check {}",
                 mask_key_id(key_id),
-                self.signer_hint
+                self.signer
             ),
             StsFailure::ExpiredSession => write!(
                 f,
@@ -235,13 +306,13 @@ impl fmt::Display for StsError {
             StsFailure::RoleDenied { message, .. } if op == WEB_IDENTITY_OPERATION => write!(
                 f,
                 "STS refused the OIDC token from {} for {target}: {}; the role's trust policy must allow sts:AssumeRoleWithWebIdentity for this token's issuer, audience and subject",
-                self.signer_hint,
+                self.signer,
                 clean(message, 300)
             ),
             StsFailure::TokenRejected { code, message } => write!(
                 f,
                 "STS refused the OIDC token from {} for {target}: {}: {}; check that the IAM OIDC provider of its issuer exists and lists its audience, and that the token has not expired",
-                self.signer_hint,
+                self.signer,
                 clean(code, 64),
                 clean(message, 300)
             ),
@@ -596,7 +667,9 @@ mod tests {
                 role_arn: Some("arn:aws:iam::012123456789:role/admin".into()),
                 mfa_serial: None,
                 endpoint: "http://127.0.0.1:5000".into(),
-                signer_hint: "the cached MFA session /h/.stsexec~work~session.json".into(),
+                signer: Signer::CachedMfaSession {
+                    file: Some("/h/.stsexec~work~session.json".into()),
+                },
                 failure,
             }
             .to_string()
@@ -605,7 +678,7 @@ mod tests {
             error(StsFailure::UnknownKey {
                 key_id: "ASIAEXAMPLEEXAMPLE12".into()
             }),
-            "STS does not know access key ASIA…LE12 (role arn:aws:iam::012123456789:role/admin from account work), or it is inactive: check the cached MFA session /h/.stsexec~work~session.json"
+            "STS does not know access key ASIA…LE12 (role arn:aws:iam::012123456789:role/admin from account work), or it is inactive: check the cached MFA session /h/.stsexec~work~session.json (run with --mfa --refresh)"
         );
         let long = error(StsFailure::Refused {
             code: "Weird\u{1b}[2J".into(),
@@ -616,6 +689,80 @@ mod tests {
         assert!(
             long.ends_with("m… (1000 characters)") && long.len() < 450,
             "{long}"
+        );
+    }
+
+    #[test]
+    fn the_signer_is_named_by_what_it_is() {
+        let refused = |signer| {
+            StsError {
+                operation: "GetCallerIdentity",
+                account: "work".into(),
+                role_arn: None,
+                mfa_serial: None,
+                endpoint: "http://127.0.0.1:5000".into(),
+                signer,
+                failure: StsFailure::SignatureMismatch {
+                    key_id: "AKIAEXAMPLEEXAMPLE12".into(),
+                },
+            }
+            .to_string()
+        };
+        let check = |signer| {
+            let text = refused(signer);
+            let prefix =
+                "STS refused the secret key of access key AKIA…LE12 (account work): check ";
+            text.strip_prefix(prefix)
+                .unwrap_or_else(|| panic!("{text}"))
+                .to_string()
+        };
+        assert_eq!(
+            check(Signer::KeyFiles(KeyFiles {
+                access: "/h/aws-creds/work.access_key".into(),
+                secret: "/h/aws-creds/work.secret_key".into(),
+            })),
+            "/h/aws-creds/work.access_key and /h/aws-creds/work.secret_key"
+        );
+        assert_eq!(check(Signer::NewMfaSession), "the new MFA session");
+        assert_eq!(
+            check(Signer::CachedMfaSession { file: None }),
+            "the cached MFA session"
+        );
+        assert_eq!(
+            check(Signer::AddedKey(KeyOrigin::Profile {
+                profile: "old".into(),
+                file: "/h/.aws/credentials".into(),
+            })),
+            "the key taken from profile [old] of /h/.aws/credentials"
+        );
+        assert_eq!(
+            check(Signer::AddedKey(KeyOrigin::File(
+                "/h/aws-creds/work.secret_key".into()
+            ))),
+            "the key taken from /h/aws-creds/work.secret_key"
+        );
+        assert_eq!(
+            check(Signer::AddedKey(KeyOrigin::Terminal)),
+            "the key taken from the terminal"
+        );
+        let token = StsError {
+            operation: WEB_IDENTITY_OPERATION,
+            account: "ci".into(),
+            role_arn: Some("arn:aws:iam::012123456789:role/deploy".into()),
+            mfa_serial: None,
+            endpoint: "http://127.0.0.1:5000".into(),
+            signer: Signer::WebIdentityToken(TokenOrigin::GitHub {
+                url: "https://gh.example/idtoken".into(),
+                audience: "sts.amazonaws.com".into(),
+            }),
+            failure: StsFailure::TokenRejected {
+                code: "InvalidIdentityToken".into(),
+                message: "expired".into(),
+            },
+        };
+        assert_eq!(
+            token.to_string(),
+            "STS refused the OIDC token from GitHub Actions' token from https://gh.example/idtoken (audience sts.amazonaws.com) for role arn:aws:iam::012123456789:role/deploy from account ci: InvalidIdentityToken: expired; check that the IAM OIDC provider of its issuer exists and lists its audience, and that the token has not expired"
         );
     }
 

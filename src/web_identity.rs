@@ -53,6 +53,41 @@ pub enum TokenSource {
     },
 }
 
+/// Where a run's tokens come from, as messages name it ([`TokenSource::origin`]).
+#[derive(Debug, Clone)]
+pub enum TokenOrigin {
+    File {
+        path: PathBuf,
+        origin: FileOrigin,
+    },
+    GitHub {
+        /// The request URL without its query and user-info.
+        url: String,
+        audience: String,
+    },
+}
+
+impl fmt::Display for TokenOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenOrigin::File { path, origin } => write!(
+                f,
+                "the token file {} ({})",
+                path.display(),
+                match origin {
+                    FileOrigin::Flag => "--web-identity",
+                    FileOrigin::Environment => "AWS_WEB_IDENTITY_TOKEN_FILE",
+                }
+            ),
+            TokenOrigin::GitHub { url, audience } => write!(
+                f,
+                "GitHub Actions' token from {url} (audience {})",
+                shown(audience)
+            ),
+        }
+    }
+}
+
 impl TokenSource {
     /// DESIGN §11's order. `flag`: `Some(None)` for a bare `--web-identity`, `Some(Some(FILE))`
     /// for `--web-identity=FILE`. `audience`: `--audience`, which applies to GitHub only.
@@ -122,22 +157,17 @@ impl TokenSource {
         matches!(self, TokenSource::GitHub { .. })
     }
 
-    /// The source as messages name it, without the bearer token or the URL's query.
-    pub fn describe(&self) -> String {
+    /// The source as messages name it: no bearer token, no URL query or user-info.
+    pub fn origin(&self) -> TokenOrigin {
         match self {
-            TokenSource::File { path, origin } => format!(
-                "the token file {} ({})",
-                path.display(),
-                match origin {
-                    FileOrigin::Flag => "--web-identity",
-                    FileOrigin::Environment => "AWS_WEB_IDENTITY_TOKEN_FILE",
-                }
-            ),
-            TokenSource::GitHub { url, audience, .. } => format!(
-                "GitHub Actions' token from {} (audience {})",
-                shown_url(url),
-                shown(audience)
-            ),
+            TokenSource::File { path, origin } => TokenOrigin::File {
+                path: path.clone(),
+                origin: *origin,
+            },
+            TokenSource::GitHub { url, audience, .. } => TokenOrigin::GitHub {
+                url: shown_url(url),
+                audience: audience.clone(),
+            },
         }
     }
 
@@ -712,7 +742,7 @@ mod tests {
         );
         let from_env = TokenSource::choose(None, None, &layer(), &all).unwrap();
         assert_eq!(
-            from_env.describe(),
+            from_env.origin().to_string(),
             "the token file /var/run/token (AWS_WEB_IDENTITY_TOKEN_FILE)"
         );
         let github = env(&[
@@ -724,7 +754,7 @@ mod tests {
             ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "SECRETMARKER-bearer"),
         ]);
         let source = TokenSource::choose(None, Some("my-aud"), &layer(), &github).unwrap();
-        let shown = source.describe();
+        let shown = source.origin().to_string();
         assert_eq!(
             shown,
             "GitHub Actions' token from https://gh.example/idtoken (audience my-aud)"

@@ -29,7 +29,7 @@ use crate::keys::passphrase::Prompt;
 use crate::report::Reporter;
 use crate::secret::mask_key_id;
 use crate::session::Credentials;
-use crate::sts::{self, LazySts, StsError};
+use crate::sts::{self, KeyOrigin, LazySts, Signer, StsError};
 use std::path::PathBuf;
 
 pub(super) fn add(
@@ -71,7 +71,11 @@ pub(super) fn add(
     let (pair, from) = if let Some(profile) = &ask.from_profile {
         let path = shared_credentials_file(current, places.home);
         let pair = add::from_profile(&path, profile)?;
-        (pair, format!("profile [{profile}] of {}", path.display()))
+        let from = KeyOrigin::Profile {
+            profile: profile.clone(),
+            file: path,
+        };
+        (pair, from)
     } else if plain_exists {
         let secret = crate::keys::read_word(&plain_path, Kind::SecretKey)?.ok_or_else(|| {
             AddError::NoSource {
@@ -84,7 +88,7 @@ pub(super) fn add(
             session_token: None,
             expiration: None,
         };
-        (pair, format!("{}", plain_path.display()))
+        (pair, KeyOrigin::File(plain_path.clone()))
     } else if age_path.symlink_metadata().is_ok() {
         if ask.store == StoreChoice::Age {
             report.status(format!(
@@ -106,10 +110,10 @@ pub(super) fn add(
             session_token: None,
             expiration: None,
         };
-        (pair, format!("{}", age_path.display()))
+        (pair, KeyOrigin::File(age_path.clone()))
     } else {
         let pair = add::from_terminal(account, ask.knobs.mfa.prompt_timeout)?;
-        (pair, "the terminal".to_string())
+        (pair, KeyOrigin::Terminal)
     };
     report.debug(format!(
         "account {account}: --add takes key {} from {from}",
@@ -140,7 +144,7 @@ pub(super) fn add(
                 role_arn: None,
                 mfa_serial: None,
                 endpoint: shown.clone(),
-                signer_hint: format!("the key taken from {from}"),
+                signer: Signer::AddedKey(from),
                 failure,
             })
         })?;

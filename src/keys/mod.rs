@@ -321,6 +321,19 @@ impl fmt::Display for Location {
     }
 }
 
+/// An account's id file and its store, as a message names them: "<id file> and <place>".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyPlaces {
+    pub access: PathBuf,
+    pub store: Location,
+}
+
+impl fmt::Display for KeyPlaces {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} and {}", self.access.display(), self.store.place)
+    }
+}
+
 /// What a store may need while it reads: who to tell, and the lock whose holder record says
 /// what this run is doing (a passphrase prompt or a `key_process` says so there). `lock` is
 /// `None` only where no STS call follows (the long-lived keys go to the command as they are).
@@ -535,12 +548,11 @@ impl AccountKeys {
     }
 
     /// The id file and the store, as a message names them ("… and …").
-    pub fn describe(&self) -> String {
-        format!(
-            "{} and {}",
-            self.access_path.display(),
-            self.store.location().place
-        )
+    pub fn describe(&self) -> KeyPlaces {
+        KeyPlaces {
+            access: self.access_path.clone(),
+            store: self.store.location(),
+        }
     }
 
     /// Reads `<account>.access_key` (checked, the shape of an access key id) and remembers it
@@ -836,7 +848,7 @@ mod tests {
         let mut keys = creds.keys(&work).unwrap();
         assert_eq!(keys.read_key_id().unwrap(), "AKIAOLDOLDOLDOLD1234");
         assert_eq!(
-            keys.describe(),
+            keys.describe().to_string(),
             format!(
                 "{} and {}",
                 creds.file(&work, "access_key").display(),

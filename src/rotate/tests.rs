@@ -727,3 +727,89 @@ fn rotate_unread(s: &Setup, fake: &mut Fake) -> Result<Rotated, RotateError> {
     }
     .run(&lock)
 }
+
+#[test]
+fn unfinished_and_retire_failures_are_sentences_built_from_their_data() {
+    let account = AccountName::parse_str("work").unwrap();
+    let journal = PathBuf::from("/h/.stsexec~work~rotation.json");
+    let unfinished = |withheld, cause| {
+        RotateError::Unfinished {
+            account: account.clone(),
+            journal: journal.clone(),
+            withheld,
+            cause: Box::new(cause),
+        }
+        .to_string()
+    };
+    assert_eq!(
+        unfinished(
+            false,
+            UnfinishedCause::SignsAsOther {
+                new_key: "AKIANEWNEWNEWNEW0009".into(),
+                arn: "arn:aws:iam::123456789012:user/\u{1b}[2Jeve".into(),
+                user_arn: ARN.into(),
+            }
+        ),
+        "the new access key AKIA…0009 signs as arn:aws:iam::123456789012:user/[2Jeve, not as arn:aws:iam::123456789012:user/ops/jb; the rotation of account work is unfinished and the new key is kept in /h/.stsexec~work~rotation.json: run stsexec work --rotate again to finish it"
+    );
+    assert_eq!(
+        unfinished(
+            true,
+            UnfinishedCause::Unproven {
+                endpoint: "http://sts".into(),
+                new_key: "AKIANEWNEWNEWNEW0009".into(),
+                failure: StsFailure::Refused {
+                    code: "Odd".into(),
+                    message: "later".into(),
+                    status: 400,
+                },
+            }
+        ),
+        "STS at http://sts could not prove the new access key AKIA…0009 (GetCallerIdentity: Odd: later); the rotation of account work is unfinished and /h/.stsexec~work~rotation.json keeps the new key's id but not its secret (the key_process keeps secrets off the disk), so that key cannot be used: run stsexec work --rotate again, which deletes it and rotates anew"
+    );
+    let keys = KeysError::Empty(PathBuf::from("/h/work.secret_key"));
+    let keys_sentence = keys.to_string();
+    assert_eq!(
+        unfinished(false, UnfinishedCause::KeyFiles(keys)),
+        format!(
+            "{keys_sentence}; the rotation of account work is unfinished and the new key is kept in /h/.stsexec~work~rotation.json: run stsexec work --rotate again to finish it"
+        )
+    );
+    let retire = |deactivated, operation, failure| {
+        RotateError::DeleteFailed(Box::new(RetireFailure {
+            account: account.clone(),
+            user: "jb".into(),
+            old_key: OLD.into(),
+            new_key: "AKIANEWNEWNEWNEW0009".into(),
+            key_files: KeyPlaces {
+                access: "/h/work.access_key".into(),
+                store: crate::keys::Location {
+                    what: "secret key file",
+                    place: "/h/work.secret_key".into(),
+                    plain: true,
+                },
+            },
+            deactivated,
+            failure: IamStepFailure {
+                operation,
+                endpoint: "http://iam".into(),
+                failure,
+            },
+        }))
+        .to_string()
+    };
+    assert_eq!(
+        retire(false, "UpdateAccessKey", IamFailure::Throttled),
+        "account work now uses the new access key AKIA…0009 (/h/work.access_key and /h/work.secret_key), but the old key AKIA…1234 is still active and was not deleted (IAM at http://iam kept throttling UpdateAccessKey after 3 attempts); run stsexec work --rotate again to delete it, or delete it yourself (aws iam delete-access-key --user-name jb --access-key-id <id>)"
+    );
+    assert_eq!(
+        retire(
+            true,
+            "DeleteAccessKey",
+            IamFailure::Denied {
+                message: "no".into()
+            }
+        ),
+        "account work now uses the new access key AKIA…0009 (/h/work.access_key and /h/work.secret_key), but the old key AKIA…1234 is inactive and was not deleted (IAM at http://iam refused DeleteAccessKey (AccessDenied: no)); run stsexec work --rotate again to delete it, or delete it yourself (aws iam delete-access-key --user-name jb --access-key-id <id>)"
+    );
+}
