@@ -9,7 +9,7 @@ use crate::env::{self, ChildEnv, Environment, Region, RegionFrom};
 use crate::error::{Error, Result, UsageError};
 use crate::exec::{self, ExecPlan};
 use crate::invocation::{Action, Ask, Invocation, Print, SessionAsk, WebIdentityAsk};
-use crate::keys::{AccountKeys, CredsDir, Store, StoreConfig};
+use crate::keys::{AccountKeys, CredsDir, KeyPlaces, Store, StoreConfig};
 use crate::mfa;
 use crate::output;
 use crate::provider::{
@@ -17,7 +17,7 @@ use crate::provider::{
 };
 use crate::report::Reporter;
 use crate::session::Session;
-use crate::sts::{self, KeyFiles, LazySts};
+use crate::sts::{self, LazySts};
 use crate::web_identity::{self, TokenSource};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -502,16 +502,22 @@ fn prepare(
         )
     };
     let creds_dir = places.creds_dir;
+    let key_files = keys.as_ref().map_or_else(
+        || {
+            KeyPlaces::plain_files(
+                creds_dir.file(account, "access_key"),
+                &creds_dir.file(account, "secret_key"),
+            )
+        },
+        AccountKeys::describe,
+    );
     let provider = Provider {
         setup: AccountSetup {
             account: account.clone(),
             keys,
             mfa_serial,
             default_session_name,
-            key_files: KeyFiles {
-                access: creds_dir.file(account, "access_key"),
-                secret: creds_dir.file(account, "secret_key"),
-            },
+            key_files,
             account_id: entry.map(|a| a.account_id.clone()),
             state: AccountState::new(&creds_dir.path, account),
             cache: entries.cache,

@@ -10,13 +10,13 @@ use crate::accounts::{AccountName, Role};
 use crate::cache::{AccountLock, AccountState, CachedSession, Miss, Slot, Unfit, Waiting};
 use crate::env::Environment;
 use crate::error::{Error, Result};
-use crate::keys::{AccountKeys, ReadContext};
+use crate::keys::{AccountKeys, KeyPlaces, ReadContext};
 use crate::mfa;
 use crate::report::Reporter;
 use crate::secret::{MfaCode, Secret, mask_key_id};
 use crate::session::{self, Credentials, Session, rfc3339};
 use crate::sts::{
-    AssumeRoleRequest, KeyFiles, Signer, StsApi, StsError, StsFailure, WEB_IDENTITY_OPERATION,
+    AssumeRoleRequest, Signer, StsApi, StsError, StsFailure, WEB_IDENTITY_OPERATION,
     WebIdentityRequest,
 };
 use crate::web_identity::{TokenSource, WebIdentityError};
@@ -269,8 +269,8 @@ pub struct AccountSetup {
     pub mfa_serial: std::result::Result<String, Arc<Error>>,
     /// The default role session name (`<user>-stsexec`), or why it cannot be made.
     pub default_session_name: std::result::Result<String, Arc<Error>>,
-    /// The key files, which messages name when STS refuses the key.
-    pub key_files: KeyFiles,
+    /// The id file and the key's store, which messages name when STS refuses the key.
+    pub key_files: KeyPlaces,
     /// The account the accounts file gives (for `AWS_ACCOUNT_ID`).
     pub account_id: Option<String>,
     /// The account's cached sessions, lock and used-code ledger.
@@ -881,7 +881,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
         } else if source.credentials.is_session() {
             Signer::NewMfaSession
         } else {
-            Signer::KeyFiles(self.setup.key_files.clone())
+            Signer::Keys(self.setup.key_files.clone())
         }
     }
 
@@ -899,7 +899,7 @@ impl<S: StsApi, C: CodeSource> Provider<S, C> {
             role_arn: role_arn.map(str::to_string),
             mfa_serial: mfa_serial.map(str::to_string),
             endpoint: self.sts.endpoint().shown.clone(),
-            signer: signer.unwrap_or_else(|| Signer::KeyFiles(self.setup.key_files.clone())),
+            signer: signer.unwrap_or_else(|| Signer::Keys(self.setup.key_files.clone())),
             failure,
         })
     }

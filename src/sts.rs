@@ -12,6 +12,7 @@ use crate::aws::cap::{MAX_RESPONSE_BYTES, ResponseCap};
 use crate::aws::endpoint::{Partition, Variant};
 use crate::aws::{Connections, MAX_ATTEMPTS, Outbound, Service, Transport, Wait};
 use crate::env::Environment;
+use crate::keys::KeyPlaces;
 use crate::secret::{MfaCode, Secret, is_access_key_id, mask_key_id};
 use crate::session::Credentials;
 use crate::text::clean;
@@ -206,8 +207,8 @@ pub struct StsError {
 /// from), as the sentence that says what to check names it.
 #[derive(Debug, Clone)]
 pub enum Signer {
-    /// The long-lived key in the account's key files.
-    KeyFiles(KeyFiles),
+    /// The long-lived key: its id file and the store its secret came from.
+    Keys(KeyPlaces),
     /// The MFA session this run has just got.
     NewMfaSession,
     /// The account's cached MFA session: its file, when the file's name could be made.
@@ -221,7 +222,7 @@ pub enum Signer {
 impl fmt::Display for Signer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Signer::KeyFiles(files) => files.fmt(f),
+            Signer::Keys(places) => places.fmt(f),
             Signer::NewMfaSession => f.write_str("the new MFA session"),
             Signer::CachedMfaSession { file: Some(file) } => write!(
                 f,
@@ -232,19 +233,6 @@ impl fmt::Display for Signer {
             Signer::AddedKey(origin) => write!(f, "the key taken from {origin}"),
             Signer::WebIdentityToken(origin) => origin.fmt(f),
         }
-    }
-}
-
-/// An account's key files: `<account>.access_key` and `<account>.secret_key`.
-#[derive(Debug, Clone)]
-pub struct KeyFiles {
-    pub access: PathBuf,
-    pub secret: PathBuf,
-}
-
-impl fmt::Display for KeyFiles {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} and {}", self.access.display(), self.secret.display())
     }
 }
 
@@ -717,11 +705,22 @@ mod tests {
                 .to_string()
         };
         assert_eq!(
-            check(Signer::KeyFiles(KeyFiles {
-                access: "/h/aws-creds/work.access_key".into(),
-                secret: "/h/aws-creds/work.secret_key".into(),
-            })),
+            check(Signer::Keys(KeyPlaces::plain_files(
+                "/h/aws-creds/work.access_key".into(),
+                std::path::Path::new("/h/aws-creds/work.secret_key")
+            ))),
             "/h/aws-creds/work.access_key and /h/aws-creds/work.secret_key"
+        );
+        assert_eq!(
+            check(Signer::Keys(KeyPlaces {
+                access: "/h/aws-creds/work.access_key".into(),
+                store: crate::keys::Location {
+                    what: "age file",
+                    place: "/h/aws-creds/work.secret_key.age".into(),
+                    plain: false,
+                },
+            })),
+            "/h/aws-creds/work.access_key and /h/aws-creds/work.secret_key.age"
         );
         assert_eq!(check(Signer::NewMfaSession), "the new MFA session");
         assert_eq!(

@@ -328,6 +328,20 @@ pub struct KeyPlaces {
     pub store: Location,
 }
 
+impl KeyPlaces {
+    /// The seed's two plain files, as messages name them where no store was looked up.
+    pub fn plain_files(access: PathBuf, secret: &Path) -> KeyPlaces {
+        KeyPlaces {
+            access,
+            store: Location {
+                what: Kind::SecretKey.describe(),
+                place: secret.display().to_string(),
+                plain: true,
+            },
+        }
+    }
+}
+
 impl fmt::Display for KeyPlaces {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} and {}", self.access.display(), self.store.place)

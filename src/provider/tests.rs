@@ -198,10 +198,10 @@ fn provider(dir: &Path) -> Provider<FakeSts, FakeCodes> {
             account,
             mfa_serial: Ok(SERIAL.into()),
             default_session_name: Ok("jb-stsexec".into()),
-            key_files: KeyFiles {
-                access: "/h/aws-creds/work.access_key".into(),
-                secret: "/h/aws-creds/work.secret_key".into(),
-            },
+            key_files: crate::keys::KeyPlaces::plain_files(
+                "/h/aws-creds/work.access_key".into(),
+                std::path::Path::new("/h/aws-creds/work.secret_key"),
+            ),
             account_id: Some("012123456789".into()),
             min_ttl: durations::DEFAULT_MIN_TTL,
         },

@@ -549,6 +549,27 @@ fn add_store_plain_turns_an_age_store_back_into_the_plain_file() {
         .assert_ok();
 }
 
+/// STS refusing the key of an age account names the files to check: the id file and the age
+/// file, not a plain `work.secret_key` that does not exist.
+#[test]
+fn a_refused_key_names_the_age_file_it_came_from() {
+    use crate::support::fault::{FaultServer, Reply};
+    let sts = FaultServer::start(&[Reply::InvalidKey]);
+    let mut sandbox = Sandbox::new().with_sts(&sts.url);
+    let (key, _) = keygen(sandbox.home.path());
+    sandbox.set_env("STSEXEC_AGE_IDENTITY", key.to_str().unwrap());
+    into_age(&sandbox, &Lock::Identities(vec![key]));
+    sandbox
+        .run(&["work", "-t", "123456", "--", "true"])
+        .assert_code(125)
+        .assert_no_secret()
+        .assert_stderr(&format!(
+            "check {} and {}",
+            sandbox.creds.join("work.access_key").display(),
+            sandbox.creds.join("work.secret_key.age").display()
+        ));
+}
+
 /// Whether the account still has one working copy of the key: the plain secret, or an age
 /// file `key` opens, holding `secret`.
 fn one_working_copy(sandbox: &Sandbox, key: &Path, secret: &str) -> bool {
