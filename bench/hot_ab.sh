@@ -30,16 +30,8 @@ bin=$(realpath "$BIN")
 # (measured here: 1.23x env A=B /bin/true right after the build, 1.00x once written).
 sync "$bin" "${others[@]}"
 
-# VENV=dir: a virtualenv that already has moto (nothing is installed into it).
-venv=${VENV:-bench/.venv}
-want=$(sha256sum bench/requirements.txt | cut -d' ' -f1)
-if [ -z "${VENV:-}" ] && [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
-  log "installing moto into $venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r bench/requirements.txt
-  echo "$want" > "$venv/.requirements.sha256"
-fi
-venv=$(realpath "$venv")
+. bench/common.sh
+venv=$(bench_venv)
 
 work=$(mktemp -d)
 moto_pid=

@@ -43,15 +43,8 @@ fi
 bin=$(realpath "$BIN")
 sync "$bin"
 
-venv=${VENV:-bench/.venv}
-want=$(sha256sum bench/requirements.txt | cut -d' ' -f1)
-if [ -z "${VENV:-}" ] && [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
-  log "installing moto into $venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r bench/requirements.txt
-  echo "$want" > "$venv/.requirements.sha256"
-fi
-venv=$(realpath "$venv")
+. bench/common.sh
+venv=$(bench_venv)
 
 work=$(mktemp -d)
 moto_pid=
