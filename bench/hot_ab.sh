@@ -3,8 +3,8 @@
 # current release build run in turn, one run each per round, so drift on a shared machine hits
 # them alike (hyperfine with several commands runs each command's runs in one batch).
 #   bench/hot_ab.sh [--rounds N] [OTHER_BINARY...]      e.g. an stsexec built at 61d64e2
-# BIN=path skips the build; VENV=dir uses that virtualenv's moto (default: the binary scripts/install.sh builds: release, static on
-# glibc Linux). Prints, per command: the median, mean, p10 and p90 wall time, the ratio of the
+# BIN=path skips the build (default: the binary scripts/install.sh builds: release, static on
+# glibc Linux); VENV=dir uses that virtualenv's moto; PAGE_CACHE=reread|written (see below). Prints, per command: the median, mean, p10 and p90 wall time, the ratio of the
 # medians to `env A=B /bin/true`, page faults (of the command and of /bin/true after it), and
 # with valgrind the instructions stsexec itself executes on the hit (`-q work --json`, which
 # does not exec: callgrind counts until the process ends) — the figure to trust on a loaded
@@ -26,14 +26,28 @@ if [ -z "${BIN:-}" ]; then
   BIN=$root/target/$host/release/stsexec
 fi
 bin=$(realpath "$BIN")
-# A binary just linked may still be under writeback, which slows its first hundreds of runs
-# (measured here: 1.23x env A=B /bin/true right after the build, 1.00x once written).
-sync "$bin" "${others[@]}"
-
 . bench/common.sh
 venv=$(bench_venv)
 
 work=$(mktemp -d)
+# Every binary starts from the same page-cache state. A binary just linked may still be under
+# writeback, which slows its first hundreds of runs (measured here: 1.23x env A=B /bin/true
+# right after the build, 1.00x once written). PAGE_CACHE=reread (the default): each is dropped
+# from the page cache and read back, as a binary in use for a while is; PAGE_CACHE=written:
+# each is copied afresh, as right after an install — 10 page faults fewer per run on this
+# ext4 (written pages are cached in large folios, which the kernel maps ahead in one fault).
+case "${PAGE_CACHE:-reread}" in
+  reread) whole_in_page_cache "$bin" "${others[@]}" ;;
+  written)
+    mkdir "$work/written"
+    fresh=()
+    for b in "${others[@]}"; do cp "$b" "$work/written/"; fresh+=("$work/written/$(basename "$b")"); done
+    others=("${fresh[@]}")
+    cp "$bin" "$work/written/"; bin=$work/written/$(basename "$bin")
+    sync "$bin" "${others[@]}"
+    ;;
+  *) log "PAGE_CACHE is reread or written, not ${PAGE_CACHE}"; exit 2 ;;
+esac
 moto_pid=
 cleanup() {
   [ -n "$moto_pid" ] && kill "$moto_pid" 2>/dev/null && wait "$moto_pid" 2>/dev/null || true

@@ -100,12 +100,13 @@ bench_slow() { # name, command...
   hyperfine --shell=none --warmup 2 --runs "$slow_runs" --style none --export-json "$results/$name.json" "$@" >/dev/null
 }
 # STS scenarios send the same -t code each run; stsexec never sends a code twice within 90 s
-# (DESIGN §9), so the used-code record is removed before each (untimed) run.
-ledger=$home/aws-creds/.stsexec~work~codes.json
+# (DESIGN §9), so the used-code record (one per MFA device, `.stsexec-mfa~<hash>~codes.json`)
+# is removed before each (untimed) run.
+ledger="sh -c 'rm -f $home/aws-creds/.stsexec-mfa~*~codes.json'"
 bench_sts() { # name, command...
   local name=$1; shift
   log "  $name"
-  hyperfine --shell=none --warmup 20 --runs "$runs" --style none --prepare "rm -f $ledger" \
+  hyperfine --shell=none --warmup 20 --runs "$runs" --style none --prepare "$ledger" \
     --export-json "$results/$name.json" "$@" >/dev/null
 }
 bench_shell() { # name, prepare, command (through sh)
@@ -153,12 +154,12 @@ export STSEXEC_CREDS_DIR=$home/aws-creds-cold
 # What the parallel scenario measures must be what it claims: 32 successes, one STS call.
 tokens() { curl -fs "$sts/moto-api/data.json" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["sts"]["Token"]))'; }
 "$bin" -q --clear work >/dev/null
-rm -f "$STSEXEC_CREDS_DIR/.stsexec~work~codes.json"
+rm -f "$STSEXEC_CREDS_DIR"/.stsexec-mfa~*~codes.json
 before=$(tokens); pids=()
 for i in $(seq 32); do "$bin" -q work -t 123456 --mfa -- /bin/true & pids+=($!); done
 for pid in "${pids[@]}"; do wait "$pid" || { log "a parallel run failed"; exit 1; }; done
 [ "$(( $(tokens) - before ))" -eq 1 ] || { log "32 parallel cold runs did not make exactly one STS call"; exit 1; }
-cold_prepare="$bin -q --clear work; rm -f $STSEXEC_CREDS_DIR/.stsexec~work~codes.json"
+cold_prepare="$bin -q --clear work; rm -f $STSEXEC_CREDS_DIR/.stsexec-mfa~*~codes.json"
 bench_shell cold-1 "$cold_prepare" "$bin -q work -t 123456 --mfa -- /bin/true"
 bench_shell cold-32 "$cold_prepare" "for i in \$(seq 32); do $bin -q work -t 123456 --mfa -- /bin/true & done; wait"
 unset STSEXEC_CREDS_DIR

@@ -41,9 +41,8 @@ if [ -z "${BIN:-}" ]; then
   BIN=$root/target/$host/release/stsexec
 fi
 bin=$(realpath "$BIN")
-sync "$bin"
-
 . bench/common.sh
+whole_in_page_cache "$bin"
 venv=$(bench_venv)
 
 work=$(mktemp -d)
