@@ -22,9 +22,23 @@ const CHECK_EVERY: Duration = Duration::from_millis(500);
 
 const ANSWER: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: 114\r\n\r\n{\"Code\":\"CommandEnded\",\"Message\":\"the command of this stsexec --server has ended; its credentials are not served\"}";
 
+/// Whether any process is in `group`, by a signal 0 to the group: one system call where a scan
+/// of /proc reads every process's stat. Its command reaped, a group the command had to itself
+/// usually has none, and then nothing needs holding.
+pub fn group_exists(group: i32) -> bool {
+    let Some(pid) = rustix::process::Pid::from_raw(group) else {
+        return false;
+    };
+    // EPERM: a member that is another user's — it exists.
+    rustix::process::test_kill_process_group(pid) != Err(rustix::io::Errno::SRCH)
+}
+
 /// Whether a process not in `except` whose process group is `group` is alive (not a zombie),
 /// from /proc.
 pub fn group_has_others(group: i32, except: &[i32]) -> bool {
+    if !group_exists(group) {
+        return false;
+    }
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return false;
     };
@@ -53,14 +67,24 @@ pub fn not_the_commands(group: i32) -> Vec<i32> {
     pids
 }
 
+/// The start of `/proc/<pid>/stat`, in one read: the fields used here (state, ppid, pgrp) come
+/// right after the command name, which is at most 16 bytes (`read_to_string` probes a file
+/// that says its size is 0 with five growing reads).
+fn stat(pid: i32) -> Option<String> {
+    let mut file = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    let mut buffer = [0u8; 256];
+    let read = file.read(&mut buffer).ok()?;
+    Some(String::from_utf8_lossy(&buffer[..read]).into_owned())
+}
+
 fn parent(pid: i32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = stat(pid)?;
     let rest = &stat[stat.rfind(')')? + 1..];
     rest.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn member(pid: i32, group: i32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+    let Some(stat) = stat(pid) else {
         return false;
     };
     // After the command name's closing parenthesis: state, ppid, pgrp.
@@ -159,5 +183,7 @@ mod tests {
         // No process has group 1 but init's own, which is not the test's: and a group of none.
         assert!(!group_has_others(i32::MAX, &[own]));
         assert!(not_the_commands(group).contains(&own));
+        assert!(group_exists(group));
+        assert!(!group_exists(i32::MAX));
     }
 }

@@ -246,7 +246,8 @@ pub fn run(plan: ServerPlan, renewer: impl Renewer) -> Result<Ended, ServerError
     // The renewal thread may be inside an STS call: told to stop, not waited for.
     stop.stop();
     match &ended {
-        Ok(supervised) => {
+        // Most often the command's group is empty by now: one signal 0 says so, no /proc scan.
+        Ok(supervised) if hold::group_exists(supervised.group) => {
             let except = hold::not_the_commands(supervised.group);
             if hold::group_has_others(supervised.group, &except) {
                 listening.stop_and_hand_over(supervised.group, &except);
@@ -254,7 +255,7 @@ pub fn run(plan: ServerPlan, renewer: impl Renewer) -> Result<Ended, ServerError
                 listening.stop();
             }
         }
-        Err(_) => listening.stop(),
+        Ok(_) | Err(_) => listening.stop(),
     }
     Ok(ended?.ended)
 }
